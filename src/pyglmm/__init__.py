@@ -1,0 +1,27 @@
+"""pyglmm: Bayesian mixed models from lme4/brms formulas, on PyMC and nutpie.
+
+import pyglmm as pg
+model = pg.Model("Reaction ~ Days + (Days | Subject)", pg.datasets.load("sleepstudy"))
+fit = model.fit(seed=1)
+print(fit)
+"""
+
+from . import datasets
+from .families import Family, family
+from .fit import Fit, SamplingWarning
+from .formula import FormulaError
+from .model import Model
+from .priors import Prior, prior
+
+__all__ = [
+    "Family",
+    "Fit",
+    "FormulaError",
+    "Model",
+    "Prior",
+    "SamplingWarning",
+    "datasets",
+    "family",
+    "prior",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,353 @@
+"""Stage 5: the fitted model, its brms-style tables and its sampling diagnostics.
+
+All tables are computed from ``fit.idata.posterior`` (chains x draws): ``Estimate`` is the
+posterior mean, ``Est.Error`` the posterior SD, the interval the equal-tailed 2.5%/97.5%
+quantiles; ``Rhat`` is the rank-normalized split R-hat and ``Bulk_ESS``/``Tail_ESS`` the
+effective sample sizes of Vehtari et al. (2021), all from ArviZ.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import arviz as az
+import numpy as np
+import pandas as pd
+
+from .design import Design, REBlock
+from .families import Family
+
+if TYPE_CHECKING:
+    from .model import Model
+
+STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
+SUMMARY_COLUMNS = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bulk_ESS", "Tail_ESS"]
+RHAT_LIMIT = 1.01
+ESS_LIMIT = 400
+
+
+class SamplingWarning(UserWarning):
+    """Divergences, high R-hat or low ESS after sampling."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One reported scalar parameter and its draws (chains x draws)."""
+
+    cls: str  # "b", "sd", "cor", or a family parameter ("sigma")
+    group: str  # grouping factor for sd/cor, "" otherwise
+    var1: str
+    var2: str
+    draws: np.ndarray
+
+    @property
+    def label(self) -> str:
+        """brms's row label: ``sd(Days)``, ``cor(Intercept,Days)``, ``Days``, ``sigma``."""
+        if self.cls == "sd":
+            return f"sd({self.var1})"
+        if self.cls == "cor":
+            return f"cor({self.var1},{self.var2})"
+        return self.var1 if self.cls == "b" else self.cls
+
+
+def describe(draws: np.ndarray) -> dict[str, float]:
+    """Mean, SD, 95% equal-tailed interval, R-hat, bulk and tail ESS of chains x draws."""
+    flat = draws.reshape(-1)
+    q_lo, q_hi = np.quantile(flat, [0.025, 0.975])
+    if np.ptp(flat) == 0:
+        rhat, bulk, tail = np.nan, np.nan, np.nan
+    else:
+        rhat = float(az.rhat(draws))
+        bulk = float(az.ess(draws, method="bulk"))
+        tail = float(az.ess(draws, method="tail"))
+    return {
+        "Estimate": float(flat.mean()),
+        "Est.Error": float(flat.std(ddof=1)),
+        "Q2.5": float(q_lo),
+        "Q97.5": float(q_hi),
+        "Rhat": rhat,
+        "Bulk_ESS": bulk,
+        "Tail_ESS": tail,
+    }
+
+
+class Fit:
+    """A Bayesian fit: ``idata`` plus lme4/brms-style accessors.
+
+    Created by :meth:`pyglmm.Model.fit`; ``fit.model`` is the :class:`~pyglmm.Model`,
+    ``fit.timing`` the seconds spent building, compiling and sampling.
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        idata: az.InferenceData,
+        *,
+        draws: int,
+        tune: int,
+        chains: int,
+        sampler: str,
+        parameterization: dict[str, str],
+        timing: dict[str, float],
+    ) -> None:
+        self.model = model
+        self.idata = idata
+        self.draws, self.tune, self.chains = draws, tune, chains
+        self.sampler = sampler
+        self.parameterization = parameterization
+        self.timing = timing
+
+    # --- shortcuts -----------------------------------------------------------------------
+    @property
+    def design(self) -> Design:
+        return self.model.design
+
+    @property
+    def family(self) -> Family:
+        return self.model.family
+
+    def _post(self, name: str) -> np.ndarray:
+        return np.asarray(self.idata.posterior[name].values)
+
+    @property
+    def n_divergent(self) -> int:
+        """Divergent transitions after warm-up, over all chains."""
+        stats = self.idata.get("sample_stats")
+        if stats is None or "diverging" not in stats:
+            return 0
+        return int(np.asarray(stats["diverging"].values).sum())
+
+    # --- the parameter table ---------------------------------------------------------------
+    @cached_property
+    def params(self) -> list[Param]:
+        """Every reported scalar: hyperparameters (per block), fixed effects, family params."""
+        out: list[Param] = []
+        for blk in self.design.blocks:
+            sd = self._post(f"sd_{blk.name}")
+            for j, term in enumerate(blk.terms):
+                out.append(Param("sd", blk.group, term, "", sd[..., j]))
+            if blk.kind == "lkj":
+                cor = self._post(f"cor_{blk.name}")
+                for j in range(blk.q):
+                    for k in range(j + 1, blk.q):
+                        out.append(
+                            Param("cor", blk.group, blk.terms[j], blk.terms[k], cor[..., j, k])
+                        )
+        b = self._post("b")
+        for j, name in enumerate(self.design.x_names):
+            out.append(Param("b", "", name, "", b[..., j]))
+        for name in self.family.params:
+            out.append(Param(name, "", name, "", self._post(name)))
+        return out
+
+    @cached_property
+    def _stats(self) -> list[dict[str, float]]:
+        return [describe(p.draws) for p in self.params]
+
+    def _table(self, rows: list[int], columns: list[str]) -> pd.DataFrame:
+        data = [{c: self._stats[i][c] for c in columns} for i in rows]
+        return pd.DataFrame(data, columns=columns)
+
+    # --- public tables -------------------------------------------------------------------
+    def fixef(self) -> pd.DataFrame:
+        """Fixed effects: index coefficient names, columns Estimate, Est.Error, Q2.5, Q97.5."""
+        rows = [i for i, p in enumerate(self.params) if p.cls == "b"]
+        df = self._table(rows, STAT_COLUMNS)
+        df.index = pd.Index([self.params[i].var1 for i in rows], name="coef")
+        return df
+
+    def varcorr(self) -> pd.DataFrame:
+        """Like lme4's ``as.data.frame(VarCorr(fit))``: one row per SD and correlation.
+
+        Columns: group, var1, var2 ("" for SDs), kind ("sd"/"cor"), Estimate, Est.Error,
+        Q2.5, Q97.5. The residual SD (gaussian) is the row with group ``"Residual"``.
+        """
+        rows, meta = [], []
+        for i, p in enumerate(self.params):
+            if p.cls in ("sd", "cor"):
+                rows.append(i)
+                meta.append((p.group, p.var1, p.var2, p.cls))
+            elif p.cls == "sigma" and self.family.name == "gaussian":
+                rows.append(i)
+                meta.append(("Residual", "", "", "sd"))
+        head = pd.DataFrame(meta, columns=["group", "var1", "var2", "kind"])
+        return pd.concat([head, self._table(rows, STAT_COLUMNS)], axis=1)
+
+    def summary(self) -> pd.DataFrame:
+        """All reported parameters with brms's columns, and class/group/term columns."""
+        meta = pd.DataFrame(
+            [(p.cls, p.group, p.label) for p in self.params], columns=["class", "group", "term"]
+        )
+        table = self._table(list(range(len(self.params))), list(self._stats[0]))
+        table = table.rename(columns={"Q2.5": "l-95% CI", "Q97.5": "u-95% CI"})
+        return pd.concat([meta, table], axis=1)
+
+    def _level_draws(self, blk: REBlock) -> np.ndarray:
+        return self._post(f"r_{blk.name}")  # chains x draws x levels x q
+
+    def ranef(self, intervals: bool = False) -> dict[str, pd.DataFrame]:
+        """Random effects per group: DataFrame levels x terms of posterior means.
+
+        ``intervals=True``: columns are (term, stat) with stat in Estimate, Est.Error, Q2.5,
+        Q97.5. Several blocks on one grouping factor share one DataFrame.
+        """
+        return self._per_group(lambda blk: self._level_draws(blk), intervals, by_fixed=False)
+
+    def coef(self, intervals: bool = False) -> dict[str, pd.DataFrame]:
+        """Per-level coefficients (fixed + random), like ``coef()`` in lme4/brms: one column per
+        fixed effect; random terms are added where their names match."""
+        return self._per_group(None, intervals, by_fixed=True)
+
+    def _per_group(self, fn: Any, intervals: bool, by_fixed: bool) -> dict[str, pd.DataFrame]:
+        out: dict[str, pd.DataFrame] = {}
+        groups: dict[str, list[REBlock]] = {}
+        for blk in self.design.blocks:
+            groups.setdefault(blk.group, []).append(blk)
+        b = self._post("b")
+        for group, blks in groups.items():
+            levels = list(blks[0].levels)
+            cols: dict[str, np.ndarray] = {}
+            if by_fixed:
+                for j, name in enumerate(self.design.x_names):
+                    cols[name] = np.repeat(b[..., j][..., None], len(levels), axis=-1)
+            for blk in blks:
+                r = self._level_draws(blk)
+                for j, term in enumerate(blk.terms):
+                    if by_fixed:
+                        if term in cols:
+                            cols[term] = cols[term] + r[..., j]
+                    else:
+                        key = term if term not in cols else f"{blk.name}:{term}"
+                        cols[key] = r[..., j]
+            out[group] = _level_table(cols, levels, intervals)
+        return out
+
+    # --- model criteria ------------------------------------------------------------------
+    def loo(self, **kwargs: Any) -> Any:
+        """PSIS-LOO (``arviz.loo``) from the stored pointwise log-likelihood."""
+        return az.loo(self.idata, **kwargs)
+
+    def waic(self, **kwargs: Any) -> Any:
+        return az.waic(self.idata, **kwargs)
+
+    # --- diagnostics ---------------------------------------------------------------------
+    def diagnostics(self) -> dict[str, float]:
+        """Divergences, max R-hat and min bulk/tail ESS over the reported parameters."""
+        rhat = [s["Rhat"] for s in self._stats if np.isfinite(s["Rhat"])]
+        bulk = [s["Bulk_ESS"] for s in self._stats if np.isfinite(s["Bulk_ESS"])]
+        tail = [s["Tail_ESS"] for s in self._stats if np.isfinite(s["Tail_ESS"])]
+        return {
+            "divergences": float(self.n_divergent),
+            "max_rhat": max(rhat, default=np.nan),
+            "min_bulk_ess": min(bulk, default=np.nan),
+            "min_tail_ess": min(tail, default=np.nan),
+        }
+
+    def check(self) -> list[str]:
+        """Issue brms-style warnings (SamplingWarning) and return their texts."""
+        msgs = []
+        n_div = self.n_divergent
+        if n_div:
+            msgs.append(
+                f"There were {n_div} divergent transitions after warmup. Increasing "
+                "target_accept (e.g. model.fit(target_accept=0.95)) may help; so may a "
+                "different parameterization (parameterization='centered' for blocks with many "
+                "observations per level)."
+            )
+        labels = [f"{p.label}" + (f" [{p.group}]" if p.group else "") for p in self.params]
+        high = [lab for lab, s in zip(labels, self._stats, strict=True) if s["Rhat"] > RHAT_LIMIT]
+        if high:
+            msgs.append(
+                f"Parameters with R-hat above {RHAT_LIMIT}: {', '.join(high)}. The chains have "
+                "not mixed; run more iterations or reparameterize."
+            )
+        for kind in ("Bulk", "Tail"):
+            low = [
+                lab
+                for lab, s in zip(labels, self._stats, strict=True)
+                if s[f"{kind}_ESS"] < ESS_LIMIT
+            ]
+            if low:
+                msgs.append(
+                    f"{kind} effective sample size below {ESS_LIMIT} for: {', '.join(low)}. "
+                    f"{'Posterior means and medians' if kind == 'Bulk' else 'Tail quantiles'} "
+                    "may be unreliable; run more iterations."
+                )
+        for msg in msgs:
+            warnings.warn(msg, SamplingWarning, stacklevel=3)
+        return msgs
+
+    # --- printing ------------------------------------------------------------------------
+    def __str__(self) -> str:
+        d = self.design
+        post = self.draws * self.chains
+        lines = [
+            f" Family: {self.family.name} ",
+            f"  Links: {self.family.links_text} ",
+            f"Formula: {d.formula.formula} ",
+            f"   Data: {self.model.data_name} (Number of observations: {d.n_obs}) ",
+            f"  Draws: {self.chains} chains, each with iter = {self.draws + self.tune}; "
+            f"warmup = {self.tune}; thin = 1;",
+            f"         total post-warmup draws = {post}",
+            "",
+        ]
+        summary = self.summary()
+        hyper = summary[summary["class"].isin(["sd", "cor"])]
+        if len(hyper):
+            lines.append("Multilevel Hyperparameters:")
+            for group in dict.fromkeys(hyper["group"]):
+                n_lev = next(b.n_levels for b in d.blocks if b.group == group)
+                lines.append(f"~{group} (Number of levels: {n_lev}) ")
+                lines += _format_rows(hyper[hyper["group"] == group]) + [""]
+        lines.append("Regression Coefficients:")
+        lines += _format_rows(summary[summary["class"] == "b"]) + [""]
+        extra = summary[summary["class"].isin(list(self.family.params))]
+        if len(extra):
+            lines.append("Further Distributional Parameters:")
+            lines += _format_rows(extra) + [""]
+        lines += [
+            f"Draws were sampled using {self.sampler} (NUTS); parameterization: "
+            + ", ".join(f"{k}={v}" for k, v in self.parameterization.items())
+            + ".",
+            "For each parameter, Bulk_ESS and Tail_ESS are effective sample size measures, "
+            "and Rhat is",
+            "the potential scale reduction factor on split chains (at convergence, Rhat = 1).",
+        ]
+        if self.n_divergent:
+            lines.append(f"Warning: {self.n_divergent} divergent transitions after warmup.")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<pyglmm.Fit {self.design.formula.formula!r}, {self.chains}x{self.draws} draws>"
+
+
+def _format_rows(df: pd.DataFrame) -> list[str]:
+    body = df.set_index("term")[SUMMARY_COLUMNS].copy()
+    body.index.name = None
+    fmt = {c: "{:.2f}".format for c in SUMMARY_COLUMNS[:5]}
+    fmt |= {c: (lambda v: "NA" if not np.isfinite(v) else f"{v:.0f}") for c in SUMMARY_COLUMNS[5:]}
+    text = body.to_string(formatters=fmt)  # type: ignore[arg-type]
+    return text.splitlines()
+
+
+def _level_table(cols: dict[str, np.ndarray], levels: list[str], intervals: bool) -> pd.DataFrame:
+    index = pd.Index(levels, name="level")
+    if not intervals:
+        return pd.DataFrame({k: v.mean(axis=(0, 1)) for k, v in cols.items()}, index=index)
+    parts = {}
+    for k, v in cols.items():
+        flat = v.reshape(-1, v.shape[-1])
+        q = np.quantile(flat, [0.025, 0.975], axis=0)
+        parts[k] = pd.DataFrame(
+            {
+                "Estimate": flat.mean(0),
+                "Est.Error": flat.std(0, ddof=1),
+                "Q2.5": q[0],
+                "Q97.5": q[1],
+            },
+            index=index,
+        )
+    return pd.concat(parts, axis=1)

@@ -1,0 +1,147 @@
+"""``pg.Model``: the user-facing object that runs the pipeline
+
+    formula -> (parse) -> design -> priors/family -> compile (PyMC) -> fit (NUTS)
+
+Each stage is a pure function in its own module; the Model only holds their results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import pandas as pd
+import pymc as pm
+
+from .compile import CompiledModel, build_model
+from .design import Design, build_design
+from .families import Family, family as get_family
+from .fit import Fit
+from .formula import ParsedFormula, parse_formula
+from .priors import PriorSet, build_priors
+from .sampling import attach_data, run_sampler
+
+
+class Model:
+    """A mixed model from an lme4/brms formula and a DataFrame.
+
+    >>> model = pg.Model("Reaction ~ Days + (Days | Subject)", df)
+    >>> fit = model.fit(draws=1000, tune=1000, chains=4, seed=1)
+
+    ``family``: a name (``"gaussian"``) or :func:`pg.family` object. ``priors``: overrides by
+    class and group/term (see :mod:`pyglmm.priors`). ``parameterization``: ``"noncentered"``
+    (default), ``"centered"``, or a dict block/group name -> one of those. ``missing``:
+    ``"drop"`` (rows with missing values in used columns are dropped, with a warning that
+    counts them) or ``"raise"``.
+    """
+
+    def __init__(
+        self,
+        formula: str,
+        data: pd.DataFrame,
+        family: str | Family = "gaussian",
+        priors: Mapping[str, Any] | None = None,
+        parameterization: str | Mapping[str, str] = "noncentered",
+        missing: Literal["drop", "raise"] = "drop",
+        data_name: str | None = None,
+    ) -> None:
+        self.formula: ParsedFormula = parse_formula(formula)
+        self.design: Design = build_design(self.formula, data, missing=missing)
+        self.family: Family = get_family(family)
+        self.family.validate(self.design.y, self.design.trials)
+        self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
+        self.parameterization = parameterization
+        self.data_name = data_name or str(data.attrs.get("name", "data"))
+        self._compiled: dict[str, CompiledModel] = {}
+
+    # --- inspection ----------------------------------------------------------------------
+    @property
+    def priors(self) -> pd.DataFrame:
+        """Every prior the model uses, brms ``get_prior`` style."""
+        return self.prior_set.table()
+
+    def compile(self, parameterization: str | Mapping[str, str] | None = None) -> CompiledModel:
+        """The PyMC model (cached per parameterization)."""
+        spec = self.parameterization if parameterization is None else parameterization
+        key = repr(sorted(spec.items())) if isinstance(spec, Mapping) else spec
+        if key not in self._compiled:
+            self._compiled[key] = build_model(self.design, self.prior_set, self.family, spec)
+        return self._compiled[key]
+
+    @property
+    def pymc_model(self) -> pm.Model:
+        """The ``pm.Model`` for the default parameterization."""
+        return self.compile().model
+
+    def code(self, parameterization: str | Mapping[str, str] | None = None) -> str:
+        """A readable listing of the PyMC program that :meth:`fit` samples."""
+        return self.compile(parameterization).code
+
+    def __repr__(self) -> str:
+        d = self.design
+        groups = ", ".join(f"{b.group}: {b.n_levels} levels x {b.q}" for b in d.blocks)
+        return (
+            f"<pyglmm.Model {d.formula.formula!r} family={self.family.name} n={d.n_obs} "
+            f"p={len(d.x_names)} [{groups}]>"
+        )
+
+    # --- fitting -------------------------------------------------------------------------
+    def fit(
+        self,
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        seed: int | None = None,
+        sampler: str = "nutpie",
+        progressbar: bool = True,
+        parameterization: str | Mapping[str, str] | None = None,
+        target_accept: float = 0.8,
+        cores: int | None = None,
+        log_likelihood: bool | str = "auto",
+        warn: bool = True,
+    ) -> Fit:
+        """Sample the posterior with NUTS and return a :class:`~pyglmm.fit.Fit`.
+
+        Warnings (divergences, R-hat > 1.01, ESS < 400) are issued unless ``warn=False``.
+        The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
+        (``log_likelihood=True`` forces it).
+        """
+        t0 = time.perf_counter()
+        compiled = self.compile(parameterization)
+        build = time.perf_counter() - t0
+        result = run_sampler(
+            compiled,
+            self.design.y,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            sampler=sampler,
+            progressbar=progressbar,
+            target_accept=target_accept,
+            cores=cores,
+            log_likelihood=log_likelihood,
+        )
+        timing = {"build": build, **result.timing}
+        fit = Fit(
+            self,
+            result.idata,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            sampler=sampler,
+            parameterization=compiled.parameterization,
+            timing=timing,
+        )
+        if warn:
+            fit.check()
+        return fit
+
+    def optimize(self, reml: bool = True) -> Any:
+        """Point estimates by REML (default) or ML, as ``lmer`` computes them (gaussian only)."""
+        if self.family.name != "gaussian" or self.family.link != "identity":
+            raise ValueError("optimize() is available for gaussian models with identity link")
+        from .lmm import fit_lmm
+
+        return fit_lmm(self.design, reml=reml)

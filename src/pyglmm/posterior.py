@@ -1,0 +1,86 @@
+"""Posterior computations in numpy: the linear predictor per draw and the pointwise
+log-likelihood, processed in chunks of draws so memory stays bounded.
+
+For draw s and row i::
+
+    eta[s, i] = X[i] . b[s] + offset[i] + sum_k Z_k[i] . r_k[s, codes_k[i]]
+
+Rows whose level is unseen (code -1) get the contribution given by ``new_effects``
+(``predict``'s ``new_levels`` handling) or zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import xarray as xr
+
+from .design import Design, NewData
+from .families import Family
+
+# Draws per chunk are chosen so a chunk holds about this many float64 values (~200 MB).
+CHUNK_VALUES = 25_000_000
+
+
+def flat_draws(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """``posterior[name]`` with chain and draw merged into the first axis."""
+    arr = np.asarray(posterior[name].values)
+    return arr.reshape(-1, *arr.shape[2:])
+
+
+def draw_chunks(n_draws: int, n_rows: int, chunk_values: int = CHUNK_VALUES) -> Iterator[slice]:
+    """Slices over draws so that each chunk has at most ``chunk_values`` (draw, row) cells."""
+    step = max(1, chunk_values // max(n_rows, 1))
+    for start in range(0, n_draws, step):
+        yield slice(start, min(start + step, n_draws))
+
+
+def linear_predictor(
+    design: Design,
+    posterior: xr.Dataset,
+    data: Design | NewData | None = None,
+    draws: slice = slice(None),
+    include_random: bool = True,
+    new_effects: Callable[[str, slice], np.ndarray] | None = None,
+) -> np.ndarray:
+    """eta (draws x rows) for the training design or ``data`` (a :class:`NewData`).
+
+    ``new_effects(block_name, draws)`` returns effects (draws x q) per row for unseen levels as
+    an array (draws x rows x q); without it unseen levels contribute 0.
+    """
+    data = design if data is None else data
+    b = flat_draws(posterior, "b")[draws]
+    eta = b @ data.X.T
+    if data.offset is not None:
+        eta = eta + data.offset
+    if not include_random:
+        return eta
+    for blk in design.blocks:
+        if isinstance(data, NewData):
+            codes, z = data.codes[blk.name], data.Z[blk.name]
+        else:
+            codes, z = blk.codes, blk.Z
+        r = flat_draws(posterior, f"r_{blk.name}")[draws]  # S x levels x q
+        seen = codes >= 0
+        contrib = np.einsum("sij,ij->si", r[:, np.where(seen, codes, 0), :], z)
+        if not seen.all():
+            unseen = np.zeros_like(contrib[:, ~seen])
+            if new_effects is not None:
+                eff = new_effects(blk.name, draws)[:, ~seen, :]
+                unseen = np.einsum("sij,ij->si", eff, z[~seen])
+            contrib[:, ~seen] = unseen
+        eta = eta + contrib
+    return eta
+
+
+def pointwise_loglik(design: Design, family: Family, posterior: xr.Dataset) -> np.ndarray:
+    """log p(y_i | theta_s) as chains x draws x rows."""
+    chains, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    total = chains * n_draw
+    params = {p: flat_draws(posterior, p) for p in family.params}
+    out = np.empty((total, design.n_obs))
+    for sl in draw_chunks(total, design.n_obs):
+        mu = family.linkinv_np(linear_predictor(design, posterior, draws=sl))
+        out[sl] = family.loglik(design.y, mu, {k: v[sl] for k, v in params.items()}, design.trials)
+    return out.reshape(chains, n_draw, design.n_obs)

@@ -1,0 +1,240 @@
+"""Priors: brms-like, data-scaled defaults, overridable by class and by group/term.
+
+Parameter classes (brms's names):
+
+* ``Intercept``: the intercept on *centered* predictors (brms's rule); the reported
+  ``b[Intercept]`` is recovered as ``Intercept - mean(X) @ b``.
+  Default (identity link): ``StudentT(nu=3, mu=median(y), sigma=s)`` with
+  ``s = max(2.5, mad(y))`` and ``mad`` R's scaled MAD (1.4826 x median absolute deviation).
+* ``b``: the other fixed effects. brms uses a flat prior, which NUTS in PyMC cannot use without
+  care; we use a weakly informative ``Normal(0, 2.5 * sd(y) / sd(x_j))`` per column (the
+  rstanarm autoscale rule), i.e. an effect of 2.5 outcome SDs per SD of the predictor is
+  plausible. With a non-identity link, ``sd(y)`` is replaced by 1.
+* ``sd``: random-effect standard deviations, ``HalfStudentT(nu=3, sigma=s)``.
+* ``cor``: correlation matrices of ``"lkj"`` blocks, ``LKJ(eta=1)`` (uniform over correlation
+  matrices).
+* ``sigma`` and other family parameters: defaults from the family (``HalfStudentT(3, s)`` for
+  gaussian).
+
+Overrides, in ``Model(priors=...)``::
+
+    {"b": pg.prior("Normal", mu=0, sigma=10),            # every slope
+     "b": {"Days": pg.prior("Normal", mu=10, sigma=5)},   # or one coefficient
+     "sd": pg.prior("HalfNormal", sigma=20),              # every block
+     "sd": {"Subject": pg.prior("HalfNormal", sigma=20)}, # one group (or block name)
+     "sd": {"Subject": {"Days": pg.prior(...)}},          # one term of one group
+     "cor": pg.prior("LKJ", eta=2), "cor": {"Subject": pg.prior("LKJ", eta=2)},
+     "Intercept": ..., "sigma": ...}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+
+PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "sigma")
+
+
+@dataclass(frozen=True)
+class Prior:
+    """A prior distribution: a PyMC distribution name and its parameters.
+
+    ``pg.prior("HalfNormal", sigma=20)``; ``"LKJ"`` (parameter ``eta``) is the correlation
+    prior. Parameters are stored as floats (PyMC mis-evaluates some integer arguments).
+    """
+
+    dist: str
+    params: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.dist != "LKJ" and not hasattr(pm, self.dist):
+            raise ValueError(f"unknown PyMC distribution {self.dist!r} in prior")
+        object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
+
+    def __str__(self) -> str:
+        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
+        return f"{self.dist}({args})"
+
+    def dist_obj(self, shape: tuple[int, ...] | int | None = None) -> Any:
+        """An unnamed PyMC distribution (``pm.X.dist``), e.g. for ``sd_dist``."""
+        kwargs: dict[str, Any] = dict(self.params)
+        if shape is not None:
+            kwargs["shape"] = shape
+        return getattr(pm, self.dist).dist(**kwargs)
+
+    def rv(self, name: str, dims: Any = None) -> Any:
+        """A named random variable in the current PyMC model context."""
+        return getattr(pm, self.dist)(name, dims=dims, **self.params)
+
+    def code(self, name: str, dims: Any = None) -> str:
+        """The PyMC statement :meth:`rv` runs, for ``Model.code()``."""
+        args = [repr(name)] + [f"{k}={_fmt(v)}" for k, v in self.params.items()]
+        if dims is not None:
+            args.append(f"dims={dims!r}")
+        return f"pm.{self.dist}({', '.join(args)})"
+
+
+def prior(dist: str, **params: float) -> Prior:
+    """Make a :class:`Prior`: ``prior("StudentT", nu=3, mu=0, sigma=2.5)``."""
+    return Prior(dist, dict(params))
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.4g}"
+
+
+def r_mad(y: np.ndarray) -> float:
+    """R's ``mad()``: 1.4826 * median(|y - median(y)|)."""
+    return float(1.4826 * np.median(np.abs(y - np.median(y))))
+
+
+@dataclass(frozen=True)
+class PriorSet:
+    """The priors actually used by a model, one entry per (class, group, coef).
+
+    ``intercept``: Prior or None; ``b``: coef -> Prior; ``sd``: block name -> term -> Prior;
+    ``cor``: block name -> Prior (eta); ``family``: family-parameter name -> Prior;
+    ``sources``: (class, group, coef) -> "default" | "user".
+    """
+
+    intercept: Prior | None
+    b: dict[str, Prior]
+    sd: dict[str, dict[str, Prior]]
+    cor: dict[str, Prior]
+    family: dict[str, Prior]
+    groups: dict[str, str]
+    sources: dict[tuple[str, str, str], str]
+
+    def table(self) -> pd.DataFrame:
+        """brms ``get_prior``-style table: prior, class, coef, group, source."""
+        rows: list[tuple[str, str, str, str, str]] = []
+
+        def add(p: Prior, cls: str, coef: str = "", group: str = "") -> None:
+            src = self.sources.get((cls, group, coef), "default")
+            rows.append((str(p), cls, coef, group, src))
+
+        for coef, p in self.b.items():
+            add(p, "b", coef)
+        if self.intercept is not None:
+            add(self.intercept, "Intercept")
+        for block, terms in self.sd.items():
+            for term, p in terms.items():
+                add(p, "sd", term, self.groups[block])
+        for block, p in self.cor.items():
+            add(p, "cor", "", self.groups[block])
+        for name, p in self.family.items():
+            add(p, name)
+        return pd.DataFrame(rows, columns=["prior", "class", "coef", "group", "source"])
+
+
+def _lookup(spec: Any, keys: tuple[str, ...], default: Prior, cls: str) -> tuple[Prior, bool]:
+    """Resolve a user spec that is a Prior or nested dicts keyed by ``keys`` in turn."""
+    node = spec
+    for key in keys:
+        if isinstance(node, Prior) or node is None:
+            break
+        if not isinstance(node, Mapping):
+            raise TypeError(f"priors[{cls!r}] must be a pg.prior(...) or a dict of them")
+        node = node.get(key)
+    if node is None:
+        return default, False
+    if not isinstance(node, Prior):
+        return default, False
+    return node, True
+
+
+def _check_keys(spec: Any, allowed: set[str], cls: str, what: str) -> None:
+    if isinstance(spec, Mapping):
+        unknown = sorted(set(spec) - allowed)
+        if unknown:
+            raise ValueError(
+                f"priors[{cls!r}] names unknown {what} {unknown}; known: {sorted(allowed)}"
+            )
+
+
+def build_priors(
+    design: Any,
+    family: Any,
+    user: Mapping[str, Any] | None = None,
+) -> PriorSet:
+    """Default priors for ``design`` and ``family``, with the user's overrides applied.
+
+    ``design`` is a :class:`pyglmm.design.Design`, ``family`` a :class:`pyglmm.families.Family`.
+    Raises ValueError for an unknown class, group or coefficient in ``user``.
+    """
+    user = dict(user or {})
+    fam_params = tuple(family.params)
+    allowed = set(PRIOR_CLASSES) | set(fam_params)
+    unknown = sorted(set(user) - allowed)
+    if unknown:
+        raise ValueError(f"unknown prior class {unknown}; known classes: {sorted(allowed)}")
+
+    y = np.asarray(design.y, dtype=float)
+    scale = family.default_scale(y, design.trials)
+    center = family.default_center(y, design.trials)
+    sources: dict[tuple[str, str, str], str] = {}
+
+    intercept = None
+    if design.has_intercept:
+        default_int = prior("StudentT", nu=3, mu=center, sigma=scale)
+        intercept, is_user = _lookup(user.get("Intercept"), (), default_int, "Intercept")
+        if is_user:
+            sources[("Intercept", "", "")] = "user"
+
+    slope_names = [c for c in design.x_names if c != "Intercept"]
+    _check_keys(user.get("b"), set(slope_names), "b", "coefficients")
+    y_sd = family.slope_scale(y)
+    b: dict[str, Prior] = {}
+    for j, name in enumerate(design.x_names):
+        if name == "Intercept":
+            continue
+        x_sd = float(np.std(design.X[:, j]))
+        s = 2.5 * y_sd / x_sd if x_sd > 0 else 2.5 * y_sd
+        b[name], is_user = _lookup(user.get("b"), (name,), prior("Normal", mu=0, sigma=s), "b")
+        if is_user:
+            sources[("b", "", name)] = "user"
+
+    groups = {blk.name: blk.group for blk in design.blocks}
+    keys = set(groups) | set(groups.values())
+    _check_keys(user.get("sd"), keys, "sd", "groups")
+    _check_keys(user.get("cor"), keys, "cor", "groups")
+    sd: dict[str, dict[str, Prior]] = {}
+    cor: dict[str, Prior] = {}
+    for blk in design.blocks:
+        gkey = (
+            blk.name
+            if isinstance(user.get("sd"), Mapping) and blk.name in user["sd"]
+            else (blk.group)
+        )
+        sd[blk.name] = {}
+        for term in blk.terms:
+            p, is_user = _lookup(
+                user.get("sd"), (gkey, term), prior("HalfStudentT", nu=3, sigma=scale), "sd"
+            )
+            sd[blk.name][term] = p
+            if is_user:
+                sources[("sd", blk.group, term)] = "user"
+        if blk.kind == "lkj":
+            ckey = (
+                blk.name
+                if isinstance(user.get("cor"), Mapping) and blk.name in user["cor"]
+                else blk.group
+            )
+            p, is_user = _lookup(user.get("cor"), (ckey,), prior("LKJ", eta=1), "cor")
+            if p.dist != "LKJ":
+                raise ValueError("a 'cor' prior must be pg.prior('LKJ', eta=...)")
+            cor[blk.name] = p
+            if is_user:
+                sources[("cor", blk.group, "")] = "user"
+
+    fam: dict[str, Prior] = {}
+    for name, default in family.default_priors(y, design.trials).items():
+        fam[name], is_user = _lookup(user.get(name), (), default, name)
+        if is_user:
+            sources[(name, "", "")] = "user"
+    return PriorSet(intercept, b, sd, cor, fam, groups, sources)

@@ -1,0 +1,108 @@
+"""Run NUTS on a compiled model (nutpie by default, PyMC's sampler too) and collect the
+InferenceData with the log-likelihood and observed data attached."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import arviz as az
+import numpy as np
+import pymc as pm
+import xarray as xr
+
+from .compile import CompiledModel
+from .design import Design
+from .families import Family
+from .posterior import pointwise_loglik
+
+SAMPLERS = ("nutpie", "pymc")
+
+# Above this many (draws x observations) values the pointwise log-likelihood is not stored
+# automatically (4000 draws x 1M rows would be 32 GB); ``log_likelihood=True`` forces it.
+LOG_LIK_AUTO_LIMIT = 50_000_000
+
+
+@dataclass
+class SampleResult:
+    idata: az.InferenceData
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+def run_sampler(
+    compiled: CompiledModel,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int | None,
+    sampler: str,
+    progressbar: bool,
+    target_accept: float,
+    cores: int | None,
+    initvals: dict[str, Any] | None = None,
+) -> SampleResult:
+    """Sample ``compiled.model``; ``timing`` holds ``compile`` and ``sample`` seconds."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
+    cores = cores or min(chains, os.cpu_count() or 1)
+    model = compiled.model
+    timing: dict[str, float] = {}
+    if sampler == "nutpie":
+        import nutpie
+
+        t0 = time.perf_counter()
+        cm = nutpie.compile_pymc_model(model, initial_points=initvals)
+        timing["compile"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        idata = nutpie.sample(
+            cm,
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            seed=seed,
+            progress_bar=progressbar,
+            save_warmup=False,
+            target_accept=target_accept,
+        )
+        timing["sample"] = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        idata = pm.sample(
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            cores=cores,
+            random_seed=seed,
+            progressbar=progressbar,
+            target_accept=target_accept,
+            model=model,
+            initvals=initvals,
+            compute_convergence_checks=False,
+        )
+        timing["compile"] = float("nan")  # PyMC compiles inside pm.sample
+        timing["sample"] = time.perf_counter() - t0
+    return SampleResult(idata, timing)
+
+
+def attach_data(
+    idata: az.InferenceData, design: Design, family: Family, log_likelihood: bool | str
+) -> float:
+    """Add ``observed_data`` and (unless too large, see ``LOG_LIK_AUTO_LIMIT``) the pointwise
+    ``log_likelihood`` computed in numpy; returns the seconds spent."""
+    t0 = time.perf_counter()
+    obs_coord = {"obs": np.arange(design.n_obs)}
+    if "observed_data" not in idata.groups():
+        idata.add_groups({"observed_data": xr.Dataset({"y": ("obs", design.y)}, coords=obs_coord)})
+    size = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] * design.n_obs
+    if log_likelihood is True or (log_likelihood == "auto" and size <= LOG_LIK_AUTO_LIMIT):
+        ll = pointwise_loglik(design, family, idata.posterior)
+        coords = {**obs_coord, "chain": idata.posterior.chain, "draw": idata.posterior.draw}
+        ds = xr.Dataset({"y": (("chain", "draw", "obs"), ll)}, coords=coords)
+        if "log_likelihood" in idata.groups():
+            del idata.log_likelihood
+        idata.add_groups({"log_likelihood": ds})
+    return time.perf_counter() - t0
