@@ -1,0 +1,6 @@
+"""``python -m pyglmm``: the same command line as ``pyglmm``."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
