@@ -235,8 +235,10 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> tuple[Any, Any
     b_int = intercept - pt.dot(xbar, beta)
     parts = [beta[k] for k in range(len(slopes))]
     parts.insert(i0, b_int)
+    xbar_text = _kw({"": xbar})[1:]
     code(
-        f"b = pm.Deterministic('b', [Intercept - xbar @ beta, beta], dims='coef')  # xbar = {_kw({'': xbar})[1:]}"
+        "b = pm.Deterministic('b', [Intercept - xbar @ beta, beta], dims='coef')"
+        f"  # xbar = {xbar_text}"
     )
     b = pm.Deterministic("b", pt.stack(parts), dims="coef")
     code("eta = Intercept + (X - xbar) @ beta")

@@ -98,6 +98,17 @@ class Family:
         """Posterior-predictive draws given means ``mu`` (draws x n) and parameter draws."""
         raise NotImplementedError
 
+    def loglik(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        """Pointwise log density of ``y`` (n,) given ``mu`` (draws x n) and parameter draws
+        (each of shape (draws,))."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class Gaussian(Family):
@@ -139,7 +150,10 @@ class Gaussian(Family):
         return rng.normal(mu, _per_draw(params["sigma"], mu))
 
     def loglik(
-        self, y: np.ndarray, mu: np.ndarray, params: dict[str, np.ndarray],
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
         trials: np.ndarray | None,
     ) -> np.ndarray:
         return np.asarray(stats.norm.logpdf(y, mu, _per_draw(params["sigma"], mu)))
@@ -161,4 +175,4 @@ def family(name: str | Family, link: str | None = None) -> Family:
     if key not in FAMILIES:
         raise ValueError(f"unknown family {name!r}; available: {sorted(FAMILIES)}")
     cls = FAMILIES[key]
-    return cls() if link is None else cls(link=link)
+    return cls() if link is None else cls(link=link)  # type: ignore[call-arg]

@@ -110,7 +110,7 @@ class Fit:
         return self.model.family
 
     def _post(self, name: str) -> np.ndarray:
-        return np.asarray(self.idata.posterior[name].values)
+        return np.asarray(self.idata["posterior"][name].values)
 
     @property
     def n_divergent(self) -> int:
@@ -301,13 +301,13 @@ class Fit:
             for group in dict.fromkeys(hyper["group"]):
                 n_lev = next(b.n_levels for b in d.blocks if b.group == group)
                 lines.append(f"~{group} (Number of levels: {n_lev}) ")
-                lines += _format_rows(hyper[hyper["group"] == group]) + [""]
+                lines += _format_rows(hyper[hyper["group"] == group])
         lines.append("Regression Coefficients:")
-        lines += _format_rows(summary[summary["class"] == "b"]) + [""]
+        lines += _format_rows(summary[summary["class"] == "b"])
         extra = summary[summary["class"].isin(list(self.family.params))]
         if len(extra):
             lines.append("Further Distributional Parameters:")
-            lines += _format_rows(extra) + [""]
+            lines += _format_rows(extra)
         lines += [
             f"Draws were sampled using {self.sampler} (NUTS); parameterization: "
             + ", ".join(f"{k}={v}" for k, v in self.parameterization.items())
@@ -327,10 +327,10 @@ class Fit:
 def _format_rows(df: pd.DataFrame) -> list[str]:
     body = df.set_index("term")[SUMMARY_COLUMNS].copy()
     body.index.name = None
-    fmt = {c: "{:.2f}".format for c in SUMMARY_COLUMNS[:5]}
+    fmt: dict[str, Any] = {c: "{:.2f}".format for c in SUMMARY_COLUMNS[:5]}
     fmt |= {c: (lambda v: "NA" if not np.isfinite(v) else f"{v:.0f}") for c in SUMMARY_COLUMNS[5:]}
     text = body.to_string(formatters=fmt)  # type: ignore[arg-type]
-    return text.splitlines()
+    return [*text.splitlines(), ""]
 
 
 def _level_table(cols: dict[str, np.ndarray], levels: list[str], intervals: bool) -> pd.DataFrame:

@@ -16,7 +16,8 @@ import pymc as pm
 
 from .compile import CompiledModel, build_model
 from .design import Design, build_design
-from .families import Family, family as get_family
+from .families import Family
+from .families import family as get_family
 from .fit import Fit
 from .formula import ParsedFormula, parse_formula
 from .priors import PriorSet, build_priors
@@ -112,7 +113,6 @@ class Model:
         build = time.perf_counter() - t0
         result = run_sampler(
             compiled,
-            self.design.y,
             draws=draws,
             tune=tune,
             chains=chains,
@@ -121,9 +121,11 @@ class Model:
             progressbar=progressbar,
             target_accept=target_accept,
             cores=cores,
-            log_likelihood=log_likelihood,
         )
         timing = {"build": build, **result.timing}
+        timing["log_likelihood"] = attach_data(
+            result.idata, self.design, self.family, log_likelihood
+        )
         fit = Fit(
             self,
             result.idata,

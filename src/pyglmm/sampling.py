@@ -97,12 +97,12 @@ def attach_data(
     obs_coord = {"obs": np.arange(design.n_obs)}
     if "observed_data" not in idata.groups():
         idata.add_groups({"observed_data": xr.Dataset({"y": ("obs", design.y)}, coords=obs_coord)})
-    size = idata.posterior.sizes["chain"] * idata.posterior.sizes["draw"] * design.n_obs
+    size = idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"] * design.n_obs
     if log_likelihood is True or (log_likelihood == "auto" and size <= LOG_LIK_AUTO_LIMIT):
-        ll = pointwise_loglik(design, family, idata.posterior)
-        coords = {**obs_coord, "chain": idata.posterior.chain, "draw": idata.posterior.draw}
+        ll = pointwise_loglik(design, family, idata["posterior"])
+        coords = {**obs_coord, "chain": idata["posterior"].chain, "draw": idata["posterior"].draw}
         ds = xr.Dataset({"y": (("chain", "draw", "obs"), ll)}, coords=coords)
         if "log_likelihood" in idata.groups():
-            del idata.log_likelihood
+            del idata["log_likelihood"]
         idata.add_groups({"log_likelihood": ds})
     return time.perf_counter() - t0
