@@ -20,6 +20,7 @@ from .families import Family
 from .families import family as get_family
 from .fit import Fit
 from .formula import ParsedFormula, parse_formula
+from .init import initvals_from_lmm
 from .priors import PriorSet, build_priors
 from .sampling import attach_data, run_sampler
 
@@ -101,16 +102,25 @@ class Model:
         cores: int | None = None,
         log_likelihood: bool | str = "auto",
         warn: bool = True,
+        init: Literal["reml"] | None = None,
     ) -> Fit:
         """Sample the posterior with NUTS and return a :class:`~pyglmm.fit.Fit`.
 
         Warnings (divergences, R-hat > 1.01, ESS < 400) are issued unless ``warn=False``.
         The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
-        (``log_likelihood=True`` forces it).
+        (``log_likelihood=True`` forces it). ``init="reml"`` starts the chains (jittered) from
+        the REML estimates of :meth:`optimize` (gaussian models).
         """
         t0 = time.perf_counter()
         compiled = self.compile(parameterization)
         build = time.perf_counter() - t0
+        initvals = None
+        if init == "reml":
+            initvals = initvals_from_lmm(
+                self.design, self.optimize(reml=True), compiled.parameterization
+            )
+        elif init is not None:
+            raise ValueError(f"unknown init {init!r}; use None or 'reml'")
         result = run_sampler(
             compiled,
             draws=draws,
@@ -121,6 +131,7 @@ class Model:
             progressbar=progressbar,
             target_accept=target_accept,
             cores=cores,
+            initvals=initvals,
         )
         timing = {"build": build, **result.timing}
         timing["log_likelihood"] = attach_data(
