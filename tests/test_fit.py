@@ -4,7 +4,6 @@ Reference: ../shared/reference/lme4.json (Bates et al. 2015 and lme4's own tests
 """
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,17 +15,6 @@ import pyglmm as pg
 REF = json.loads(
     (Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "lme4.json").read_text()
 )
-
-
-@pytest.fixture(scope="module")
-def sleep_fit():
-    df = pg.datasets.load("sleepstudy")
-    model = pg.Model("Reaction ~ Days + (Days | Subject)", df)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", pg.SamplingWarning)
-        fit = model.fit(draws=1000, tune=1000, chains=4, seed=1, progressbar=False)
-    fit.caught = [w for w in caught if issubclass(w.category, pg.SamplingWarning)]
-    return fit
 
 
 def test_sleepstudy_fixed_effects_near_lme4(sleep_fit):

@@ -22,6 +22,7 @@ from .families import Family
 
 if TYPE_CHECKING:
     from .model import Model
+    from .predict import Kind, NewLevels
 
 STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
 SUMMARY_COLUMNS = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bulk_ESS", "Tail_ESS"]
@@ -225,6 +226,32 @@ class Fit:
             out[group] = _level_table(cols, levels, intervals)
         return out
 
+    # --- predictions -------------------------------------------------------------------
+    def predict(
+        self,
+        newdata: pd.DataFrame | None = None,
+        kind: Kind = "mean",
+        include_random: bool = True,
+        new_levels: NewLevels = "error",
+        seed: int | None = None,
+        summary: bool = True,
+    ) -> Any:
+        """Posterior predictions (see :mod:`pyglmm.predict`): ``kind`` "mean" (response
+        scale), "link" or "response" (posterior-predictive draws); ``new_levels`` "error",
+        "gaussian" or "uncertainty". ``summary=True`` gives a DataFrame per row (Estimate,
+        Est.Error, Q2.5, Q97.5); ``summary=False`` the draws (chains*draws x rows)."""
+        from .predict import predict_draws
+
+        return predict_draws(
+            self,
+            newdata,
+            kind=kind,
+            include_random=include_random,
+            new_levels=new_levels,
+            seed=seed,
+            summary=summary,
+        )
+
     # --- model criteria ------------------------------------------------------------------
     def loo(self, **kwargs: Any) -> Any:
         """PSIS-LOO (``arviz.loo``) from the stored pointwise log-likelihood."""
@@ -329,7 +356,7 @@ def _format_rows(df: pd.DataFrame) -> list[str]:
     body.index.name = None
     fmt: dict[str, Any] = {c: "{:.2f}".format for c in SUMMARY_COLUMNS[:5]}
     fmt |= {c: (lambda v: "NA" if not np.isfinite(v) else f"{v:.0f}") for c in SUMMARY_COLUMNS[5:]}
-    text = body.to_string(formatters=fmt)  # type: ignore[arg-type]
+    text = body.to_string(formatters=fmt)
     return [*text.splitlines(), ""]
 
 

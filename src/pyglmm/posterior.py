@@ -46,8 +46,8 @@ def linear_predictor(
 ) -> np.ndarray:
     """eta (draws x rows) for the training design or ``data`` (a :class:`NewData`).
 
-    ``new_effects(block_name, draws)`` returns effects (draws x q) per row for unseen levels as
-    an array (draws x rows x q); without it unseen levels contribute 0.
+    ``new_effects(block_name, draws)`` returns effects for the rows of ``data`` as an array
+    (draws x rows x q), used where the level is unseen; without it unseen levels contribute 0.
     """
     data = design if data is None else data
     b = flat_draws(posterior, "b")[draws]
