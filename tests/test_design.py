@@ -501,3 +501,17 @@ def test_200k_rows() -> None:
     assert b.levels == tuple(str(v) for v in levels)
     assert_array_equal(b.codes, np.searchsorted(levels, g))
     assert_array_equal(b.Z[:, 1], data["x"])
+
+
+def test_fixed_columns_follow_r_term_order():
+    # R (and lme4/brms): main effects in formula order, then interactions; patsy alone would
+    # put the categorical term first.
+    df = pd.DataFrame(
+        {"y": [1.0, 2, 3, 4, 5], "a": [1.0, 2, 3, 4, 5], "t": ["0", "1", "0", "1", "1"]}
+    )
+    d = build_design(parse_formula("y ~ a * t + np.log(a)"), df)
+    assert d.x_names == ("Intercept", "a", "t[T.1]", "np.log(a)", "a:t[T.1]")
+    a, t = df["a"].to_numpy(), (df["t"] == "1").to_numpy(float)
+    expected = np.column_stack([np.ones(5), a, t, np.log(a), a * t])
+    np.testing.assert_allclose(d.X, expected)
+    np.testing.assert_allclose(d.transform(df).X, expected)

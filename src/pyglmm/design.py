@@ -113,6 +113,7 @@ class Design:
     trials: np.ndarray | None = None
     offset: np.ndarray | None = None
     x_design_info: Any = field(repr=False, default=None)
+    x_order: np.ndarray | None = field(repr=False, default=None)
     offset_design_info: Any = field(repr=False, default=None)
 
     @property
@@ -138,6 +139,8 @@ class Design:
         frame = _patsy_frame(data, names)
         _check_infinite(frame, names, "new data")
         X = _rebuild(self.x_design_info, frame, "fixed effects")
+        if self.x_order is not None:
+            X = X[:, self.x_order]
         Z: dict[str, np.ndarray] = {}
         codes: dict[str, np.ndarray] = {}
         labels: dict[str, np.ndarray] = {}
@@ -217,8 +220,9 @@ def build_design(
             fixed_terms.append((sign, text))
     x_formula = join_terms(fixed_terms) or "1"
     xm = _dmatrix(x_formula, frame, env, "fixed effects")
-    X = _finite_matrix(xm, "fixed-effect")
-    x_names = tuple(xm.design_info.column_names)
+    x_order = _r_column_order(xm.design_info, x_formula)
+    X = _finite_matrix(xm, "fixed-effect")[:, x_order]
+    x_names = tuple(xm.design_info.column_names[j] for j in x_order)
 
     offset = offset_info = None
     if offsets:
@@ -242,6 +246,7 @@ def build_design(
         offset=offset,
         x_design_info=xm.design_info,
         offset_design_info=offset_info,
+        x_order=x_order,
     )
 
 
@@ -321,6 +326,19 @@ def _patsy_error(err: PatsyError, what: str) -> DesignError:
         cols = []
     where = f"column {', '.join(repr(c) for c in cols)} in " if cols else ""
     return DesignError(f"{what}: {where}{code!r}: {err.message}")
+
+
+def _r_column_order(info: Any, formula: str) -> np.ndarray:
+    """Column permutation from patsy's order (terms grouped by numeric factors) to R's:
+    terms by degree (main effects, then two-way interactions, ...), then formula order."""
+    try:
+        listed = patsy.ModelDesc.from_formula(formula).rhs_termlist
+    except PatsyError:
+        listed = []
+    pos = {term: i for i, term in enumerate(listed)}
+    terms = sorted(info.term_slices, key=lambda t: (len(t.factors), pos.get(t, len(pos))))
+    cols = [np.arange(info.term_slices[t].start, info.term_slices[t].stop) for t in terms]
+    return np.concatenate(cols) if cols else np.arange(0)
 
 
 def _dmatrix(formula: str, frame: pd.DataFrame, env: Any, what: str) -> Any:
