@@ -11,6 +11,10 @@ One pure builder per (block kind, parameterization) adds the block's variables:
   non-centered ``z ~ Normal(0, 1)`` (levels x q) and ``r = z L'``; centered
   ``r ~ MvNormal(0, chol=L)``.
 * ``"diag"``: ``sd`` (q,); non-centered ``r = sd * z``; centered ``r ~ Normal(0, sd)``.
+* ``"marginal"`` (gaussian, identity link; one block): only the block's ``L``/``sd`` priors;
+  its effects are integrated out and the likelihood is ``pm.Potential('y_marginal', ...)``
+  of :mod:`pyglmm.marginal` (``r_<block>`` is drawn after sampling by ``Model.fit``).
+  ``"auto"`` chooses per block, see :func:`resolve_parameterization`.
 
 Variable names: ``b`` (dims ``coef``), ``sd_<block>`` (``<block>_term``), ``cor_<block>``
 (``<block>_term`` x ``<block>_term_``), ``r_<block>`` (``<block>_level`` x ``<block>_term``),
@@ -29,11 +33,15 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
+from . import marginal
 from .design import Design, REBlock
 from .families import Family
 from .priors import Prior, PriorSet
 
-PARAMETERIZATIONS = ("noncentered", "centered")
+PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "auto")
+
+# ``"auto"``: a latent block is centered when its median number of rows per level is at least this.
+AUTO_CENTERED_MIN_ROWS = 20
 
 
 @dataclass(frozen=True)
@@ -45,14 +53,52 @@ class CompiledModel:
     parameterization: dict[str, str]
 
 
+def can_marginalize(family: Family | None) -> bool:
+    """Whether a block can be integrated out: gaussian family with identity link."""
+    return family is not None and family.name == "gaussian" and family.link == "identity"
+
+
+def auto_latent(blk: REBlock) -> str:
+    """The ``"auto"`` rule for a latent block: ``"centered"`` when the median number of rows
+    per level is at least ``AUTO_CENTERED_MIN_ROWS`` (20), else ``"noncentered"``."""
+    rows = np.bincount(blk.codes, minlength=blk.n_levels)
+    return "centered" if float(np.median(rows)) >= AUTO_CENTERED_MIN_ROWS else "noncentered"
+
+
 def resolve_parameterization(
-    spec: str | Mapping[str, str], blocks: tuple[REBlock, ...]
+    spec: str | Mapping[str, str], blocks: tuple[REBlock, ...], family: Family | None = None
 ) -> dict[str, str]:
-    """Per-block parameterization from a string (all blocks) or a dict keyed by block name or
-    group (blocks not named get ``"noncentered"``)."""
+    """Per-block parameterization (``"noncentered"``, ``"centered"`` or ``"marginal"``).
+
+    ``spec`` is a string for all blocks or a dict keyed by block name or group (blocks not
+    named get ``"noncentered"``).
+
+    * ``"marginal"`` (string): the block with most levels (the first on ties) is integrated
+      out (gaussian family with identity link only, see :mod:`pyglmm.marginal`); the other
+      blocks follow the ``"auto"`` rule for latent blocks. In a dict, ``"marginal"`` names the
+      block; at most one block may be marginal (a group name shared by several blocks is
+      ambiguous: name the block, e.g. ``"g_2"``).
+    * ``"auto"`` (string): the marginal block as for ``"marginal"`` when the family allows it;
+      each other block is ``"centered"`` if the median number of rows per level is at least
+      ``AUTO_CENTERED_MIN_ROWS`` = 20, else ``"noncentered"``. Rationale: the data carry
+      ``n_j sd^2 / sigma^2`` units of information about a level's effect relative to its prior;
+      the centered form samples well when that is large, the non-centered one when it is
+      small, and with SDs of the order of sigma/4 the crossover is near 20 rows per level.
+      The rule uses the data only (no estimates), so it is the same for every family; for
+      non-gaussian families ``"auto"`` applies this latent rule only. In a dict, ``"auto"``
+      applies the latent rule to the named block.
+    """
+    marginal_ok = can_marginalize(family)
     if isinstance(spec, str):
         _check_param(spec)
-        return {blk.name: spec for blk in blocks}
+        if spec == "marginal" and not marginal_ok:
+            raise ValueError(_not_marginal(family))
+        if spec in ("noncentered", "centered"):
+            return {blk.name: spec for blk in blocks}
+        target = None
+        if marginal_ok and blocks:
+            target = max(blocks, key=lambda blk: blk.n_levels).name
+        return {blk.name: "marginal" if blk.name == target else auto_latent(blk) for blk in blocks}
     known = {blk.name for blk in blocks} | {blk.group for blk in blocks}
     unknown = sorted(set(spec) - known)
     if unknown:
@@ -61,8 +107,28 @@ def resolve_parameterization(
     for blk in blocks:
         value = spec.get(blk.name, spec.get(blk.group, "noncentered"))
         _check_param(value)
-        out[blk.name] = value
+        if value == "marginal":
+            if not marginal_ok:
+                raise ValueError(_not_marginal(family))
+            shared = [b.name for b in blocks if b.group == blk.group]
+            if blk.name not in spec and len(shared) > 1:
+                raise ValueError(
+                    f"'marginal' for group {blk.group!r} is ambiguous: it has blocks {shared}; "
+                    "name one block (only one block may be marginal)"
+                )
+        out[blk.name] = auto_latent(blk) if value == "auto" else value
+    marginal_blocks = [k for k, v in out.items() if v == "marginal"]
+    if len(marginal_blocks) > 1:
+        raise ValueError(f"only one block may be marginal, got {marginal_blocks}")
     return out
+
+
+def _not_marginal(family: Family | None) -> str:
+    what = "no family given" if family is None else f"family {family.name}({family.link})"
+    return (
+        "parameterization 'marginal' integrates a block out of a gaussian model with identity "
+        f"link; {what}: use 'noncentered', 'centered' or 'auto'"
+    )
 
 
 def _check_param(value: str) -> None:
@@ -210,15 +276,29 @@ def coords_of(design: Design) -> dict[str, Any]:
     return coords
 
 
-def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> tuple[Any, Any]:
-    """Returns (eta_fixed, b). With an intercept, slopes act on centered columns."""
+@dataclass(frozen=True)
+class FixedPart:
+    """The fixed part as sampled: ``eta = Xc @ theta`` with ``Xc = [1, X - xbar]`` and
+    ``theta = [Intercept, beta]`` (with an intercept; ``intercept_col`` its column), or
+    ``Xc = X``, ``theta = b`` without one. ``b`` is the reported coefficient vector."""
+
+    eta: Any
+    b: Any
+    Xc: np.ndarray
+    theta: Any
+    intercept_col: int | None
+
+
+def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
+    """The fixed part; with an intercept, slopes act on centered columns."""
     names = list(design.x_names)
+    n = design.n_obs
     if not design.has_intercept:
         if not names:
-            return pt.zeros(design.n_obs), None
+            return FixedPart(pt.zeros(n), None, np.zeros((n, 0)), pt.zeros(0), None)
         b = _stacked("b", [priors.b[c] for c in names], "coef", code)
         code("eta = X @ b")
-        return pt.dot(design.X, b), b
+        return FixedPart(pt.dot(design.X, b), b, design.X, b, None)
     assert priors.intercept is not None
     code(f"Intercept = {priors.intercept.code('Intercept')}  # on centered predictors")
     intercept = priors.intercept.rv("Intercept")
@@ -227,7 +307,7 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> tuple[Any, Any
     if not slopes:
         b = pm.Deterministic("b", pt.stack([intercept]), dims="coef")
         code("b = pm.Deterministic('b', [Intercept], dims='coef')")
-        return intercept, b
+        return FixedPart(intercept, b, np.ones((n, 1)), pt.stack([intercept]), 0)
     cols = [j for j in range(len(names)) if j != i0]
     xs = design.X[:, cols]
     xbar = xs.mean(axis=0)
@@ -242,7 +322,9 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> tuple[Any, Any
     )
     b = pm.Deterministic("b", pt.stack(parts), dims="coef")
     code("eta = Intercept + (X - xbar) @ beta")
-    return intercept + pt.dot(xs - xbar, beta), b
+    Xc = np.column_stack([np.ones(n), xs - xbar])
+    theta = pt.concatenate([pt.stack([intercept]), beta])
+    return FixedPart(intercept + pt.dot(xs - xbar, beta), b, Xc, theta, 0)
 
 
 def build_model(
@@ -251,29 +333,64 @@ def build_model(
     family: Family,
     parameterization: str | Mapping[str, str] = "noncentered",
 ) -> CompiledModel:
-    """Build the PyMC model of ``design`` (pure: a new ``pm.Model`` each call)."""
-    params = resolve_parameterization(parameterization, design.blocks)
+    """Build the PyMC model of ``design`` (pure: a new ``pm.Model`` each call).
+
+    A block resolved to ``"marginal"`` gets its prior variables (``L_``/``sd_``/``cor_``) but
+    no effects: the likelihood is the marginal one of :mod:`pyglmm.marginal`, registered as
+    ``pm.Potential('y_marginal', ...)``, and ``r_<block>`` is drawn after sampling.
+    """
+    params = resolve_parameterization(parameterization, design.blocks, family)
     code = _Code()
     code(f"# {design.formula.formula}   family: {family.name}({family.link}), n = {design.n_obs}")
     code("with pm.Model(coords=coords) as model:")
     with pm.Model(coords=coords_of(design)) as model:
-        eta, _ = _fixed_part(design, priors, code)
+        fixed = _fixed_part(design, priors, code)
+        eta = fixed.eta
         if design.offset is not None:
             code("eta = eta + offset")
             eta = eta + design.offset
+        marginal_blk: REBlock | None = None
+        marginal_scale: Any = None
+        other: Any = None
+        latent: list[str] = []
         for blk in design.blocks:
+            if params[blk.name] == "marginal":
+                marginal_blk = blk
+                if blk.kind == "lkj":
+                    marginal_scale = _lkj_chol(blk, priors, code)
+                else:
+                    marginal_scale = _diag_sd(blk, priors, code)
+                continue
             builder = BLOCK_BUILDERS[(blk.kind, params[blk.name])]
             r = builder(blk, priors, code)
             z_text = "" if blk.q == 1 and np.all(blk.Z == 1.0) else f" * Z_{blk.name}"
             code(f"eta = eta + (r_{blk.name}[codes_{blk.name}]{z_text}).sum(-1)")
-            eta = eta + block_contribution(blk, r)
+            contribution = block_contribution(blk, r)
+            eta = eta + contribution
+            other = contribution if other is None else other + contribution
+            latent.append(blk.name)
         fam_params = {}
         for name, p in priors.family.items():
             code(f"{name} = {p.code(name)}")
             fam_params[name] = p.rv(name)
-        code(f"mu = linkinv_{family.link}(eta)" if family.link != "identity" else "mu = eta")
-        mu = family.linkinv(eta)
-        code(family.likelihood_code("y"))
-        family.likelihood("y", mu, design.y, fam_params, design.trials)
+        if marginal_blk is not None:
+            y_eff = design.y if design.offset is None else design.y - design.offset
+            stats = marginal.sufficient_stats(marginal_blk, fixed.Xc, y_eff, fixed.intercept_col)
+            loglik = marginal.marginal_loglik(
+                stats,
+                fixed.theta,
+                fam_params["sigma"],
+                marginal_scale,
+                diag=marginal_blk.kind == "diag",
+                other=other,
+            )
+            for line in marginal.marginal_code(marginal_blk, latent, design.offset is not None):
+                code(line)
+            pm.Potential("y_marginal", loglik)
+        else:
+            code(f"mu = linkinv_{family.link}(eta)" if family.link != "identity" else "mu = eta")
+            mu = family.linkinv(eta)
+            code(family.likelihood_code("y"))
+            family.likelihood("y", mu, design.y, fam_params, design.trials)
     text = "\n".join(code.lines[:2] + ["    " + line for line in code.lines[2:]])
     return CompiledModel(model, text, params)

@@ -21,6 +21,7 @@ from .families import family as get_family
 from .fit import Fit
 from .formula import ParsedFormula, parse_formula
 from .init import initvals_from_lmm
+from .marginal import add_conditional_effects
 from .priors import PriorSet, build_priors
 from .sampling import attach_data, run_sampler
 
@@ -44,7 +45,7 @@ class Model:
         data: pd.DataFrame,
         family: str | Family = "gaussian",
         priors: Mapping[str, Any] | None = None,
-        parameterization: str | Mapping[str, str] = "noncentered",
+        parameterization: str | Mapping[str, str] = "auto",
         missing: Literal["drop", "raise"] = "drop",
         data_name: str | None = None,
     ) -> None:
@@ -110,6 +111,10 @@ class Model:
         The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
         (``log_likelihood=True`` forces it). ``init="reml"`` starts the chains (jittered) from
         the REML estimates of :meth:`optimize` (gaussian models).
+
+        A block sampled with ``"marginal"`` has its effects ``r_<block>`` drawn afterwards from
+        their exact conditional posterior given each draw (seeded from ``seed``), so
+        ``ranef``/``coef``/``predict``/``loo`` work as for latent blocks.
         """
         t0 = time.perf_counter()
         compiled = self.compile(parameterization)
@@ -119,6 +124,9 @@ class Model:
             initvals = initvals_from_lmm(
                 self.design, self.optimize(reml=True), compiled.parameterization
             )
+            # a marginal block has no effects to start: keep the model's free variables only
+            free = {rv.name for rv in compiled.model.free_RVs}
+            initvals = {k: v for k, v in initvals.items() if k in free}
         elif init is not None:
             raise ValueError(f"unknown init {init!r}; use None or 'reml'")
         result = run_sampler(
@@ -134,6 +142,11 @@ class Model:
             initvals=initvals,
         )
         timing = {"build": build, **result.timing}
+        for name, value in compiled.parameterization.items():
+            if value == "marginal":
+                t0 = time.perf_counter()
+                add_conditional_effects(result.idata, self.design, name, seed=seed)
+                timing["conditional_effects"] = time.perf_counter() - t0
         timing["log_likelihood"] = attach_data(
             result.idata, self.design, self.family, log_likelihood
         )
