@@ -126,14 +126,26 @@ class Family:
             )
 
     # --- model pieces ------------------------------------------------------------------
+    # The observation distribution, declared once per family: its PyMC name, its arguments as
+    # code text (for ``Model.code()``) and as tensors (``pymc_kwargs``).
+    pymc_dist: ClassVar[str] = ""
+    pymc_args: ClassVar[str] = ""
+    discrete: ClassVar[bool] = False
+
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        """Arguments of ``pymc_dist`` given the mean ``mu`` and the family parameters."""
+        raise NotImplementedError
+
     def likelihood(
         self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
     ) -> Any:
         """Register the observed variable ``name`` in the current PyMC model."""
-        raise NotImplementedError
+        observed = np.asarray(y).astype(np.int64) if self.discrete else y
+        dist = getattr(pm, self.pymc_dist)
+        return dist(name, **self.pymc_kwargs(mu, params, trials), observed=observed, dims="obs")
 
     def likelihood_code(self, name: str) -> str:
-        raise NotImplementedError
+        return f"pm.{self.pymc_dist}({name!r}, {self.pymc_args}, observed=y, dims='obs')"
 
     def draw(
         self,
@@ -240,13 +252,11 @@ class Gaussian(_IdentityScaled, Family):
     def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
         return {"sigma": prior("HalfStudentT", nu=3, sigma=max(2.5, r_mad(y)))}
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        return pm.Normal(name, mu=mu, sigma=params["sigma"], observed=y, dims="obs")
+    pymc_dist: ClassVar[str] = "Normal"
+    pymc_args: ClassVar[str] = "mu=mu, sigma=sigma"
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.Normal({name!r}, mu=mu, sigma=sigma, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"mu": mu, "sigma": params["sigma"]}
 
     def draw(
         self,
@@ -286,15 +296,11 @@ class Student(_IdentityScaled, Family):
             "sigma": prior("HalfStudentT", nu=3, sigma=max(2.5, r_mad(y))),
         }
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        return pm.StudentT(
-            name, nu=params["nu"], mu=mu, sigma=params["sigma"], observed=y, dims="obs"
-        )
+    pymc_dist: ClassVar[str] = "StudentT"
+    pymc_args: ClassVar[str] = "nu=nu, mu=mu, sigma=sigma"
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.StudentT({name!r}, nu=nu, mu=mu, sigma=sigma, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"nu": params["nu"], "mu": mu, "sigma": params["sigma"]}
 
     def draw(
         self,
@@ -343,14 +349,11 @@ class Gamma(_LogScaled, Family):
     def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
         return {"shape": prior("InverseGamma", alpha=0.4, beta=0.3)}
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        shape = params["shape"]
-        return pm.Gamma(name, alpha=shape, beta=shape / mu, observed=y, dims="obs")
+    pymc_dist: ClassVar[str] = "Gamma"
+    pymc_args: ClassVar[str] = "alpha=shape, beta=shape / mu"
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.Gamma({name!r}, alpha=shape, beta=shape / mu, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"alpha": params["shape"], "beta": params["shape"] / mu}
 
     def draw(
         self,
@@ -401,13 +404,11 @@ class Lognormal(_IdentityScaled, Family):
     def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
         return {"sigma": prior("HalfStudentT", nu=3, sigma=max(2.5, r_mad(np.log(y))))}
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        return pm.LogNormal(name, mu=mu, sigma=params["sigma"], observed=y, dims="obs")
+    pymc_dist: ClassVar[str] = "LogNormal"
+    pymc_args: ClassVar[str] = "mu=mu, sigma=sigma"
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.LogNormal({name!r}, mu=mu, sigma=sigma, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"mu": mu, "sigma": params["sigma"]}
 
     def draw(
         self,
@@ -455,14 +456,11 @@ class Beta(Family):
     def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
         return {"phi": prior("Gamma", alpha=2, beta=0.1)}
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        phi = params["phi"]
-        return pm.Beta(name, alpha=mu * phi, beta=(1 - mu) * phi, observed=y, dims="obs")
+    pymc_dist: ClassVar[str] = "Beta"
+    pymc_args: ClassVar[str] = "alpha=mu * phi, beta=(1 - mu) * phi"
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.Beta({name!r}, alpha=mu * phi, beta=(1 - mu) * phi, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"alpha": mu * params["phi"], "beta": (1 - mu) * params["phi"]}
 
     def draw(
         self,
@@ -507,13 +505,12 @@ class Bernoulli(Family):
             )
         _check(self.name, (y != 0) & (y != 1), "the response must be 0 or 1; other values")
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        return pm.Bernoulli(name, p=mu, observed=np.asarray(y).astype(np.int64), dims="obs")
+    pymc_dist: ClassVar[str] = "Bernoulli"
+    pymc_args: ClassVar[str] = "p=mu"
+    discrete: ClassVar[bool] = True
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.Bernoulli({name!r}, p=mu, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"p": mu}
 
     def draw(
         self,
@@ -560,14 +557,12 @@ class Binomial(Family):
         _check(self.name, _not_integer(y), "successes must be integers; non-integer values")
         _check(self.name, y > trials, "successes must not exceed the number of trials; excess")
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        n = np.asarray(trials).astype(np.int64)
-        return pm.Binomial(name, n=n, p=mu, observed=np.asarray(y).astype(np.int64), dims="obs")
+    pymc_dist: ClassVar[str] = "Binomial"
+    pymc_args: ClassVar[str] = "n=trials, p=mu"
+    discrete: ClassVar[bool] = True
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.Binomial({name!r}, n=trials, p=mu, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"n": np.asarray(trials).astype(np.int64), "p": mu}
 
     def draw(
         self,
@@ -604,13 +599,12 @@ class Poisson(_LogScaled, Family):
         super().validate(y, trials)
         _check_counts(self.name, y)
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        return pm.Poisson(name, mu=mu, observed=np.asarray(y).astype(np.int64), dims="obs")
+    pymc_dist: ClassVar[str] = "Poisson"
+    pymc_args: ClassVar[str] = "mu=mu"
+    discrete: ClassVar[bool] = True
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.Poisson({name!r}, mu=mu, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"mu": mu}
 
     def draw(
         self,
@@ -653,19 +647,12 @@ class NegativeBinomial(_LogScaled, Family):
     def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
         return {"shape": prior("InverseGamma", alpha=0.4, beta=0.3)}
 
-    def likelihood(
-        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
-    ) -> Any:
-        return pm.NegativeBinomial(
-            name,
-            mu=mu,
-            alpha=params["shape"],
-            observed=np.asarray(y).astype(np.int64),
-            dims="obs",
-        )
+    pymc_dist: ClassVar[str] = "NegativeBinomial"
+    pymc_args: ClassVar[str] = "mu=mu, alpha=shape"
+    discrete: ClassVar[bool] = True
 
-    def likelihood_code(self, name: str) -> str:
-        return f"pm.NegativeBinomial({name!r}, mu=mu, alpha=shape, observed=y, dims='obs')"
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"mu": mu, "alpha": params["shape"]}
 
     def draw(
         self,
