@@ -90,7 +90,7 @@ def test_fit_defaults_are_passed_through(fake, csv, capsys):
     assert err == ""
     (model,) = fake.instances
     assert model.formula == "y ~ x + (x | g)"
-    assert model.kwargs == {"family": "gaussian", "parameterization": "noncentered"}
+    assert model.kwargs == {"family": "gaussian", "parameterization": "auto"}
     assert model.fit_kwargs == {
         "draws": 1000,
         "tune": 1000,

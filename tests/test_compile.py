@@ -51,7 +51,9 @@ def test_likelihood_equals_dense_computation(small, param):
 
 
 def test_variable_names_and_dims(small):
-    pm_model = pg.Model("y ~ x + (1 + x | g) + (1 | h)", small).pymc_model
+    pm_model = pg.Model(
+        "y ~ x + (1 + x | g) + (1 | h)", small, parameterization="noncentered"
+    ).pymc_model
     assert pm_model.named_vars_to_dims["b"] == ("coef",)
     assert pm_model.named_vars_to_dims["r_g"] == ("g_level", "g_term")
     assert pm_model.named_vars_to_dims["sd_g"] == ("g_term",)
@@ -86,7 +88,7 @@ def test_resolve_parameterization_errors(small):
 
 
 def test_code_lists_every_variable(small):
-    code = pg.Model("y ~ x + (1 + x | g) + (1 | h)", small).code()
+    code = pg.Model("y ~ x + (1 + x | g) + (1 | h)", small, parameterization="noncentered").code()
     for needle in ["pm.LKJCholeskyCov('L_g', n=2", "z_g", "r_g", "sd_h", "pm.Normal('y'"]:
         assert needle in code
 

@@ -140,7 +140,7 @@ def test_sleepstudy_loo_uses_stored_loglik(sleep_fit):
 
 def _simulate_three_terms(seed: int = 2):
     rng = np.random.default_rng(seed)
-    n_groups, per = 60, 15
+    n_groups, per = 60, 40
     sd = np.array([1.0, 0.6, 0.4])
     cor = np.array([[1.0, 0.3, -0.2], [0.3, 1.0, 0.1], [-0.2, 0.1, 1.0]])
     cov = np.outer(sd, sd) * cor
@@ -154,29 +154,32 @@ def _simulate_three_terms(seed: int = 2):
     return df, truth
 
 
-@pytest.fixture(scope="module")
-def three_term_fits():
-    df, truth = _simulate_three_terms()
-    model = pg.Model("y ~ x + z + (1 + x + z | g)", df)
-    fits = {
-        p: model.fit(
+_THREE_TERM_FITS: dict = {}
+
+
+def three_term_fit(param: str):
+    """One fit per parameterization of the simulated 3-term model, shared by the tests."""
+    if param not in _THREE_TERM_FITS:
+        df, _ = _simulate_three_terms()
+        model = pg.Model("y ~ x + z + (1 + x + z | g)", df)
+        _THREE_TERM_FITS[param] = model.fit(
             draws=1000,
             tune=1000,
             chains=4,
             seed=3,
-            parameterization=p,
+            parameterization=param,
             progressbar=False,
             warn=False,
         )
-        for p in ("noncentered", "centered")
-    }
-    return fits, truth
+    return _THREE_TERM_FITS[param]
 
 
-@pytest.mark.parametrize("param", ["noncentered", "centered"])
-def test_recovery_three_term_correlated_block(three_term_fits, param):
-    fits, truth = three_term_fits
-    fit = fits[param]
+# The centered fit of this model needs several minutes of sampling (deep trees), so it runs
+# with the slow tests; the marginal parameterization is compared in test_marginal.py.
+@pytest.mark.parametrize("param", ["noncentered", pytest.param("centered", marks=pytest.mark.slow)])
+def test_recovery_three_term_correlated_block(param):
+    truth = _simulate_three_terms()[1]
+    fit = three_term_fit(param)
     post = fit.idata.posterior
 
     def covers(draws, value):
@@ -195,10 +198,10 @@ def test_recovery_three_term_correlated_block(three_term_fits, param):
     assert fit.diagnostics()["max_rhat"] <= 1.01
 
 
-def test_parameterizations_give_the_same_posterior(three_term_fits):
-    fits, _ = three_term_fits
-    a = fits["noncentered"].summary()
-    b = fits["centered"].summary()
+@pytest.mark.slow
+def test_parameterizations_give_the_same_posterior():
+    a = three_term_fit("noncentered").summary()
+    b = three_term_fit("centered").summary()
     mcse_a = a["Est.Error"] / np.sqrt(a["Bulk_ESS"])
     mcse_b = b["Est.Error"] / np.sqrt(b["Bulk_ESS"])
     z = (a["Estimate"] - b["Estimate"]).abs() / np.sqrt(mcse_a**2 + mcse_b**2)
@@ -247,3 +250,27 @@ def test_nested_pastes():
     assert vc.loc["batch", "Q2.5"] < 1.286 < vc.loc["batch", "Q97.5"]
     assert "~batch:cask (Number of levels: 30)" in str(fit)
     assert fit.fixef().loc["Intercept", "Q2.5"] < 60.0533 < fit.fixef().loc["Intercept", "Q97.5"]
+
+
+def test_warnings_fire_for_short_chains_and_divergences(sleep_fit):
+    short = sleep_fit.idata.isel(draw=slice(0, 30))
+    short.sample_stats["diverging"][0, :3] = True
+    fit = pg.Fit(
+        sleep_fit.model,
+        short,
+        draws=30,
+        tune=1000,
+        chains=4,
+        sampler="nutpie",
+        parameterization=sleep_fit.parameterization,
+        timing={},
+    )
+    with pytest.warns(pg.SamplingWarning) as record:
+        msgs = fit.check()
+    texts = [str(w.message) for w in record]
+    assert texts == msgs
+    assert msgs[0].startswith("There were 3 divergent transitions after warmup.")
+    assert any(
+        m.startswith("Bulk effective sample size below 400 for: sd(Intercept)") for m in msgs
+    )
+    assert "Warning: 3 divergent transitions after warmup." in str(fit)

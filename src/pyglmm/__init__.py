@@ -6,22 +6,30 @@ fit = model.fit(seed=1)
 print(fit)
 """
 
-from . import datasets
+from . import datasets, plots, simulate, workflow
 from .families import Family, family
 from .fit import Fit, SamplingWarning
 from .formula import FormulaError
 from .model import Model
 from .priors import Prior, prior
+from .workflow import CompareResult, RecoveryResult, compare, recover
 
 __all__ = [
+    "CompareResult",
     "Family",
     "Fit",
     "FormulaError",
     "Model",
     "Prior",
+    "RecoveryResult",
     "SamplingWarning",
+    "compare",
     "datasets",
     "family",
+    "plots",
     "prior",
+    "recover",
+    "simulate",
+    "workflow",
 ]
 __version__ = "0.1.0"

@@ -65,7 +65,7 @@ def _parameterization(text: str) -> str | dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise argparse.ArgumentTypeError(
-                f"bad --parameterization item {item!r}; use NAME=centered|noncentered"
+                f"bad --parameterization item {item!r}; use NAME=auto|marginal|centered|noncentered"
             )
         out[key.strip()] = value.strip()
     return out
@@ -104,9 +104,10 @@ def _add_sampling_options(p: argparse.ArgumentParser, seed_default: int | None) 
     g.add_argument(
         "--parameterization",
         type=_parameterization,
-        default="noncentered",
+        default="auto",
         metavar="P",
-        help='"noncentered" (default), "centered", or per block: "Subject=centered,plate=..."',
+        help='"auto" (default), "marginal", "noncentered", "centered", or per block: '
+        '"Subject=marginal,plate=centered"',
     )
 
 

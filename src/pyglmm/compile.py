@@ -214,12 +214,36 @@ def lkj_noncentered(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     return pm.Deterministic(f"r_{blk.name}", z @ chol.T, dims=dims)
 
 
+def _mvn_rows_logp(value: Any, chol: Any) -> Any:
+    """log N(r_j | 0, L L') per level j, with one triangular solve for all levels:
+    ``-1/2 |L^-1 r_j|^2 - sum(log diag L) - q/2 log(2 pi)``. (PyMC's MvNormal re-factors
+    ``L L'`` and solves per level, which nutpie's numba backend runs ~20x slower.)"""
+    while chol.ndim > 2:  # PyMC broadcasts the shared factor over the level axis
+        chol = chol[0]
+    z = pt.linalg.solve_triangular(chol, value.T, lower=True)
+    log_det = pt.sum(pt.log(pt.diag(chol)))
+    return -0.5 * pt.sum(z**2, axis=0) - log_det - 0.5 * value.shape[-1] * np.log(2 * np.pi)
+
+
+def _mvn_rows_random(chol: np.ndarray, rng: np.random.Generator, size: Any) -> np.ndarray:
+    q = chol.shape[-1]
+    factor = np.asarray(chol).reshape(-1, q, q)[0]
+    return rng.standard_normal((*size, q)) @ factor.T
+
+
 def lkj_centered(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
-    """``r_j ~ MvNormal(0, chol=L)`` for each level j."""
+    """``r_j ~ MultivariateNormal(0, L L')`` for each level j (see :func:`_mvn_rows_logp`)."""
     chol = _lkj_chol(blk, priors, code)
     dims = _dims(blk)
-    code(f"r_{blk.name} = pm.MvNormal('r_{blk.name}', mu=0, chol=L_{blk.name}, dims={dims!r})")
-    return pm.MvNormal(f"r_{blk.name}", mu=np.zeros(blk.q), chol=chol, dims=dims)
+    code(f"r_{blk.name} = MvNormal('r_{blk.name}', mu=0, chol=L_{blk.name}, dims={dims!r})")
+    return pm.CustomDist(
+        f"r_{blk.name}",
+        chol,
+        logp=_mvn_rows_logp,
+        random=_mvn_rows_random,
+        signature="(q,q)->(q)",
+        dims=dims,
+    )
 
 
 def _diag_sd(blk: REBlock, priors: PriorSet, code: _Code) -> Any:

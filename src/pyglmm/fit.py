@@ -252,6 +252,37 @@ class Fit:
             summary=summary,
         )
 
+    # --- workflow: plots and R^2 (see pyglmm.plots, pyglmm.workflow) ----------------------
+    def plot_trace(self, var_names: list[str] | None = None, **kwargs: Any) -> Any:
+        """Trace plot of b, sd, cor and family parameters (a matplotlib Figure)."""
+        from .plots import plot_trace
+
+        return plot_trace(self, var_names, **kwargs)
+
+    def plot_forest(self, include_intercept: bool = True) -> Any:
+        """Forest plot: medians with 50%/95% intervals per parameter class (a Figure)."""
+        from .plots import plot_forest
+
+        return plot_forest(self, include_intercept=include_intercept)
+
+    def pp_check(self, ndraws: int = 50, seed: int | None = None) -> Any:
+        """Posterior-predictive check: observed y against ``ndraws`` replicated data sets."""
+        from .plots import pp_check
+
+        return pp_check(self, ndraws=ndraws, seed=seed)
+
+    def plot_effects(self, effect: str, **kwargs: Any) -> Any:
+        """Conditional effect of one predictor (random effects excluded), a Figure."""
+        from .plots import plot_effects
+
+        return plot_effects(self, effect, **kwargs)
+
+    def r2(self, summary: bool = True) -> Any:
+        """Bayesian R^2 (Gelman et al. 2019) like brms's ``bayes_R2``."""
+        from .workflow import bayes_r2
+
+        return bayes_r2(self, summary=summary)
+
     # --- model criteria ------------------------------------------------------------------
     def loo(self, **kwargs: Any) -> Any:
         """PSIS-LOO (``arviz.loo``) from the stored pointwise log-likelihood."""

@@ -14,6 +14,8 @@ from typing import Any, Literal
 import pandas as pd
 import pymc as pm
 
+from . import plots
+from . import simulate as simulate_mod
 from .compile import CompiledModel, build_model
 from .design import Design, build_design
 from .families import Family
@@ -49,6 +51,7 @@ class Model:
         missing: Literal["drop", "raise"] = "drop",
         data_name: str | None = None,
     ) -> None:
+        self.data = data
         self.formula: ParsedFormula = parse_formula(formula)
         self.design: Design = build_design(self.formula, data, missing=missing)
         self.family: Family = get_family(family)
@@ -104,6 +107,7 @@ class Model:
         log_likelihood: bool | str = "auto",
         warn: bool = True,
         init: Literal["reml"] | None = None,
+        low_rank_mass_matrix: bool = True,
     ) -> Fit:
         """Sample the posterior with NUTS and return a :class:`~pyglmm.fit.Fit`.
 
@@ -115,6 +119,11 @@ class Model:
         A block sampled with ``"marginal"`` has its effects ``r_<block>`` drawn afterwards from
         their exact conditional posterior given each draw (seeded from ``seed``), so
         ``ranef``/``coef``/``predict``/``loo`` work as for latent blocks.
+
+        ``low_rank_mass_matrix`` (nutpie): adapt a diagonal plus low-rank mass matrix. It
+        captures the ridge between the intercept and the random intercepts of latent blocks;
+        on the epilepsy Poisson model it raised the bulk ESS of the fixed effects about tenfold
+        at the same wall time.
         """
         t0 = time.perf_counter()
         compiled = self.compile(parameterization)
@@ -140,6 +149,7 @@ class Model:
             target_accept=target_accept,
             cores=cores,
             initvals=initvals,
+            low_rank_mass_matrix=low_rank_mass_matrix,
         )
         timing = {"build": build, **result.timing}
         for name, value in compiled.parameterization.items():
@@ -163,6 +173,11 @@ class Model:
         if warn:
             fit.check()
         return fit
+
+    # --- workflow (see pyglmm.simulate, pyglmm.plots) ----------------------------------------
+    simulate = simulate_mod.simulate
+    prior_predictive = simulate_mod.prior_predictive
+    plot_prior_predictive = plots.plot_prior_predictive
 
     def optimize(self, reml: bool = True) -> Any:
         """Point estimates by REML (default) or ML, as ``lmer`` computes them (gaussian only)."""

@@ -43,6 +43,7 @@ def run_sampler(
     target_accept: float,
     cores: int | None,
     initvals: dict[str, Any] | None = None,
+    low_rank_mass_matrix: bool = True,
 ) -> SampleResult:
     """Sample ``compiled.model``; ``timing`` holds ``compile`` and ``sample`` seconds."""
     if sampler not in SAMPLERS:
@@ -67,6 +68,7 @@ def run_sampler(
             progress_bar=progressbar,
             save_warmup=False,
             target_accept=target_accept,
+            low_rank_modified_mass_matrix=low_rank_mass_matrix,
         )
         timing["sample"] = time.perf_counter() - t0
     else:

@@ -1,0 +1,222 @@
+"""Parameter recovery, SBC ranks, executors (process pool, dask), compare() and Bayesian R^2."""
+
+import concurrent.futures as cf
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyglmm as pg
+from pyglmm import workflow
+from pyglmm.workflow import bayes_r2, compare, fit_summary, prior_spec, recover
+
+
+def make_model(formula, df, **kwargs):
+    model = pg.Model(formula, df, **kwargs)
+    if getattr(model, "data", None) is None:  # until Model keeps its data
+        model.data = df
+    return model
+
+
+def grouped_data(n_groups, n_per, seed=0):
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_groups), n_per)
+    return pd.DataFrame(
+        {"y": rng.normal(size=g.size), "x": rng.normal(size=g.size), "g": [f"g{i}" for i in g]}
+    )
+
+
+def test_recovery_one_simulation_covers_truth():
+    model = make_model("y ~ x + (1 + x | g)", grouped_data(30, 20))
+    truth = {
+        "b": {"Intercept": 1.0, "x": 0.5},
+        "sd": {"g": {"Intercept": 0.8, "x": 0.4}},
+        "cor": {"g": {("Intercept", "x"): 0.3}},
+        "sigma": 1.0,
+    }
+    res = recover(model, truth, seed=3, fit_kwargs={"draws": 500, "tune": 500, "chains": 2})
+    table = res.table
+    assert list(table["parameter"]) == [
+        "b_Intercept",
+        "b_x",
+        "sd_g__Intercept",
+        "sd_g__x",
+        "cor_g__Intercept__x",
+        "sigma",
+    ]
+    assert list(table["true"]) == [1.0, 0.5, 0.8, 0.4, 0.3, 1.0]
+    assert table["covered"].all(), table
+    assert res.all_covered and not res.sbc
+    assert ((table["q2.5"] < table["mean"]) & (table["mean"] < table["q97.5"])).all()
+    assert table["rank"].between(0, 100).all()
+    assert (res.coverage["coverage"] == 1.0).all() and (res.coverage["n_sims"] == 1).all()
+    assert res.diagnostics.loc[0, "divergences"] == 0
+    assert res.diagnostics.loc[0, "max_rhat"] < 1.02
+    assert len(res.data) == 1 and res.data[0].shape == (600, 3)
+    assert "b_Intercept" in str(res)
+
+
+def _fake_results(n_sims, labels, rng, biased=None):
+    """Worker summaries whose posterior draws are N(truth-ish) so ranks are uniform."""
+    results, truths = [], []
+    for _ in range(n_sims):
+        truth = {lab: float(rng.normal()) for lab in labels}
+        params, thinned = {}, {}
+        for lab in labels:
+            center = rng.normal()  # posterior N(center, 1) with truth ~ N(center, 1): uniform
+            truth[lab] = center + rng.normal() + (2.0 if lab == biased else 0.0)
+            draws = center + rng.normal(size=100)
+            q = np.quantile(draws, [0.025, 0.975])
+            params[lab] = {
+                "mean": draws.mean(),
+                "sd": draws.std(),
+                "q2.5": q[0],
+                "q97.5": q[1],
+                "rhat": 1.0,
+                "ess_bulk": 100.0,
+            }
+            thinned[lab] = draws
+        results.append(
+            {
+                "params": params,
+                "thinned": thinned,
+                "diagnostics": {"divergences": 0.0, "max_rhat": 1.0},
+                "wall_s": 0.1,
+            }
+        )
+        truths.append(truth)
+    return results, truths
+
+
+def test_sbc_ranks_coverage_and_rank_plot(tmp_path):
+    rng = np.random.default_rng(5)
+    labels = ["b_Intercept", "sd_g__Intercept", "sigma"]
+    results, truths = _fake_results(400, labels, rng, biased="sigma")
+    res = workflow._recovery_result(results, truths, [], n_ranks=100, sbc=True, seed=1)
+    assert res.ranks.shape == (400, 3) and list(res.ranks.columns) == labels
+    assert res.ranks.to_numpy().min() >= 0 and res.ranks.to_numpy().max() <= 100
+    for i in (0, 7):
+        below = int((results[i]["thinned"]["sigma"] < truths[i]["sigma"]).sum())
+        assert res.ranks.loc[i, "sigma"] == below
+    cov = res.coverage
+    assert 0.9 < cov.loc["b_Intercept", "coverage"] <= 1.0
+    assert cov.loc["sigma", "coverage"] < 0.8  # the biased one
+    assert cov.loc["b_Intercept", "rank_pvalue"] > 0.001
+    assert cov.loc["sigma", "rank_pvalue"] < 1e-6
+    assert cov.loc["sigma", "bias"] < -1.5
+    fig = res.plot()
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 3 and [ax.get_title() for ax in axes] == labels
+    assert all(len(ax.patches) >= 20 for ax in axes)  # bins + the band
+    path = tmp_path / "ranks.png"
+    fig.savefig(path)
+    img = matplotlib.image.imread(path)
+    assert path.stat().st_size > 0 and img.std() > 0
+
+
+def test_prior_spec_reproduces_priors():
+    df = grouped_data(6, 5)
+    model = make_model("y ~ x + (1 + x | g)", df, priors={"sigma": pg.prior("HalfNormal", sigma=3)})
+    rescaled = df.assign(y=df["y"] * 100)  # data-scaled defaults would change
+    again = pg.Model("y ~ x + (1 + x | g)", rescaled, priors=prior_spec(model))
+    assert again.priors["prior"].tolist() == model.priors["prior"].tolist()
+
+
+def test_executor_validation_and_worker_errors():
+    with pytest.raises(ValueError, match="unknown executor"):
+        workflow.run_jobs([(1,)], "threads", fn=abs)
+    with pytest.raises(TypeError, match="submit"):
+        workflow.run_jobs([(1,)], object(), fn=abs)
+    with cf.ThreadPoolExecutor(2) as ex:  # any Executor works
+        assert workflow.run_jobs([(-1,), (-2,)], ex, fn=abs, progressbar=False) == [1, 2]
+    out = fit_summary("y ~ nothing", grouped_data(3, 3), "gaussian", None, {})
+    assert out["error"].startswith("DesignError") and out["wall_s"] >= 0
+
+
+def test_r2_sleepstudy(sleep_fit):
+    r2 = sleep_fit.r2() if hasattr(sleep_fit, "r2") else bayes_r2(sleep_fit)
+    assert list(r2.columns) == ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
+    assert list(r2.index) == ["R2"]
+    # brms::bayes_R2 on this model gives about 0.80
+    assert 0.7 < r2.loc["R2", "Estimate"] < 0.9
+    assert r2.loc["R2", "Q2.5"] < r2.loc["R2", "Estimate"] < r2.loc["R2", "Q97.5"]
+    draws = bayes_r2(sleep_fit, summary=False)
+    assert draws.shape == (4000,) and ((draws > 0) & (draws < 1)).all()
+
+
+def test_compare_fits_by_loo(sleep_fit):
+    diag_model = pg.Model("Reaction ~ Days + (Days || Subject)", pg.datasets.load("sleepstudy"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = compare(
+            {"corr": sleep_fit, "uncorr": diag_model},
+            draws=500,
+            tune=500,
+            chains=2,
+            seed=2,
+        )
+    t = res.table
+    for col in ["elpd_loo", "elpd_loo_se", "elpd_diff", "dse", "weight", "min_ess_per_s"]:
+        assert t[col].notna().all(), col
+    assert set(t.index) == {"corr", "uncorr"}
+    assert t["elpd_diff"].iloc[0] == 0 and t["weight"].sum() == pytest.approx(1)
+    assert res.best in ("corr", "uncorr") and res.verdict.startswith(f"preferred: {res.best}")
+    assert "within 2 SE" in res.verdict  # these two models predict about equally well
+    assert set(res.fits) == {"corr", "uncorr"}
+    with pytest.raises(ValueError, match="at least two"):
+        compare([sleep_fit])
+
+
+def test_compare_parameterizations_process_pool():
+    df = grouped_data(8, 40, seed=4)
+    df["y"] += np.repeat(np.random.default_rng(1).normal(size=8), 40)
+    model = make_model("y ~ x + (1 | g)", df)
+    res = compare(
+        model,
+        ["noncentered", "centered"],
+        draws=500,
+        tune=500,
+        chains=2,
+        seed=1,
+        progressbar=False,
+    )
+    t = res.table
+    assert list(t.index) == ["noncentered", "centered"]
+    assert list(t.columns) == workflow.COMPARE_COLUMNS
+    assert t.notna().all().all(), t
+    assert (t["min_ess_per_s"] <= t["min_ess_per_sample_s"]).all()
+    assert (t["wall_s"] >= t["sample_s"]).all()
+    assert res.best in ("noncentered", "centered")
+    assert res.best in res.verdict.split("(")[0]
+
+
+def test_sbc_with_dask_cluster():
+    distributed = pytest.importorskip("dask.distributed")
+    df = grouped_data(8, 6, seed=2)
+    model = make_model("y ~ 1 + (1 | g)", df)
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        res = recover(
+            model,
+            None,
+            n_sims=2,
+            seed=11,
+            executor=client,
+            n_ranks=50,
+            fit_kwargs={"draws": 300, "tune": 300, "chains": 2},
+        )
+    assert res.sbc and res.ranks.shape == (2, 3)
+    assert res.ranks.to_numpy().max() <= 50
+    truths = res.table.pivot(index="sim", columns="parameter", values="true")
+    assert (truths["sd_g__Intercept"] > 0).all() and (truths["sigma"] > 0).all()
+    assert truths["sigma"].iloc[0] != truths["sigma"].iloc[1]  # a new prior draw each time
+    assert res.diagnostics["wall_s"].gt(0).all()
