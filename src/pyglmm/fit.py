@@ -312,8 +312,8 @@ class Fit:
             msgs.append(
                 f"There were {n_div} divergent transitions after warmup. Increasing "
                 "target_accept (e.g. model.fit(target_accept=0.95)) may help; so may a "
-                "different parameterization (parameterization='centered' for blocks with many "
-                "observations per level)."
+                "different parameterization: 'marginal' for gaussian models, 'centered' for "
+                "blocks with many observations per level (pg.compare(model) measures them)."
             )
         labels = [f"{p.label}" + (f" [{p.group}]" if p.group else "") for p in self.params]
         high = [lab for lab, s in zip(labels, self._stats, strict=True) if s["Rhat"] > RHAT_LIMIT]
