@@ -254,7 +254,9 @@ def test_nested_pastes():
 
 def test_warnings_fire_for_short_chains_and_divergences(sleep_fit):
     short = sleep_fit.idata.isel(draw=slice(0, 30))
-    short.sample_stats["diverging"][0, :3] = True
+    diverging = short.sample_stats["diverging"].copy()  # isel gives views: keep the fixture intact
+    diverging[0, :3] = True
+    short.sample_stats["diverging"] = diverging
     fit = pg.Fit(
         sleep_fit.model,
         short,
@@ -274,3 +276,4 @@ def test_warnings_fire_for_short_chains_and_divergences(sleep_fit):
         m.startswith("Bulk effective sample size below 400 for: sd(Intercept)") for m in msgs
     )
     assert "Warning: 3 divergent transitions after warmup." in str(fit)
+    assert sleep_fit.n_divergent == 0  # the shared fit is untouched
