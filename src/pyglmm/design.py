@@ -461,8 +461,12 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
     return tuple(blocks)
 
 
-def _unseen_levels(info: Any, frame: pd.DataFrame) -> str | None:
-    """Describe levels of categorical predictors in ``frame`` that training did not have."""
+def categorical_levels(info: Any) -> dict[str, list[Any]]:
+    """Training levels of each categorical predictor (a single data column) in a patsy
+    DesignInfo: column name -> levels."""
+    out: dict[str, list[Any]] = {}
+    if info is None:
+        return out
     for factor, finfo in info.factor_infos.items():
         if finfo.type != "categorical":
             continue
@@ -470,13 +474,21 @@ def _unseen_levels(info: Any, frame: pd.DataFrame) -> str | None:
             cols = variable_names(factor.name())
         except FormulaError:
             continue
-        if len(cols) != 1 or cols[0] not in frame.columns:
+        if len(cols) == 1:
+            out[cols[0]] = list(finfo.categories)
+    return out
+
+
+def _unseen_levels(info: Any, frame: pd.DataFrame) -> str | None:
+    """Describe levels of categorical predictors in ``frame`` that training did not have."""
+    for col, levels in categorical_levels(info).items():
+        if col not in frame.columns:
             continue
-        known = set(finfo.categories)
-        unseen = [v for v in pd.unique(frame[cols[0]]) if v not in known]
+        known = set(levels)
+        unseen = [v for v in pd.unique(frame[col]) if v not in known]
         if unseen:
             shown = ", ".join(repr(v) for v in unseen[:10])
-            return f"column {cols[0]!r} has level(s) not seen in training: {shown}"
+            return f"column {col!r} has level(s) not seen in training: {shown}"
     return None
 
 

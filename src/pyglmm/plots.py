@@ -231,22 +231,9 @@ def plot_prior_predictive(
 
 def _categorical_columns(fit: Fit) -> dict[str, list[Any]]:
     """Columns patsy treats as categorical in the fixed part -> their training levels."""
-    from .formula import FormulaError, variable_names
+    from .design import categorical_levels
 
-    out: dict[str, list[Any]] = {}
-    info = fit.design.x_design_info
-    if info is None:
-        return out
-    for factor, finfo in info.factor_infos.items():
-        if finfo.type != "categorical":
-            continue
-        try:
-            cols = variable_names(factor.name())
-        except FormulaError:
-            continue
-        if len(cols) == 1:
-            out[cols[0]] = list(finfo.categories)
-    return out
+    return categorical_levels(fit.design.x_design_info)
 
 
 def effect_grid(
