@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .design import NewData, REBlock
+from .design import Design, NewData, REBlock
 from .posterior import CHUNK_VALUES, flat_draws, linear_predictor
 
 if TYPE_CHECKING:
@@ -138,12 +138,9 @@ def predict_draws(
     return out
 
 
-def _subset(design: object, data: NewData | None, rows: slice) -> NewData:
+def _subset(design: Design, data: NewData | None, rows: slice) -> NewData:
     """The rows ``rows`` of the training design or of ``data`` as a :class:`NewData`."""
     if data is None:
-        from .design import Design
-
-        assert isinstance(design, Design)
         return NewData(
             X=design.X[rows],
             Z={b.name: b.Z[rows] for b in design.blocks},

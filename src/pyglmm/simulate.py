@@ -111,21 +111,6 @@ class ParamDraws:
         return out
 
 
-def param_labels(design: Design, family_params: tuple[str, ...]) -> list[str]:
-    """Every scalar parameter label of a model, in reporting order (b, sd, cor, family)."""
-    out = [f"b_{c}" for c in design.x_names]
-    for blk in design.blocks:
-        out += [f"sd_{blk.name}__{t}" for t in blk.terms]
-    for blk in design.blocks:
-        if blk.kind == "lkj":
-            out += [
-                f"cor_{blk.name}__{blk.terms[j]}__{blk.terms[k]}"
-                for j in range(blk.q)
-                for k in range(j + 1, blk.q)
-            ]
-    return out + list(family_params)
-
-
 def label_class(label: str) -> str:
     """The class of a parameter label: ``"b"``, ``"sd"``, ``"cor"`` or a family parameter."""
     head = label.split("_", 1)[0]
