@@ -1,0 +1,211 @@
+"""The compiled-once kernel (pyglmm.kernel): its log density against an independent dense
+computation, its gradient against finite differences, its scope, and posterior agreement
+with the compiled PyMC model."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import pyglmm as pg
+from pyglmm import kernel
+from pyglmm.priors import Prior
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(11)
+    n, groups = 72, 9
+    g = np.repeat(np.arange(groups), n // groups)
+    x, w = rng.normal(size=n), rng.normal(size=n)
+    u = rng.normal(size=(groups, 3)) * [1.0, 0.5, 0.3]
+    y = 3 + u[g, 0] + (0.7 + u[g, 1]) * x + (-0.4 + u[g, 2]) * w + rng.normal(size=n)
+    return pd.DataFrame(
+        {"y": y, "x": x, "w": w, "off": rng.normal(size=n), "g": [f"s{k}" for k in g]}
+    )
+
+
+PRIORS = {
+    "defaults": {},
+    "normal/cauchy/gamma/invgamma/lkj2": {
+        "Intercept": pg.prior("Normal", mu=3, sigma=5),
+        "b": pg.prior("Cauchy", alpha=0, beta=2),
+        "sd": pg.prior("Gamma", alpha=2, beta=1),
+        "sigma": pg.prior("InverseGamma", alpha=3, beta=2),
+        "cor": pg.prior("LKJ", eta=2),
+    },
+    "flat/exponential/halfcauchy": {
+        "Intercept": pg.prior("Flat"),
+        "b": pg.prior("Flat"),
+        "sd": pg.prior("Exponential", lam=2),
+        "sigma": pg.prior("HalfCauchy", beta=2),
+    },
+    "halfnormal/halfflat/lkj0.5": {
+        "sd": pg.prior("HalfNormal", sigma=2),
+        "sigma": pg.prior("HalfFlat"),
+        "cor": pg.prior("LKJ", eta=0.5),
+    },
+}
+FORMULAS = {
+    "lkj q=3": "y ~ x + w + (1 + x + w | g)",
+    "lkj q=2": "y ~ x + (1 + x | g)",
+    "diag q=3": "y ~ x + w + (1 + x + w || g)",
+    "q=1": "y ~ x + (1 | g)",
+    "no intercept": "y ~ 0 + x + (1 + x | g)",
+    "offset": "y ~ x + offset(off) + (1 + x | g)",
+}
+
+
+def _kernel(formula: str, df: pd.DataFrame, priors: dict) -> tuple[pg.Model, kernel.KernelModel]:
+    has_cor = "|" in formula and "||" not in formula and "(1 |" not in formula
+    pri = {k: v for k, v in priors.items() if k != "cor" or has_cor}
+    if "0 +" in formula:
+        pri = {k: v for k, v in pri.items() if k != "Intercept"}
+    model = pg.Model(formula, df, priors=pri)
+    km = kernel.kernel_model(model.design, model.prior_set, model.family, {"g": "marginal"})
+    assert isinstance(km, kernel.KernelModel), km
+    return model, km
+
+
+def _scipy_logpdf(p: Prior, x: float) -> float:
+    a = p.params
+    match p.dist:
+        case "Normal":
+            return stats.norm.logpdf(x, a.get("mu", 0), a.get("sigma", 1))
+        case "StudentT":
+            return stats.t.logpdf(x, a["nu"], a.get("mu", 0), a.get("sigma", 1))
+        case "Cauchy":
+            return stats.cauchy.logpdf(x, a["alpha"], a["beta"])
+        case "HalfNormal":
+            return stats.halfnorm.logpdf(x, scale=a.get("sigma", 1))
+        case "HalfStudentT":
+            return np.log(2) + stats.t.logpdf(x, a["nu"], 0, a.get("sigma", 1))
+        case "HalfCauchy":
+            return stats.halfcauchy.logpdf(x, scale=a["beta"])
+        case "Exponential":
+            return stats.expon.logpdf(x, scale=1 / a["lam"])
+        case "Gamma":
+            return stats.gamma.logpdf(x, a["alpha"], scale=1 / a["beta"])
+        case "InverseGamma":
+            return stats.invgamma.logpdf(x, a["alpha"], scale=a["beta"])
+        case "Flat" | "HalfFlat":
+            return 0.0
+    raise AssertionError(p.dist)
+
+
+def _corr_of(km: kernel.KernelModel, y: np.ndarray) -> np.ndarray:
+    x = np.zeros(km.ndim)
+    x[km.p + 1 + km.q :] = y
+    C = km.constrained(x)[f"cor_{km.block}"]
+    return C[np.triu_indices(km.q, 1)]
+
+
+def _reference_logp(model: pg.Model, km: kernel.KernelModel, x: np.ndarray) -> float:
+    """Dense MVN likelihood + scipy priors + the Jacobian of x -> (sigma, sd, correlations)
+    from finite differences + LKJ (eta - 1) log det R (no normalizing constant)."""
+    d, pri, p, q = model.design, model.prior_set, km.p, km.q
+    vals = km.constrained(x)
+    sd = vals["sd_g"]
+    R = vals.get("cor_g", np.eye(q))
+    Z = np.zeros((d.n_obs, d.blocks[0].n_levels * q))
+    blk = d.blocks[0]
+    for j in range(q):
+        Z[np.arange(d.n_obs), blk.codes * q + j] = blk.Z[:, j]
+    cov = np.kron(np.eye(blk.n_levels), np.outer(sd, sd) * R)
+    V = vals["sigma"] ** 2 * np.eye(d.n_obs) + Z @ cov @ Z.T
+    mean = d.X @ vals["b"] + (0 if d.offset is None else d.offset)
+    lp = stats.multivariate_normal.logpdf(d.y, mean, V)
+    if km.intercept_pos is not None:
+        lp += _scipy_logpdf(pri.intercept, float(vals["Intercept"]))
+        lp += sum(
+            _scipy_logpdf(pri.b[c], v) for c, v in zip(pri.b, vals.get("beta", []), strict=True)
+        )
+    else:
+        lp += sum(_scipy_logpdf(pri.b[c], v) for c, v in zip(pri.b, vals["b"], strict=True))
+    lp += _scipy_logpdf(pri.family["sigma"], float(vals["sigma"])) + x[p]
+    for t, s, xs in zip(blk.terms, sd, x[p + 1 : p + 1 + q], strict=True):
+        lp += _scipy_logpdf(pri.sd["g"][t], s) + xs
+    if not km.diag and q > 1:
+        y = x[p + 1 + q :]
+        eps = 1e-6
+        J = np.array(
+            [
+                (_corr_of(km, y + eps * e) - _corr_of(km, y - eps * e)) / (2 * eps)
+                for e in np.eye(len(y))
+            ]
+        )
+        lp += np.linalg.slogdet(J)[1] + (km.eta - 1) * np.linalg.slogdet(R)[1]
+    return lp
+
+
+@pytest.mark.parametrize("formula", list(FORMULAS))
+@pytest.mark.parametrize("prior_set", list(PRIORS))
+def test_logp_equals_dense_reference_up_to_a_constant(data, formula, prior_set):
+    model, km = _kernel(FORMULAS[formula], data, PRIORS[prior_set])
+    rng = np.random.default_rng(5)
+    gaps = []
+    for _ in range(3):
+        x = km.initial_point(int(rng.integers(1000)))
+        gaps.append(km.logp(x)[0] - _reference_logp(model, km, x))
+    # the constant is the LKJ normalizing constant (0 without a correlation matrix)
+    np.testing.assert_allclose(gaps, gaps[0], atol=1e-6)
+    if km.diag or km.q == 1:
+        assert abs(gaps[0]) < 1e-6
+
+
+@pytest.mark.parametrize("formula", list(FORMULAS))
+@pytest.mark.parametrize("prior_set", list(PRIORS))
+def test_gradient_matches_finite_differences(data, formula, prior_set):
+    _, km = _kernel(FORMULAS[formula], data, PRIORS[prior_set])
+    x = km.initial_point(3)
+    lp, grad = km.logp(x)
+    eps = 1e-6
+    fd = [(km.logp(x + eps * e)[0] - km.logp(x - eps * e)[0]) / (2 * eps) for e in np.eye(km.ndim)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * max(1.0, abs(lp)) ** 0.5)
+
+
+def test_unconstrained_inverts_constrained(data):
+    _, km = _kernel(FORMULAS["lkj q=3"], data, {})
+    x = km.initial_point(8)
+    np.testing.assert_allclose(km.unconstrained(km.constrained(x)), x, atol=1e-9)
+
+
+def test_scope(data):
+    def reason(formula, family="gaussian", param="marginal", priors=None):
+        model = pg.Model(
+            formula, data.assign(c=(data.y > 3).astype(int)), family=family, priors=priors
+        )
+        spec = {"g": param}
+        return kernel.kernel_model(model.design, model.prior_set, model.family, spec)
+
+    assert isinstance(reason("y ~ x + (1 + x | g)"), kernel.KernelModel)
+    assert "not gaussian" in reason("c ~ x + (1 | g)", family="bernoulli", param="noncentered")
+    assert "'marginal'" in reason("y ~ x + (1 + x | g)", param="noncentered")
+    lognormal_sd = {"sd": pg.prior("LogNormal", mu=0, sigma=1)}
+    assert "no kernel density" in reason("y ~ x + (1 | g)", priors=lognormal_sd)
+    with pytest.raises(ValueError, match="has no kernel"):
+        pg.Model("y ~ x + (1 | g)", data).fit(parameterization="noncentered", kernel=True)
+    with pytest.raises(ValueError, match="needs sampler='nutpie'"):
+        pg.Model("y ~ x + (1 | g)", data).fit(sampler="pymc", kernel=True)
+
+
+@pytest.fixture(scope="module")
+def pair(data):
+    """The same marginal model sampled through the kernel and through the PyMC model."""
+    model = pg.Model("y ~ x + w + (1 + x + w | g)", data)
+    kw = dict(draws=1000, tune=1000, chains=4, seed=3, progressbar=False, warn=False)
+    return model.fit(kernel=True, **kw), model.fit(kernel=False, **kw)
+
+
+def test_kernel_and_pymc_posteriors_agree(pair):
+    fast, slow = pair
+    assert fast.timing["compile"] < 5 and "compile_cached" in fast.timing
+    slow_vars = {v for v in slow.idata.posterior.data_vars if not str(v).endswith("__")}
+    assert set(fast.idata.posterior.data_vars) == slow_vars
+    a, b = fast.summary(), slow.summary()
+    assert list(a["term"]) == list(b["term"])
+    mcse = np.sqrt(a["Est.Error"] ** 2 / a["Bulk_ESS"] + b["Est.Error"] ** 2 / b["Bulk_ESS"])
+    z = (a["Estimate"] - b["Estimate"]).abs() / mcse
+    assert (z < 4).all(), dict(zip(a["term"], z, strict=True))
+    np.testing.assert_allclose(a["Est.Error"], b["Est.Error"], rtol=0.2)
+    assert fast.diagnostics()["divergences"] == 0
