@@ -67,8 +67,15 @@ PRIOR_CODES: dict[str, tuple[int, tuple[tuple[str, float | None], ...]]] = {
     "HalfFlat": (10, ()),
 }
 LOCATION_PRIORS = ("Normal", "StudentT", "Cauchy", "Flat")
-POSITIVE_PRIORS = ("HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma")
-POSITIVE_PRIORS += ("InverseGamma", "HalfFlat")
+POSITIVE_PRIORS = (
+    "HalfNormal",
+    "HalfStudentT",
+    "HalfCauchy",
+    "Exponential",
+    "Gamma",
+    "InverseGamma",
+    "HalfFlat",
+)
 
 _LOG2 = math.log(2.0)
 _LOG2PI = math.log(2.0 * math.pi)
