@@ -13,7 +13,12 @@ from scipy import stats
 
 import pyglmm as pg
 from pyglmm.compile import AUTO_CENTERED_MIN_ROWS, resolve_parameterization
-from pyglmm.marginal import add_conditional_effects, block_scale_draws, conditional_moments
+from pyglmm.marginal import (
+    add_conditional_effects,
+    block_scale_draws,
+    conditional_draws,
+    conditional_moments,
+)
 
 REF = json.loads(
     (Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "lme4.json").read_text()
@@ -185,6 +190,14 @@ def test_conditional_draws_match_dense_gaussian_conditional(small, formula):
         cov_g = cov_dense[2 * g : 2 * g + 2, 2 * g : 2 * g + 2]
         np.testing.assert_allclose(F[0, g] @ F[0, g].T, cov_g, rtol=1e-9, atol=1e-12)
     assert np.abs(cov_dense[:2, 2:]).max() < 1e-12
+    # the numba draws are mean + F z exactly
+    z = np.random.default_rng(1).standard_normal(mean.shape)
+    np.testing.assert_allclose(
+        conditional_draws(A, ze[None], Ls[:1], np.array([sigma]), z),
+        mean + np.einsum("sgij,sgj->sgi", F, z),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
     # and the stored draws: moments within Monte Carlo error
     n_draws = 20_000

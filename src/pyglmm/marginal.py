@@ -51,11 +51,13 @@ L'`` and ``m_g = S_g Z_g'e_g / sigma^2 = L B_g^-1 d_g`` (valid also for singular
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import arviz as az
+import numba
 import numpy as np
 import pytensor.tensor as pt
 import scipy.sparse as sp
@@ -302,6 +304,67 @@ def conditional_moments(
     return mean, F
 
 
+@numba.njit(cache=True, nogil=True)
+def conditional_draws(
+    A: np.ndarray, Ze: np.ndarray, L: np.ndarray, sigma: np.ndarray, z: np.ndarray
+) -> np.ndarray:  # pragma: no cover - numba
+    """``mean + F z`` of :func:`conditional_moments` (S, G, q), one level at a time (no
+    (S, G, q, q) temporaries): ``r = L (B^-1 d + sigma C^-T z)``."""
+    S, G, q = Ze.shape
+    out = np.empty((S, G, q))
+    AL = np.empty((q, q))
+    B = np.empty((q, q))
+    C = np.empty((q, q))
+    d = np.empty(q)
+    v = np.empty(q)
+    u = np.empty(q)
+    for s in range(S):
+        s2 = sigma[s] * sigma[s]
+        for g in range(G):
+            for i in range(q):
+                for j in range(q):
+                    acc = 0.0
+                    for k in range(j, q):
+                        acc += A[g, i, k] * L[s, k, j]
+                    AL[i, j] = acc
+            for i in range(q):
+                for j in range(i + 1):
+                    acc = 0.0
+                    for k in range(i, q):
+                        acc += L[s, k, i] * AL[k, j]
+                    B[i, j] = acc + (s2 if i == j else 0.0)
+                acc = 0.0
+                for k in range(i, q):
+                    acc += L[s, k, i] * Ze[s, g, k]
+                d[i] = acc
+            for j in range(q):
+                acc = B[j, j]
+                for k in range(j):
+                    acc -= C[j, k] * C[j, k]
+                C[j, j] = math.sqrt(acc)
+                for i in range(j + 1, q):
+                    acc = B[i, j]
+                    for k in range(j):
+                        acc -= C[i, k] * C[j, k]
+                    C[i, j] = acc / C[j, j]
+            for i in range(q):  # C v = d
+                acc = d[i]
+                for k in range(i):
+                    acc -= C[i, k] * v[k]
+                v[i] = acc / C[i, i]
+            for i in range(q - 1, -1, -1):  # C' u = v + sigma z  (B^-1 d + sigma C^-T z)
+                acc = v[i] + sigma[s] * z[s, g, i]
+                for k in range(i + 1, q):
+                    acc -= C[k, i] * u[k]
+                u[i] = acc / C[i, i]
+            for i in range(q):
+                acc = 0.0
+                for k in range(i + 1):
+                    acc += L[s, i, k] * u[k]
+                out[s, g, i] = acc
+    return out
+
+
 def latent_draws(design: Design, blk: REBlock, posterior: xr.Dataset, draws: slice) -> np.ndarray:
     """The summed contribution (S, n) of the blocks other than ``blk``."""
     out = np.zeros((draws.stop - draws.start, design.n_obs))
@@ -341,9 +404,8 @@ def add_conditional_effects(
         if crossed:
             other = latent_draws(design, blk, post, sl)
             Ze = Ze - np.asarray(W @ other.T).T.reshape(-1, G, q)
-        mean, F = conditional_moments(A, Ze, L_all[sl], sigma_all[sl])
-        z = rng.standard_normal(mean.shape)
-        out[sl] = mean + np.einsum("sgij,sgj->sgi", F, z)
+        z = rng.standard_normal(Ze.shape)
+        out[sl] = conditional_draws(A, Ze, L_all[sl], sigma_all[sl], z)
     level, term = f"{blk.name}_level", f"{blk.name}_term"
     da = xr.DataArray(
         out.reshape(chains, n_draw, G, q),
