@@ -6,7 +6,13 @@ fit = model.fit(seed=1)
 print(fit)
 """
 
-from . import datasets, plots, simulate, workflow
+from . import (
+    _quiet,  # noqa: F401  (first: filters a PyTensor import-time warning)
+    datasets,
+    plots,
+    simulate,
+    workflow,
+)
 from .families import Family, family
 from .fit import Fit, SamplingWarning
 from .formula import FormulaError
