@@ -281,6 +281,27 @@ def test_trials_response() -> None:
 
 
 @pytest.mark.parametrize(
+    ("formula", "new", "expected"),
+    [
+        ("s | trials(n) ~ x", {"n": [7, 1]}, [7, 1]),
+        ("s | trials(n + 1) ~ x", {"n": [7, 1]}, [8, 2]),
+        ("cbind(s, f) ~ x", {"s": [2, 0], "f": [1, 4]}, [3, 4]),
+        ("s | trials(n) ~ x", {}, None),  # trials column absent from the new data
+        ("cbind(s, f) ~ x", {"s": [2, 0]}, None),
+        ("s ~ x", {"n": [7, 1]}, None),  # not binomial
+    ],
+)
+def test_new_data_trials(formula: str, new: dict, expected: list | None) -> None:
+    data = pd.DataFrame({"s": [1, 0, 3], "f": [2, 2, 0], "n": [4, 2, 5], "x": [1.0, 2, 3]})
+    nd = design(formula, data).transform(pd.DataFrame({"x": [0.5, 1.5], **new}))
+    if expected is None:
+        assert nd.trials is None
+    else:
+        assert nd.trials is not None
+        assert_array_equal(nd.trials, expected)
+
+
+@pytest.mark.parametrize(
     ("formula", "message"),
     [
         ("s | trials(n) ~ x", "between 0 and the number of trials"),

@@ -93,3 +93,50 @@ def test_unseen_predictor_level_is_a_design_error():
     model = pg.Model("y ~ c + (1 | g)", df)
     with pytest.raises(DesignError, match="c"):
         model.design.transform(pd.DataFrame({"c": ["z"], "g": ["p"]}))
+
+
+def test_binomial_response_for_new_data_uses_its_trials():
+    """Fixed parameter draws (a fake posterior) so the expected counts are known exactly."""
+    import arviz as az
+    import xarray as xr
+
+    cbpp = pg.datasets.load("cbpp")
+    model = pg.Model("incidence | trials(size) ~ period + (1 | herd)", cbpp, family="binomial")
+    b = np.array([-1.4, -1.0, -1.1, -1.6])
+    r = np.linspace(-0.5, 0.5, 15)[:, None]
+    n_draws = 4000
+    post = xr.Dataset(
+        {
+            "b": (("chain", "draw", "coef"), np.broadcast_to(b, (1, n_draws, 4)).copy()),
+            "r_herd": (
+                ("chain", "draw", "herd_level", "herd_term"),
+                np.broadcast_to(r, (1, n_draws, 15, 1)).copy(),
+            ),
+        },
+        coords={
+            "coef": list(model.design.x_names),
+            "herd_level": list(model.design.blocks[0].levels),
+        },
+    )
+    fit = pg.Fit(
+        model,
+        az.InferenceData(posterior=post),
+        draws=n_draws,
+        tune=0,
+        chains=1,
+        sampler="nutpie",
+        parameterization={"herd": "noncentered"},
+        timing={},
+    )
+    new = pd.DataFrame({"period": ["1", "3"], "herd": ["1", "15"], "size": [40, 10]})
+    draws = fit.predict(new, kind="response", summary=False, seed=2)
+    p = 1 / (1 + np.exp(-(np.array([b[0], b[0] + b[2]]) + r[[0, 14], 0])))
+    expected = np.array([40, 10]) * p
+    assert draws.shape == (n_draws, 2)
+    assert (draws <= [40, 10]).all() and (draws >= 0).all()
+    se = np.sqrt(np.array([40, 10]) * p * (1 - p) / n_draws)
+    assert np.all(np.abs(draws.mean(0) - expected) < 4 * se)
+    with pytest.raises(ValueError, match="needs the trials"):
+        fit.predict(new.drop(columns="size"), kind="response")
+    mean = fit.predict(new.drop(columns="size"), kind="mean", summary=False)
+    np.testing.assert_allclose(mean[0], p, rtol=1e-12)

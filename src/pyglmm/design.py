@@ -78,7 +78,8 @@ class NewData:
     """Design of new data built with the training state (see :meth:`Design.transform`).
 
     ``codes[name]`` holds -1 for levels not seen in training; ``labels[name]`` the level name
-    of each row (seen or not), so new levels can be told apart.
+    of each row (seen or not), so new levels can be told apart. ``trials``: binomial trials
+    when the new data hold the columns of ``trials(n)`` or ``cbind(s, f)``, else None.
     """
 
     X: np.ndarray
@@ -87,6 +88,7 @@ class NewData:
     offset: np.ndarray | None
     index: pd.Index
     labels: dict[str, np.ndarray] = field(default_factory=dict)
+    trials: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,7 +158,8 @@ class Design:
         offset = None
         if self.offset_design_info is not None:
             offset = _rebuild(self.offset_design_info, frame, "offset").sum(axis=1)
-        return NewData(X=X, Z=Z, codes=codes, offset=offset, index=data.index, labels=labels)
+        trials = _new_trials(self.response, data) if self.trials is not None else None
+        return NewData(X, Z, codes, offset, data.index, labels, trials)
 
 
 class DesignError(ValueError):
@@ -361,8 +364,8 @@ def _finite_matrix(m: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _response(text: str, frame: pd.DataFrame, env: Any) -> tuple[np.ndarray, np.ndarray | None]:
-    """Evaluate the left-hand side: ``y``, ``cbind(s, f)`` or ``s | trials(n)``."""
+def _response_parts(text: str) -> tuple[str, str | None, str | None]:
+    """The texts of (successes or y, cbind() failures, trials()) of a left-hand side."""
     parts = split_bar(text)
     trials_text: str | None = None
     failures_text: str | None = None
@@ -379,6 +382,12 @@ def _response(text: str, frame: pd.DataFrame, env: Any) -> tuple[np.ndarray, np.
         if len(call[1]) != 2 or trials_text is not None:
             raise DesignError(f"cbind() response needs two arguments (successes, failures): {text}")
         y_text, failures_text = call[1]
+    return y_text, failures_text, trials_text
+
+
+def _response(text: str, frame: pd.DataFrame, env: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """Evaluate the left-hand side: ``y``, ``cbind(s, f)`` or ``s | trials(n)``."""
+    y_text, failures_text, trials_text = _response_parts(text)
     y = _evaluate(y_text, frame, env, "response")
     trials = None
     if failures_text is not None:
@@ -394,6 +403,24 @@ def _response(text: str, frame: pd.DataFrame, env: Any) -> tuple[np.ndarray, np.
         if ((y < 0) | (y > trials)).any():
             raise DesignError(f"response {y_text!r} must lie between 0 and the number of trials")
     return y, trials
+
+
+def _new_trials(text: str, frame: pd.DataFrame) -> np.ndarray | None:
+    """Binomial trials of new rows: ``n`` of ``| trials(n)`` or ``s + f`` of ``cbind(s, f)``;
+    None when the formula has none or the columns are absent from the new data."""
+    y_text, failures_text, trials_text = _response_parts(text)
+    exprs = [trials_text] if trials_text else [y_text, failures_text] if failures_text else []
+    if not exprs:
+        return None
+    env = _terms.eval_env()
+    try:
+        values = [_evaluate(e, frame, env, "trials") for e in exprs if e is not None]
+    except DesignError:
+        return None
+    trials = np.sum(values, axis=0)
+    if (trials < 0).any():
+        raise DesignError(f"trials {' + '.join(e for e in exprs if e)!r} has negative values")
+    return trials
 
 
 def _evaluate(expr: str, frame: pd.DataFrame, env: Any, what: str) -> np.ndarray:

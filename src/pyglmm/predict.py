@@ -92,9 +92,12 @@ def predict_draws(
     data: NewData | None = None if newdata is None else design.transform(newdata)
     index = design.index if data is None else data.index
     n_rows = len(index)
-    trials = design.trials if data is None else None
-    if kind == "response" and design.trials is not None and data is not None:
-        raise ValueError("kind='response' for new binomial data needs trials; use kind='mean'")
+    trials = design.trials if data is None else data.trials
+    if kind == "response" and design.trials is not None and trials is None:
+        raise ValueError(
+            f"kind='response' for new binomial data needs the trials: add the columns of "
+            f"{design.response!r} to newdata, or use kind='mean'"
+        )
     unseen: dict[str, np.ndarray] = {}
     if data is not None and include_random:
         for blk in design.blocks:
