@@ -9,6 +9,7 @@ from scipy import stats
 
 import pyglmm as pg
 from pyglmm import kernel
+from pyglmm.compile import resolve_parameterization
 from pyglmm.priors import Prior
 
 
@@ -17,11 +18,19 @@ def data():
     rng = np.random.default_rng(11)
     n, groups = 72, 9
     g = np.repeat(np.arange(groups), n // groups)
+    h = rng.integers(0, 4, size=n)
     x, w = rng.normal(size=n), rng.normal(size=n)
     u = rng.normal(size=(groups, 3)) * [1.0, 0.5, 0.3]
     y = 3 + u[g, 0] + (0.7 + u[g, 1]) * x + (-0.4 + u[g, 2]) * w + rng.normal(size=n)
     return pd.DataFrame(
-        {"y": y, "x": x, "w": w, "off": rng.normal(size=n), "g": [f"s{k}" for k in g]}
+        {
+            "y": y + 0.5 * h,
+            "x": x,
+            "w": w,
+            "off": rng.normal(size=n),
+            "g": [f"s{k}" for k in g],
+            "h": [f"h{k}" for k in h],
+        }
     )
 
 
@@ -46,23 +55,35 @@ PRIORS = {
         "cor": pg.prior("LKJ", eta=0.5),
     },
 }
+M = "marginal"
 FORMULAS = {
-    "lkj q=3": "y ~ x + w + (1 + x + w | g)",
-    "lkj q=2": "y ~ x + (1 + x | g)",
-    "diag q=3": "y ~ x + w + (1 + x + w || g)",
-    "q=1": "y ~ x + (1 | g)",
-    "no intercept": "y ~ 0 + x + (1 + x | g)",
-    "offset": "y ~ x + offset(off) + (1 + x | g)",
+    "lkj q=3": ("y ~ x + w + (1 + x + w | g)", M),
+    "lkj q=2": ("y ~ x + (1 + x | g)", M),
+    "diag q=3": ("y ~ x + w + (1 + x + w || g)", M),
+    "q=1": ("y ~ x + (1 | g)", M),
+    "no intercept": ("y ~ 0 + x + (1 + x | g)", M),
+    "offset": ("y ~ x + offset(off) + (1 + x | g)", M),
+    "marginal + noncentered": ("y ~ x + (1 + x | g) + (1 | h)", {"g": M, "h": "noncentered"}),
+    "marginal + centered lkj": ("y ~ x + (1 | g) + (1 + x | h)", {"g": M, "h": "centered"}),
+    "noncentered lkj q=3": ("y ~ x + w + (1 + x + w | g)", "noncentered"),
+    "centered lkj q=3": ("y ~ x + w + (1 + x + w | g)", "centered"),
+    "centered diag + noncentered lkj": (
+        "y ~ offset(off) + x + (1 + x || g) + (1 + x | h)",
+        {"g": "centered", "h": "noncentered"},
+    ),
 }
 
 
-def _kernel(formula: str, df: pd.DataFrame, priors: dict) -> tuple[pg.Model, kernel.KernelModel]:
-    has_cor = "|" in formula and "||" not in formula and "(1 |" not in formula
-    pri = {k: v for k, v in priors.items() if k != "cor" or has_cor}
+def _kernel(name: str, df: pd.DataFrame, priors: dict) -> tuple[pg.Model, kernel.KernelModel]:
+    formula, spec = FORMULAS[name]
+    pri = dict(priors)
     if "0 +" in formula:
-        pri = {k: v for k, v in pri.items() if k != "Intercept"}
+        pri.pop("Intercept", None)
+    if "cor" in pri and "|" not in formula.replace("||", ""):
+        pri.pop("cor")
     model = pg.Model(formula, df, priors=pri)
-    km = kernel.kernel_model(model.design, model.prior_set, model.family, {"g": "marginal"})
+    params = resolve_parameterization(spec, model.design.blocks, model.family)
+    km = kernel.kernel_model(model.design, model.prior_set, model.family, params)
     assert isinstance(km, kernel.KernelModel), km
     return model, km
 
@@ -93,55 +114,67 @@ def _scipy_logpdf(p: Prior, x: float) -> float:
     raise AssertionError(p.dist)
 
 
-def _corr_of(km: kernel.KernelModel, y: np.ndarray) -> np.ndarray:
-    x = np.zeros(km.ndim)
-    x[km.p + 1 + km.q :] = y
-    C = km.constrained(x)[f"cor_{km.block}"]
-    return C[np.triu_indices(km.q, 1)]
+def _dense_z(blk) -> np.ndarray:
+    Z = np.zeros((len(blk.codes), blk.n_levels * blk.q))
+    for j in range(blk.q):
+        Z[np.arange(len(blk.codes)), blk.codes * blk.q + j] = blk.Z[:, j]
+    return Z
 
 
 def _reference_logp(model: pg.Model, km: kernel.KernelModel, x: np.ndarray) -> float:
-    """Dense MVN likelihood + scipy priors + the Jacobian of x -> (sigma, sd, correlations)
-    from finite differences + LKJ (eta - 1) log det R (no normalizing constant)."""
-    d, pri, p, q = model.design, model.prior_set, km.p, km.q
+    """Dense MVN likelihood (marginal block integrated out, latent blocks in the mean) + scipy
+    priors + latent effects' priors + the Jacobian of x -> (sigma, sd, correlations) with the
+    correlations' part from finite differences + LKJ (eta - 1) log det R (no constant)."""
+    d, pri, p = model.design, model.prior_set, km.p
     vals = km.constrained(x)
-    sd = vals["sd_g"]
-    R = vals.get("cor_g", np.eye(q))
-    Z = np.zeros((d.n_obs, d.blocks[0].n_levels * q))
-    blk = d.blocks[0]
-    for j in range(q):
-        Z[np.arange(d.n_obs), blk.codes * q + j] = blk.Z[:, j]
-    cov = np.kron(np.eye(blk.n_levels), np.outer(sd, sd) * R)
-    V = vals["sigma"] ** 2 * np.eye(d.n_obs) + Z @ cov @ Z.T
     mean = d.X @ vals["b"] + (0 if d.offset is None else d.offset)
-    lp = stats.multivariate_normal.logpdf(d.y, mean, V)
+    V = vals["sigma"] ** 2 * np.eye(d.n_obs)
+    lp = 0.0
+    for kb, blk in ((kb, next(b for b in d.blocks if b.name == kb.name)) for kb in km.blocks):
+        sd = vals[f"sd_{kb.name}"]
+        R = vals.get(f"cor_{kb.name}", np.eye(kb.q))
+        cov = np.outer(sd, sd) * R
+        Z = _dense_z(blk)
+        if kb.role == "marginal":
+            V = V + Z @ np.kron(np.eye(blk.n_levels), cov) @ Z.T
+        else:
+            r = vals[f"r_{kb.name}"]
+            mean = mean + Z @ r.reshape(-1)
+            if kb.role == "centered":
+                lp += stats.multivariate_normal.logpdf(r, np.zeros(kb.q), cov).sum()
+            else:
+                lp += stats.norm.logpdf(vals[f"z_{kb.name}"]).sum()
+        for t, s_, xs in zip(blk.terms, sd, x[kb.offset : kb.offset + kb.q], strict=True):
+            lp += _scipy_logpdf(pri.sd[kb.name][t], s_) + xs
+        if kb.m:
+            y0 = x[kb.offset + kb.q : kb.offset + kb.q + kb.m]
+
+            def corr(y, kb=kb):
+                xx = x.copy()
+                xx[kb.offset + kb.q : kb.offset + kb.q + kb.m] = y
+                _, L = kb.scale(xx)
+                return (L @ L.T)[np.triu_indices(kb.q, 1)]
+
+            eps = 1e-6
+            J = np.array(
+                [(corr(y0 + eps * e) - corr(y0 - eps * e)) / (2 * eps) for e in np.eye(kb.m)]
+            )
+            lp += np.linalg.slogdet(J)[1] + (kb.eta - 1) * np.linalg.slogdet(R)[1]
+    lp += stats.multivariate_normal.logpdf(d.y, mean, V)
     if km.intercept_pos is not None:
         lp += _scipy_logpdf(pri.intercept, float(vals["Intercept"]))
-        lp += sum(
-            _scipy_logpdf(pri.b[c], v) for c, v in zip(pri.b, vals.get("beta", []), strict=True)
-        )
+        betas = vals.get("beta", [])
+        lp += sum(_scipy_logpdf(pri.b[c], v) for c, v in zip(pri.b, betas, strict=True))
     else:
         lp += sum(_scipy_logpdf(pri.b[c], v) for c, v in zip(pri.b, vals["b"], strict=True))
     lp += _scipy_logpdf(pri.family["sigma"], float(vals["sigma"])) + x[p]
-    for t, s, xs in zip(blk.terms, sd, x[p + 1 : p + 1 + q], strict=True):
-        lp += _scipy_logpdf(pri.sd["g"][t], s) + xs
-    if not km.diag and q > 1:
-        y = x[p + 1 + q :]
-        eps = 1e-6
-        J = np.array(
-            [
-                (_corr_of(km, y + eps * e) - _corr_of(km, y - eps * e)) / (2 * eps)
-                for e in np.eye(len(y))
-            ]
-        )
-        lp += np.linalg.slogdet(J)[1] + (km.eta - 1) * np.linalg.slogdet(R)[1]
     return lp
 
 
 @pytest.mark.parametrize("formula", list(FORMULAS))
 @pytest.mark.parametrize("prior_set", list(PRIORS))
 def test_logp_equals_dense_reference_up_to_a_constant(data, formula, prior_set):
-    model, km = _kernel(FORMULAS[formula], data, PRIORS[prior_set])
+    model, km = _kernel(formula, data, PRIORS[prior_set])
     rng = np.random.default_rng(5)
     gaps = []
     for _ in range(3):
@@ -149,14 +182,14 @@ def test_logp_equals_dense_reference_up_to_a_constant(data, formula, prior_set):
         gaps.append(km.logp(x)[0] - _reference_logp(model, km, x))
     # the constant is the LKJ normalizing constant (0 without a correlation matrix)
     np.testing.assert_allclose(gaps, gaps[0], atol=1e-6)
-    if km.diag or km.q == 1:
+    if all(b.m == 0 for b in km.blocks):
         assert abs(gaps[0]) < 1e-6
 
 
 @pytest.mark.parametrize("formula", list(FORMULAS))
 @pytest.mark.parametrize("prior_set", list(PRIORS))
 def test_gradient_matches_finite_differences(data, formula, prior_set):
-    _, km = _kernel(FORMULAS[formula], data, PRIORS[prior_set])
+    _, km = _kernel(formula, data, PRIORS[prior_set])
     x = km.initial_point(3)
     lp, grad = km.logp(x)
     eps = 1e-6
@@ -165,9 +198,10 @@ def test_gradient_matches_finite_differences(data, formula, prior_set):
 
 
 def test_unconstrained_inverts_constrained(data):
-    _, km = _kernel(FORMULAS["lkj q=3"], data, {})
-    x = km.initial_point(8)
-    np.testing.assert_allclose(km.unconstrained(km.constrained(x)), x, atol=1e-9)
+    for name in ("lkj q=3", "centered diag + noncentered lkj", "marginal + centered lkj"):
+        _, km = _kernel(name, data, {})
+        x = km.initial_point(8)
+        np.testing.assert_allclose(km.unconstrained(km.constrained(x)), x, atol=1e-9)
 
 
 def test_scope(data):
@@ -180,25 +214,28 @@ def test_scope(data):
 
     assert isinstance(reason("y ~ x + (1 + x | g)"), kernel.KernelModel)
     assert "not gaussian" in reason("c ~ x + (1 | g)", family="bernoulli", param="noncentered")
-    assert "'marginal'" in reason("y ~ x + (1 + x | g)", param="noncentered")
+    assert isinstance(reason("y ~ x + (1 + x | g)", param="noncentered"), kernel.KernelModel)
     lognormal_sd = {"sd": pg.prior("LogNormal", mu=0, sigma=1)}
     assert "no kernel density" in reason("y ~ x + (1 | g)", priors=lognormal_sd)
-    with pytest.raises(ValueError, match="has no kernel"):
-        pg.Model("y ~ x + (1 | g)", data).fit(parameterization="noncentered", kernel=True)
+    binary = data.assign(c=(data.y > 3).astype(int))
+    with pytest.raises(ValueError, match="has no kernel: family bernoulli"):
+        pg.Model("c ~ x + (1 | g)", binary, family="bernoulli").fit(kernel=True)
     with pytest.raises(ValueError, match="needs sampler='nutpie'"):
         pg.Model("y ~ x + (1 | g)", data).fit(sampler="pymc", kernel=True)
 
 
 @pytest.fixture(scope="module")
 def pair(data):
-    """The same marginal model sampled through the kernel and through the PyMC model."""
-    model = pg.Model("y ~ x + w + (1 + x + w | g)", data)
+    """The same model (g integrated out, h latent and non-centered by the auto rule) sampled
+    through the kernel and through the PyMC model."""
+    model = pg.Model("y ~ x + (1 + x | g) + (1 | h)", data)
     kw = dict(draws=1000, tune=1000, chains=4, seed=3, progressbar=False, warn=False)
     return model.fit(kernel=True, **kw), model.fit(kernel=False, **kw)
 
 
 def test_kernel_and_pymc_posteriors_agree(pair):
     fast, slow = pair
+    assert fast.parameterization == {"g": "marginal", "h": "noncentered"}
     assert fast.timing["compile"] < 5 and "compile_cached" in fast.timing
     slow_vars = {v for v in slow.idata.posterior.data_vars if not str(v).endswith("__")}
     assert set(fast.idata.posterior.data_vars) == slow_vars
