@@ -91,6 +91,8 @@ _nonnegative_int = _int_at_least(0, "non-negative")
 
 
 def _add_sampling_options(p: argparse.ArgumentParser, seed_default: int | None) -> None:
+    from .sampling import SAMPLERS
+
     g = p.add_argument_group("sampling")
     g.add_argument("--draws", type=_positive_int, default=1000, help="draws per chain (1000)")
     g.add_argument("--tune", type=_nonnegative_int, default=1000, help="tuning steps (1000)")
@@ -98,7 +100,7 @@ def _add_sampling_options(p: argparse.ArgumentParser, seed_default: int | None) 
     seed_help = "random seed" + ("" if seed_default is None else f" ({seed_default})")
     g.add_argument("--seed", type=int, default=seed_default, help=seed_help)
     g.add_argument(
-        "--sampler", choices=["nutpie", "pymc"], default="nutpie", help="NUTS sampler (nutpie)"
+        "--sampler", choices=list(SAMPLERS), default="nutpie", help="NUTS sampler (nutpie)"
     )
     g.add_argument(
         "--parameterization",

@@ -127,6 +127,9 @@ class Model:
     ) -> Fit:
         """Sample the posterior with NUTS and return a :class:`~pyglmm.fit.Fit`.
 
+        ``sampler``: ``"nutpie"`` (default), ``"pymc"``, or the JAX samplers ``"numpyro"`` and
+        ``"blackjax"`` (``pip install "pyglmm[jax]"``; they run on a GPU with a CUDA jaxlib).
+
         Warnings (divergences, R-hat > 1.01, ESS < 400) are issued unless ``warn=False``.
         The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
         (``log_likelihood=True`` forces it). ``init="reml"`` starts the chains (jittered) from
