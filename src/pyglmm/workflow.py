@@ -442,7 +442,18 @@ class CompareResult:
 def _speed_row(
     timing: Mapping[str, float], diag: Mapping[str, float], wall: float
 ) -> dict[str, float]:
+    """One row of the speed columns from a fit's ``timing`` and ``diagnostics()``.
+
+    ``compile_s`` is the time spent compiling before sampling (nutpie: compiling the PyMC
+    model, or loading the kernel of :mod:`pyglmm.kernel`). Samplers that compile inside their
+    sampling call (``sampler="pymc"``, ``"numpyro"``, ``"blackjax"``) report no separate
+    compile time: their ``compile_s`` is 0 and ``sample_s`` includes the compilation, so
+    ``min_ess_per_s`` (compile + sampling) stays comparable across samplers while
+    ``min_ess_per_sample_s`` of those samplers counts the compilation too.
+    """
     compile_s = float(timing.get("compile", np.nan))
+    if not np.isfinite(compile_s):
+        compile_s = 0.0  # compiled inside sampling: counted in sample_s
     sample_s = float(timing.get("sample", np.nan))
     ess = float(diag["min_bulk_ess"])
     total = np.nansum([compile_s, sample_s])
@@ -457,6 +468,19 @@ def _speed_row(
         "min_ess_per_s": ess / total if total > 0 else np.nan,
         "min_ess_per_sample_s": ess / sample_s if sample_s > 0 else np.nan,
     }
+
+
+def _timing_seconds(timing: Mapping[str, float]) -> float:
+    """The seconds a fit's ``timing`` adds up to (build, compile, sampling, ...): finite
+    entries only (a sampler that compiles inside sampling reports ``compile`` as NaN), and
+    not flags such as the kernel's ``compile_cached``."""
+    return float(
+        sum(
+            float(v)
+            for k, v in timing.items()
+            if not k.endswith("_cached") and np.isfinite(float(v))
+        )
+    )
 
 
 def _speed_verdict(table: pd.DataFrame, what: str) -> tuple[str, str | None]:
@@ -509,6 +533,8 @@ def compare(
       elpd_loo and its SE. The verdict names the fastest by ESS per second among the fits with
       no divergences and R-hat <= 1.01. A failed fit gets an ``error`` entry instead of numbers.
       Default parameterizations: noncentered, centered, and marginal when the family allows.
+      With a sampler that compiles inside sampling (``sampler="pymc"``, JAX), ``compile_s`` is
+      0 and ``sample_s`` includes the compilation.
     * ``compare([fit1, fit2])`` or ``compare({"corr": fit1, "uncorr": fit2})`` (Models are fitted
       here with ``fit_kwargs``): the same speed columns plus ``arviz.compare``'s LOO columns
       (rank, elpd_loo, elpd_loo_se, p_loo, elpd_diff, dse, weight); the verdict names the model
@@ -637,7 +663,7 @@ def _compare_fits(fits: Mapping[str, Fit]) -> CompareResult:
         raise ValueError(f"LOO comparison needs the same observations in every fit; n = {n_obs}")
     speed = pd.DataFrame(
         {
-            label: _speed_row(f.timing, f.diagnostics(), float(sum(f.timing.values())))
+            label: _speed_row(f.timing, f.diagnostics(), _timing_seconds(f.timing))
             for label, f in fits.items()
         }
     ).T
