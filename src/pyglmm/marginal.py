@@ -304,7 +304,7 @@ def conditional_moments(
     return mean, F
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def conditional_draws(
     A: np.ndarray, Ze: np.ndarray, L: np.ndarray, sigma: np.ndarray, z: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - numba

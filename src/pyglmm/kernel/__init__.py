@@ -55,8 +55,14 @@ from ..families import Family
 from ..marginal import MarginalStats, sufficient_stats
 from ..priors import PriorSet
 from ..sampling import SampleResult
-from .densities import LOCATION_PRIORS, POSITIVE_PRIORS, PRIOR_CODES, corr_cholesky, encode_prior
-from .densities import prior_lp as prior_lp
+from .densities import (
+    LOCATION_PRIORS,
+    POSITIVE_PRIORS,
+    PRIOR_CODES,
+    corr_cholesky,
+    encode_prior,
+    prior_lp,
+)
 from .logp import block_scale, block_scale_grad, logp_grad, marginal_levels
 
 NUMBA_FUNCTIONS = (
@@ -182,6 +188,9 @@ class KernelModel:
             self.lat_codes,
             self.lat_Z,
         )
+        if not (np.isfinite(lp) and np.isfinite(grad).all()):
+            # overflow far out in the tails (early warm-up): reject the point
+            return -np.inf, np.zeros(self.ndim)
         return float(lp), grad
 
     @property

@@ -56,7 +56,7 @@ def encode_prior(p: Prior, allowed: tuple[str, ...]) -> np.ndarray | None:
     return np.array([float(code), *values])
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def prior_lp(enc: np.ndarray, x: float) -> tuple[float, float]:  # pragma: no cover - numba
     """Log-density of an encoded prior at ``x`` and its derivative."""
     code = int(enc[0])
@@ -94,7 +94,7 @@ def prior_lp(enc: np.ndarray, x: float) -> tuple[float, float]:  # pragma: no co
     return 0.0, 0.0  # Flat, HalfFlat
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def corr_cholesky(y: np.ndarray, q: int, eta: float, L: np.ndarray, dL: np.ndarray) -> float:
     """Fill ``L`` (q x q) from unconstrained ``y``, and ``dL[k]`` = dL/dz_k (forward mode,
     ``z = tanh(y)``); return log LKJ(L | eta) + log-Jacobian of ``z -> L`` (no tanh part).

@@ -29,7 +29,7 @@ import numpy as np
 from .densities import LOG2PI, corr_cholesky, prior_lp
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def block_scale(
     x: np.ndarray,
     off: int,
@@ -64,7 +64,7 @@ def block_scale(
     return lp
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def block_scale_grad(
     GLam: np.ndarray,
     x: np.ndarray,
@@ -100,7 +100,7 @@ def block_scale_grad(
         grad[off + q + k] += gz * dz
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def marginal_levels(
     c: np.ndarray, A: np.ndarray, Lam: np.ndarray, s: float, GLam: np.ndarray, W: np.ndarray
 ) -> tuple[float, float, float, float]:  # pragma: no cover - numba
@@ -177,7 +177,7 @@ def marginal_levels(
     return logdet, quad, tr, ww
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def logp_grad(
     x: np.ndarray,
     grad: np.ndarray,
