@@ -24,6 +24,11 @@ SIM_BETA = (2.0, 0.7, -0.3)
 SIM_SD = (1.0, 0.5)
 SIM_COR = 0.4
 SIM_SIGMA = 1.2
+# Simulated Bernoulli model (#4): logit P(y = 1) = -0.5 + u0 + (0.8 + u1) x
+BERN_SEED = 2025
+BERN_BETA = (-0.5, 0.8)
+BERN_SD = (1.0, 0.5)
+BERN_COR = 0.3
 
 
 def simulate(n_groups: int, n_per_group: int, seed: int = SEED) -> pd.DataFrame:
@@ -55,6 +60,27 @@ def simulate(n_groups: int, n_per_group: int, seed: int = SEED) -> pd.DataFrame:
     return df
 
 
+def simulate_bernoulli(n_groups: int, n_per_group: int, seed: int = BERN_SEED) -> pd.DataFrame:
+    """``n_groups`` x ``n_per_group`` rows of ``y ~ x + (1 + x | g)``, logit link, with
+    x ~ N(0, 1), intercept -0.5, slope 0.8, sd(u) = (1, 0.5), cor(u0, u1) = 0.3 and y a 0/1
+    integer column (``default_rng(seed)``)."""
+    rng = np.random.default_rng(seed)
+    n = n_groups * n_per_group
+    sd = np.asarray(BERN_SD)
+    cov = np.array([[1.0, BERN_COR], [BERN_COR, 1.0]]) * np.outer(sd, sd)
+    u = rng.multivariate_normal(np.zeros(2), cov, size=n_groups)
+    g = np.repeat(np.arange(n_groups), n_per_group)
+    x = rng.standard_normal(n)
+    b0, b1 = BERN_BETA
+    eta = b0 + u[g, 0] + (b1 + u[g, 1]) * x
+    y = (rng.uniform(size=n) < 1.0 / (1.0 + np.exp(-eta))).astype(np.int64)
+    width = len(str(n_groups))
+    labels = [f"g{i:0{width}d}" for i in range(n_groups)]
+    df = pd.DataFrame({"y": y, "x": x, "g": pd.Categorical.from_codes(g, categories=labels)})
+    df.attrs["name"] = f"bern_{n_groups}x{n_per_group}"
+    return df
+
+
 def sleepstudy() -> pd.DataFrame:
     return pg.datasets.load("sleepstudy")
 
@@ -75,6 +101,7 @@ class BenchModel:
     fixed: tuple[str, ...]  # columns besides the intercept (categoricals get treatment dummies)
     blocks: tuple[tuple[str, tuple[str, ...]], ...]  # (group, terms), "1" = intercept
     big: bool = False  # only with --big; peers only with --big-peers
+    family: str = "gaussian"  # "gaussian" (identity link) or "bernoulli" (logit link)
 
 
 MODELS: dict[str, BenchModel] = {
@@ -114,5 +141,15 @@ MODELS: dict[str, BenchModel] = {
         "y",
         ("service",),
         (("s", ("1",)), ("d", ("1",)), ("dept", ("1",))),
+    ),
+    "5": BenchModel(
+        "5",
+        "bern_2000x50",
+        "y ~ x + (1 + x | g)",
+        lambda: simulate_bernoulli(2000, 50),
+        "y",
+        ("x",),
+        (("g", ("1", "x")),),
+        family="bernoulli",
     ),
 }

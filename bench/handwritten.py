@@ -6,8 +6,12 @@ linear predictor gathers ``r[codes]`` per row (no dense Z). Priors are pyglmm's 
 (written out here independently, so the model does not depend on pyglmm internals):
 
 * ``Intercept`` on centered predictors ~ StudentT(3, median(y), s), s = max(2.5, mad(y)),
-* slopes ``beta_j`` ~ Normal(0, 2.5 sd(y) / sd(x_j)),
+* slopes ``beta_j`` ~ Normal(0, 2.5 sd(y) / sd(x_j)) (population SDs, as pyglmm),
 * group SDs ~ HalfStudentT(3, s), correlations ~ LKJ(eta=1), sigma ~ HalfStudentT(3, s).
+
+``spec.family == "bernoulli"`` (logit link): brms's defaults on a non-identity link, i.e.
+``Intercept`` ~ StudentT(3, 0, 2.5), slopes ~ Normal(0, 2.5 / sd(x_j)), group SDs ~
+HalfStudentT(3, 2.5), and ``y ~ Bernoulli(logit_p=eta)`` (no sigma).
 
 Reported variables use pyglmm's names: ``b`` (intercept first), ``sd_<group>``,
 ``cor_<group>`` (matrix), ``sigma``.
@@ -44,15 +48,20 @@ def _mad(y: np.ndarray) -> float:
 
 
 def build(spec: BenchModel, df: pd.DataFrame) -> pm.Model:
+    if spec.family not in ("gaussian", "bernoulli"):
+        raise ValueError(f"hand-written model: unsupported family {spec.family!r}")
+    gaussian = spec.family == "gaussian"
     y = df[spec.response].to_numpy(dtype=float)
     xs, slope_names = _fixed_matrix(df, spec.fixed)
-    s = max(2.5, _mad(y))
-    sd_y = float(np.std(y, ddof=1))
+    # pyglmm's defaults: data-scaled on the identity link, 2.5 on the logit scale
+    s = max(2.5, _mad(y)) if gaussian else 2.5
+    loc = float(np.median(y)) if gaussian else 0.0
+    sd_y = float(np.std(y)) if gaussian else 1.0
     xbar = xs.mean(axis=0)
-    xsd = xs.std(axis=0, ddof=1)
+    xsd = xs.std(axis=0)
     coords: dict[str, list] = {"coef": ["Intercept", *slope_names], "coef_slope": slope_names}
     with pm.Model(coords=coords) as model:
-        intercept = pm.StudentT("Intercept", nu=3, mu=float(np.median(y)), sigma=s)
+        intercept = pm.StudentT("Intercept", nu=3, mu=loc, sigma=s)
         beta = pm.Normal("beta", 0.0, 2.5 * sd_y / xsd, dims="coef_slope")
         pm.Deterministic("b", pt.concatenate([[intercept - pt.dot(xbar, beta)], beta]), dims="coef")
         mu = intercept + pt.dot(xs - xbar, beta)
@@ -88,6 +97,9 @@ def build(spec: BenchModel, df: pd.DataFrame) -> pm.Model:
                 if len(terms) == 1 and terms[0] == "1"
                 else (gathered * zcols).sum(axis=-1)
             )
-        sigma = pm.HalfStudentT("sigma", nu=3, sigma=s)
-        pm.Normal("y", mu=mu, sigma=sigma, observed=y)
+        if gaussian:
+            sigma = pm.HalfStudentT("sigma", nu=3, sigma=s)
+            pm.Normal("y", mu=mu, sigma=sigma, observed=y)
+        else:
+            pm.Bernoulli("y", logit_p=mu, observed=y.astype(np.int64))
     return model

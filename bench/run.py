@@ -1,13 +1,18 @@
 """Sampling benchmark: pyglmm against bambi and a hand-written PyMC model (see bench/README.md).
 
-    python bench/run.py                      # models 1,2,4, all fitters, 4 chains x 1000 + 1000
-    python bench/run.py --quick --models 1,2 # smoke run: draws = tune = 100, 2 chains
+    python bench/run.py                      # models 1,2,4,5, all fitters, 4 chains x 1000 + 1000
+    python bench/run.py --quick --models 1,5 # smoke run: draws = tune = 100, 2 chains
     python bench/run.py --big                # adds model 3 (1M rows; pyglmm fitters only)
 
 Every (model, fitter) pair runs in its own subprocess (``--worker``), so compile caches, memory
 and thread pools do not leak between fitters and the peak RSS is per fitter. A fit that runs
 longer than ``--timeout`` minutes is killed and recorded as ``timeout``. Prints one table and
 writes it as CSV and markdown to ``bench/results/`` (or the path given to ``--out``).
+
+The pyglmm workers also write the posterior mean and Monte Carlo standard error of every
+reported parameter to ``<out stem>-model<N>-<fitter>.posterior.json`` beside the CSV; after the
+run the auto and non-centered fits of each model are compared parameter by parameter (issue #3:
+means within 3 MCSE) in ``<out stem>-agreement.csv`` and in the markdown.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ sys.path.insert(0, str(HERE))
 FITTERS = ("pyglmm-auto", "pyglmm-noncentered", "bambi-pymc", "bambi-nutpie", "handwritten")
 PYGLMM_FITTERS = ("pyglmm-auto", "pyglmm-noncentered")
 REFERENCE = "pyglmm-auto"
+AGREEMENT = ("pyglmm-auto", "pyglmm-noncentered")  # compared parameter by parameter
+AGREEMENT_LIMIT = 3.0  # |mean difference| / combined MCSE
 
 # Columns of the printed / markdown table (the CSV holds every field).
 TABLE_COLUMNS = {
@@ -53,6 +60,7 @@ TABLE_COLUMNS = {
     "ess_per_s_sample": "ESS/s sample",
     "max_rhat": "max R-hat",
     "divergences": "div",
+    "steps_per_draw": "steps/draw",
     "n_params": "params",
     "peak_rss_mb": "peak RSS MB",
     "auto_ratio_wall": "auto/x wall",
@@ -68,15 +76,36 @@ def _diagnostics(params: dict[str, np.ndarray]) -> dict[str, Any]:
     """Min bulk ESS and max R-hat over scalar parameters given as (chain, draw) arrays."""
     import arviz as az
 
+    if not params:
+        raise ValueError("no parameters to diagnose")
     ess = {k: float(az.ess(v, method="bulk")) for k, v in params.items()}
     rhat = {k: float(az.rhat(v)) for k, v in params.items()}
-    worst = min(ess, key=lambda k: ess[k])
+    # NaN (a constant draw) would make min/max order-dependent: rank it as worst
+    worst = min(ess, key=lambda k: -math.inf if math.isnan(ess[k]) else ess[k])
+    worst_rhat = max(rhat, key=lambda k: math.inf if math.isnan(rhat[k]) else rhat[k])
     return {
         "min_ess": ess[worst],
         "min_ess_param": worst,
-        "max_rhat": max(rhat.values()),
-        "max_rhat_param": max(rhat, key=lambda k: rhat[k]),
+        "max_rhat": rhat[worst_rhat],
+        "max_rhat_param": worst_rhat,
         "n_params": len(params),
+    }
+
+
+def _posterior_summary(params: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
+    """Posterior ``mean`` and ``mcse_mean`` per scalar parameter (``arviz.summary``, unrounded)."""
+    import arviz as az
+
+    names = list(params)
+    # arviz wants identifier-like variable names: summarise p0, p1, ... and map back
+    data = {f"p{i}": params[k] for i, k in enumerate(names)}
+    table = az.summary(data, kind="all", round_to="none")
+    return {
+        k: {
+            "mean": float(table.loc[f"p{i}", "mean"]),
+            "mcse_mean": float(table.loc[f"p{i}", "mcse_mean"]),
+        }
+        for i, k in enumerate(names)
     }
 
 
@@ -108,17 +137,35 @@ def _pyglmm_named_params(posterior: Any) -> dict[str, np.ndarray]:
     return out
 
 
-def _bambi_params(posterior: Any) -> dict[str, np.ndarray]:
-    """Fixed effects (``Intercept``, ``x1``, ``service``...), group SDs (``1|g_sigma``,
-    ``x1|g_sigma``) and ``sigma``; skips transformed (``*_log__``) and per-level
-    (``1|g``) variables."""
+def _bambi_names(model: Any) -> list[str]:
+    """The bambi variables that correspond to pyglmm's ``b``, ``sd_*`` and ``sigma``: the
+    fixed effects of the mean component (``Intercept``, ``x1``, ``service``...), its group SDs
+    (``1|g_sigma``, ``x1|g_sigma``) and the family's other parameters when they are constants
+    (``sigma``). Read from the built model, so per-level effects (``1|g``), their offsets,
+    transformed variables (``*_log__``) and deterministics (``mu``, ``p``) are never included.
+    """
+    parent = model.family.likelihood.parent
+    names: list[str] = []
+    for cname, comp in model.components.items():
+        if cname == parent:
+            if getattr(comp, "intercept_term", None) is not None:
+                names.append("Intercept")
+            names.extend(comp.common_terms)
+            names.extend(f"{term}_sigma" for term in comp.group_specific_terms)
+        elif type(comp).__name__ == "ConstantComponent":
+            names.append(cname)
+        else:  # a distributional parameter with its own formula (not used here)
+            raise ValueError(f"bambi component {cname!r} has a formula; not supported")
+    return names
+
+
+def _bambi_params(posterior: Any, names: list[str]) -> dict[str, np.ndarray]:
+    """The ``names`` (see :func:`_bambi_names`) as scalar (chain, draw) arrays."""
+    missing = [n for n in names if n not in posterior.data_vars]
+    if missing:
+        raise KeyError(f"bambi posterior lacks {missing}; has {list(posterior.data_vars)}")
     out: dict[str, np.ndarray] = {}
-    for name in posterior.data_vars:
-        name = str(name)
-        if name.endswith("__") or name.endswith("_offset"):
-            continue
-        if "|" in name and not name.endswith("_sigma"):
-            continue
+    for name in names:
         out.update(_flatten(name, np.asarray(posterior[name].values)))
     return out
 
@@ -130,12 +177,36 @@ def _n_divergent(idata: Any) -> int:
     return int(np.asarray(stats["diverging"].values).sum())
 
 
+def _tree_stats(idata: Any) -> dict[str, float]:
+    """Mean leapfrog steps per draw (``n_steps``: nutpie and PyMC) and the share of draws that
+    hit the maximum tree depth (nutpie ``maxdepth_reached``, PyMC ``reached_max_treedepth``),
+    after warm-up. Unlike the timings, these do not depend on the load of the machine."""
+    stats = idata.get("sample_stats") if hasattr(idata, "get") else None
+    out = {"steps_per_draw": math.nan, "maxdepth_frac": math.nan}
+    if stats is None:
+        return out
+    if "n_steps" in stats:
+        out["steps_per_draw"] = float(np.asarray(stats["n_steps"].values).mean())
+    for name in ("maxdepth_reached", "reached_max_treedepth"):
+        if name in stats:
+            out["maxdepth_frac"] = float(np.asarray(stats[name].values).mean())
+    return out
+
+
+def _pyglmm_key(p: Any) -> str:
+    """``b:Intercept``, ``sd:Subject:sd(Days)``, ``cor:Subject:cor(Intercept,Days)``, ``sigma``
+    for a :class:`pyglmm.fit.Param`."""
+    if p.label == p.cls:
+        return str(p.cls)
+    return f"{p.cls}:{p.group}:{p.label}".replace("::", ":")
+
+
 def fit_pyglmm(spec: Any, df: pd.DataFrame, param: str, a: argparse.Namespace) -> dict[str, Any]:
     import pyglmm as pg
 
     def run(parameterization: str) -> tuple[Any, float, float]:
         t0 = time.perf_counter()
-        model = pg.Model(spec.formula, df, parameterization=parameterization)
+        model = pg.Model(spec.formula, df, family=spec.family, parameterization=parameterization)
         t_model = time.perf_counter() - t0
         fit = model.fit(
             draws=a.draws,
@@ -158,18 +229,36 @@ def fit_pyglmm(spec: Any, df: pd.DataFrame, param: str, a: argparse.Namespace) -
         note = "auto not available: ran noncentered"
         fit, t_model, wall = run("noncentered")
     resolved = ", ".join(f"{k}={v}" for k, v in fit.parameterization.items())
-    note = "; ".join(x for x in (note, resolved) if x)
+    cached = fit.timing.get("compile_cached")  # bool, or 1.0/0.0 (pyglmm's kernel)
+    cache_note = "" if cached is None else f"compile_cached={bool(cached)}"
+    note = "; ".join(x for x in (note, resolved, cache_note) if x)
     params = {
-        f"{p.cls}:{p.group}:{p.label}".replace("::", ":"): np.asarray(p.draws)
+        _pyglmm_key(p): np.asarray(p.draws)
         for p in fit.params
         if p.cls in ("b", "sd", "cor", "sigma")
     }
+    if a.posterior_file:
+        Path(a.posterior_file).write_text(
+            json.dumps(
+                {
+                    "model": spec.key,
+                    "fitter": a.fitter,
+                    "parameterization": fit.parameterization,
+                    "draws": a.draws,
+                    "chains": a.chains,
+                    "params": _posterior_summary(params),
+                },
+                indent=1,
+            )
+        )
     return {
         "wall_s": wall,
         "build_s": t_model + fit.timing.get("build", 0.0),
         "compile_s": fit.timing.get("compile", math.nan),
+        "compile_cached": math.nan if cached is None else float(bool(cached)),
         "sample_s": fit.timing.get("sample", math.nan),
         "divergences": fit.n_divergent,
+        **_tree_stats(fit.idata),
         "note": note,
         **_diagnostics(params),
     }
@@ -196,7 +285,7 @@ def fit_bambi(spec: Any, df: pd.DataFrame, method: str, a: argparse.Namespace) -
         kwargs = {"nuts_sampler_kwargs": {"cores": a.cores, "save_warmup": False}}
 
     t0 = time.perf_counter()
-    model = bmb.Model(spec.formula, df)
+    model = bmb.Model(spec.formula, df, family=spec.family)
     model.build()
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -224,13 +313,14 @@ def fit_bambi(spec: Any, df: pd.DataFrame, method: str, a: argparse.Namespace) -
         compile_s = t_fit - sample_s
         notes.append("compile ~ fit - sampling_time")
     note = "; ".join(notes)
-    params = _bambi_params(idata.posterior)
+    params = _bambi_params(idata.posterior, _bambi_names(model))
     return {
         "wall_s": wall,
         "build_s": t_build,
         "compile_s": compile_s,
         "sample_s": sample_s,
         "divergences": _n_divergent(idata),
+        **_tree_stats(idata),
         "note": note,
         **_diagnostics(params),
     }
@@ -264,7 +354,8 @@ def fit_handwritten(spec: Any, df: pd.DataFrame, a: argparse.Namespace) -> dict[
         "compile_s": t_compile,
         "sample_s": t_sample,
         "divergences": _n_divergent(idata),
-        "note": "PyMC, LKJ, non-centered",
+        **_tree_stats(idata),
+        "note": f"PyMC, LKJ, non-centered, {spec.family}",
         **_diagnostics(_pyglmm_named_params(idata.posterior)),
     }
 
@@ -302,7 +393,14 @@ def worker(a: argparse.Namespace) -> None:
 # ------------------------------------------------------------------------------------------
 # driver side
 # ------------------------------------------------------------------------------------------
-def run_one(model: str, fitter: str, a: argparse.Namespace, log_dir: Path) -> dict[str, Any]:
+def posterior_path(out: Path, model: str, fitter: str) -> Path:
+    """Where the worker of a pyglmm fitter writes its posterior means and MCSEs."""
+    return out.with_name(f"{out.stem}-model{model}-{fitter}.posterior.json")
+
+
+def run_one(
+    model: str, fitter: str, a: argparse.Namespace, log_dir: Path, post_file: Path | None
+) -> dict[str, Any]:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
         result_file = Path(fh.name)
     cmd = [
@@ -326,6 +424,9 @@ def run_one(model: str, fitter: str, a: argparse.Namespace, log_dir: Path) -> di
         "--result-file",
         str(result_file),
     ]
+    if post_file is not None:
+        post_file.unlink(missing_ok=True)  # never compare against a previous run's file
+        cmd += ["--posterior-file", str(post_file)]
     log = log_dir / f"model{model}-{fitter}.log"
     t0 = time.perf_counter()
     with log.open("w") as out:
@@ -374,7 +475,7 @@ def _fmt(value: Any, col: str) -> str:
             return f"{value:.3f}"
         if col.startswith("auto_ratio"):
             return f"{value:.2f}"
-        if col == "min_ess" or col == "peak_rss_mb":
+        if col in ("min_ess", "peak_rss_mb", "steps_per_draw"):
             return f"{value:.0f}"
         return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
@@ -394,6 +495,77 @@ def markdown(shown: pd.DataFrame) -> str:
         for row in shown.itertuples(index=False)
     ]
     return "\n".join([head, rule, *body])
+
+
+AGREEMENT_TEXT = (
+    "z = |mean_auto - mean_nc| / sqrt(mcse_auto^2 + mcse_nc^2) (arviz `summary` mean and "
+    f"mcse_mean); the fits agree on a parameter when z <= {AGREEMENT_LIMIT:g}"
+)
+
+
+def agreement(posteriors: dict[tuple[str, str], dict[str, Any]], names: dict[str, str]) -> Any:
+    """One row per (model, parameter) fitted by both :data:`AGREEMENT` fitters: their means,
+    MCSEs, ``z`` and whether ``z <= AGREEMENT_LIMIT``."""
+    ref, other = AGREEMENT
+    rows = []
+    for m, name in names.items():
+        pa, pb = posteriors.get((m, ref)), posteriors.get((m, other))
+        if pa is None or pb is None:
+            continue
+        param_a = ", ".join(f"{k}={v}" for k, v in pa["parameterization"].items())
+        for p, sa in pa["params"].items():
+            sb = pb["params"].get(p)
+            if sb is None:
+                continue
+            se = math.hypot(sa["mcse_mean"], sb["mcse_mean"])
+            diff = abs(sa["mean"] - sb["mean"])
+            z = diff / se if se > 0 else (0.0 if diff == 0 else math.inf)
+            rows.append(
+                {
+                    "model": f"{m} {name}",
+                    "auto_parameterization": param_a,
+                    "parameter": p,
+                    "mean_auto": sa["mean"],
+                    "mcse_auto": sa["mcse_mean"],
+                    "mean_nc": sb["mean"],
+                    "mcse_nc": sb["mcse_mean"],
+                    "z": z,
+                    "agree": bool(z <= AGREEMENT_LIMIT),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def display_agreement(agree: pd.DataFrame) -> pd.DataFrame:
+    def num(v: float) -> str:
+        return f"{v:.4g}"
+
+    return pd.DataFrame(
+        {
+            "model": agree["model"],
+            "parameter": agree["parameter"],
+            "auto mean": [num(v) for v in agree["mean_auto"]],
+            "auto mcse": [num(v) for v in agree["mcse_auto"]],
+            "nc mean": [num(v) for v in agree["mean_nc"]],
+            "nc mcse": [num(v) for v in agree["mcse_nc"]],
+            "z": [f"{v:.2f}" for v in agree["z"]],
+            f"z <= {AGREEMENT_LIMIT:g}": ["yes" if v else "NO" for v in agree["agree"]],
+        }
+    )
+
+
+def agreement_verdicts(agree: pd.DataFrame, bullet: str = "  ") -> str:
+    """One line per model: how many parameters agree, and auto's parameterization."""
+    lines = []
+    for model, grp in agree.groupby("model", sort=False):
+        n_ok = int(grp["agree"].sum())
+        verdict = "all agree" if n_ok == len(grp) else f"{len(grp) - n_ok} DISAGREE"
+        lines.append(
+            f"{bullet}model {model}: {n_ok}/{len(grp)} within {AGREEMENT_LIMIT:g} MCSE "
+            f"({verdict}; max z {grp['z'].max():.2f}; auto = "
+            f"{grp['auto_parameterization'].iloc[0]})"
+        )
+    return "\n".join(lines)
 
 
 def environment(a: argparse.Namespace) -> dict[str, str]:
@@ -417,7 +589,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--models", default="1,2,4", help="comma-separated model numbers (1-4)")
+    ap.add_argument("--models", default="1,2,4,5", help="comma-separated model numbers (1-5)")
     ap.add_argument("--big", action="store_true", help="add model 3 (1M rows x 5000 groups)")
     ap.add_argument(
         "--big-peers",
@@ -441,6 +613,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--fitter", help=argparse.SUPPRESS)
     ap.add_argument("--result-file", help=argparse.SUPPRESS)
+    ap.add_argument("--posterior-file", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.quick:
         a.draws, a.tune, a.chains = 100, 100, 2
@@ -474,6 +647,7 @@ def main(argv: list[str] | None = None) -> None:
     env = environment(a)
 
     rows = []
+    posteriors: dict[tuple[str, str], dict[str, Any]] = {}
     for m in models:
         spec = MODELS[m]
         for f in fitters:
@@ -484,7 +658,8 @@ def main(argv: list[str] | None = None) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-            res = run_one(m, f, a, log_dir)
+            post = posterior_path(out, m, f) if f in AGREEMENT else None
+            res = run_one(m, f, a, log_dir, post)
             print(
                 f"    {res.get('status')} in {res.get('wall_s', math.nan):.1f} s "
                 f"{res.get('note', '')}",
@@ -492,6 +667,8 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
             rows.append({"model": f"{m} {spec.name}", "fitter": f, **res})
+            if res.get("status") == "ok" and post is not None and post.exists():
+                posteriors[(m, f)] = json.loads(post.read_text())
 
     table = add_rates(pd.DataFrame(rows))
     shown = display_table(table)
@@ -501,6 +678,25 @@ def main(argv: list[str] | None = None) -> None:
     with pd.option_context("display.max_colwidth", 60, "display.width", 250):
         print(shown.to_string(index=False))
     table.to_csv(out, index=False)
+
+    agree_md = ""
+    agree = agreement(posteriors, {m: MODELS[m].name for m in models})
+    if not agree.empty:
+        agree_csv = out.with_name(f"{out.stem}-agreement.csv")
+        agree.to_csv(agree_csv, index=False)
+        agree_shown = display_agreement(agree)
+        print(f"\nPosterior agreement, {AGREEMENT[0]} vs {AGREEMENT[1]} ({AGREEMENT_TEXT}):")
+        print(agreement_verdicts(agree))
+        with pd.option_context("display.max_colwidth", 60, "display.width", 250):
+            print(agree_shown.to_string(index=False))
+        agree_md = (
+            f"\n## Posterior agreement: {AGREEMENT[0]} vs {AGREEMENT[1]}\n\n"
+            f"{AGREEMENT_TEXT}.\n\n"
+            + agreement_verdicts(agree, bullet="- ")
+            + "\n\n"
+            + markdown(agree_shown)
+            + "\n"
+        )
     md = out.with_suffix(".md")
     md.write_text(
         "# pyglmm sampling benchmark\n\n"
@@ -509,6 +705,7 @@ def main(argv: list[str] | None = None) -> None:
         + "\n\n"
         + markdown(shown)
         + "\n"
+        + agree_md
     )
     print(f"\nwrote {out} and {md} (worker logs in {log_dir})", file=sys.stderr)
 

