@@ -305,6 +305,52 @@ def conditional_moments(
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def woodbury_system(
+    S: np.ndarray,
+    Lam: np.ndarray,
+    c: np.ndarray,
+    s: float,
+    SL: np.ndarray,
+    B: np.ndarray,
+    C: np.ndarray,
+    d: np.ndarray,
+) -> float:  # pragma: no cover - numba
+    """For one level: ``SL = S Lam``, ``B = s I + Lam' S Lam`` (lower part), ``d = Lam' c`` and
+    the Cholesky factor ``C`` of ``B`` (``Lam`` lower triangular); returns ``log det B``."""
+    q = c.shape[0]
+    for i in range(q):
+        for j in range(q):
+            acc = 0.0
+            for k in range(j, q):
+                acc += S[i, k] * Lam[k, j]
+            SL[i, j] = acc
+    for i in range(q):
+        for j in range(i + 1):
+            acc = 0.0
+            for k in range(i, q):
+                acc += Lam[k, i] * SL[k, j]
+            B[i, j] = acc
+        B[i, i] += s
+        acc = 0.0
+        for k in range(i, q):
+            acc += Lam[k, i] * c[k]
+        d[i] = acc
+    logdet = 0.0
+    for j in range(q):
+        acc = B[j, j]
+        for k in range(j):
+            acc -= C[j, k] * C[j, k]
+        C[j, j] = math.sqrt(acc)
+        logdet += 2.0 * math.log(C[j, j])
+        for i in range(j + 1, q):
+            acc = B[i, j]
+            for k in range(j):
+                acc -= C[i, k] * C[j, k]
+            C[i, j] = acc / C[j, j]
+    return logdet
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def conditional_draws(
     A: np.ndarray, Ze: np.ndarray, L: np.ndarray, sigma: np.ndarray, z: np.ndarray
 ) -> np.ndarray:  # pragma: no cover - numba
@@ -321,32 +367,7 @@ def conditional_draws(
     for s in range(S):
         s2 = sigma[s] * sigma[s]
         for g in range(G):
-            for i in range(q):
-                for j in range(q):
-                    acc = 0.0
-                    for k in range(j, q):
-                        acc += A[g, i, k] * L[s, k, j]
-                    AL[i, j] = acc
-            for i in range(q):
-                for j in range(i + 1):
-                    acc = 0.0
-                    for k in range(i, q):
-                        acc += L[s, k, i] * AL[k, j]
-                    B[i, j] = acc + (s2 if i == j else 0.0)
-                acc = 0.0
-                for k in range(i, q):
-                    acc += L[s, k, i] * Ze[s, g, k]
-                d[i] = acc
-            for j in range(q):
-                acc = B[j, j]
-                for k in range(j):
-                    acc -= C[j, k] * C[j, k]
-                C[j, j] = math.sqrt(acc)
-                for i in range(j + 1, q):
-                    acc = B[i, j]
-                    for k in range(j):
-                        acc -= C[i, k] * C[j, k]
-                    C[i, j] = acc / C[j, j]
+            woodbury_system(A[g], L[s], Ze[s, g], s2, AL, B, C, d)
             for i in range(q):  # C v = d
                 acc = d[i]
                 for k in range(i):

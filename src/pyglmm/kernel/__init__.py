@@ -52,7 +52,7 @@ import numpy as np
 
 from ..design import Design, REBlock
 from ..families import Family
-from ..marginal import MarginalStats, sufficient_stats
+from ..marginal import MarginalStats, sufficient_stats, woodbury_system
 from ..priors import PriorSet
 from ..sampling import SampleResult
 from .densities import (
@@ -72,6 +72,7 @@ NUMBA_FUNCTIONS = (
     block_scale_grad,
     marginal_levels,
     logp_grad,
+    woodbury_system,
 )
 
 

@@ -26,6 +26,7 @@ import math
 import numba
 import numpy as np
 
+from ..marginal import woodbury_system
 from .densities import LOG2PI, corr_cholesky, prior_lp
 
 
@@ -118,34 +119,7 @@ def marginal_levels(
     Binv = np.empty((q, q))
     logdet = quad = tr = ww = 0.0
     for g in range(G):
-        for i in range(q):  # SL = S Lam (Lam lower triangular)
-            for j in range(q):
-                acc = 0.0
-                for k in range(j, q):
-                    acc += A[g, i, k] * Lam[k, j]
-                SL[i, j] = acc
-        for i in range(q):  # B = s I + Lam' S Lam (lower part), d = Lam' c
-            for j in range(i + 1):
-                acc = 0.0
-                for k in range(i, q):
-                    acc += Lam[k, i] * SL[k, j]
-                B[i, j] = acc
-            B[i, i] += s
-            acc = 0.0
-            for k in range(i, q):
-                acc += Lam[k, i] * c[g, k]
-            d[i] = acc
-        for j in range(q):  # Cholesky B = C C'
-            acc = B[j, j]
-            for k in range(j):
-                acc -= C[j, k] * C[j, k]
-            C[j, j] = math.sqrt(acc)
-            logdet += 2.0 * math.log(C[j, j])
-            for i in range(j + 1, q):
-                acc = B[i, j]
-                for k in range(j):
-                    acc -= C[i, k] * C[j, k]
-                C[i, j] = acc / C[j, j]
+        logdet += woodbury_system(A[g], Lam, c[g], s, SL, B, C, d)
         for col in range(q + 1):  # B w = d (col = q) and B Binv = I (col < q)
             for i in range(q):
                 acc = d[i] if col == q else (1.0 if i == col else 0.0)
