@@ -154,45 +154,51 @@ class KernelModel:
         return self.p + 1 + sum(b.size for b in self.blocks)
 
     def logp(self, x: np.ndarray) -> tuple[float, np.ndarray]:
-        """Log posterior density (unconstrained ``x``) and its gradient."""
+        """Log posterior density (unconstrained ``x``) and its gradient (-inf and zeros where
+        it overflows, far out in the tails)."""
         grad = np.empty(self.ndim)
-        mb, st, lat = self.marginal, self.stats, self._lat
-        lp = logp_grad(
-            np.ascontiguousarray(x, dtype=np.float64),
-            grad,
-            self.p,
-            len(self.ys),
-            self.shift,
-            self.theta_priors,
-            self.sigma_prior,
-            mb.q if mb else 0,
-            mb.diag if mb else True,
-            mb.eta if mb else 1.0,
-            mb.sd_priors if mb else _NO_PRIORS,
-            st.A if st else _EMPTY3,
-            st.ZX if st else _EMPTY3,
-            st.Zy if st else _EMPTY2,
-            st.XtX if st else _EMPTY2,
-            st.Xty if st else _EMPTY1,
-            st.yty if st else 0.0,
-            self.Xc,
-            self.ys,
-            self.m_codes,
-            self.m_Z,
-            lat["q"],
-            lat["G"],
-            lat["diag"],
-            lat["centered"],
-            lat["eta"],
-            lat["sd_priors"],
-            lat["off"],
-            self.lat_codes,
-            self.lat_Z,
-        )
-        if not (np.isfinite(lp) and np.isfinite(grad).all()):
-            # overflow far out in the tails (early warm-up): reject the point
-            return -np.inf, np.zeros(self.ndim)
-        return float(lp), grad
+        lp = logp_grad(np.ascontiguousarray(x, dtype=np.float64), grad, *self._args)
+        return lp, grad
+
+    @property
+    def _args(self) -> tuple:
+        """The data arguments of :func:`~pyglmm.kernel.logp.logp_grad` (built once: the
+        sampler calls :meth:`logp` tens of thousands of times)."""
+        cached = self.__dict__.get("_args_tuple")
+        if cached is None:
+            mb, st, lat = self.marginal, self.stats, self._lat
+            cached = (
+                self.p,
+                len(self.ys),
+                self.shift,
+                self.theta_priors,
+                self.sigma_prior,
+                mb.q if mb else 0,
+                mb.diag if mb else True,
+                mb.eta if mb else 1.0,
+                mb.sd_priors if mb else _NO_PRIORS,
+                st.A if st else _EMPTY3,
+                st.ZX if st else _EMPTY3,
+                st.Zy if st else _EMPTY2,
+                st.XtX if st else _EMPTY2,
+                st.Xty if st else _EMPTY1,
+                st.yty if st else 0.0,
+                self.Xc,
+                self.ys,
+                self.m_codes,
+                self.m_Z,
+                lat["q"],
+                lat["G"],
+                lat["diag"],
+                lat["centered"],
+                lat["eta"],
+                lat["sd_priors"],
+                lat["off"],
+                self.lat_codes,
+                self.lat_Z,
+            )
+            object.__setattr__(self, "_args_tuple", cached)
+        return cached
 
     @property
     def _lat(self) -> dict[str, np.ndarray]:
@@ -216,33 +222,66 @@ class KernelModel:
         return cached
 
     def constrained(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """The model's variables at unconstrained ``x``, named as in the PyMC model."""
+        """The model's variables at unconstrained ``x``, named as in the PyMC model (called
+        once per stored draw, so index arrays and names are prepared once)."""
         p = self.p
         theta = x[:p]
         out: dict[str, np.ndarray] = {}
         if self.intercept_pos is not None:
             out["Intercept"] = np.asarray(theta[0])
             beta = theta[1:]
-            if beta.size:
+            b = np.empty(p)
+            b[self._slope_pos] = beta
+            b[self.intercept_pos] = theta[0] - np.dot(self.xbar, beta)
+            if p > 1:
                 out["beta"] = beta.copy()
-            out["b"] = np.insert(beta, self.intercept_pos, theta[0] - self.xbar @ beta)
+            out["b"] = b
         elif p:
             out["b"] = theta.copy()
-        for blk in self.blocks:
-            sd, L = blk.scale(x)
-            out[f"sd_{blk.name}"] = sd
-            Lam = sd[:, None] * L
-            if not blk.diag:
-                out[f"L_{blk.name}"] = Lam[np.tril_indices(blk.q)]
-                out[f"cor_{blk.name}"] = L @ L.T
-            if blk.role == "noncentered":
-                z = blk.effects(x)
-                out[f"z_{blk.name}"] = z.copy()
-                out[f"r_{blk.name}"] = z @ Lam.T
-            elif blk.role == "centered":
-                out[f"r_{blk.name}"] = blk.effects(x).copy()
+        for blk, (names, tril, dL) in zip(self.blocks, self._expand_plan, strict=True):
+            o, q = blk.offset, blk.q
+            sd = np.exp(x[o : o + q])
+            out[names[0]] = sd
+            if blk.diag:
+                Lam = np.diag(sd)
+            else:
+                L = np.eye(q)
+                corr_cholesky(x[o + q : o + q + blk.m], q, 1.0, L, dL)
+                Lam = sd[:, None] * L
+                out[names[1]] = Lam[tril]
+                out[names[2]] = L @ L.T
+            if blk.role != "marginal":
+                eff = x[o + q + blk.m : o + blk.size].reshape(-1, q)
+                if blk.role == "noncentered":
+                    out[names[3]] = eff.copy()
+                    out[names[4]] = eff @ Lam.T
+                else:
+                    out[names[4]] = eff.copy()
         out["sigma"] = np.asarray(math.exp(x[p]))
         return out
+
+    @property
+    def _slope_pos(self) -> np.ndarray:
+        cached = self.__dict__.get("_slopes")
+        if cached is None:
+            cached = np.array([j for j in range(len(self.x_names)) if j != self.intercept_pos])
+            object.__setattr__(self, "_slopes", cached)
+        return cached
+
+    @property
+    def _expand_plan(self) -> list[tuple[tuple[str, ...], tuple, np.ndarray]]:
+        cached = self.__dict__.get("_plan")
+        if cached is None:
+            cached = [
+                (
+                    tuple(f"{k}_{b.name}" for k in ("sd", "L", "cor", "z", "r")),
+                    np.tril_indices(b.q),
+                    np.zeros((b.m + 1, b.q, b.q)),
+                )
+                for b in self.blocks
+            ]
+            object.__setattr__(self, "_plan", cached)
+        return cached
 
     def unconstrained(self, values: dict[str, Any]) -> np.ndarray:
         """Inverse of :meth:`constrained` from the free variables of the PyMC model
@@ -427,7 +466,7 @@ def nutpie_model(km: KernelModel, initvals: dict[str, Any] | None = None) -> tup
 
     def make_expand_fn(*_: Any) -> Any:
         def expand(x: np.ndarray, **__: Any) -> dict[str, np.ndarray]:
-            return {k: np.asarray(v, dtype=np.float64) for k, v in km.constrained(x).items()}
+            return km.constrained(x)
 
         return expand
 

@@ -379,4 +379,10 @@ def logp_grad(
     grad[p] = dll_ds * 2.0 * s + pg * sigma + 1.0
     if q > 0:
         block_scale_grad(GLam, x, p + 1, q, diag, sd_priors, L, dL, grad)
+    ok = np.isfinite(lp)
+    for i in range(grad.shape[0]):
+        ok = ok and np.isfinite(grad[i])
+    if not ok:  # overflow far out in the tails (early warm-up): reject the point
+        grad[:] = 0.0
+        return -np.inf
     return lp
