@@ -338,3 +338,10 @@ def test_auto_rule_other_families():
     assert resolve_parameterization("centered", blocks) == {"g": "centered", "h": "centered"}
     with pytest.raises(ValueError, match="unknown parameterization"):
         resolve_parameterization("marginalized", blocks)
+    # a 0/1 outcome needs 4x the rows: h (30 rows per level) stays non-centered
+    binary = counts.assign(y=lambda d: (d.y > 1).astype(int))
+    bern = pg.Model("y ~ x + (1 | g) + (1 | h)", binary, family="bernoulli")
+    assert bern.compile().parameterization == {"g": "noncentered", "h": "noncentered"}
+    many = _frame(g=10).assign(y=lambda d: np.arange(len(d)) % 2)  # 120 rows per level
+    bern = pg.Model("y ~ x + (1 | g)", many, family="bernoulli")
+    assert bern.compile().parameterization == {"g": "centered"}

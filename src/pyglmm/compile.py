@@ -42,6 +42,8 @@ PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "auto")
 
 # ``"auto"``: a latent block is centered when its median number of rows per level is at least this.
 AUTO_CENTERED_MIN_ROWS = 20
+# ... times this for bernoulli/binomial rows (a 0/1 outcome carries at most 1/4 of the information)
+AUTO_BINARY_FACTOR = 4
 
 
 @dataclass(frozen=True)
@@ -58,11 +60,14 @@ def can_marginalize(family: Family | None) -> bool:
     return family is not None and family.name == "gaussian" and family.link == "identity"
 
 
-def auto_latent(blk: REBlock) -> str:
+def auto_latent(blk: REBlock, family: Family | None = None) -> str:
     """The ``"auto"`` rule for a latent block: ``"centered"`` when the median number of rows
-    per level is at least ``AUTO_CENTERED_MIN_ROWS`` (20), else ``"noncentered"``."""
+    per level is at least ``AUTO_CENTERED_MIN_ROWS`` (20; 80 for bernoulli/binomial, see
+    ``AUTO_BINARY_FACTOR``), else ``"noncentered"``."""
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
-    return "centered" if float(np.median(rows)) >= AUTO_CENTERED_MIN_ROWS else "noncentered"
+    binary = family is not None and family.name in ("bernoulli", "binomial")
+    threshold = AUTO_CENTERED_MIN_ROWS * (AUTO_BINARY_FACTOR if binary else 1)
+    return "centered" if float(np.median(rows)) >= threshold else "noncentered"
 
 
 def resolve_parameterization(
@@ -84,9 +89,12 @@ def resolve_parameterization(
       ``n_j sd^2 / sigma^2`` units of information about a level's effect relative to its prior;
       the centered form samples well when that is large, the non-centered one when it is
       small, and with SDs of the order of sigma/4 the crossover is near 20 rows per level.
-      The rule uses the data only (no estimates), so it is the same for every family; for
-      non-gaussian families ``"auto"`` applies this latent rule only. In a dict, ``"auto"``
-      applies the latent rule to the named block.
+      The rule uses the data only (no estimates); for non-gaussian families ``"auto"``
+      applies this latent rule only, with 4x the rows for bernoulli/binomial (a 0/1 outcome
+      carries at most 1/4 of the information; measured on a 100k-row, 2,000-group Bernoulli
+      model with 50 rows per level: non-centered finished 4 x 2000 iterations in 9 min,
+      centered had not after 15). In a dict, ``"auto"`` applies the latent rule to the named
+      block.
     """
     marginal_ok = can_marginalize(family)
     if isinstance(spec, str):
@@ -98,7 +106,10 @@ def resolve_parameterization(
         target = None
         if marginal_ok and blocks:
             target = max(blocks, key=lambda blk: blk.n_levels).name
-        return {blk.name: "marginal" if blk.name == target else auto_latent(blk) for blk in blocks}
+        return {
+            blk.name: "marginal" if blk.name == target else auto_latent(blk, family)
+            for blk in blocks
+        }
     known = {blk.name for blk in blocks} | {blk.group for blk in blocks}
     unknown = sorted(set(spec) - known)
     if unknown:
@@ -116,7 +127,7 @@ def resolve_parameterization(
                     f"'marginal' for group {blk.group!r} is ambiguous: it has blocks {shared}; "
                     "name one block (only one block may be marginal)"
                 )
-        out[blk.name] = auto_latent(blk) if value == "auto" else value
+        out[blk.name] = auto_latent(blk, family) if value == "auto" else value
     marginal_blocks = [k for k, v in out.items() if v == "marginal"]
     if len(marginal_blocks) > 1:
         raise ValueError(f"only one block may be marginal, got {marginal_blocks}")
