@@ -31,16 +31,22 @@ BERN_SD = (1.0, 0.5)
 BERN_COR = 0.3
 
 
+def _group_effects(
+    rng: np.random.Generator, n_groups: int, n_per_group: int, sd: tuple, cor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Correlated (intercept, slope) effects per group and the group code of each row."""
+    cov = np.array([[1.0, cor], [cor, 1.0]]) * np.outer(sd, sd)
+    u = rng.multivariate_normal(np.zeros(2), cov, size=n_groups)
+    return u, np.repeat(np.arange(n_groups), n_per_group)
+
+
 def simulate(n_groups: int, n_per_group: int, seed: int = SEED) -> pd.DataFrame:
     """``n_groups`` x ``n_per_group`` rows of ``y ~ x1 + x2 + (1 + x1 | g)`` with
     x1, x2 ~ N(0, 1), sd(u) = (1, 0.5), cor(u0, u1) = 0.4, sigma = 1.2 (``default_rng(seed)``).
     """
     rng = np.random.default_rng(seed)
     n = n_groups * n_per_group
-    sd = np.asarray(SIM_SD)
-    cov = np.array([[1.0, SIM_COR], [SIM_COR, 1.0]]) * np.outer(sd, sd)
-    u = rng.multivariate_normal(np.zeros(2), cov, size=n_groups)
-    g = np.repeat(np.arange(n_groups), n_per_group)
+    u, g = _group_effects(rng, n_groups, n_per_group, SIM_SD, SIM_COR)
     x1 = rng.standard_normal(n)
     x2 = rng.standard_normal(n)
     e = rng.normal(0.0, SIM_SIGMA, size=n)
@@ -66,10 +72,7 @@ def simulate_bernoulli(n_groups: int, n_per_group: int, seed: int = BERN_SEED) -
     integer column (``default_rng(seed)``)."""
     rng = np.random.default_rng(seed)
     n = n_groups * n_per_group
-    sd = np.asarray(BERN_SD)
-    cov = np.array([[1.0, BERN_COR], [BERN_COR, 1.0]]) * np.outer(sd, sd)
-    u = rng.multivariate_normal(np.zeros(2), cov, size=n_groups)
-    g = np.repeat(np.arange(n_groups), n_per_group)
+    u, g = _group_effects(rng, n_groups, n_per_group, BERN_SD, BERN_COR)
     x = rng.standard_normal(n)
     b0, b1 = BERN_BETA
     eta = b0 + u[g, 0] + (b1 + u[g, 1]) * x
