@@ -67,6 +67,7 @@ FORMULAS = {
     "marginal + centered lkj": ("y ~ x + (1 | g) + (1 + x | h)", {"g": M, "h": "centered"}),
     "noncentered lkj q=3": ("y ~ x + w + (1 + x + w | g)", "noncentered"),
     "centered lkj q=3": ("y ~ x + w + (1 + x + w | g)", "centered"),
+    "intercept only, crossed": ("y ~ 1 + (1 | g) + (1 | h)", {"g": M, "h": "centered"}),
     "centered diag + noncentered lkj": (
         "y ~ offset(off) + x + (1 + x || g) + (1 + x | h)",
         {"g": "centered", "h": "noncentered"},

@@ -235,9 +235,9 @@ def test_compare_parameterizations_sleepstudy_all_columns():
         model,
         parameterizations=specs,
         executor="serial",
-        draws=300,
-        tune=300,
-        chains=2,
+        draws=500,
+        tune=500,
+        chains=4,
         seed=1,
         progressbar=False,
     )

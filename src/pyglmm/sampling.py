@@ -67,17 +67,8 @@ def run_sampler(
         cm = nutpie.compile_pymc_model(model, initial_points=initvals)
         timing["compile"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        idata = nutpie.sample(
-            cm,
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            cores=cores,
-            seed=seed,
-            progress_bar=progressbar,
-            save_warmup=False,
-            target_accept=target_accept,
-            low_rank_modified_mass_matrix=low_rank_mass_matrix,
+        idata = nutpie_sample(
+            cm, draws, tune, chains, cores, seed, progressbar, target_accept, low_rank_mass_matrix
         )
         timing["sample"] = time.perf_counter() - t0
     else:
@@ -103,6 +94,35 @@ def run_sampler(
         timing["compile"] = float("nan")
         timing["sample"] = time.perf_counter() - t0
     return SampleResult(idata, timing)
+
+
+def nutpie_sample(
+    compiled: Any,
+    draws: int,
+    tune: int,
+    chains: int,
+    cores: int,
+    seed: int | None,
+    progressbar: bool,
+    target_accept: float,
+    low_rank_mass_matrix: bool,
+) -> az.InferenceData:
+    """``nutpie.sample`` with pyglmm's settings (no warm-up draws stored) for a compiled nutpie
+    model (of a PyMC model, or of :mod:`pyglmm.kernel`)."""
+    import nutpie
+
+    return nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        cores=cores,
+        seed=seed,
+        progress_bar=progressbar,
+        save_warmup=False,
+        target_accept=target_accept,
+        low_rank_modified_mass_matrix=low_rank_mass_matrix,
+    )
 
 
 def _jax_chain_method(sampler: str, chains: int, cores: int) -> str:

@@ -54,7 +54,7 @@ from ..design import Design, REBlock
 from ..families import Family
 from ..marginal import MarginalStats, sufficient_stats, woodbury_system
 from ..priors import PriorSet
-from ..sampling import SampleResult
+from ..sampling import SampleResult, nutpie_sample
 from .densities import (
     LOCATION_PRIORS,
     POSITIVE_PRIORS,
@@ -264,7 +264,8 @@ class KernelModel:
     def _slope_pos(self) -> np.ndarray:
         cached = self.__dict__.get("_slopes")
         if cached is None:
-            cached = np.array([j for j in range(len(self.x_names)) if j != self.intercept_pos])
+            slopes = [j for j in range(len(self.x_names)) if j != self.intercept_pos]
+            cached = np.array(slopes, dtype=np.int64)
             object.__setattr__(self, "_slopes", cached)
         return cached
 
@@ -537,23 +538,13 @@ def sample(
     """NUTS (nutpie) on the kernel; ``timing`` holds ``compile`` (kernel load), ``sample`` and
     ``compile_cached`` (1.0 when nothing was compiled: numba loaded the kernel from its
     on-disk cache or it was loaded already, else 0.0)."""
-    import nutpie
-
     misses = _cache_misses()
     compiled, compile_s = nutpie_model(km, initvals)
     cached = float(_cache_misses() == misses)
     t0 = time.perf_counter()
-    idata = nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=cores or min(chains, os.cpu_count() or 1),
-        seed=seed,
-        progress_bar=progressbar,
-        save_warmup=False,
-        target_accept=target_accept,
-        low_rank_modified_mass_matrix=low_rank_mass_matrix,
+    cores = cores or min(chains, os.cpu_count() or 1)
+    idata = nutpie_sample(
+        compiled, draws, tune, chains, cores, seed, progressbar, target_accept, low_rank_mass_matrix
     )
     timing = {"compile": compile_s, "sample": time.perf_counter() - t0, "compile_cached": cached}
     return SampleResult(idata, timing)
