@@ -145,11 +145,12 @@ class Model:
         at the same wall time. Default (None): on when some block is latent, off when every
         block is marginal (a handful of parameters, where a diagonal mass matrix suffices).
 
-        ``kernel`` (nutpie): a gaussian model whose one random-effect block is ``"marginal"``
-        is sampled with the compiled-once log-density of :mod:`pyglmm.kernel` instead of
-        compiling the PyMC model (0.02 s instead of 15-40 s; same posterior). Default (None):
-        used when the model is in its scope; ``True`` requires it (ValueError naming the
-        reason otherwise); ``False`` always compiles the PyMC model.
+        ``kernel`` (nutpie): a gaussian(identity) model (any blocks, at most one
+        ``"marginal"``) whose priors have kernel densities is sampled with the compiled-once
+        log-density of :mod:`pyglmm.kernel` instead of compiling the PyMC model (0.02 s instead
+        of 15-40 s; same posterior). Default (None): used when the model is in its scope;
+        ``True`` requires it (ValueError naming the reason otherwise); ``False`` always
+        compiles the PyMC model.
         """
         t0 = time.perf_counter()
         compiled = self.compile(parameterization)

@@ -46,6 +46,7 @@ import math
 import os
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -160,66 +161,58 @@ class KernelModel:
         lp = logp_grad(np.ascontiguousarray(x, dtype=np.float64), grad, *self._args)
         return lp, grad
 
-    @property
+    @cached_property
     def _args(self) -> tuple:
         """The data arguments of :func:`~pyglmm.kernel.logp.logp_grad` (built once: the
         sampler calls :meth:`logp` tens of thousands of times)."""
-        cached = self.__dict__.get("_args_tuple")
-        if cached is None:
-            mb, st, lat = self.marginal, self.stats, self._lat
-            cached = (
-                self.p,
-                len(self.ys),
-                self.shift,
-                self.theta_priors,
-                self.sigma_prior,
-                mb.q if mb else 0,
-                mb.diag if mb else True,
-                mb.eta if mb else 1.0,
-                mb.sd_priors if mb else _NO_PRIORS,
-                st.A if st else _EMPTY3,
-                st.ZX if st else _EMPTY3,
-                st.Zy if st else _EMPTY2,
-                st.XtX if st else _EMPTY2,
-                st.Xty if st else _EMPTY1,
-                st.yty if st else 0.0,
-                self.Xc,
-                self.ys,
-                self.m_codes,
-                self.m_Z,
-                lat["q"],
-                lat["G"],
-                lat["diag"],
-                lat["centered"],
-                lat["eta"],
-                lat["sd_priors"],
-                lat["off"],
-                self.lat_codes,
-                self.lat_Z,
-            )
-            object.__setattr__(self, "_args_tuple", cached)
-        return cached
+        mb, st, lat = self.marginal, self.stats, self._lat
+        return (
+            self.p,
+            len(self.ys),
+            self.shift,
+            self.theta_priors,
+            self.sigma_prior,
+            mb.q if mb else 0,
+            mb.diag if mb else True,
+            mb.eta if mb else 1.0,
+            mb.sd_priors if mb else _NO_PRIORS,
+            st.A if st else _EMPTY3,
+            st.ZX if st else _EMPTY3,
+            st.Zy if st else _EMPTY2,
+            st.XtX if st else _EMPTY2,
+            st.Xty if st else _EMPTY1,
+            st.yty if st else 0.0,
+            self.Xc,
+            self.ys,
+            self.m_codes,
+            self.m_Z,
+            lat["q"],
+            lat["G"],
+            lat["diag"],
+            lat["centered"],
+            lat["eta"],
+            lat["sd_priors"],
+            lat["off"],
+            self.lat_codes,
+            self.lat_Z,
+        )
 
-    @property
+    @cached_property
     def _lat(self) -> dict[str, np.ndarray]:
-        cached = self.__dict__.get("_lat_arrays")
-        if cached is None:
-            lat = self.latent
-            qmax = max([b.q for b in lat], default=1)
-            sd_priors = np.zeros((len(lat), qmax, 4))
-            for k, b in enumerate(lat):
-                sd_priors[k, : b.q] = b.sd_priors
-            cached = {
-                "q": np.array([b.q for b in lat], dtype=np.int64),
-                "G": np.array([len(b.levels) for b in lat], dtype=np.int64),
-                "diag": np.array([b.diag for b in lat], dtype=np.bool_),
-                "centered": np.array([b.role == "centered" for b in lat], dtype=np.bool_),
-                "eta": np.array([b.eta for b in lat], dtype=np.float64),
-                "sd_priors": sd_priors,
-                "off": np.array([b.offset for b in lat], dtype=np.int64),
-            }
-            object.__setattr__(self, "_lat_arrays", cached)
-        return cached
+        lat = self.latent
+        qmax = max([b.q for b in lat], default=1)
+        sd_priors = np.zeros((len(lat), qmax, 4))
+        for k, b in enumerate(lat):
+            sd_priors[k, : b.q] = b.sd_priors
+        return {
+            "q": np.array([b.q for b in lat], dtype=np.int64),
+            "G": np.array([len(b.levels) for b in lat], dtype=np.int64),
+            "diag": np.array([b.diag for b in lat], dtype=np.bool_),
+            "centered": np.array([b.role == "centered" for b in lat], dtype=np.bool_),
+            "eta": np.array([b.eta for b in lat], dtype=np.float64),
+            "sd_priors": sd_priors,
+            "off": np.array([b.offset for b in lat], dtype=np.int64),
+        }
 
     def constrained(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """The model's variables at unconstrained ``x``, named as in the PyMC model (called
@@ -260,29 +253,21 @@ class KernelModel:
         out["sigma"] = np.asarray(math.exp(x[p]))
         return out
 
-    @property
+    @cached_property
     def _slope_pos(self) -> np.ndarray:
-        cached = self.__dict__.get("_slopes")
-        if cached is None:
-            slopes = [j for j in range(len(self.x_names)) if j != self.intercept_pos]
-            cached = np.array(slopes, dtype=np.int64)
-            object.__setattr__(self, "_slopes", cached)
-        return cached
+        slopes = [j for j in range(len(self.x_names)) if j != self.intercept_pos]
+        return np.array(slopes, dtype=np.int64)
 
-    @property
+    @cached_property
     def _expand_plan(self) -> list[tuple[tuple[str, ...], tuple, np.ndarray]]:
-        cached = self.__dict__.get("_plan")
-        if cached is None:
-            cached = [
-                (
-                    tuple(f"{k}_{b.name}" for k in ("sd", "L", "cor", "z", "r")),
-                    np.tril_indices(b.q),
-                    np.zeros((b.m + 1, b.q, b.q)),
-                )
-                for b in self.blocks
-            ]
-            object.__setattr__(self, "_plan", cached)
-        return cached
+        return [
+            (
+                tuple(f"{k}_{b.name}" for k in ("sd", "L", "cor", "z", "r")),
+                np.tril_indices(b.q),
+                np.zeros((b.m + 1, b.q, b.q)),
+            )
+            for b in self.blocks
+        ]
 
     def unconstrained(self, values: dict[str, Any]) -> np.ndarray:
         """Inverse of :meth:`constrained` from the free variables of the PyMC model
