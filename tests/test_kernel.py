@@ -2,6 +2,8 @@
 computation, its gradient against finite differences, its scope, and posterior agreement
 with the compiled PyMC model."""
 
+import ctypes
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +12,7 @@ from scipy import stats
 import pyglmm as pg
 from pyglmm import kernel
 from pyglmm.compile import resolve_parameterization
+from pyglmm.kernel import ccall
 from pyglmm.priors import Prior
 
 
@@ -205,6 +208,50 @@ def test_unconstrained_inverts_constrained(data):
         np.testing.assert_allclose(km.unconstrained(km.constrained(x)), x, atol=1e-9)
 
 
+@pytest.mark.parametrize("formula", list(FORMULAS))
+def test_c_callback_equals_the_kernel(data, formula):
+    """nutpie's C callback (slot table + cfunc) gives the kernel's density and gradient
+    exactly, returns 4 where the density overflows, and stores draws as they are."""
+    _, km = _kernel(formula, data, {})
+    table, _keep = ccall.pack(km._args)
+    ptr = ctypes.POINTER(ctypes.c_double)
+
+    def call(x: np.ndarray) -> tuple[int, float, np.ndarray]:
+        grad, lp = np.full(km.ndim, np.nan), np.full(1, np.nan)
+        rc = ccall.logp_cfunc.ctypes(
+            km.ndim, x.ctypes.data_as(ptr), grad.ctypes.data_as(ptr), lp.ctypes.data_as(ptr),
+            table.ctypes.data_as(ctypes.c_void_p),
+        )  # fmt: skip
+        return rc, float(lp[0]), grad
+
+    for seed in (1, 2):
+        x = km.initial_point(seed)
+        rc, lp, grad = call(x)
+        lp_ref, grad_ref = km.logp(x)
+        assert rc == 0 and lp == lp_ref
+        np.testing.assert_array_equal(grad, grad_ref)
+    x[km.p] = 800.0  # log sigma: sigma**2 overflows
+    assert call(x)[0] == 4
+    out = np.zeros(km.ndim)
+    assert (
+        ccall.copy_cfunc.ctypes(
+            km.ndim, km.ndim, x.ctypes.data_as(ptr), out.ctypes.data_as(ptr), None
+        )
+        == 0
+    )
+    np.testing.assert_array_equal(out, x)
+
+
+def test_constrained_of_draws_equals_per_point(data):
+    for name in ("lkj q=3", "centered diag + noncentered lkj", "marginal + centered lkj"):
+        _, km = _kernel(name, data, {})
+        X = np.stack([km.initial_point(s) for s in range(6)]).reshape(2, 3, km.ndim)
+        batch = km.constrained(X)
+        for i, j in np.ndindex(2, 3):
+            for key, value in km.constrained(X[i, j]).items():
+                np.testing.assert_allclose(batch[key][i, j], value, rtol=1e-14, err_msg=key)
+
+
 def test_scope(data):
     def reason(formula, family="gaussian", param="marginal", priors=None):
         model = pg.Model(
@@ -240,6 +287,10 @@ def test_kernel_and_pymc_posteriors_agree(pair):
     assert "compile_cached" in fast.timing
     slow_vars = {v for v in slow.idata.posterior.data_vars if not str(v).endswith("__")}
     assert set(fast.idata.posterior.data_vars) == slow_vars
+    for v in slow_vars:
+        assert fast.idata.posterior[v].dims == slow.idata.posterior[v].dims, v
+        for dim in slow.idata.posterior[v].dims:
+            assert list(fast.idata.posterior[dim].values) == list(slow.idata.posterior[dim].values)
     a, b = fast.summary(), slow.summary()
     assert list(a["term"]) == list(b["term"])
     mcse = np.sqrt(a["Est.Error"] ** 2 / a["Bulk_ESS"] + b["Est.Error"] ** 2 / b["Bulk_ESS"])

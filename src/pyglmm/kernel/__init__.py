@@ -44,12 +44,14 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
+import xarray as xr
 
 from ..design import Design, REBlock
 from ..families import Family
@@ -215,17 +217,20 @@ class KernelModel:
         }
 
     def constrained(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """The model's variables at unconstrained ``x``, named as in the PyMC model (called
-        once per stored draw, so index arrays and names are prepared once)."""
-        p = self.p
-        theta = x[:p]
+        """The model's variables at unconstrained ``x`` (one point, or draws ``(..., ndim)``:
+        the result then has the same leading axes), named as in the PyMC model."""
+        x = np.asarray(x, dtype=np.float64)
+        lead = x.shape[:-1]
+        X = x.reshape(-1, self.ndim)
+        S, p = X.shape[0], self.p
+        theta = X[:, :p]
         out: dict[str, np.ndarray] = {}
         if self.intercept_pos is not None:
-            out["Intercept"] = np.asarray(theta[0])
-            beta = theta[1:]
-            b = np.empty(p)
-            b[self._slope_pos] = beta
-            b[self.intercept_pos] = theta[0] - np.dot(self.xbar, beta)
+            out["Intercept"] = theta[:, 0].copy()
+            beta = theta[:, 1:]
+            b = np.empty((S, p))
+            b[:, self._slope_pos] = beta
+            b[:, self.intercept_pos] = theta[:, 0] - beta @ self.xbar
             if p > 1:
                 out["beta"] = beta.copy()
             out["b"] = b
@@ -233,25 +238,27 @@ class KernelModel:
             out["b"] = theta.copy()
         for blk, (names, tril, dL) in zip(self.blocks, self._expand_plan, strict=True):
             o, q = blk.offset, blk.q
-            sd = np.exp(x[o : o + q])
+            sd = np.exp(X[:, o : o + q])
             out[names[0]] = sd
             if blk.diag:
-                Lam = np.diag(sd)
+                Lam = sd[:, :, None] * np.eye(q)
             else:
-                L = np.eye(q)
-                corr_cholesky(x[o + q : o + q + blk.m], q, 1.0, L, dL)
-                Lam = sd[:, None] * L
-                out[names[1]] = Lam[tril]
-                out[names[2]] = L @ L.T
+                L = np.empty((S, q, q))
+                for s in range(S):
+                    L[s] = np.eye(q)
+                    corr_cholesky(X[s, o + q : o + q + blk.m], q, 1.0, L[s], dL)
+                Lam = sd[:, :, None] * L
+                out[names[1]] = Lam[:, tril[0], tril[1]]
+                out[names[2]] = L @ L.transpose(0, 2, 1)
             if blk.role != "marginal":
-                eff = x[o + q + blk.m : o + blk.size].reshape(-1, q)
+                eff = X[:, o + q + blk.m : o + blk.size].reshape(S, -1, q)
                 if blk.role == "noncentered":
                     out[names[3]] = eff.copy()
-                    out[names[4]] = eff @ Lam.T
+                    out[names[4]] = np.einsum("slj,sij->sli", eff, Lam)
                 else:
                     out[names[4]] = eff.copy()
-        out["sigma"] = np.asarray(math.exp(x[p]))
-        return out
+        out["sigma"] = np.exp(X[:, p])
+        return {k: v.reshape(lead + v.shape[1:]) for k, v in out.items()}
 
     @cached_property
     def _slope_pos(self) -> np.ndarray:
@@ -432,31 +439,16 @@ def kernel_model(
 
 
 def nutpie_model(km: KernelModel, initvals: dict[str, Any] | None = None) -> tuple[Any, float]:
-    """A nutpie model of ``km`` (``nutpie.compiled_pyfunc.from_pyfunc``) and the seconds spent
-    loading (or, the first time on a machine, compiling) the kernel."""
-    from nutpie.compiled_pyfunc import from_pyfunc
-
+    """A nutpie model of ``km`` (C callbacks, :mod:`pyglmm.kernel.ccall`) and the seconds
+    spent loading (or, the first time on a machine, compiling) the kernel."""
     t0 = time.perf_counter()
-    start = km.initial_point(0)
-    km.logp(start)  # loads the cached machine code (compiles it on first use)
+    from . import ccall  # loads the cached machine code (compiles it on first use)
+
+    table, keep = ccall.pack(km._args)
     compile_s = time.perf_counter() - t0
-    names, shapes, dims = _expanded(km)
-    coords = _coords(km)
     base = km.unconstrained(initvals) if initvals else None
 
-    def make_logp_fn() -> Any:
-        def logp(x: np.ndarray, **_: Any) -> tuple[float, np.ndarray]:
-            return km.logp(x)
-
-        return logp
-
-    def make_expand_fn(*_: Any) -> Any:
-        def expand(x: np.ndarray, **__: Any) -> dict[str, np.ndarray]:
-            return km.constrained(x)
-
-        return expand
-
-    def make_initial_point(seed: int) -> np.ndarray:
+    def initial_point(seed: int) -> np.ndarray:
         if base is None:
             return km.initial_point(seed)
         rng = np.random.default_rng(seed)
@@ -464,33 +456,32 @@ def nutpie_model(km: KernelModel, initvals: dict[str, Any] | None = None) -> tup
         x[km.p :] += rng.uniform(-0.1, 0.1, km.ndim - km.p)
         return x
 
-    model = from_pyfunc(
-        km.ndim,
-        make_logp_fn,
-        make_expand_fn,
-        [np.dtype("float64")] * len(names),
-        shapes,
-        names,
-        coords=coords,
-        dims=dims,
-        make_initial_point_fn=make_initial_point,
-    )
-    return model, compile_s
+    return ccall.nutpie_compiled(table, keep, km.ndim, initial_point), compile_s
 
 
-def _expanded(km: KernelModel) -> tuple[list[str], list[tuple[int, ...]], dict[str, tuple]]:
-    """Names, shapes and dims of the stored variables (as the PyMC model names them)."""
-    values = km.constrained(km.initial_point(0))
-    names = list(values)
-    shapes = [tuple(np.shape(values[k])) for k in names]
-    dims: dict[str, tuple] = {"b": ("coef",), "beta": ("coef_slope",)}
+def named_posterior(km: KernelModel, posterior: xr.Dataset) -> xr.Dataset:
+    """The kernel's draws (``posterior[DRAW_NAME]``, unconstrained) as the PyMC model's
+    variables, with its names, dims and coordinates."""
+    from .ccall import DRAW_NAME
+
+    values = km.constrained(posterior[DRAW_NAME].values)
+    dims = _dims(km)
+    chain_draw = ("chain", "draw")
+    data = {k: (chain_draw + dims.get(k, ()), v) for k, v in values.items()}
+    coords = {**_coords(km), "chain": posterior.chain, "draw": posterior.draw}
+    return xr.Dataset(data, coords=coords, attrs=posterior.attrs)
+
+
+def _dims(km: KernelModel) -> dict[str, tuple[str, ...]]:
+    """Dims of the stored variables (as the PyMC model names them; scalars have none)."""
+    dims: dict[str, tuple[str, ...]] = {"b": ("coef",), "beta": ("coef_slope",)}
     for blk in km.blocks:
         level, term = f"{blk.name}_level", f"{blk.name}_term"
         dims[f"sd_{blk.name}"] = (term,)
         dims[f"cor_{blk.name}"] = (term, term + "_")
         dims[f"L_{blk.name}"] = (f"L_{blk.name}_dim_0",)
         dims[f"z_{blk.name}"] = dims[f"r_{blk.name}"] = (level, term)
-    return names, shapes, {k: v for k, v in dims.items() if k in values}
+    return dims
 
 
 def _coords(km: KernelModel) -> dict[str, Any]:
@@ -524,13 +515,17 @@ def sample(
     ``compile_cached`` (1.0 when nothing was compiled: numba loaded the kernel from its
     on-disk cache or it was loaded already, else 0.0)."""
     misses = _cache_misses()
+    imported = "pyglmm.kernel.ccall" in sys.modules  # its C callbacks load (compile) on import
     compiled, compile_s = nutpie_model(km, initvals)
-    cached = float(_cache_misses() == misses)
+    from .ccall import compiled_on_import
+
+    cached = float(_cache_misses() == misses and (imported or not compiled_on_import()))
     t0 = time.perf_counter()
     cores = cores or min(chains, os.cpu_count() or 1)
     idata = nutpie_sample(
         compiled, draws, tune, chains, cores, seed, progressbar, target_accept, low_rank_mass_matrix
     )
+    idata["posterior"] = named_posterior(km, idata["posterior"])
     timing = {"compile": compile_s, "sample": time.perf_counter() - t0, "compile_cached": cached}
     return SampleResult(idata, timing)
 
