@@ -300,3 +300,15 @@ def test_kernel_and_pymc_posteriors_agree(pair):
     # h has 4 levels, so both samplers see a few divergences (7 vs 9 at seed 3): the model's,
     # not the kernel's; the kernel must not be markedly worse
     assert fast.diagnostics()["divergences"] <= 2 * slow.diagnostics()["divergences"] + 5
+
+
+def test_kernel_cache_is_stamped_by_every_kernel_source():
+    """numba would otherwise reuse machine code compiled before an edit to a callee's file."""
+    from pyglmm import _numba_cache
+    from pyglmm.kernel import logp
+
+    for fn in (ccall.logp_cfunc, logp.logp_grad, logp.block_scale):
+        locator = fn._cache._impl.locator
+        assert isinstance(locator, _numba_cache.LOCATORS)
+        names = {name for name, _, _ in locator.get_source_stamp()}
+        assert {"ccall.py", "logp.py", "densities.py", "marginal.py"} <= names

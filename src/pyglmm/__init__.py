@@ -7,7 +7,8 @@ print(fit)
 """
 
 from . import (
-    _quiet,  # noqa: F401  (first: filters a PyTensor import-time warning)
+    _numba_cache,  # noqa: F401  (first: before any kernel is defined with cache=True)
+    _quiet,  # noqa: F401  (filters a PyTensor import-time warning)
     datasets,
     plots,
     simulate,

@@ -102,6 +102,30 @@ def block_scale_grad(
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
+def marginal_levels_scalar(
+    c: np.ndarray, S: np.ndarray, lam: float, s: float, GLam: np.ndarray, W: np.ndarray
+) -> tuple[float, float, float, float]:  # pragma: no cover - numba
+    """:func:`marginal_levels` for q = 1, the same operations in scalars: ``b_g = s +
+    lam^2 S_g``, ``w_g = lam c_g / b_g``, ``GLam += -S_g lam / b_g + (c_g - S_g lam w_g)
+    w_g / s`` (``S_g = A[g, 0, 0]``)."""
+    logdet = quad = tr = ww = gl = 0.0
+    for g in range(c.shape[0]):
+        sl = S[g] * lam
+        root = math.sqrt(lam * sl + s)  # the Cholesky factor of b_g, as in woodbury_system
+        logdet += 2.0 * math.log(root)
+        d = lam * c[g]
+        w = d / root / root
+        binv = 1.0 / root / root
+        quad += d * w
+        tr += binv
+        ww += w * w
+        W[g] = w
+        gl += -(sl * binv) + (c[g] - sl * w) * w / s
+    GLam[0, 0] += gl
+    return logdet, quad, tr, ww
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def marginal_levels(
     c: np.ndarray, A: np.ndarray, Lam: np.ndarray, s: float, GLam: np.ndarray, W: np.ndarray
 ) -> tuple[float, float, float, float]:  # pragma: no cover - numba
@@ -110,6 +134,8 @@ def marginal_levels(
     ``-S_g Lam B_g^-1 + (c_g - S_g Lam w_g) w_g' / s`` to ``GLam`` and returns the sums over
     levels of ``log det B_g``, ``d_g'w_g``, ``tr B_g^-1`` and ``w_g'w_g``."""
     G, q = c.shape
+    if q == 1:
+        return marginal_levels_scalar(c[:, 0], A[:, 0, 0], Lam[0, 0], s, GLam, W[:, 0])
     SL = np.empty((q, q))
     B = np.empty((q, q))
     C = np.empty((q, q))
@@ -149,6 +175,149 @@ def marginal_levels(
                     acc += SL[i, k] * Binv[k, j]
                 GLam[i, j] += -acc + r_i * w[j] / s
     return logdet, quad, tr, ww
+
+
+# The row loops of logp_grad (blocks latent): one pass over a chunk of rows per helper below,
+# each a tight loop specialised for q = 1; every sum adds the same terms in the same order as
+# a plain loop over the rows (bit-identical results). A chunk's residuals stay in cache
+# between the passes.
+ROWS = 4096
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def fixed_residuals(
+    ys: np.ndarray, Xc: np.ndarray, th: np.ndarray, e: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """``e_i = y_i - X_i theta``, two columns per pass over the rows (p odd: the last pass
+    subtracts the last column times 0, which leaves ``e`` unchanged)."""
+    n, p = Xc.shape
+    e[:] = ys
+    for j in range(0, p, 2):
+        j2 = min(j + 1, p - 1)
+        t, t2 = th[j], th[j2] if j2 > j else 0.0
+        for row in range(n):
+            e[row] = e[row] - Xc[row, j] * t - Xc[row, j2] * t2
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def subtract_effects(
+    e: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, R: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """``e_i -= Z_i r_l(i)`` for one latent block (``R``: its levels x q effects)."""
+    n = e.shape[0]
+    if q == 1:
+        for row in range(n):
+            e[row] -= Z[row, 0] * R[codes[row], 0]
+    else:
+        for row in range(n):
+            lev = codes[row]
+            acc = e[row]
+            for j in range(q):
+                acc -= Z[row, j] * R[lev, j]
+            e[row] = acc
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def residual_sums(
+    e: np.ndarray, codes: np.ndarray, Z: np.ndarray, c: np.ndarray, ee: float
+) -> float:  # pragma: no cover - numba
+    """Returns ``ee + sum_i e_i^2`` and adds ``Z_i'e_i`` to ``c[g(i)]`` (the marginal block's
+    ``c_g = Z_g'e_g``; none: ``c`` has no columns). With q = 1, ``c_g`` is carried in a
+    register over each run of consecutive rows of one level (data sorted by the grouping
+    factor: few, long runs)."""
+    n = e.shape[0]
+    q = c.shape[1]
+    if q == 0 or n == 0:
+        for row in range(n):
+            ee += e[row] * e[row]
+    elif q == 1:
+        g = codes[0]
+        acc = c[g, 0]
+        for row in range(n):
+            ee += e[row] * e[row]
+            if codes[row] != g:
+                c[g, 0] = acc
+                g = codes[row]
+                acc = c[g, 0]
+            acc += Z[row, 0] * e[row]
+        c[g, 0] = acc
+    else:
+        for row in range(n):
+            ee += e[row] * e[row]
+            g = codes[row]
+            for j in range(q):
+                c[g, j] += Z[row, j] * e[row]
+    return ee
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def mean_grad(
+    e: np.ndarray,
+    codes: np.ndarray,
+    Z: np.ndarray,
+    LW: np.ndarray,
+    s: float,
+    Xc: np.ndarray,
+    gth: np.ndarray,
+) -> None:  # pragma: no cover - numba
+    """Overwrites ``e_i`` with ``v_i = (V^-1 e)_i = (e_i - Z_i Lam w_g(i)) / s`` (``LW[g] =
+    Lam w_g``; no marginal block: ``e_i / s``), d ll / d mean_i, and adds ``X'v`` to ``gth``
+    (its first two columns in the same pass)."""
+    n, p = Xc.shape
+    q = LW.shape[1]
+    j2 = min(1, p - 1)  # p = 1: column 0 twice, the copy discarded
+    a, b = (gth[0], gth[j2]) if p > 0 else (0.0, 0.0)
+    for row in range(n):
+        v = e[row]
+        if q == 1:
+            v -= Z[row, 0] * LW[codes[row], 0]
+        else:
+            g = codes[row]
+            for j in range(q):
+                v -= Z[row, j] * LW[g, j]
+        v /= s
+        e[row] = v
+        if p > 0:
+            a += Xc[row, 0] * v
+            b += Xc[row, j2] * v
+    if p > 0:
+        gth[j2] = b
+        gth[0] = a
+    add_xtv(Xc, e, gth, 2)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def add_xtv(
+    Xc: np.ndarray, v: np.ndarray, gth: np.ndarray, first: int
+) -> None:  # pragma: no cover - numba
+    """``gth[j] += X_j'v`` for the columns ``j >= first``, two per pass, each summed in a
+    register (an odd number: the last column twice, the copy discarded)."""
+    n, p = Xc.shape
+    for j in range(first, p, 2):
+        j2 = min(j + 1, p - 1)
+        a, b = gth[j], gth[j2]
+        for row in range(n):
+            a += Xc[row, j] * v[row]
+            b += Xc[row, j2] * v[row]
+        gth[j2] = b
+        gth[j] = a
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def add_effects_grad(
+    v: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, GR: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """``GR_l += Z_i' v_i`` over the rows i of level l of one latent block (``v = d ll /
+    d mean``): the likelihood's gradient with respect to its effects ``r_l``."""
+    n = v.shape[0]
+    if q == 1:
+        for row in range(n):
+            GR[codes[row], 0] += Z[row, 0] * v[row]
+    else:
+        for row in range(n):
+            lev = codes[row]
+            for j in range(q):
+                GR[lev, j] += Z[row, j] * v[row]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -278,23 +447,15 @@ def logp_grad(
                         R[k, lev, i] = acc
                         zz += x[eff + lev * qk + i] ** 2
                 lp += -0.5 * zz - 0.5 * qk * LOG2PI
-        e = np.empty(n)
+        e = np.empty(n)  # e = y - X theta - sum_k Z_k r_k, then v = V^-1 e (chunk by chunk)
         c = np.zeros((G, q))
         ee = 0.0
-        for row in range(n):
-            acc = ys[row]
-            for j in range(p):
-                acc -= Xc[row, j] * th[j]
+        for lo in range(0, n, ROWS):
+            hi = min(lo + ROWS, n)
+            fixed_residuals(ys[lo:hi], Xc[lo:hi], th, e[lo:hi])
             for k in range(K):
-                lev = lat_codes[k, row]
-                for j in range(lat_q[k]):
-                    acc -= lat_Z[k, row, j] * R[k, lev, j]
-            e[row] = acc
-            ee += acc * acc
-            if q > 0:
-                g = m_codes[row]
-                for j in range(q):
-                    c[g, j] += Zm[row, j] * acc
+                subtract_effects(e[lo:hi], lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], R[k])
+            ee = residual_sums(e[lo:hi], m_codes[lo:hi], Zm[lo:hi], c, ee)
         logdet = quad = tr = ww = 0.0
         LW = np.zeros((G, q))
         if q > 0:
@@ -304,19 +465,11 @@ def logp_grad(
                     for k in range(i + 1):
                         LW[g, i] += Lam[i, k] * W[g, k]
         GR = np.zeros((K, gmax, qmax))
-        for row in range(n):  # v = V^-1 e = (e - Z Lam w) / s: d ll / d(row's mean)
-            v = e[row]
-            if q > 0:
-                g = m_codes[row]
-                for j in range(q):
-                    v -= Zm[row, j] * LW[g, j]
-            v /= s
-            for j in range(p):
-                gth[j] += Xc[row, j] * v
+        for lo in range(0, n, ROWS):
+            hi = min(lo + ROWS, n)
+            mean_grad(e[lo:hi], m_codes[lo:hi], Zm[lo:hi], LW, s, Xc[lo:hi], gth)
             for k in range(K):
-                lev = lat_codes[k, row]
-                for j in range(lat_q[k]):
-                    GR[k, lev, j] += lat_Z[k, row, j] * v
+                add_effects_grad(e[lo:hi], lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], GR[k])
         for k in range(K):
             qk, Gk = lat_q[k], lat_G[k]
             mk = 0 if lat_diag[k] else qk * (qk - 1) // 2
