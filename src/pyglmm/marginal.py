@@ -386,14 +386,15 @@ def conditional_draws(
     return out
 
 
-def latent_draws(design: Design, blk: REBlock, posterior: xr.Dataset, draws: slice) -> np.ndarray:
-    """The summed contribution (S, n) of the blocks other than ``blk``."""
-    out = np.zeros((draws.stop - draws.start, design.n_obs))
-    for other in design.blocks:
-        if other.name != blk.name:
-            r = flat_draws(posterior, f"r_{other.name}")[draws]
-            out += np.einsum("sij,ij->si", r[:, other.codes, :], other.Z)
-    return out
+def crossed_products(design: Design, blk: REBlock) -> list[tuple[str, sp.csr_matrix]]:
+    """For every other block k: ``Z_blk' Z_k`` (sparse, G q x G_k q_k; at most n non-zeros),
+    so that ``Z_g'(sum_k Z_k r_k) = sum_k (Z_blk' Z_k)[g] vec(r_k)`` costs no pass over rows."""
+    W = segment_matrix(blk)
+    return [
+        (other.name, (W @ segment_matrix(other).T).tocsr())
+        for other in design.blocks
+        if other.name != blk.name
+    ]
 
 
 def add_conditional_effects(
@@ -411,20 +412,19 @@ def add_conditional_effects(
     A = cross_products(blk, W)
     L_all = block_scale_draws(post, blk)
     sigma_all = flat_draws(post, "sigma").reshape(-1)
-    # Z_g'e_g = Z_g'(y - offset) - (Z_g'X_g) b - Z_g'(latent blocks): only the last is O(n)
+    # Z_g'e_g = Z_g'(y - offset) - (Z_g'X_g) b - sum_k (Z'Z_k)[g] r_k: no pass over rows
     y = design.y if design.offset is None else design.y - design.offset
     Zy = np.asarray(W @ y).reshape(G, q)
     ZX = np.asarray(W @ design.X).reshape(G, q, -1)
     p = design.X.shape[1]
     b_all = flat_draws(post, "b").reshape(total, p) if p else np.zeros((total, 0))
-    crossed = len(design.blocks) > 1
+    crossed = [(C, flat_draws(post, f"r_{name}")) for name, C in crossed_products(design, blk)]
     out = np.empty((total, G, q))
-    per_draw = max(G * q * q, design.n_obs if crossed else 0)
+    per_draw = G * q * q + sum(C.shape[1] for C, _ in crossed)
     for sl in draw_chunks(total, per_draw, CHUNK_CELLS * 4):
         Ze = Zy - np.einsum("gqp,sp->sgq", ZX, b_all[sl])
-        if crossed:
-            other = latent_draws(design, blk, post, sl)
-            Ze = Ze - np.asarray(W @ other.T).T.reshape(-1, G, q)
+        for C, r in crossed:  # the latent blocks' part of Z_g'e_g
+            Ze -= np.asarray(C @ r[sl].reshape(len(Ze), -1).T).T.reshape(-1, G, q)
         z = rng.standard_normal(Ze.shape)
         out[sl] = conditional_draws(A, Ze, L_all[sl], sigma_all[sl], z)
     level, term = f"{blk.name}_level", f"{blk.name}_term"
