@@ -71,6 +71,7 @@ FORMULAS = {
     "noncentered lkj q=3": ("y ~ x + w + (1 + x + w | g)", "noncentered"),
     "centered lkj q=3": ("y ~ x + w + (1 + x + w | g)", "centered"),
     "intercept only, crossed": ("y ~ 1 + (1 | g) + (1 | h)", {"g": M, "h": "centered"}),
+    "slope only, crossed": ("y ~ x + (1 | g) + (0 + x | h)", {"g": M, "h": "centered"}),
     "centered diag + noncentered lkj": (
         "y ~ offset(off) + x + (1 + x || g) + (1 + x | h)",
         {"g": "centered", "h": "noncentered"},
@@ -240,6 +241,13 @@ def test_c_callback_equals_the_kernel(data, formula):
         == 0
     )
     np.testing.assert_array_equal(out, x)
+
+
+def test_unit_columns_are_detected(data):
+    """Latent q = 1 blocks whose column is ones take the row loops without the multiply."""
+    assert list(_kernel("intercept only, crossed", data, {})[1]._lat["unit"]) == [True]
+    assert list(_kernel("slope only, crossed", data, {})[1]._lat["unit"]) == [False]
+    assert list(_kernel("centered lkj q=3", data, {})[1]._lat["unit"]) == [False]
 
 
 def test_constrained_of_draws_equals_per_point(data):

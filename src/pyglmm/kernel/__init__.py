@@ -197,6 +197,7 @@ class KernelModel:
             lat["off"],
             self.lat_codes,
             self.lat_Z,
+            lat["unit"],
         )
 
     @cached_property
@@ -214,6 +215,10 @@ class KernelModel:
             "eta": np.array([b.eta for b in lat], dtype=np.float64),
             "sd_priors": sd_priors,
             "off": np.array([b.offset for b in lat], dtype=np.int64),
+            "unit": np.array(
+                [b.q == 1 and bool(np.all(self.lat_Z[k, :, 0] == 1)) for k, b in enumerate(lat)],
+                dtype=np.bool_,
+            ),
         }
 
     def constrained(self, x: np.ndarray) -> dict[str, np.ndarray]:

@@ -125,7 +125,9 @@ ARGUMENTS = (
     ("lat_off", "i1"),
     ("lat_codes", "i2"),
     ("lat_Z", "f3"),
+    ("lat_unit", "b1"),
 )
+N_SLOTS = len(ARGUMENTS) + 1  # slot 0: the float scalars
 _DTYPES = {"f": np.float64, "i": np.int64, "b": np.bool_}
 
 
@@ -134,7 +136,7 @@ def pack(args: tuple) -> tuple[np.ndarray, list[np.ndarray]]:
     them alive as long as the table is in use)."""
     if len(args) != len(ARGUMENTS):
         raise ValueError(f"logp_grad takes {len(ARGUMENTS)} data arguments, got {len(args)}")
-    table = np.zeros(SLOT * (len(ARGUMENTS) + 1), dtype=np.int64)
+    table = np.zeros(SLOT * N_SLOTS, dtype=np.int64)
     floats = np.array(
         [float(a) for a, (name, _) in zip(args, ARGUMENTS, strict=True) if name in FLOAT_SCALARS]
     )
@@ -159,7 +161,7 @@ def logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # type: ignore[no-un
     x = numba.carray(x_ptr, (dim,))
     grad = numba.carray(grad_ptr, (dim,))
     out = numba.carray(logp_ptr, (1,))
-    t = numba.carray(table_ptr, (SLOT * 29,), np.int64)
+    t = numba.carray(table_ptr, (SLOT * N_SLOTS,), np.int64)
     fs = numba.carray(_voidptr(t[0]), (3,), np.float64)
     lp = logp_grad(
         x,
@@ -192,6 +194,7 @@ def logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # type: ignore[no-un
         _i1(t, 26),
         _i2(t, 27),
         _f3(t, 28),
+        _b1(t, 29),
     )
     out[0] = lp
     if not np.isfinite(lp):

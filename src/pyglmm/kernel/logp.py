@@ -201,11 +201,15 @@ def fixed_residuals(
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def subtract_effects(
-    e: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, R: np.ndarray
+    e: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, unit: bool, R: np.ndarray
 ) -> None:  # pragma: no cover - numba
-    """``e_i -= Z_i r_l(i)`` for one latent block (``R``: its levels x q effects)."""
+    """``e_i -= Z_i r_l(i)`` for one latent block (``R``: its levels x q effects; ``unit``:
+    its only column is ones)."""
     n = e.shape[0]
-    if q == 1:
+    if unit:
+        for row in range(n):
+            e[row] -= R[codes[row], 0]
+    elif q == 1:
         for row in range(n):
             e[row] -= Z[row, 0] * R[codes[row], 0]
     else:
@@ -305,12 +309,15 @@ def add_xtv(
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def add_effects_grad(
-    v: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, GR: np.ndarray
+    v: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, unit: bool, GR: np.ndarray
 ) -> None:  # pragma: no cover - numba
     """``GR_l += Z_i' v_i`` over the rows i of level l of one latent block (``v = d ll /
     d mean``): the likelihood's gradient with respect to its effects ``r_l``."""
     n = v.shape[0]
-    if q == 1:
+    if unit:
+        for row in range(n):
+            GR[codes[row], 0] += v[row]
+    elif q == 1:
         for row in range(n):
             GR[codes[row], 0] += Z[row, 0] * v[row]
     else:
@@ -355,6 +362,7 @@ def logp_grad(
     lat_off: np.ndarray,
     lat_codes: np.ndarray,
     lat_Z: np.ndarray,
+    lat_unit: np.ndarray,  # block k's only column is ones (its row loops skip the multiply)
 ) -> float:  # pragma: no cover - numba
     """Log posterior density at ``x`` (module docstring and :mod:`pyglmm.kernel`); writes
     its gradient into ``grad``."""
@@ -454,7 +462,9 @@ def logp_grad(
             hi = min(lo + ROWS, n)
             fixed_residuals(ys[lo:hi], Xc[lo:hi], th, e[lo:hi])
             for k in range(K):
-                subtract_effects(e[lo:hi], lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], R[k])
+                subtract_effects(
+                    e[lo:hi], lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], lat_unit[k], R[k]
+                )
             ee = residual_sums(e[lo:hi], m_codes[lo:hi], Zm[lo:hi], c, ee)
         logdet = quad = tr = ww = 0.0
         LW = np.zeros((G, q))
@@ -469,7 +479,9 @@ def logp_grad(
             hi = min(lo + ROWS, n)
             mean_grad(e[lo:hi], m_codes[lo:hi], Zm[lo:hi], LW, s, Xc[lo:hi], gth)
             for k in range(K):
-                add_effects_grad(e[lo:hi], lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], GR[k])
+                add_effects_grad(
+                    e[lo:hi], lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], lat_unit[k], GR[k]
+                )
         for k in range(K):
             qk, Gk = lat_q[k], lat_G[k]
             mk = 0 if lat_diag[k] else qk * (qk - 1) // 2
