@@ -386,10 +386,12 @@ def conditional_draws(
     return out
 
 
-def crossed_products(design: Design, blk: REBlock) -> list[tuple[str, sp.csr_matrix]]:
-    """For every other block k: ``Z_blk' Z_k`` (sparse, G q x G_k q_k; at most n non-zeros),
-    so that ``Z_g'(sum_k Z_k r_k) = sum_k (Z_blk' Z_k)[g] vec(r_k)`` costs no pass over rows."""
-    W = segment_matrix(blk)
+def crossed_products(
+    design: Design, blk: REBlock, W: sp.csr_matrix
+) -> list[tuple[str, sp.csr_matrix]]:
+    """For every other block k: ``Z_blk' Z_k = W Z_k`` (``W = segment_matrix(blk)``; sparse,
+    G q x G_k q_k, at most n non-zeros), so that ``Z_g'(sum_k Z_k r_k) = sum_k (Z_blk'
+    Z_k)[g] vec(r_k)`` costs no pass over rows."""
     return [
         (other.name, (W @ segment_matrix(other).T).tocsr())
         for other in design.blocks
@@ -418,7 +420,7 @@ def add_conditional_effects(
     ZX = np.asarray(W @ design.X).reshape(G, q, -1)
     p = design.X.shape[1]
     b_all = flat_draws(post, "b").reshape(total, p) if p else np.zeros((total, 0))
-    crossed = [(C, flat_draws(post, f"r_{name}")) for name, C in crossed_products(design, blk)]
+    crossed = [(C, flat_draws(post, f"r_{name}")) for name, C in crossed_products(design, blk, W)]
     out = np.empty((total, G, q))
     per_draw = G * q * q + sum(C.shape[1] for C, _ in crossed)
     for sl in draw_chunks(total, per_draw, CHUNK_CELLS * 4):

@@ -57,7 +57,7 @@ def run_sampler(
     """
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
-    cores = cores or min(chains, os.cpu_count() or 1)
+    cores = resolve_cores(cores, chains)
     model = compiled.model
     timing: dict[str, float] = {}
     if sampler == "nutpie":
@@ -94,6 +94,11 @@ def run_sampler(
         timing["compile"] = float("nan")
         timing["sample"] = time.perf_counter() - t0
     return SampleResult(idata, timing)
+
+
+def resolve_cores(cores: int | None, chains: int) -> int:
+    """``cores``, or by default one per chain up to the machine's CPU count."""
+    return cores or min(chains, os.cpu_count() or 1)
 
 
 def nutpie_sample(

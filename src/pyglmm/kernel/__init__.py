@@ -43,7 +43,6 @@ sufficient statistics (nothing per row). The gradient (matrix calculus on the Wo
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ from ..design import Design, REBlock
 from ..families import Family
 from ..marginal import MarginalStats, sufficient_stats, woodbury_system
 from ..priors import PriorSet
-from ..sampling import SampleResult, nutpie_sample
+from ..sampling import SampleResult, nutpie_sample, resolve_cores
 from .densities import (
     LOCATION_PRIORS,
     POSITIVE_PRIORS,
@@ -526,7 +525,7 @@ def sample(
 
     cached = float(_cache_misses() == misses and (imported or not compiled_on_import()))
     t0 = time.perf_counter()
-    cores = cores or min(chains, os.cpu_count() or 1)
+    cores = resolve_cores(cores, chains)
     idata = nutpie_sample(
         compiled, draws, tune, chains, cores, seed, progressbar, target_accept, low_rank_mass_matrix
     )

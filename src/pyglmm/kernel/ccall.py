@@ -17,7 +17,8 @@ PyMC path instead calls a numba ``cfunc`` through its address (``_lib.LogpFunc``
   (:meth:`~pyglmm.kernel.KernelModel.constrained`).
 
 Return codes follow nutpie's numba path: 0 ok, 3 non-finite gradient, 4 non-finite density
-(a rejected point, as far out in the tails early in warm-up), -1 wrong dimension.
+(a rejected point, as far out in the tails early in warm-up); the expansion returns -1 when
+the two dimensions nutpie passes differ.
 """
 
 from __future__ import annotations
@@ -61,36 +62,22 @@ def _voidptr(typingctx: Any, address: Any) -> Any:  # pragma: no cover - numba
 
 
 @numba.njit(inline="always")
-def _f1(t: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - numba
-    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1],), np.float64)
+def _a1(t: np.ndarray, k: int, dtype: Any) -> np.ndarray:  # pragma: no cover - numba
+    """Argument ``k`` of the slot table as a 1-D array of ``dtype``."""
+    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1],), dtype)
 
 
 @numba.njit(inline="always")
-def _f2(t: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - numba
-    shape = (t[SLOT * k + 1], t[SLOT * k + 2])
-    return numba.carray(_voidptr(t[SLOT * k]), shape, np.float64)
+def _a2(t: np.ndarray, k: int, dtype: Any) -> np.ndarray:  # pragma: no cover - numba
+    """Argument ``k`` as a 2-D array."""
+    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1], t[SLOT * k + 2]), dtype)
 
 
 @numba.njit(inline="always")
-def _f3(t: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - numba
+def _a3(t: np.ndarray, k: int, dtype: Any) -> np.ndarray:  # pragma: no cover - numba
+    """Argument ``k`` as a 3-D array."""
     shape = (t[SLOT * k + 1], t[SLOT * k + 2], t[SLOT * k + 3])
-    return numba.carray(_voidptr(t[SLOT * k]), shape, np.float64)
-
-
-@numba.njit(inline="always")
-def _i1(t: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - numba
-    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1],), np.int64)
-
-
-@numba.njit(inline="always")
-def _i2(t: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - numba
-    shape = (t[SLOT * k + 1], t[SLOT * k + 2])
-    return numba.carray(_voidptr(t[SLOT * k]), shape, np.int64)
-
-
-@numba.njit(inline="always")
-def _b1(t: np.ndarray, k: int) -> np.ndarray:  # pragma: no cover - numba
-    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1],), np.bool_)
+    return numba.carray(_voidptr(t[SLOT * k]), shape, dtype)
 
 
 # float scalars of logp_grad, in the order of the float-scalar array (slot 0 points to it)
@@ -128,7 +115,8 @@ ARGUMENTS = (
     ("lat_unit", "b1"),
 )
 N_SLOTS = len(ARGUMENTS) + 1  # slot 0: the float scalars
-_DTYPES = {"f": np.float64, "i": np.int64, "b": np.bool_}
+F64, I64, BOOL = np.float64, np.int64, np.bool_  # dtypes of the "f", "i" and "b" kinds
+_DTYPES = {"f": F64, "i": I64, "b": BOOL}
 
 
 def pack(args: tuple) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -169,32 +157,32 @@ def logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # type: ignore[no-un
         t[SLOT * 1],
         t[SLOT * 2],
         fs[0],
-        _f2(t, 4),
-        _f1(t, 5),
+        _a2(t, 4, F64),
+        _a1(t, 5, F64),
         t[SLOT * 6],
         t[SLOT * 7] != 0,
         fs[1],
-        _f2(t, 9),
-        _f3(t, 10),
-        _f3(t, 11),
-        _f2(t, 12),
-        _f2(t, 13),
-        _f1(t, 14),
+        _a2(t, 9, F64),
+        _a3(t, 10, F64),
+        _a3(t, 11, F64),
+        _a2(t, 12, F64),
+        _a2(t, 13, F64),
+        _a1(t, 14, F64),
         fs[2],
-        _f2(t, 16),
-        _f1(t, 17),
-        _i1(t, 18),
-        _f2(t, 19),
-        _i1(t, 20),
-        _i1(t, 21),
-        _b1(t, 22),
-        _b1(t, 23),
-        _f1(t, 24),
-        _f3(t, 25),
-        _i1(t, 26),
-        _i2(t, 27),
-        _f3(t, 28),
-        _b1(t, 29),
+        _a2(t, 16, F64),
+        _a1(t, 17, F64),
+        _a1(t, 18, I64),
+        _a2(t, 19, F64),
+        _a1(t, 20, I64),
+        _a1(t, 21, I64),
+        _a1(t, 22, BOOL),
+        _a1(t, 23, BOOL),
+        _a1(t, 24, F64),
+        _a3(t, 25, F64),
+        _a1(t, 26, I64),
+        _a2(t, 27, I64),
+        _a3(t, 28, F64),
+        _a1(t, 29, BOOL),
     )
     out[0] = lp
     if not np.isfinite(lp):
