@@ -81,7 +81,9 @@ NUMBA_FUNCTIONS = (
 @dataclass(frozen=True, eq=False)
 class KernelBlock:
     """One random-effect block in the kernel: ``role`` is ``"marginal"``, ``"centered"`` or
-    ``"noncentered"``; ``offset`` is where its scale starts in ``x`` (its effects follow)."""
+    ``"noncentered"``; ``offset`` is where its scale starts in ``x`` (its effects follow).
+    ``center[i]``: the index in ``theta`` that the centered block's term ``i`` is
+    hierarchically centered on (its stored effects are ``theta_c + r``), or -1."""
 
     name: str
     terms: tuple[str, ...]
@@ -91,6 +93,7 @@ class KernelBlock:
     eta: float
     sd_priors: np.ndarray
     offset: int
+    center: tuple[int, ...] = ()
 
     @property
     def q(self) -> int:
@@ -197,6 +200,7 @@ class KernelModel:
             self.lat_codes,
             self.lat_Z,
             lat["unit"],
+            lat["center"],
         )
 
     @cached_property
@@ -204,8 +208,10 @@ class KernelModel:
         lat = self.latent
         qmax = max([b.q for b in lat], default=1)
         sd_priors = np.zeros((len(lat), qmax, 4))
+        center = np.full((len(lat), qmax), -1, dtype=np.int64)
         for k, b in enumerate(lat):
             sd_priors[k, : b.q] = b.sd_priors
+            center[k, : len(b.center)] = b.center
         return {
             "q": np.array([b.q for b in lat], dtype=np.int64),
             "G": np.array([len(b.levels) for b in lat], dtype=np.int64),
@@ -218,6 +224,7 @@ class KernelModel:
                 [b.q == 1 and bool(np.all(self.lat_Z[k, :, 0] == 1)) for k, b in enumerate(lat)],
                 dtype=np.bool_,
             ),
+            "center": center,
         }
 
     def constrained(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -260,9 +267,19 @@ class KernelModel:
                     out[names[3]] = eff.copy()
                     out[names[4]] = np.einsum("slj,sij->sli", eff, Lam)
                 else:
-                    out[names[4]] = eff.copy()
+                    out[names[4]] = eff - self._center_values(blk, X)
         out["sigma"] = np.exp(X[:, p])
         return {k: v.reshape(lead + v.shape[1:]) for k, v in out.items()}
+
+    @staticmethod
+    def _center_values(blk: KernelBlock, X: np.ndarray) -> np.ndarray:
+        """``theta_c`` per term of ``blk`` at draws ``X`` (S, ndim), 0 where not centered:
+        the centered block stores ``theta_c + r`` (shape (S, 1, q))."""
+        out = np.zeros((X.shape[0], 1, blk.q))
+        for i, c in enumerate(blk.center):
+            if c >= 0:
+                out[:, 0, i] = X[:, c]
+        return out
 
     @cached_property
     def _slope_pos(self) -> np.ndarray:
@@ -303,8 +320,13 @@ class KernelModel:
                 x[o + q : o + q + blk.m] = _partial_correlations(Lam / sd[:, None])
             start = o + q + blk.m
             key = {"noncentered": f"z_{blk.name}", "centered": f"r_{blk.name}"}.get(blk.role)
-            if key is not None and key in values:
-                x[start : start + len(blk.levels) * q] = np.asarray(values[key]).reshape(-1)
+            if key is not None:
+                eff = np.zeros((len(blk.levels), q))
+                if key in values:
+                    eff[:] = np.asarray(values[key], dtype=float).reshape(-1, q)
+                if blk.role == "centered":
+                    eff = eff + self._center_values(blk, x[None])[0]
+                x[start : start + len(blk.levels) * q] = eff.reshape(-1)
         return x
 
     def initial_point(self, seed: int) -> np.ndarray:
@@ -331,7 +353,8 @@ class KernelModel:
             x[o + q : o + q + blk.m] = rng.uniform(-1, 1, blk.m)
             size = blk.size - q - blk.m
             jitter = 1.0 if blk.role == "noncentered" else 0.05 * resid_sd
-            x[o + q + blk.m : o + blk.size] = jitter * rng.uniform(-1, 1, size)
+            eff = jitter * rng.uniform(-1, 1, size).reshape(-1, q)
+            x[o + q + blk.m : o + blk.size] = (eff + self._center_values(blk, x[None])[0]).ravel()
         return x
 
 
@@ -351,7 +374,38 @@ def _partial_correlations(L: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def _block(blk: REBlock, priors: PriorSet, role: str, offset: int) -> KernelBlock | str:
+def hierarchical_centering(
+    design: Design, parameterization: dict[str, str], theta_names: list[str]
+) -> dict[str, tuple[int, ...]]:
+    """Per centered block, the ``theta`` index each of its terms is centered on (-1: none).
+
+    A centered block whose term is also a fixed effect (``Intercept``, or a slope ``x`` in
+    ``(x | g)``) stores ``alpha_l = theta_c + r_l`` instead of ``r_l`` (Gelfand, Sahu & Carlin
+    1995): the prior becomes ``alpha_l ~ N(theta_c, Sigma)`` and the likelihood sees
+    ``alpha_l`` only. The linear change of variables has unit Jacobian, so the posterior is
+    the same; it removes the ridge along ``theta_c + r_l = const`` that the sampler otherwise
+    has to learn (the data pin down each level's ``alpha_l``, which is why the block was
+    centered). Each fixed effect is centered on by one block, the one with the fewest levels
+    (where that ridge is strongest); crossed blocks sharing it would leave ``theta_c`` in the
+    likelihood with weight -1 per extra block.
+    """
+    owner: dict[str, REBlock] = {}
+    for blk in design.blocks:
+        if parameterization[blk.name] != "centered":
+            continue
+        for t in blk.terms:
+            if t in theta_names and (t not in owner or len(blk.levels) < len(owner[t].levels)):
+                owner[t] = blk
+    return {
+        blk.name: tuple(theta_names.index(t) if owner.get(t) is blk else -1 for t in blk.terms)
+        for blk in design.blocks
+        if parameterization[blk.name] == "centered"
+    }
+
+
+def _block(
+    blk: REBlock, priors: PriorSet, role: str, offset: int, center: tuple[int, ...] = ()
+) -> KernelBlock | str:
     enc = [encode_prior(priors.sd[blk.name][t], POSITIVE_PRIORS) for t in blk.terms]
     if any(e is None for e in enc):
         return _no_density()
@@ -365,6 +419,7 @@ def _block(blk: REBlock, priors: PriorSet, role: str, offset: int) -> KernelBloc
         eta=float(eta),
         sd_priors=np.array(enc, dtype=float).reshape(-1, 4),
         offset=offset,
+        center=center,
     )
 
 
@@ -400,9 +455,11 @@ def kernel_model(
     shift = float(np.mean(y)) if i0 is not None else 0.0
     offset = p + 1
     order = sorted(design.blocks, key=lambda b: parameterization[b.name] != "marginal")
+    theta_names = ["Intercept", *slopes] if i0 is not None else names
+    centers = hierarchical_centering(design, parameterization, theta_names)
     blocks: list[KernelBlock] = []
     for blk in order:
-        kb = _block(blk, priors, parameterization[blk.name], offset)
+        kb = _block(blk, priors, parameterization[blk.name], offset, centers.get(blk.name, ()))
         if isinstance(kb, str):
             return kb
         blocks.append(kb)

@@ -113,6 +113,7 @@ ARGUMENTS = (
     ("lat_codes", "i2"),
     ("lat_Z", "f3"),
     ("lat_unit", "b1"),
+    ("lat_center", "i2"),
 )
 N_SLOTS = len(ARGUMENTS) + 1  # slot 0: the float scalars
 F64, I64, BOOL = np.float64, np.int64, np.bool_  # dtypes of the "f", "i" and "b" kinds
@@ -183,6 +184,7 @@ def logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # type: ignore[no-un
         _a2(t, 27, I64),
         _a3(t, 28, F64),
         _a1(t, 29, BOOL),
+        _a2(t, 30, I64),
     )
     out[0] = lp
     if not np.isfinite(lp):

@@ -7,7 +7,11 @@ Layout of the unconstrained vector ``x``::
 A block's *scale* is ``log sd`` (q) followed, for ``"lkj"`` blocks, by the ``q(q-1)/2``
 unconstrained partial correlations (:func:`~pyglmm.kernel.densities.corr_cholesky`); its
 *effects* (latent blocks only) are levels x q values, ``r`` (centered) or ``z`` with
-``r_l = Lambda z_l`` (non-centered). ``Lambda = diag(sd) L`` is the block's covariance factor.
+``r_l = Lambda z_l`` (non-centered). A centered term with ``lat_center >= 0`` stores
+``alpha_l = theta_c + r_l`` instead (hierarchical centering, see
+:func:`pyglmm.kernel.hierarchical_centering`): ``r_l = alpha_l - theta_c``, and the gradient
+``g`` with respect to ``r_l`` goes to ``alpha_l`` and, negated, to ``theta_c``.
+``Lambda = diag(sd) L`` is the block's covariance factor.
 
 Gradients flow back from the likelihood to ``Lambda`` as a matrix ``G_Lambda`` (lower
 triangle); :func:`block_scale_grad` maps it to ``log sd`` and the partial correlations.
@@ -363,6 +367,7 @@ def logp_grad(
     lat_codes: np.ndarray,
     lat_Z: np.ndarray,
     lat_unit: np.ndarray,  # block k's only column is ones (its row loops skip the multiply)
+    lat_center: np.ndarray,  # (K, qmax): theta index a centered term is centered on, or -1
 ) -> float:  # pragma: no cover - numba
     """Log posterior density at ``x`` (module docstring and :mod:`pyglmm.kernel`); writes
     its gradient into ``grad``."""
@@ -441,6 +446,8 @@ def logp_grad(
                 if lat_centered[k]:  # r given; prior N(0, Lam Lam') via u = Lam^-1 r
                     for i in range(qk):
                         R[k, lev, i] = x[eff + lev * qk + i]
+                        if lat_center[k, i] >= 0:  # x holds alpha = theta_c + r
+                            R[k, lev, i] -= x[lat_center[k, i]]
                         acc = R[k, lev, i]
                         for j in range(i):
                             acc -= Lamk[i, j] * u[j]
@@ -504,6 +511,8 @@ def logp_grad(
                         a[i] = acc / Lamk[i, i]
                     for i in range(qk):
                         grad[eff + lev * qk + i] = GR[k, lev, i] - a[i]
+                        if lat_center[k, i] >= 0:  # d/d theta_c of r = alpha - theta_c
+                            gth[lat_center[k, i]] -= GR[k, lev, i] - a[i]
                         for j in range(i + 1):
                             GLk[i, j] += a[i] * u[j]
                 else:
