@@ -70,12 +70,38 @@ def test_variable_names_and_dims(small):
 
 
 def test_centered_blocks_have_free_effects(small):
-    pm_model = pg.Model(
-        "y ~ x + (1 + x | g) + (1 | h)", small, parameterization={"g": "centered"}
-    ).pymc_model
+    model = pg.Model("y ~ x + (1 + x | g) + (1 | h)", small, parameterization={"g": "centered"})
+    pm_model = model.pymc_model
     free = {v.name for v in pm_model.free_RVs}
-    assert "r_g" in free and "z_g" not in free
+    # g is hierarchically centered on (Intercept, beta): alpha = theta + r is free
+    assert "alpha_g" in free and "r_g" not in free and "z_g" not in free
     assert "z_h" in free  # unnamed blocks stay non-centered
+    assert "alpha_g = MvNormal('alpha_g', mu=[Intercept, beta[0]], chol=L_g" in model.code()
+    no_fixed_x = pg.Model("y ~ 1 + (0 + x | g)", small, parameterization="centered")
+    assert "r_g" in {v.name for v in no_fixed_x.pymc_model.free_RVs}
+
+
+def test_hierarchically_centered_effects_and_their_density(small):
+    """h (3 levels) takes the Intercept, g (5 levels) the slope: r = alpha - mu, and alpha's
+    log density is N(mu, Sigma) per level (mu = Intercept for h, (0, beta) for g)."""
+    model = pg.Model("y ~ x + (1 + x | g) + (1 | h)", small, parameterization="centered")
+    pm_model = model.pymc_model
+    assert "alpha_h = pm.Normal('alpha_h', [Intercept], sd_h" in model.code()
+    assert "alpha_g = MvNormal('alpha_g', mu=[0, beta[0]], chol=L_g" in model.code()
+    rng = np.random.default_rng(2)
+    point = {k: rng.normal(size=np.shape(v)) for k, v in pm_model.initial_point().items()}
+    names = ["Intercept", "beta", "alpha_g", "r_g", "alpha_h", "r_h", "sd_h", "L_g"]
+    outs = pm_model.replace_rvs_by_values([pm_model[n] for n in names])
+    outs += pm_model.logp(vars=[pm_model["alpha_g"], pm_model["alpha_h"]], sum=False)
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    icpt, beta, alpha_g, r_g, alpha_h, r_h, sd_h, L_packed, lp_g, lp_h = fn(point)
+    np.testing.assert_allclose(r_h, alpha_h - icpt, rtol=1e-12)
+    np.testing.assert_allclose(r_g, alpha_g - [0.0, beta[0]], rtol=1e-12)
+    L = np.zeros((2, 2))
+    L[np.tril_indices(2)] = L_packed
+    expected_g = stats.multivariate_normal.logpdf(alpha_g, [0.0, beta[0]], L @ L.T)
+    np.testing.assert_allclose(lp_g, expected_g, rtol=1e-10)
+    np.testing.assert_allclose(lp_h, stats.norm.logpdf(alpha_h, icpt, sd_h), rtol=1e-10)
 
 
 def test_resolve_parameterization_errors(small):

@@ -11,7 +11,8 @@ from scipy import stats
 
 import pyglmm as pg
 from pyglmm import kernel
-from pyglmm.compile import resolve_parameterization
+from pyglmm.compile import hierarchical_centering, resolve_parameterization
+from pyglmm.init import initvals_from_lmm
 from pyglmm.kernel import ccall
 from pyglmm.priors import Prior
 
@@ -257,15 +258,15 @@ def test_hierarchical_centering_rule(data):
     spec = {"g": "centered", "h": "centered", "g:h": "noncentered"}
     params = resolve_parameterization(spec, model.design.blocks, model.family)
     theta = ["Intercept", "x"]
-    centers = kernel.hierarchical_centering(model.design, params, theta)
+    centers = hierarchical_centering(model.design, params, theta)
     # h (4 levels) takes the Intercept from g (9 levels); x is a term of g only
     assert centers == {"g": (-1, 1), "h": (0,)}
     params["h"] = "noncentered"
-    assert kernel.hierarchical_centering(model.design, params, theta) == {"g": (0, 1)}
+    assert hierarchical_centering(model.design, params, theta) == {"g": (0, 1)}
     params["g"] = "marginal"
-    assert kernel.hierarchical_centering(model.design, params, theta) == {}
+    assert hierarchical_centering(model.design, params, theta) == {}
     no_intercept = pg.Model("y ~ 0 + x + (1 + x | g)", data)
-    centers = kernel.hierarchical_centering(no_intercept.design, {"g": "centered"}, ["x"])
+    centers = hierarchical_centering(no_intercept.design, {"g": "centered"}, ["x"])
     assert centers == {"g": (-1, 0)}
 
 
@@ -282,6 +283,20 @@ def test_centered_effects_are_stored_around_the_fixed_effects(data):
     x2 = x.copy()
     x2[0] += 0.3
     np.testing.assert_allclose(km.constrained(x2)["r_h"][:, 0], r[:, 0] - 0.3, rtol=1e-12)
+
+
+def test_reml_start_passes_alpha_to_the_kernel(data):
+    """``init="reml"`` hands the PyMC model's free variables to the kernel: for a
+    hierarchically centered block that is ``alpha``, which the kernel stores as it is."""
+    model, km = _kernel("marginal + centered lkj", data, {})
+    lmm = model.optimize(reml=True)
+    start = initvals_from_lmm(model.design, lmm, {"g": "marginal", "h": "centered"})
+    assert "alpha_h" in start and "r_h" not in start
+    values = km.constrained(km.unconstrained(start))
+    names = [b.name for b in model.design.blocks]
+    r_h = np.asarray(lmm.b[names.index("h")]).reshape(-1, 2)
+    np.testing.assert_allclose(values["r_h"], r_h, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(values["alpha_h"], start["alpha_h"], rtol=1e-12)
 
 
 def test_hierarchically_centered_fit_agrees_with_marginal():

@@ -11,13 +11,17 @@ One pure builder per (block kind, parameterization) adds the block's variables:
   non-centered ``z ~ Normal(0, 1)`` (levels x q) and ``r = z L'``; centered
   ``r ~ MvNormal(0, chol=L)``.
 * ``"diag"``: ``sd`` (q,); non-centered ``r = sd * z``; centered ``r ~ Normal(0, sd)``.
+* centered blocks whose terms are fixed effects are hierarchically centered on them
+  (:func:`hierarchical_centering`): ``alpha ~ MvNormal(mu, chol=L)`` / ``Normal(mu, sd)``
+  with ``mu = theta_c`` per term (0 for other terms) and ``r = alpha - mu``.
 * ``"marginal"`` (gaussian, identity link; one block): only the block's ``L``/``sd`` priors;
   its effects are integrated out and the likelihood is ``pm.Potential('y_marginal', ...)``
   of :mod:`pyglmm.marginal` (``r_<block>`` is drawn after sampling by ``Model.fit``).
   ``"auto"`` chooses per block, see :func:`resolve_parameterization`.
 
 Variable names: ``b`` (dims ``coef``), ``sd_<block>`` (``<block>_term``), ``cor_<block>``
-(``<block>_term`` x ``<block>_term_``), ``r_<block>`` (``<block>_level`` x ``<block>_term``),
+(``<block>_term`` x ``<block>_term_``), ``r_<block>`` and, for hierarchically centered blocks,
+``alpha_<block>`` (``<block>_level`` x ``<block>_term``),
 family parameters (``sigma``) and the observed ``y`` (dims ``obs``). To add a block kind or a
 parameterization: write a builder with the signature of :func:`lkj_noncentered` and register it
 in ``BLOCK_BUILDERS``.
@@ -44,6 +48,15 @@ PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "auto")
 AUTO_CENTERED_MIN_ROWS = 20
 # ... times this for bernoulli/binomial rows (a 0/1 outcome carries at most 1/4 of the information)
 AUTO_BINARY_FACTOR = 4
+
+
+@dataclass(frozen=True)
+class Center:
+    """The mean a hierarchically centered block's effects are centered on: ``mean`` (q,)
+    holds ``theta_c`` for centered terms and 0 for the others; ``text`` is its code."""
+
+    mean: Any
+    text: str
 
 
 @dataclass(frozen=True)
@@ -134,6 +147,46 @@ def resolve_parameterization(
     return out
 
 
+def hierarchical_centering(
+    design: Design, parameterization: Mapping[str, str], names: list[str]
+) -> dict[str, tuple[int, ...]]:
+    """Per centered block, the index in ``names`` (of ``theta``, :func:`theta_names`) each of
+    its terms is centered on (-1: none).
+
+    ``theta`` are the sampled fixed-effect coefficients (``[Intercept, beta]`` on centered
+    predictors with an intercept, else ``b``). A centered block whose term is also a fixed
+    effect (``Intercept``, or a slope ``x`` in ``(x | g)``) samples
+    ``alpha_l = theta_c + r_l`` with prior ``alpha_l ~ N(theta_c, Sigma)`` instead of
+    ``r_l ~ N(0, Sigma)`` (Gelfand, Sahu & Carlin 1995): the likelihood sees ``alpha_l`` only.
+    The linear change of variables has unit Jacobian, so the posterior is the same; it removes
+    the ridge along ``theta_c + r_l = const`` that the sampler otherwise has to learn (the
+    data pin down each level's ``alpha_l``, which is why the block was centered). Each fixed
+    effect is centered on by one block, the one with the fewest levels (where that ridge is
+    strongest); crossed blocks sharing it would leave ``theta_c`` in the likelihood with
+    weight -1 per extra block.
+    """
+    owner: dict[str, REBlock] = {}
+    for blk in design.blocks:
+        if parameterization[blk.name] != "centered":
+            continue
+        for t in blk.terms:
+            if t in names and (t not in owner or len(blk.levels) < len(owner[t].levels)):
+                owner[t] = blk
+    return {
+        blk.name: tuple(names.index(t) if owner.get(t) is blk else -1 for t in blk.terms)
+        for blk in design.blocks
+        if parameterization[blk.name] == "centered"
+    }
+
+
+def theta_names(design: Design) -> list[str]:
+    """Names of the sampled fixed-effect coefficients ``theta`` (see :class:`FixedPart`)."""
+    names = list(design.x_names)
+    if design.has_intercept:
+        return ["Intercept", *[c for c in names if c != "Intercept"]]
+    return names
+
+
 def _not_marginal(family: Family | None) -> str:
     what = "no family given" if family is None else f"family {family.name}({family.link})"
     return (
@@ -215,8 +268,11 @@ def _lkj_chol(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     return chol
 
 
-def lkj_noncentered(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
-    """``z ~ Normal(0, 1)``, ``r = z L'``: levels x q correlated effects."""
+def lkj_noncentered(
+    blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None
+) -> Any:
+    """``z ~ Normal(0, 1)``, ``r = z L'``: levels x q correlated effects (``center`` is for
+    centered builders only)."""
     chol = _lkj_chol(blk, priors, code)
     dims = _dims(blk)
     code(f"z_{blk.name} = pm.Normal('z_{blk.name}', 0, 1, dims={dims!r})")
@@ -225,36 +281,57 @@ def lkj_noncentered(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     return pm.Deterministic(f"r_{blk.name}", z @ chol.T, dims=dims)
 
 
-def _mvn_rows_logp(value: Any, chol: Any) -> Any:
-    """log N(r_j | 0, L L') per level j, with one triangular solve for all levels:
-    ``-1/2 |L^-1 r_j|^2 - sum(log diag L) - q/2 log(2 pi)``. (PyMC's MvNormal re-factors
-    ``L L'`` and solves per level, which nutpie's numba backend runs ~20x slower.)"""
+def _mvn_rows_logp(value: Any, mu: Any, chol: Any) -> Any:
+    """log N(r_j | mu, L L') per level j, with one triangular solve for all levels:
+    ``-1/2 |L^-1 (r_j - mu)|^2 - sum(log diag L) - q/2 log(2 pi)``. (PyMC's MvNormal
+    re-factors ``L L'`` and solves per level, which nutpie's numba backend runs ~20x slower.)"""
     while chol.ndim > 2:  # PyMC broadcasts the shared factor over the level axis
         chol = chol[0]
-    z = pt.linalg.solve_triangular(chol, value.T, lower=True)
+    while mu.ndim > 1:
+        mu = mu[0]
+    z = pt.linalg.solve_triangular(chol, (value - mu).T, lower=True)
     log_det = pt.sum(pt.log(pt.diag(chol)))
     return -0.5 * pt.sum(z**2, axis=0) - log_det - 0.5 * value.shape[-1] * np.log(2 * np.pi)
 
 
-def _mvn_rows_random(chol: np.ndarray, rng: np.random.Generator, size: Any) -> np.ndarray:
+def _mvn_rows_random(
+    mu: np.ndarray, chol: np.ndarray, rng: np.random.Generator, size: Any
+) -> np.ndarray:
     q = chol.shape[-1]
     factor = np.asarray(chol).reshape(-1, q, q)[0]
-    return rng.standard_normal((*size, q)) @ factor.T
+    return np.asarray(mu).reshape(-1, q)[0] + rng.standard_normal((*size, q)) @ factor.T
 
 
-def lkj_centered(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
-    """``r_j ~ MultivariateNormal(0, L L')`` for each level j (see :func:`_mvn_rows_logp`)."""
+def _centered_effects(blk: REBlock, center: Center | None, dims: Any, code: _Code, rv: Any) -> Any:
+    """``r`` from the block's centered random variable ``rv(name, mu, mu_text)``: ``r`` itself
+    (mu = 0), or ``alpha`` around ``center`` and ``r = alpha - mu``."""
+    name = blk.name
+    if center is None:
+        return rv(f"r_{name}", pt.zeros(blk.q), "0")
+    alpha = rv(f"alpha_{name}", center.mean, center.text)
+    code(f"r_{name} = pm.Deterministic('r_{name}', alpha_{name} - {center.text})")
+    return pm.Deterministic(f"r_{name}", alpha - center.mean, dims=dims)
+
+
+def lkj_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None) -> Any:
+    """``r_j ~ MultivariateNormal(0, L L')`` for each level j (see :func:`_mvn_rows_logp`),
+    or ``alpha_j ~ MultivariateNormal(mu, L L')``, ``r_j = alpha_j - mu`` with ``center``."""
     chol = _lkj_chol(blk, priors, code)
     dims = _dims(blk)
-    code(f"r_{blk.name} = MvNormal('r_{blk.name}', mu=0, chol=L_{blk.name}, dims={dims!r})")
-    return pm.CustomDist(
-        f"r_{blk.name}",
-        chol,
-        logp=_mvn_rows_logp,
-        random=_mvn_rows_random,
-        signature="(q,q)->(q)",
-        dims=dims,
-    )
+
+    def rv(name: str, mu: Any, mu_text: str) -> Any:
+        code(f"{name} = MvNormal({name!r}, mu={mu_text}, chol=L_{blk.name}, dims={dims!r})")
+        return pm.CustomDist(
+            name,
+            mu,
+            chol,
+            logp=_mvn_rows_logp,
+            random=_mvn_rows_random,
+            signature="(q),(q,q)->(q)",
+            dims=dims,
+        )
+
+    return _centered_effects(blk, center, dims, code, rv)
 
 
 def _diag_sd(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
@@ -262,7 +339,9 @@ def _diag_sd(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     return _stacked(f"sd_{blk.name}", [priors.sd[blk.name][t] for t in blk.terms], term, code)
 
 
-def diag_noncentered(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
+def diag_noncentered(
+    blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None
+) -> Any:
     """``z ~ Normal(0, 1)``, ``r = sd * z``: independent effects."""
     sd = _diag_sd(blk, priors, code)
     dims = _dims(blk)
@@ -272,15 +351,21 @@ def diag_noncentered(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     return pm.Deterministic(f"r_{blk.name}", z * sd, dims=dims)
 
 
-def diag_centered(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
-    """``r ~ Normal(0, sd)``."""
+def diag_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None) -> Any:
+    """``r ~ Normal(0, sd)``, or ``alpha ~ Normal(mu, sd)``, ``r = alpha - mu`` with
+    ``center``."""
     sd = _diag_sd(blk, priors, code)
     dims = _dims(blk)
-    code(f"r_{blk.name} = pm.Normal('r_{blk.name}', 0, sd_{blk.name}, dims={dims!r})")
-    return pm.Normal(f"r_{blk.name}", 0.0, sd, dims=dims)
+
+    def rv(name: str, mu: Any, mu_text: str) -> Any:
+        code(f"{name} = pm.Normal({name!r}, {mu_text}, sd_{blk.name}, dims={dims!r})")
+        return pm.Normal(name, mu, sd, dims=dims)
+
+    return _centered_effects(blk, center, dims, code, rv)
 
 
-BLOCK_BUILDERS: dict[tuple[str, str], Callable[[REBlock, PriorSet, _Code], Any]] = {
+Builder = Callable[[REBlock, PriorSet, _Code, Center | None], Any]
+BLOCK_BUILDERS: dict[tuple[str, str], Builder] = {
     ("lkj", "noncentered"): lkj_noncentered,
     ("lkj", "centered"): lkj_centered,
     ("diag", "noncentered"): diag_noncentered,
@@ -365,6 +450,22 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
     return FixedPart(intercept + pt.dot(xs - xbar, beta), b, Xc, theta, 0)
 
 
+def _center(index: tuple[int, ...], fixed: FixedPart, names: list[str]) -> Center | None:
+    """The :class:`Center` of a block from its :func:`hierarchical_centering` indices."""
+    if all(c < 0 for c in index):
+        return None
+    mean = pt.stack([fixed.theta[c] if c >= 0 else pt.constant(0.0) for c in index])
+    vec = "beta" if fixed.intercept_col is not None else "b"
+    offset = 1 if fixed.intercept_col is not None else 0
+
+    def text(c: int) -> str:
+        if c < 0:
+            return "0"
+        return "Intercept" if names[c] == "Intercept" else f"{vec}[{c - offset}]"
+
+    return Center(mean, "[" + ", ".join(text(c) for c in index) + "]")
+
+
 def build_model(
     design: Design,
     priors: PriorSet,
@@ -391,6 +492,8 @@ def build_model(
         marginal_scale: Any = None
         other: Any = None
         latent: list[str] = []
+        names = theta_names(design)
+        centers = hierarchical_centering(design, params, names)
         for blk in design.blocks:
             if params[blk.name] == "marginal":
                 marginal_blk = blk
@@ -400,7 +503,7 @@ def build_model(
                     marginal_scale = _diag_sd(blk, priors, code)
                 continue
             builder = BLOCK_BUILDERS[(blk.kind, params[blk.name])]
-            r = builder(blk, priors, code)
+            r = builder(blk, priors, code, _center(centers.get(blk.name, ()), fixed, names))
             z_text = "" if blk.q == 1 and np.all(blk.Z == 1.0) else f" * Z_{blk.name}"
             code(f"eta = eta + (r_{blk.name}[codes_{blk.name}]{z_text}).sum(-1)")
             contribution = block_contribution(blk, r)

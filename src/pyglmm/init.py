@@ -8,6 +8,8 @@ to the free variables of the compiled model, on their constrained scale:
   Sigma = diag(sd) C diag(sd) (PyMC's row-major packing); ``z = r L^-T`` (non-centered) or
   ``r`` (centered).
 * ``"diag"`` blocks: ``sd_<block>``; ``z = r / sd`` or ``r``.
+* centered blocks hierarchically centered on fixed effects
+  (:func:`pyglmm.compile.hierarchical_centering`): ``alpha = r + theta_c``.
 
 SDs estimated at the boundary (0, a singular fit) are raised to a small positive floor so the
 start is inside the support. Samplers jitter these values per chain.
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from .compile import hierarchical_centering, theta_names
 from .design import Design
 
 
@@ -29,15 +32,18 @@ def initvals_from_lmm(
     beta = np.asarray(lmm.beta, dtype=float)
     names = list(design.x_names)
     out: dict[str, np.ndarray] = {}
+    theta = beta
     if design.has_intercept:
         i0 = names.index("Intercept")
         slopes = np.delete(beta, i0)
         xbar = np.delete(design.X, i0, axis=1).mean(axis=0)
         out["Intercept"] = np.asarray(beta[i0] + xbar @ slopes)
+        theta = np.concatenate([[out["Intercept"]], slopes])
         if slopes.size:
             out["beta"] = slopes
     elif names:
         out["b"] = beta
+    centers = hierarchical_centering(design, parameterization, theta_names(design))
     out["sigma"] = np.asarray(max(float(lmm.sigma), 1e-6))
     floor = 1e-3 * max(float(lmm.sigma), 1e-6)
     for blk, (sd, cor), r in zip(design.blocks, lmm.theta_to_sd_cor(), lmm.b, strict=True):
@@ -52,7 +58,9 @@ def initvals_from_lmm(
         else:
             out[f"sd_{blk.name}"] = sd
             z = r / sd
-        if centered:
+        if any(c >= 0 for c in centers.get(blk.name, ())):
+            out[f"alpha_{blk.name}"] = r + [theta[c] if c >= 0 else 0.0 for c in centers[blk.name]]
+        elif centered:
             out[f"r_{blk.name}"] = r
         else:
             out[f"z_{blk.name}"] = z

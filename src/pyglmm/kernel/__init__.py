@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ..compile import hierarchical_centering, theta_names
 from ..design import Design, REBlock
 from ..families import Family
 from ..marginal import MarginalStats, sufficient_stats, woodbury_system
@@ -268,6 +269,8 @@ class KernelModel:
                     out[names[4]] = np.einsum("slj,sij->sli", eff, Lam)
                 else:
                     out[names[4]] = eff - self._center_values(blk, X)
+                    if any(c >= 0 for c in blk.center):
+                        out[names[5]] = eff.copy()
         out["sigma"] = np.exp(X[:, p])
         return {k: v.reshape(lead + v.shape[1:]) for k, v in out.items()}
 
@@ -290,7 +293,7 @@ class KernelModel:
     def _expand_plan(self) -> list[tuple[tuple[str, ...], tuple, np.ndarray]]:
         return [
             (
-                tuple(f"{k}_{b.name}" for k in ("sd", "L", "cor", "z", "r")),
+                tuple(f"{k}_{b.name}" for k in ("sd", "L", "cor", "z", "r", "alpha")),
                 np.tril_indices(b.q),
                 np.zeros((b.m + 1, b.q, b.q)),
             )
@@ -299,7 +302,8 @@ class KernelModel:
 
     def unconstrained(self, values: dict[str, Any]) -> np.ndarray:
         """Inverse of :meth:`constrained` from the free variables of the PyMC model
-        (``Intercept``/``beta`` or ``b``, ``sigma``, ``L_``/``sd_`` and ``z_``/``r_``)."""
+        (``Intercept``/``beta`` or ``b``, ``sigma``, ``L_``/``sd_`` and ``z_``/``r_``, or
+        ``alpha_`` for hierarchically centered blocks)."""
         p = self.p
         x = np.zeros(self.ndim)
         if self.intercept_pos is not None:
@@ -322,10 +326,13 @@ class KernelModel:
             key = {"noncentered": f"z_{blk.name}", "centered": f"r_{blk.name}"}.get(blk.role)
             if key is not None:
                 eff = np.zeros((len(blk.levels), q))
-                if key in values:
-                    eff[:] = np.asarray(values[key], dtype=float).reshape(-1, q)
-                if blk.role == "centered":
-                    eff = eff + self._center_values(blk, x[None])[0]
+                if f"alpha_{blk.name}" in values:  # stored as sampled (hierarchically centered)
+                    eff[:] = np.asarray(values[f"alpha_{blk.name}"], dtype=float).reshape(-1, q)
+                else:
+                    if key in values:
+                        eff[:] = np.asarray(values[key], dtype=float).reshape(-1, q)
+                    if blk.role == "centered":
+                        eff = eff + self._center_values(blk, x[None])[0]
                 x[start : start + len(blk.levels) * q] = eff.reshape(-1)
         return x
 
@@ -372,35 +379,6 @@ def _partial_correlations(L: np.ndarray) -> np.ndarray:
             out.append(math.atanh(min(max(z, -1 + 1e-12), 1 - 1e-12)))
             rem -= L[i, j] ** 2
     return np.array(out)
-
-
-def hierarchical_centering(
-    design: Design, parameterization: dict[str, str], theta_names: list[str]
-) -> dict[str, tuple[int, ...]]:
-    """Per centered block, the ``theta`` index each of its terms is centered on (-1: none).
-
-    A centered block whose term is also a fixed effect (``Intercept``, or a slope ``x`` in
-    ``(x | g)``) stores ``alpha_l = theta_c + r_l`` instead of ``r_l`` (Gelfand, Sahu & Carlin
-    1995): the prior becomes ``alpha_l ~ N(theta_c, Sigma)`` and the likelihood sees
-    ``alpha_l`` only. The linear change of variables has unit Jacobian, so the posterior is
-    the same; it removes the ridge along ``theta_c + r_l = const`` that the sampler otherwise
-    has to learn (the data pin down each level's ``alpha_l``, which is why the block was
-    centered). Each fixed effect is centered on by one block, the one with the fewest levels
-    (where that ridge is strongest); crossed blocks sharing it would leave ``theta_c`` in the
-    likelihood with weight -1 per extra block.
-    """
-    owner: dict[str, REBlock] = {}
-    for blk in design.blocks:
-        if parameterization[blk.name] != "centered":
-            continue
-        for t in blk.terms:
-            if t in theta_names and (t not in owner or len(blk.levels) < len(owner[t].levels)):
-                owner[t] = blk
-    return {
-        blk.name: tuple(theta_names.index(t) if owner.get(t) is blk else -1 for t in blk.terms)
-        for blk in design.blocks
-        if parameterization[blk.name] == "centered"
-    }
 
 
 def _block(
@@ -455,8 +433,7 @@ def kernel_model(
     shift = float(np.mean(y)) if i0 is not None else 0.0
     offset = p + 1
     order = sorted(design.blocks, key=lambda b: parameterization[b.name] != "marginal")
-    theta_names = ["Intercept", *slopes] if i0 is not None else names
-    centers = hierarchical_centering(design, parameterization, theta_names)
+    centers = hierarchical_centering(design, parameterization, theta_names(design))
     blocks: list[KernelBlock] = []
     for blk in order:
         kb = _block(blk, priors, parameterization[blk.name], offset, centers.get(blk.name, ()))
@@ -541,7 +518,7 @@ def _dims(km: KernelModel) -> dict[str, tuple[str, ...]]:
         dims[f"sd_{blk.name}"] = (term,)
         dims[f"cor_{blk.name}"] = (term, term + "_")
         dims[f"L_{blk.name}"] = (f"L_{blk.name}_dim_0",)
-        dims[f"z_{blk.name}"] = dims[f"r_{blk.name}"] = (level, term)
+        dims[f"z_{blk.name}"] = dims[f"r_{blk.name}"] = dims[f"alpha_{blk.name}"] = (level, term)
     return dims
 
 
