@@ -150,8 +150,9 @@ def resolve_parameterization(
 def hierarchical_centering(
     design: Design, parameterization: Mapping[str, str], names: list[str]
 ) -> dict[str, tuple[int, ...]]:
-    """Per centered block, the index in ``names`` (of ``theta``, :func:`theta_names`) each of
-    its terms is centered on (-1: none).
+    """Per centered block with a fixed effect among its terms, the index in ``names`` (of
+    ``theta``, :func:`theta_names`) each of its terms is centered on (-1: none); blocks
+    centered on nothing are left out.
 
     ``theta`` are the sampled fixed-effect coefficients (``[Intercept, beta]`` on centered
     predictors with an intercept, else ``b``). A centered block whose term is also a fixed
@@ -172,10 +173,11 @@ def hierarchical_centering(
         for t in blk.terms:
             if t in names and (t not in owner or len(blk.levels) < len(owner[t].levels)):
                 owner[t] = blk
+    owners = {blk.name for blk in owner.values()}
     return {
         blk.name: tuple(names.index(t) if owner.get(t) is blk else -1 for t in blk.terms)
         for blk in design.blocks
-        if parameterization[blk.name] == "centered"
+        if blk.name in owners
     }
 
 
@@ -451,8 +453,9 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
 
 
 def _center(index: tuple[int, ...], fixed: FixedPart, names: list[str]) -> Center | None:
-    """The :class:`Center` of a block from its :func:`hierarchical_centering` indices."""
-    if all(c < 0 for c in index):
+    """The :class:`Center` of a block from its :func:`hierarchical_centering` indices (none:
+    not hierarchically centered)."""
+    if not index:
         return None
     mean = pt.stack([fixed.theta[c] if c >= 0 else pt.constant(0.0) for c in index])
     vec = "beta" if fixed.intercept_col is not None else "b"

@@ -58,7 +58,7 @@ def initvals_from_lmm(
         else:
             out[f"sd_{blk.name}"] = sd
             z = r / sd
-        if any(c >= 0 for c in centers.get(blk.name, ())):
+        if blk.name in centers:
             out[f"alpha_{blk.name}"] = r + [theta[c] if c >= 0 else 0.0 for c in centers[blk.name]]
         elif centered:
             out[f"r_{blk.name}"] = r

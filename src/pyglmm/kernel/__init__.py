@@ -84,7 +84,8 @@ class KernelBlock:
     """One random-effect block in the kernel: ``role`` is ``"marginal"``, ``"centered"`` or
     ``"noncentered"``; ``offset`` is where its scale starts in ``x`` (its effects follow).
     ``center[i]``: the index in ``theta`` that the centered block's term ``i`` is
-    hierarchically centered on (its stored effects are ``theta_c + r``), or -1."""
+    hierarchically centered on (its stored effects are ``theta_c + r``), or -1; empty when
+    the block is not hierarchically centered."""
 
     name: str
     terms: tuple[str, ...]
@@ -269,7 +270,7 @@ class KernelModel:
                     out[names[4]] = np.einsum("slj,sij->sli", eff, Lam)
                 else:
                     out[names[4]] = eff - self._center_values(blk, X)
-                    if any(c >= 0 for c in blk.center):
+                    if blk.center:
                         out[names[5]] = eff.copy()
         out["sigma"] = np.exp(X[:, p])
         return {k: v.reshape(lead + v.shape[1:]) for k, v in out.items()}

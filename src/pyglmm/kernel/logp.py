@@ -9,7 +9,7 @@ unconstrained partial correlations (:func:`~pyglmm.kernel.densities.corr_cholesk
 *effects* (latent blocks only) are levels x q values, ``r`` (centered) or ``z`` with
 ``r_l = Lambda z_l`` (non-centered). A centered term with ``lat_center >= 0`` stores
 ``alpha_l = theta_c + r_l`` instead (hierarchical centering, see
-:func:`pyglmm.kernel.hierarchical_centering`): ``r_l = alpha_l - theta_c``, and the gradient
+:func:`pyglmm.compile.hierarchical_centering`): ``r_l = alpha_l - theta_c``, and the gradient
 ``g`` with respect to ``r_l`` goes to ``alpha_l`` and, negated, to ``theta_c``.
 ``Lambda = diag(sd) L`` is the block's covariance factor.
 
@@ -510,9 +510,10 @@ def logp_grad(
                             acc -= Lamk[j, i] * a[j]
                         a[i] = acc / Lamk[i, i]
                     for i in range(qk):
-                        grad[eff + lev * qk + i] = GR[k, lev, i] - a[i]
+                        gr = GR[k, lev, i] - a[i]
+                        grad[eff + lev * qk + i] = gr
                         if lat_center[k, i] >= 0:  # d/d theta_c of r = alpha - theta_c
-                            gth[lat_center[k, i]] -= GR[k, lev, i] - a[i]
+                            gth[lat_center[k, i]] -= gr
                         for j in range(i + 1):
                             GLk[i, j] += a[i] * u[j]
                 else:
