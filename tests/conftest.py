@@ -1,10 +1,33 @@
-"""Shared fixtures: one sleepstudy fit per test session (a fit costs a nutpie compile)."""
+"""Shared fixtures: the published reference values (``tests/data``) and one sleepstudy fit per
+test session.
 
+Every reference number a test asserts against lives in ``tests/data/`` inside the repository,
+each entry with its ``source`` (paper, lme4 test file, printout); no test reads a file outside
+the clone.
+"""
+
+import json
 import warnings
+from functools import cache
+from pathlib import Path
 
 import pytest
 
 import pyglmm as pg
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+
+
+@cache
+def load_reference(name: str) -> dict:
+    """``tests/data/<name>.json`` (parsed once per session)."""
+    return json.loads((DATA_DIR / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def lme4_ref() -> dict:
+    """Published lme4 estimates (Bates et al. 2015, lme4's tests; see each entry's source)."""
+    return load_reference("lme4_reference")
 
 
 @pytest.fixture(scope="session")

@@ -70,7 +70,7 @@ def test_jax_sampler_fits_sleepstudy(sleep_model, sampler, parameterization, ini
     assert not [v for v in post.data_vars if str(v).endswith("__")]
     assert post["b"].dims == ("chain", "draw", "coef")
     assert post["r_Subject"].dims == ("chain", "draw", "Subject_level", "Subject_term")
-    assert "log_likelihood" in fit.idata.groups()
+    assert "log_likelihood" in fit.idata
     assert fit.n_divergent >= 0  # sample_stats carry "diverging"
 
     # JAX compiles inside the sampling call

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,8 +13,6 @@ from pyglmm.design import Design, REBlock
 from pyglmm.formula import ParsedFormula
 from pyglmm.lmm import LmmFit, ProfiledLmm, fit_lmm, theta_to_sd_cor
 from pyglmm.lmm import profiled as profiled_mod
-
-REF_PATH = Path("/work/shared/reference/lme4.json")
 
 
 # ----- helpers ------------------------------------------------------------------------
@@ -173,10 +168,8 @@ def random_design(first_lkj: bool, seed: int = 1) -> Design:
 
 
 @pytest.fixture(scope="module")
-def ref() -> dict:
-    if not REF_PATH.exists():
-        pytest.skip("reference file missing")
-    return json.loads(REF_PATH.read_text())
+def ref(lme4_ref: dict) -> dict:
+    return lme4_ref
 
 
 def key(name: str) -> str:

@@ -1,9 +1,6 @@
 """parameterization="marginal": the integrated likelihood, the conditional draws of the
 integrated-out effects, posterior agreement with the latent model, and the "auto" rule."""
 
-import json
-from pathlib import Path
-
 import arviz as az
 import numpy as np
 import pandas as pd
@@ -12,16 +9,13 @@ import xarray as xr
 from scipy import stats
 
 import pyglmm as pg
+from pyglmm import stack
 from pyglmm.compile import AUTO_CENTERED_MIN_ROWS, resolve_parameterization
 from pyglmm.marginal import (
     add_conditional_effects,
     block_scale_draws,
     conditional_draws,
     conditional_moments,
-)
-
-REF = json.loads(
-    (Path(__file__).resolve().parents[1] / ".." / "shared" / "reference" / "lme4.json").read_text()
 )
 
 
@@ -147,14 +141,14 @@ def _dense_conditional(design, blk, e, Sigma, sigma):
     return mean.reshape(blk.n_levels, blk.q), cov
 
 
-def _fake_posterior(model, values: dict, n_draws: int) -> az.InferenceData:
+def _fake_posterior(model, values: dict, n_draws: int):
     """One chain repeating one parameter value (dims as nutpie stores them)."""
     data = {}
     for name, v in values.items():
         arr = np.broadcast_to(np.asarray(v, dtype=float), (1, n_draws, *np.shape(v)))
         dims = ["chain", "draw"] + [f"{name}_dim_{i}" for i in range(np.ndim(v))]
         data[name] = (dims, np.array(arr))
-    return az.InferenceData(posterior=xr.Dataset(data))
+    return stack.from_datasets({"posterior": xr.Dataset(data)})
 
 
 @pytest.mark.parametrize("formula", ["y ~ x + (1 + x | g) + (1 | h)", "y ~ x + (1 + x || g)"])
@@ -243,7 +237,9 @@ def crossed_fits():
     kwargs = dict(draws=1000, tune=1000, chains=4, seed=7, progressbar=False, warn=False)
     # "marginal": g integrated out; h (40 rows per level) centered by the auto rule
     marginal = model.fit(parameterization="marginal", init="reml", **kwargs)
-    latent = model.fit(parameterization="noncentered", target_accept=0.9, **kwargs)
+    # the latent reference needs small steps: at target_accept=0.9 it under-explores the right
+    # tail of sd(h) (6 levels; Est.Error 0.27 against 0.32-0.33 at 0.99 and for the marginal fit)
+    latent = model.fit(parameterization="noncentered", target_accept=0.99, **kwargs)
     return marginal, latent
 
 
@@ -271,16 +267,16 @@ def test_marginal_and_latent_posteriors_agree(crossed_fits):
     # everything downstream reads the drawn effects
     assert marginal.ranef()["g"].shape == (30, 2)
     assert marginal.idata.log_likelihood["y"].shape == (4, 1000, 240)
-    assert np.isfinite(marginal.loo().elpd_loo)
+    assert np.isfinite(stack.elpd(marginal.loo())[0])
     pred = marginal.predict()
     np.testing.assert_allclose(pred["Estimate"], latent.predict()["Estimate"], atol=0.1)
     assert marginal.diagnostics()["divergences"] == 0
 
 
-def test_sleepstudy_marginal(sleep_fit):
+def test_sleepstudy_marginal(lme4_ref, sleep_fit):
     """The session fit uses the default "auto", which integrates Subject out."""
     assert sleep_fit.parameterization == {"Subject": "marginal"}
-    ref = REF["sleepstudy_reml"]
+    ref = lme4_ref["sleepstudy_reml"]
     fe = sleep_fit.fixef()
     for name, lme4_name in [("Intercept", "(Intercept)"), ("Days", "Days")]:
         gap = abs(fe.loc[name, "Estimate"] - ref["fixef"][lme4_name])

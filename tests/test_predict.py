@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 import pyglmm as pg
+from pyglmm import stack
 from pyglmm.design import DesignError
 from pyglmm.predict import predict_draws
 
@@ -97,7 +98,6 @@ def test_unseen_predictor_level_is_a_design_error():
 
 def test_binomial_response_for_new_data_uses_its_trials():
     """Fixed parameter draws (a fake posterior) so the expected counts are known exactly."""
-    import arviz as az
     import xarray as xr
 
     cbpp = pg.datasets.load("cbpp")
@@ -120,7 +120,7 @@ def test_binomial_response_for_new_data_uses_its_trials():
     )
     fit = pg.Fit(
         model,
-        az.InferenceData(posterior=post),
+        stack.from_datasets({"posterior": post}),
         draws=n_draws,
         tune=0,
         chains=1,

@@ -37,7 +37,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from . import marginal
+from . import marginal, stack
 from .design import Design, REBlock
 from .families import Family
 from .priors import Prior, PriorSet
@@ -262,7 +262,13 @@ def _lkj_chol(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
         f"eta={eta:.4g}, sd_dist=pm.{sd_priors[0].dist}.dist({_kw(params)}, shape={blk.q}))"
     )
     chol, corr, stds = pm.LKJCholeskyCov(
-        f"L_{name}", n=blk.q, eta=eta, sd_dist=sd_dist, compute_corr=True, store_in_trace=False
+        f"L_{name}",
+        n=blk.q,
+        eta=eta,
+        sd_dist=sd_dist,
+        compute_corr=True,
+        store_in_trace=False,
+        **stack.lkj_cholesky_initval(blk.q),
     )
     _, term = _dims(blk)
     pm.Deterministic(f"sd_{name}", stds, dims=term)

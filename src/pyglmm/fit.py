@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import arviz as az
 import numpy as np
 import pandas as pd
+import xarray as xr
 
+from . import stack
 from .design import Design, REBlock
 from .families import Family
 
@@ -61,9 +62,9 @@ def describe(draws: np.ndarray) -> dict[str, float]:
     if np.ptp(flat) == 0:
         rhat, bulk, tail = np.nan, np.nan, np.nan
     else:
-        rhat = float(az.rhat(draws))
-        bulk = float(az.ess(draws, method="bulk"))
-        tail = float(az.ess(draws, method="tail"))
+        rhat = stack.rhat(draws)
+        bulk = stack.ess_bulk(draws)
+        tail = stack.ess_tail(draws)
     return {
         "Estimate": float(flat.mean()),
         "Est.Error": float(flat.std(ddof=1)),
@@ -85,7 +86,7 @@ class Fit:
     def __init__(
         self,
         model: Model,
-        idata: az.InferenceData,
+        idata: Any,
         *,
         draws: int,
         tune: int,
@@ -110,13 +111,18 @@ class Fit:
     def family(self) -> Family:
         return self.model.family
 
+    @property
+    def posterior(self) -> xr.Dataset:
+        """The posterior draws as an ``xarray.Dataset`` (chain, draw, ...), on either ArviZ."""
+        return stack.posterior(self.idata)
+
     def _post(self, name: str) -> np.ndarray:
         return np.asarray(self.idata["posterior"][name].values)
 
     @property
     def n_divergent(self) -> int:
         """Divergent transitions after warm-up, over all chains."""
-        stats = self.idata.get("sample_stats")
+        stats = stack.group(self.idata, "sample_stats")
         if stats is None or "diverging" not in stats:
             return 0
         return int(np.asarray(stats["diverging"].values).sum())
@@ -285,11 +291,13 @@ class Fit:
 
     # --- model criteria ------------------------------------------------------------------
     def loo(self, **kwargs: Any) -> Any:
-        """PSIS-LOO (``arviz.loo``) from the stored pointwise log-likelihood."""
-        return az.loo(self.idata, **kwargs)
+        """PSIS-LOO (``arviz.loo``, the installed ArviZ's ``ELPDData``) from the stored
+        pointwise log-likelihood."""
+        return stack.loo(self.idata, **kwargs)
 
     def waic(self, **kwargs: Any) -> Any:
-        return az.waic(self.idata, **kwargs)
+        """WAIC from the stored pointwise log-likelihood (see :func:`pyglmm.stack.waic`)."""
+        return stack.waic(self.idata, **kwargs)
 
     # --- diagnostics ---------------------------------------------------------------------
     def diagnostics(self) -> dict[str, float]:

@@ -56,13 +56,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import arviz as az
 import numba
 import numpy as np
 import pytensor.tensor as pt
 import scipy.sparse as sp
 import xarray as xr
 
+from . import stack
 from .design import Design, REBlock
 from .posterior import draw_chunks, flat_draws
 
@@ -400,11 +400,11 @@ def crossed_products(
 
 
 def add_conditional_effects(
-    idata: az.InferenceData, design: Design, block: str, seed: int | None = None
+    idata: Any, design: Design, block: str, seed: int | None = None
 ) -> None:
     """Draw ``r_<block>`` exactly from its conditional posterior for every posterior draw and
-    store it in ``idata.posterior`` (dims chain, draw, ``<block>_level``, ``<block>_term``)."""
-    post = idata["posterior"]
+    store it in ``idata``'s posterior (dims chain, draw, ``<block>_level``, ``<block>_term``)."""
+    post = stack.posterior(idata)
     blk = next(b for b in design.blocks if b.name == block)
     rng = np.random.default_rng(seed)
     chains, n_draw = post.sizes["chain"], post.sizes["draw"]
@@ -440,4 +440,4 @@ def add_conditional_effects(
             term: list(blk.terms),
         },
     )
-    post[f"r_{blk.name}"] = da
+    stack.set_group(idata, "posterior", post.assign({f"r_{blk.name}": da}))

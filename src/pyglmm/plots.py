@@ -49,7 +49,7 @@ def _figure(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]
 def _param_dataset(fit: Fit, var_names: list[str] | None = None) -> Any:
     import xarray as xr
 
-    draws = posterior_params(fit.idata["posterior"], fit.design, fit.family.params)
+    draws = posterior_params(fit.posterior, fit.design, fit.family.params)
     if var_names is not None:
         unknown = [v for v in var_names if v not in draws]
         if unknown:
@@ -61,13 +61,12 @@ def _param_dataset(fit: Fit, var_names: list[str] | None = None) -> Any:
 def plot_trace(fit: Fit, var_names: list[str] | None = None, **kwargs: Any) -> Figure:
     """Trace plot (ArviZ): density per chain (left) and draws (right) of every reported scalar
     (or ``var_names``, labels as ``b_Days``, ``sd_Subject__Intercept``, ``sigma``)."""
-    import arviz as az
+    from . import stack
 
     ds = _param_dataset(fit, var_names)
     n = len(ds.data_vars)
     kwargs.setdefault("figsize", (10, max(2.0, 1.8 * n)))
-    axes = az.plot_trace(ds, compact=False, **kwargs)
-    fig = np.asarray(axes).ravel()[0].figure
+    fig = stack.plot_trace(ds, **kwargs)
     fig.suptitle(f"{fit.design.formula.formula}", y=1.0)
     fig.tight_layout()
     return fig
@@ -76,7 +75,7 @@ def plot_trace(fit: Fit, var_names: list[str] | None = None, **kwargs: Any) -> F
 def plot_forest(fit: Fit, include_intercept: bool = True) -> Figure:
     """Posterior median (point), 50% (thick) and 95% (thin) equal-tailed intervals of fixed
     effects, group-level SDs and correlations and family parameters, a panel per class."""
-    draws = posterior_params(fit.idata["posterior"], fit.design, fit.family.params)
+    draws = posterior_params(fit.posterior, fit.design, fit.family.params)
     if not include_intercept:
         draws.pop("b_Intercept", None)
     classes: dict[str, list[str]] = {}

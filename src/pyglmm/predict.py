@@ -87,7 +87,7 @@ def predict_draws(
     if kind not in ("link", "mean", "response"):
         raise ValueError(f"unknown kind {kind!r}; use 'link', 'mean' or 'response'")
     design, family = fit.design, fit.family
-    post = fit.idata["posterior"]
+    post = fit.posterior
     rng = np.random.default_rng(seed)
     data: NewData | None = None if newdata is None else design.transform(newdata)
     index = design.index if data is None else data.index

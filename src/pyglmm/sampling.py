@@ -1,6 +1,9 @@
 """Run NUTS on a compiled model (nutpie by default; PyMC's own sampler and the JAX samplers
 numpyro and blackjax too) and collect the InferenceData with the log-likelihood and observed data
-attached."""
+attached.
+
+The container is the installed ArviZ's own (``InferenceData`` on ArviZ 0.x, ``xarray.DataTree``
+on ArviZ 1.x); the calls that differ between them go through :mod:`pyglmm.stack`."""
 
 from __future__ import annotations
 
@@ -10,11 +13,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import arviz as az
 import numpy as np
 import pymc as pm
 import xarray as xr
 
+from . import stack
 from .compile import CompiledModel
 from .design import Design
 from .families import Family
@@ -31,7 +34,7 @@ LOG_LIK_AUTO_LIMIT = 50_000_000
 
 @dataclass
 class SampleResult:
-    idata: az.InferenceData
+    idata: Any  # arviz.InferenceData (ArviZ 0.x) or xarray.DataTree (ArviZ 1.x)
     timing: dict[str, float] = field(default_factory=dict)
 
 
@@ -111,7 +114,7 @@ def nutpie_sample(
     progressbar: bool,
     target_accept: float,
     low_rank_mass_matrix: bool,
-) -> az.InferenceData:
+) -> Any:
     """``nutpie.sample`` with pyglmm's settings (no warm-up draws stored) for a compiled nutpie
     model (of a PyMC model, or of :mod:`pyglmm.kernel`)."""
     import nutpie
@@ -126,7 +129,7 @@ def nutpie_sample(
         progress_bar=progressbar,
         save_warmup=False,
         target_accept=target_accept,
-        low_rank_modified_mass_matrix=low_rank_mass_matrix,
+        **stack.nutpie_adaptation(low_rank_mass_matrix),
     )
 
 
@@ -153,21 +156,19 @@ def _jax_chain_method(sampler: str, chains: int, cores: int) -> str:
     return "parallel" if cores > 1 and jax.local_device_count() >= chains else "vectorized"
 
 
-def attach_data(
-    idata: az.InferenceData, design: Design, family: Family, log_likelihood: bool | str
-) -> float:
+def attach_data(idata: Any, design: Design, family: Family, log_likelihood: bool | str) -> float:
     """Add ``observed_data`` and (unless too large, see ``LOG_LIK_AUTO_LIMIT``) the pointwise
     ``log_likelihood`` computed in numpy; returns the seconds spent."""
     t0 = time.perf_counter()
     obs_coord = {"obs": np.arange(design.n_obs)}
-    if "observed_data" not in idata.groups():
-        idata.add_groups({"observed_data": xr.Dataset({"y": ("obs", design.y)}, coords=obs_coord)})
-    size = idata["posterior"].sizes["chain"] * idata["posterior"].sizes["draw"] * design.n_obs
+    if "observed_data" not in idata:
+        observed = xr.Dataset({"y": ("obs", design.y)}, coords=obs_coord)
+        stack.set_group(idata, "observed_data", observed)
+    post = stack.posterior(idata)
+    size = post.sizes["chain"] * post.sizes["draw"] * design.n_obs
     if log_likelihood is True or (log_likelihood == "auto" and size <= LOG_LIK_AUTO_LIMIT):
-        ll = pointwise_loglik(design, family, idata["posterior"])
-        coords = {**obs_coord, "chain": idata["posterior"].chain, "draw": idata["posterior"].draw}
+        ll = pointwise_loglik(design, family, post)
+        coords = {**obs_coord, "chain": post.chain, "draw": post.draw}
         ds = xr.Dataset({"y": (("chain", "draw", "obs"), ll)}, coords=coords)
-        if "log_likelihood" in idata.groups():
-            del idata["log_likelihood"]
-        idata.add_groups({"log_likelihood": ds})
+        stack.set_group(idata, "log_likelihood", ds)
     return time.perf_counter() - t0

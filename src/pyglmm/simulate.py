@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from . import stack
 from .formula import split_bar, split_call, variable_names
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ def draw_prior(model: Model, draws: int = 1, seed: Any = None) -> ParamDraws:
             keys.append(("sd", blk.name, t))
         if blk.kind == "lkj":
             eta = ps.cor[blk.name].params.get("eta", 1.0)
-            dists.append(pm.LKJCorr.dist(n=blk.q, eta=eta, return_matrix=True))
+            dists.append(stack.lkj_corr_matrix_dist(blk.q, eta))
             keys.append(("cor", blk.name))
     for name, p in ps.family.items():
         dists.append(p.dist_obj())

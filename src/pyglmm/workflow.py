@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import stack
 from .fit import RHAT_LIMIT, describe
 from .simulate import (
     ParamDraws,
@@ -107,7 +108,7 @@ def fit_summary(
             warnings.simplefilter("ignore")
             model = Model(formula, data, family=family, priors=priors)
             fit = model.fit(**kwargs)
-            draws = posterior_params(fit.idata["posterior"], model.design, model.family.params)
+            draws = posterior_params(fit.posterior, model.design, model.family.params)
             params: dict[str, dict[str, float]] = {}
             thinned: dict[str, np.ndarray] = {}
             for label, d in draws.items():
@@ -133,9 +134,7 @@ def fit_summary(
                 parameterization=dict(fit.parameterization),
             )
             if loo:
-                res = fit.loo()
-                out["elpd_loo"] = float(res["elpd_loo"])
-                out["elpd_loo_se"] = float(res["se"])
+                out["elpd_loo"], out["elpd_loo_se"] = stack.elpd(fit.loo())
     except Exception as err:  # reported, so one failed fit does not lose the others
         out["error"] = f"{type(err).__name__}: {err}"
     out["wall_s"] = time.perf_counter() - t0
@@ -656,8 +655,6 @@ def _spec_label(spec: str | Mapping[str, str]) -> str:
 
 
 def _compare_fits(fits: Mapping[str, Fit]) -> CompareResult:
-    import arviz as az
-
     n_obs = {label: f.design.n_obs for label, f in fits.items()}
     if len(set(n_obs.values())) > 1:
         raise ValueError(f"LOO comparison needs the same observations in every fit; n = {n_obs}")
@@ -669,7 +666,7 @@ def _compare_fits(fits: Mapping[str, Fit]) -> CompareResult:
     ).T
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        loo = az.compare({label: f.idata for label, f in fits.items()}, ic="loo")
+        loo = stack.compare({label: f.idata for label, f in fits.items()})
     loo = loo.rename(columns={"se": "elpd_loo_se"})
     keep = ["rank", "elpd_loo", "elpd_loo_se", "p_loo", "elpd_diff", "dse", "weight", "warning"]
     table = loo[keep].join(speed.drop(columns=[], errors="ignore"))
@@ -677,7 +674,7 @@ def _compare_fits(fits: Mapping[str, Fit]) -> CompareResult:
     table = table[[*keep, *[c for c in COMPARE_COLUMNS if c not in keep]]]
     best = str(table.index[0])
     second = str(table.index[1])
-    diff, dse = float(table.loc[second, "elpd_diff"]), float(table.loc[second, "dse"])
+    diff, dse = np.asarray(table.loc[second, ["elpd_diff", "dse"]], dtype=float)
     if diff > 2 * dse:
         verdict = f"preferred: {best} (elpd_loo higher by {diff:.1f}, SE {dse:.1f}, than {second})"
     else:
@@ -712,7 +709,7 @@ def bayes_r2(fit: Fit, summary: bool = True) -> pd.DataFrame | np.ndarray:
 
     family, design = fit.family, fit.design
     mu = np.asarray(fit.predict(kind="mean", summary=False))  # S x n
-    post = fit.idata["posterior"]
+    post = fit.posterior
     p = {name: flat_draws(post, name)[:, None] for name in family.params}  # S x 1
     name = family.name
     y = design.y

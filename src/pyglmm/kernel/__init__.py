@@ -52,6 +52,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .. import stack
 from ..compile import hierarchical_centering, theta_names
 from ..design import Design, REBlock
 from ..families import Family
@@ -564,7 +565,7 @@ def sample(
     idata = nutpie_sample(
         compiled, draws, tune, chains, cores, seed, progressbar, target_accept, low_rank_mass_matrix
     )
-    idata["posterior"] = named_posterior(km, idata["posterior"])
+    stack.set_group(idata, "posterior", named_posterior(km, stack.posterior(idata)))
     timing = {"compile": compile_s, "sample": time.perf_counter() - t0, "compile_cached": cached}
     return SampleResult(idata, timing)
 

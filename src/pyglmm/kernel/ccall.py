@@ -239,10 +239,13 @@ def nutpie_compiled(
             return {DRAW_DIM: np.arange(ndim)}
 
         def _make_sampler(
-            self, settings: Any, init_mean: Any, cores: int, progress_type: Any, store: Any
+            self, settings: Any, init_mean: Any, cores: int, progress_type: Any, *rest: Any
         ) -> Any:
+            # ``rest`` is what this nutpie passes after the progress type and hands on to
+            # ``PySampler.from_pymc`` as it is: ``(store,)`` up to 0.16.9, ``(extra_callback,
+            # extra_callback_rate, store)`` from 0.16.10 (the versions the pins admit).
             model = self._make_model(init_mean)
-            return _lib.PySampler.from_pymc(settings, cores, model, progress_type, store)
+            return _lib.PySampler.from_pymc(settings, cores, model, progress_type, *rest)
 
         def _make_model(self, init_mean: Any) -> Any:
             data = table.ctypes.data
