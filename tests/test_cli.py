@@ -26,6 +26,9 @@ class FakeIData:
 class FakeFit:
     idata = FakeIData()
 
+    def save(self, path: str, data: bool = True) -> None:
+        self.idata.to_netcdf(path)
+
     def __str__(self) -> str:
         return SUMMARY
 

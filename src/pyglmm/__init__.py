@@ -18,6 +18,7 @@ from .families import Family, family
 from .fit import Fit, SamplingWarning
 from .formula import FormulaError
 from .model import Model
+from .persist import FitFileError, load_fit
 from .priors import Prior, prior
 from .workflow import CompareResult, RecoveryResult, compare, recover
 
@@ -25,6 +26,7 @@ __all__ = [
     "CompareResult",
     "Family",
     "Fit",
+    "FitFileError",
     "FormulaError",
     "Model",
     "Prior",
@@ -33,6 +35,7 @@ __all__ = [
     "compare",
     "datasets",
     "family",
+    "load_fit",
     "plots",
     "prior",
     "recover",

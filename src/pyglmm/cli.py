@@ -1,7 +1,8 @@
 """The ``pyglmm`` command line.
 
-    pyglmm fit data.csv "Reaction ~ Days + (Days | Subject)" --draws 1000 --output post.nc
+    pyglmm fit data.csv "Reaction ~ Days + (Days | Subject)" --draws 1000 --output fit.nc
     pyglmm fit data.csv "Reaction ~ Days + (Days | Subject)" --reml
+    pyglmm summary fit.nc
     pyglmm demo
     python -m pyglmm demo
 
@@ -44,9 +45,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions reported as a message + exit 2 instead of a traceback."""
     from .design import DesignError
     from .formula import FormulaError
+    from .persist import FitFileError
 
     return (
         CLIError,
+        FitFileError,
         FormulaError,
         DesignError,
         FileNotFoundError,
@@ -129,7 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--family", default="gaussian", help="response family (gaussian)")
     _add_sampling_options(fit, seed_default=None)
     fit.add_argument(
-        "--output", "-o", metavar="PATH", help="write the posterior (InferenceData) to NetCDF"
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="save the fit (posterior, model and data) to one netCDF file; "
+        "'pyglmm summary PATH' prints it again, pyglmm.load_fit(PATH) reloads it",
     )
     point = fit.add_mutually_exclusive_group()
     point.add_argument(
@@ -153,6 +160,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="columns to read as categorical (grouping factors are categorical anyway)",
     )
+
+    summary = sub.add_parser(
+        "summary",
+        help="print the summary of a fit saved with 'pyglmm fit --output'",
+        description="Print the brms-style summary of a fit saved with 'pyglmm fit --output FILE' "
+        "or fit.save(FILE) (no sampling).",
+    )
+    summary.add_argument("file", metavar="FILE", help="a saved fit (netCDF)")
 
     demo = sub.add_parser(
         "demo",
@@ -193,6 +208,12 @@ def _sample_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_fit(args: argparse.Namespace) -> int:
     if args.reml is not None and args.output:
         raise CLIError("--output writes posterior draws; it cannot be combined with --reml/--ml")
+    if args.output:
+        from .persist import netcdf_missing
+
+        missing = netcdf_missing()  # before sampling, not after
+        if missing is not None:
+            raise CLIError(f"--output: {missing}")
     data = _read_data(args.data, args.group_cols)
     model = _model_class()(
         args.formula,
@@ -206,8 +227,18 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     fit = model.fit(**_sample_kwargs(args))
     print(fit)
     if args.output:
-        fit.idata.to_netcdf(args.output)
-        print(f"posterior written to {args.output}", file=sys.stderr)
+        fit.save(args.output)
+        print(f"fit saved to {args.output} (pyglmm summary {args.output})", file=sys.stderr)
+    return 0
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    from .persist import load_fit, netcdf_missing
+
+    missing = netcdf_missing()
+    if missing is not None:
+        raise CLIError(missing)
+    print(load_fit(args.file))
     return 0
 
 
@@ -249,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    commands = {"fit": _cmd_fit, "demo": _cmd_demo}
+    commands = {"fit": _cmd_fit, "demo": _cmd_demo, "summary": _cmd_summary}
     try:
         return commands[args.command](args)
     except _user_errors() as exc:

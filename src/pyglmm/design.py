@@ -102,6 +102,8 @@ class Design:
     ``index``: the rows of the input DataFrame that were used.
     ``n_dropped``: rows dropped for missing values in used columns.
     ``x_design_info``/``offset_design_info``: patsy DesignInfos used by :meth:`transform`.
+    ``stored_n_obs``: the number of observations of a design whose data arrays were removed
+    (a fit saved with ``data=False``, see :mod:`pyglmm.persist`); None when they are present.
     """
 
     formula: ParsedFormula
@@ -117,10 +119,17 @@ class Design:
     x_design_info: Any = field(repr=False, default=None)
     x_order: np.ndarray | None = field(repr=False, default=None)
     offset_design_info: Any = field(repr=False, default=None)
+    stored_n_obs: int | None = field(repr=False, default=None)
 
     @property
     def n_obs(self) -> int:
-        return int(self.y.shape[0])
+        return int(self.y.shape[0]) if self.stored_n_obs is None else self.stored_n_obs
+
+    @property
+    def has_data(self) -> bool:
+        """False for a design without its data arrays (``stored_n_obs`` set): it transforms
+        new data, but holds no fitted rows."""
+        return self.stored_n_obs is None
 
     @property
     def has_intercept(self) -> bool:

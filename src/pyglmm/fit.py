@@ -289,6 +289,23 @@ class Fit:
 
         return bayes_r2(self, summary=summary)
 
+    # --- saving (see pyglmm.persist) -------------------------------------------------------
+    def save(self, path: Any, data: bool = True) -> None:
+        """Write the fit to one netCDF file: the posterior groups plus a ``pyglmm`` group with
+        the formula, family, priors, parameterization, sampling settings and versions;
+        :func:`pyglmm.load_fit` reads it back (no sampling).
+
+        ``data=True`` (default) stores the data columns the model uses, all rows, from which
+        the model is rebuilt on load. ``data=False`` leaves them out and stores the design's
+        data-dependent state (levels, contrasts, ``scale()`` constants) as a pickle instead:
+        the loaded fit prints its summary and gives ``fixef``/``varcorr``/``ranef``/``coef``,
+        ``loo`` and ``predict(newdata)``, but not ``predict()`` on the fitted rows. Loading
+        such a file unpickles it: as with any pickle, load only files you trust.
+        """
+        from .persist import save_fit
+
+        save_fit(self, path, data=data)
+
     # --- model criteria ------------------------------------------------------------------
     def loo(self, **kwargs: Any) -> Any:
         """PSIS-LOO (``arviz.loo``, the installed ArviZ's ``ELPDData``) from the stored

@@ -87,6 +87,11 @@ def predict_draws(
     if kind not in ("link", "mean", "response"):
         raise ValueError(f"unknown kind {kind!r}; use 'link', 'mean' or 'response'")
     design, family = fit.design, fit.family
+    if newdata is None and not design.has_data:
+        raise ValueError(
+            "this fit was saved with data=False (fit.save(path, data=False)), so it holds no "
+            "fitted rows to predict: pass newdata"
+        )
     post = fit.posterior
     rng = np.random.default_rng(seed)
     data: NewData | None = None if newdata is None else design.transform(newdata)

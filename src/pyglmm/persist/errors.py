@@ -1,0 +1,30 @@
+"""The error of a file that is not a fit this pyglmm can load, and the two stacks its messages
+name: the one that saved the fit (the file's ``stack`` attribute) and the one loading it."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .. import stack
+
+
+class FitFileError(ValueError):
+    """A file that is not a saved pyglmm fit, or one this pyglmm cannot read."""
+
+    __module__ = "pyglmm.persist"  # its public name (the package re-exports it)
+
+
+def _this_stack() -> str:
+    from .. import __version__
+
+    return f"pyglmm {__version__} on {stack.describe_stack()}"
+
+
+def _saved_stack(attrs: Mapping[str, Any]) -> str:
+    try:
+        versions = json.loads(attrs.get("stack", "{}"))
+    except (TypeError, ValueError):
+        versions = {}
+    return f"pyglmm {attrs.get('pyglmm_version', '?')} on {stack.describe_stack(versions)}"

@@ -1,0 +1,64 @@
+"""The resolved prior set as JSON (the ``priors`` attribute) and back, and the user's overrides
+in it, which ``Model(priors=...)`` takes when the model is rebuilt."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..priors import Prior, PriorSet
+
+
+def _prior_json(p: Prior | None) -> Any:
+    return None if p is None else {"dist": p.dist, "params": dict(p.params)}
+
+
+def _prior_set_json(ps: PriorSet) -> dict[str, Any]:
+    return {
+        "intercept": _prior_json(ps.intercept),
+        "b": {k: _prior_json(p) for k, p in ps.b.items()},
+        "sd": {blk: {t: _prior_json(p) for t, p in terms.items()} for blk, terms in ps.sd.items()},
+        "cor": {k: _prior_json(p) for k, p in ps.cor.items()},
+        "family": {k: _prior_json(p) for k, p in ps.family.items()},
+        "groups": dict(ps.groups),
+        "sources": [[*key, src] for key, src in ps.sources.items()],
+    }
+
+
+def _prior_from_json(obj: Any) -> Prior | None:
+    return None if obj is None else Prior(obj["dist"], dict(obj["params"]))
+
+
+def _prior_set_from_json(obj: Mapping[str, Any]) -> PriorSet:
+    def priors(d: Mapping[str, Any]) -> dict[str, Prior]:
+        out = {k: _prior_from_json(v) for k, v in d.items()}
+        return {k: v for k, v in out.items() if v is not None}
+
+    return PriorSet(
+        intercept=_prior_from_json(obj["intercept"]),
+        b=priors(obj["b"]),
+        sd={blk: priors(terms) for blk, terms in obj["sd"].items()},
+        cor=priors(obj["cor"]),
+        family=priors(obj["family"]),
+        groups=dict(obj["groups"]),
+        sources={(c, g, t): s for c, g, t, s in obj["sources"]},
+    )
+
+
+def _overrides(ps: PriorSet) -> dict[str, Any]:
+    """The user's overrides of a resolved prior set, as ``Model(priors=...)`` takes them (sd
+    and cor keyed by block name, so blocks sharing a grouping factor stay apart)."""
+    user = {key for key, src in ps.sources.items() if src == "user"}
+    out: dict[str, Any] = {}
+    if ps.intercept is not None and ("Intercept", "", "") in user:
+        out["Intercept"] = ps.intercept
+    b = {k: p for k, p in ps.b.items() if ("b", "", k) in user}
+    sd = {
+        blk: picked
+        for blk, terms in ps.sd.items()
+        if (picked := {t: p for t, p in terms.items() if ("sd", ps.groups[blk], t) in user})
+    }
+    cor = {blk: p for blk, p in ps.cor.items() if ("cor", ps.groups[blk], "") in user}
+    fam = {k: p for k, p in ps.family.items() if (k, "", "") in user}
+    out |= {k: v for k, v in (("b", b), ("sd", sd), ("cor", cor)) if v} | fam
+    return out
