@@ -121,7 +121,7 @@ def from_netcdf(path: str) -> Any:
             return tree.load().copy()
     idata = az.from_netcdf(path)
     for name in idata.groups():
-        idata[name] = idata[name].load()
+        idata[name].load()  # in place (assigning would list the group twice in InferenceData)
     return idata
 
 
@@ -158,19 +158,9 @@ def elpd(result: Any) -> tuple[float, float]:
 
 
 def waic(idata: Any, **kwargs: Any) -> Any:
-    """WAIC (Watanabe 2010) from the pointwise log-likelihood.
-
-    ArviZ 0.x: ``az.waic``. ArviZ 1 dropped it; then it is computed here, per observation
-    ``i`` over the S draws,
-
-        lppd_i   = log( (1/S) sum_s exp(log p(y_i | theta_s)) )
-        p_waic_i = Var_s( log p(y_i | theta_s) )
-        elpd_waic = sum_i (lppd_i - p_waic_i),  se = sqrt(n Var_i(lppd_i - p_waic_i)),
-
-    and returned as a ``pandas.Series`` with ArviZ 0.x's names (``elpd_waic``, ``se``,
-    ``p_waic``, ``n_samples``, ``n_data_points``, ``warning``, ``scale``, ``waic_i``);
-    ``warning`` is True where some ``p_waic_i`` exceeds 0.4, as ArviZ 0.x flags it.
-    """
+    """WAIC (Watanabe 2010) from the pointwise log-likelihood: ``az.waic`` on ArviZ 0.x;
+    ArviZ 1 dropped it, and there it is :func:`waic_from_loglik` of the stored
+    ``log_likelihood`` group (ArviZ 0.x's options do not apply and are refused)."""
     if not ARVIZ_1:
         return az.waic(idata, **kwargs)
     if kwargs:
@@ -182,11 +172,27 @@ def waic(idata: Any, **kwargs: Any) -> Any:
             "(refit with model.fit(log_likelihood=True))"
         )
     ll = next(iter(ll_group.data_vars.values()))
-    values = np.asarray(ll.values).reshape(ll.sizes["chain"] * ll.sizes["draw"], -1)
+    return waic_from_loglik(np.asarray(ll.values).reshape(ll.sizes["chain"], ll.sizes["draw"], -1))
+
+
+def waic_from_loglik(loglik: np.ndarray) -> pd.Series:
+    """WAIC of a chains x draws x observations array of log p(y_i | theta_s).
+
+    Per observation ``i`` over the S draws,
+
+        lppd_i   = log( (1/S) sum_s exp(log p(y_i | theta_s)) )
+        p_waic_i = Var_s( log p(y_i | theta_s) )          (variance over draws, ddof = 0)
+        elpd_waic = sum_i (lppd_i - p_waic_i),  se = sqrt(n Var_i(lppd_i - p_waic_i)),
+
+    as ArviZ 0.x's ``az.waic`` (log scale) computes it, returned as a ``pandas.Series`` with its
+    names (``elpd_waic``, ``se``, ``p_waic``, ``n_samples``, ``n_data_points``, ``warning``,
+    ``waic_i``, ``scale``); ``warning`` is True where some ``p_waic_i`` exceeds 0.4.
+    """
+    values = loglik.reshape(-1, loglik.shape[-1])
     s = values.shape[0]
     top = values.max(axis=0)
     lppd = top + np.log(np.exp(values - top).sum(axis=0) / s)
-    p_waic = values.var(axis=0, ddof=1)
+    p_waic = values.var(axis=0)
     pointwise = lppd - p_waic
     n = pointwise.size
     return pd.Series(
