@@ -14,22 +14,34 @@ from . import (
     simulate,
     workflow,
 )
+from .errors import (
+    DesignError,
+    FamilyError,
+    FitFileError,
+    FormulaError,
+    PriorError,
+    PyglmmError,
+    SamplingWarning,
+)
 from .families import Family, family
-from .fit import Fit, SamplingWarning
-from .formula import FormulaError
+from .fit import Fit
 from .model import Model
-from .persist import FitFileError, load_fit
+from .persist import load_fit
 from .priors import Prior, prior
 from .workflow import CompareResult, RecoveryResult, compare, recover
 
 __all__ = [
     "CompareResult",
+    "DesignError",
     "Family",
+    "FamilyError",
     "Fit",
     "FitFileError",
     "FormulaError",
     "Model",
     "Prior",
+    "PriorError",
+    "PyglmmError",
     "RecoveryResult",
     "SamplingWarning",
     "compare",

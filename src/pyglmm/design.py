@@ -26,6 +26,7 @@ import patsy
 from patsy import PatsyError
 
 from . import _terms
+from .errors import DesignError as DesignError  # defined in errors, raised here
 from .formula import (
     FormulaError,
     ParsedFormula,
@@ -169,10 +170,6 @@ class Design:
             offset = _rebuild(self.offset_design_info, frame, "offset").sum(axis=1)
         trials = _new_trials(self.response, data) if self.trials is not None else None
         return NewData(X, Z, codes, offset, data.index, labels, trials)
-
-
-class DesignError(ValueError):
-    """Bad input data for a formula (unknown column, single-level factor, ...)."""
 
 
 def build_design(

@@ -39,6 +39,7 @@ import pymc as pm
 import pytensor.tensor as pt
 from scipy import special, stats
 
+from .errors import FamilyError
 from .priors import Prior, prior, r_mad
 
 
@@ -76,7 +77,7 @@ class Family:
 
     def __post_init__(self) -> None:
         if self.link not in self.links:
-            raise ValueError(
+            raise FamilyError(
                 f"link {self.link!r} is not available for family {self.name!r}; "
                 f"choose one of {list(self.links)}"
             )
@@ -119,7 +120,7 @@ class Family:
         The base rule: only the binomial family takes a number of trials.
         """
         if trials is not None:
-            raise ValueError(
+            raise FamilyError(
                 f"family {self.name!r} does not use a number of trials: the responses "
                 "'cbind(successes, failures) ~' and 'successes | trials(n) ~' are for "
                 "family='binomial'"
@@ -177,7 +178,7 @@ def _check(family: str, bad: np.ndarray, condition: str) -> None:
     if rows.size:
         first = ", ".join(str(int(i)) for i in rows[:5])
         more = ", ..." if rows.size > 5 else ""
-        raise ValueError(
+        raise FamilyError(
             f"family {family!r}: {condition} in {rows.size} row(s) (row positions {first}{more})"
         )
 
@@ -499,7 +500,7 @@ class Bernoulli(Family):
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
         if trials is not None:
-            raise ValueError(
+            raise FamilyError(
                 "family 'bernoulli' takes a 0/1 response; for 'cbind(successes, failures) ~' "
                 "or 'successes | trials(n) ~' use family='binomial'"
             )
@@ -543,7 +544,7 @@ class Binomial(Family):
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
         if trials is None:
-            raise ValueError(
+            raise FamilyError(
                 "family 'binomial' needs the number of trials: write the response as "
                 "'cbind(successes, failures) ~ ...' or 'successes | trials(n) ~ ...' "
                 "(for a 0/1 response use family='bernoulli')"
@@ -708,6 +709,6 @@ def family(name: str | Family, link: str | None = None) -> Family:
     key = name.lower()
     key = ALIASES.get(key, key)
     if key not in FAMILIES:
-        raise ValueError(f"unknown family {name!r}; available: {sorted(FAMILIES)}")
+        raise FamilyError(f"unknown family {name!r}; available: {sorted(FAMILIES)}")
     cls = FAMILIES[key]
     return cls() if link is None else cls(link=link)  # type: ignore[call-arg]

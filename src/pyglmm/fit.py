@@ -19,6 +19,7 @@ import xarray as xr
 
 from . import stack
 from .design import Design, REBlock
+from .errors import SamplingWarning as SamplingWarning  # issued by Fit.check
 from .families import Family
 
 if TYPE_CHECKING:
@@ -29,10 +30,6 @@ STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
 SUMMARY_COLUMNS = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bulk_ESS", "Tail_ESS"]
 RHAT_LIMIT = 1.01
 ESS_LIMIT = 400
-
-
-class SamplingWarning(UserWarning):
-    """Divergences, high R-hat or low ESS after sampling."""
 
 
 @dataclass(frozen=True)

@@ -29,19 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-
-class FormulaError(ValueError):
-    """A formula that cannot be parsed; ``str(err)`` shows the formula with a caret.
-
-    Attributes: ``formula`` (the text), ``position`` (0-based character offset) and ``reason``.
-    """
-
-    def __init__(self, reason: str, formula: str, position: int) -> None:
-        self.reason = reason
-        self.formula = formula
-        self.position = position
-        caret = " " * max(position, 0) + "^"
-        super().__init__(f"{reason}\n  {formula}\n  {caret}")
+from .errors import FormulaError as FormulaError  # defined in errors, raised here
 
 
 @dataclass(frozen=True)

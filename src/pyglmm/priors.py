@@ -37,6 +37,8 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from .errors import PriorError
+
 PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "sigma")
 
 
@@ -53,7 +55,7 @@ class Prior:
 
     def __post_init__(self) -> None:
         if self.dist != "LKJ" and not hasattr(pm, self.dist):
-            raise ValueError(f"unknown PyMC distribution {self.dist!r} in prior")
+            raise PriorError(f"unknown PyMC distribution {self.dist!r} in prior")
         object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
 
     def __str__(self) -> str:
@@ -152,7 +154,7 @@ def _check_keys(spec: Any, allowed: set[str], cls: str, what: str) -> None:
     if isinstance(spec, Mapping):
         unknown = sorted(set(spec) - allowed)
         if unknown:
-            raise ValueError(
+            raise PriorError(
                 f"priors[{cls!r}] names unknown {what} {unknown}; known: {sorted(allowed)}"
             )
 
@@ -172,7 +174,7 @@ def build_priors(
     allowed = set(PRIOR_CLASSES) | set(fam_params)
     unknown = sorted(set(user) - allowed)
     if unknown:
-        raise ValueError(f"unknown prior class {unknown}; known classes: {sorted(allowed)}")
+        raise PriorError(f"unknown prior class {unknown}; known classes: {sorted(allowed)}")
 
     y = np.asarray(design.y, dtype=float)
     scale = family.default_scale(y, design.trials)
@@ -227,7 +229,7 @@ def build_priors(
             )
             p, is_user = _lookup(user.get("cor"), (ckey,), prior("LKJ", eta=1), "cor")
             if p.dist != "LKJ":
-                raise ValueError("a 'cor' prior must be pg.prior('LKJ', eta=...)")
+                raise PriorError("a 'cor' prior must be pg.prior('LKJ', eta=...)")
             cor[blk.name] = p
             if is_user:
                 sources[("cor", blk.group, "")] = "user"

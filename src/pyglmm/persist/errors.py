@@ -8,12 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import stack
-
-
-class FitFileError(ValueError):
-    """A file that is not a saved pyglmm fit, or one this pyglmm cannot read."""
-
-    __module__ = "pyglmm.persist"  # its public name (the package re-exports it)
+from ..errors import FitFileError as FitFileError  # raised by load_fit
 
 
 def _this_stack() -> str:

@@ -1,0 +1,57 @@
+"""The exceptions and warnings pyglmm raises for user input, in one place.
+
+Every error is a :class:`PyglmmError`, so ``except pg.PyglmmError`` catches anything pyglmm
+refuses; each is also a ``ValueError`` (what they were before this module existed), so code
+that catches ``ValueError`` keeps working.
+
+* :class:`FormulaError`: a formula that cannot be parsed (the message repeats the formula with a
+  caret under the position).
+* :class:`DesignError`: data that do not fit the formula (unknown column, single-level factor,
+  missing values in new data, ...).
+* :class:`PriorError`: a prior override that names an unknown class, group or term, or that is
+  not a valid prior.
+* :class:`FamilyError`: an unknown family or link, or a response the family cannot take.
+* :class:`FitFileError`: a file that is not a saved pyglmm fit, or one this pyglmm cannot read.
+
+:class:`SamplingWarning` is the warning issued after sampling (divergences, R-hat, ESS).
+"""
+
+from __future__ import annotations
+
+
+class PyglmmError(Exception):
+    """Base class of the errors pyglmm raises for user input."""
+
+
+class FormulaError(PyglmmError, ValueError):
+    """A formula that cannot be parsed; ``str(err)`` shows the formula with a caret.
+
+    Attributes: ``formula`` (the text), ``position`` (0-based character offset) and ``reason``.
+    """
+
+    def __init__(self, reason: str, formula: str, position: int) -> None:
+        self.reason = reason
+        self.formula = formula
+        self.position = position
+        caret = " " * max(position, 0) + "^"
+        super().__init__(f"{reason}\n  {formula}\n  {caret}")
+
+
+class DesignError(PyglmmError, ValueError):
+    """Bad input data for a formula (unknown column, single-level factor, ...)."""
+
+
+class PriorError(PyglmmError, ValueError):
+    """A prior override that cannot be used (unknown class, group or term; not a prior)."""
+
+
+class FamilyError(PyglmmError, ValueError):
+    """An unknown family or link, or a response that the family cannot take."""
+
+
+class FitFileError(PyglmmError, ValueError):
+    """A file that is not a saved pyglmm fit, or one this pyglmm cannot read."""
+
+
+class SamplingWarning(UserWarning):
+    """Divergences, high R-hat or low ESS after sampling."""

@@ -1,0 +1,58 @@
+"""One exported error hierarchy: every user-input error is a pg.PyglmmError (and a ValueError),
+of the subclass that names what was wrong."""
+
+import pandas as pd
+import pytest
+
+import pyglmm as pg
+
+ERRORS = (pg.FormulaError, pg.DesignError, pg.PriorError, pg.FamilyError, pg.FitFileError)
+
+
+@pytest.mark.parametrize("err", ERRORS)
+def test_every_error_is_a_pyglmm_error_and_a_value_error(err):
+    assert issubclass(err, pg.PyglmmError)
+    assert issubclass(err, ValueError)
+
+
+def test_the_stage_modules_raise_the_exported_classes():
+    from pyglmm import design, formula
+
+    assert formula.FormulaError is pg.FormulaError
+    assert design.DesignError is pg.DesignError
+    assert issubclass(pg.SamplingWarning, UserWarning)
+
+
+@pytest.fixture(scope="module")
+def sleep() -> pd.DataFrame:
+    return pg.datasets.load("sleepstudy")
+
+
+@pytest.mark.parametrize(
+    ("call", "err", "culprit"),
+    [
+        (lambda d: pg.Model("Reaction ~ Days + (Days | Subject", d), pg.FormulaError, "^"),
+        (lambda d: pg.Model("Reaction ~ Dayz + (1 | Subject)", d), pg.DesignError, "Dayz"),
+        (lambda d: pg.Model("Reaction ~ Days", d, family="gausian"), pg.FamilyError, "gausian"),
+        (lambda d: pg.family("poisson", link="probit"), pg.FamilyError, "probit"),
+        (lambda d: pg.prior("Normall", mu=0, sigma=1), pg.PriorError, "Normall"),
+        (
+            lambda d: pg.Model("Reaction ~ Days", d, priors={"bb": pg.prior("Normal")}),
+            pg.PriorError,
+            "bb",
+        ),
+        (lambda d: pg.Model("Reaction ~ Days", d, family="poisson"), pg.FamilyError, "poisson"),
+    ],
+)
+def test_bad_input_raises_the_typed_error_naming_the_culprit(sleep, call, err, culprit):
+    with pytest.raises(err) as info:
+        call(sleep)
+    assert culprit in str(info.value)
+    assert isinstance(info.value, pg.PyglmmError)
+
+
+def test_a_non_fit_file_is_a_fit_file_error(tmp_path):
+    path = tmp_path / "x.nc"
+    path.write_bytes(b"not netcdf")
+    with pytest.raises(pg.FitFileError):
+        pg.load_fit(path)
