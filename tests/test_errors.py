@@ -56,3 +56,31 @@ def test_a_non_fit_file_is_a_fit_file_error(tmp_path):
     path.write_bytes(b"not netcdf")
     with pytest.raises(pg.FitFileError):
         pg.load_fit(path)
+
+
+@pytest.mark.parametrize(
+    ("priors", "culprit"),
+    [
+        ({"sd": {"Subject": {"Dayz": pg.prior("HalfNormal", sigma=2)}}}, "Dayz"),
+        ({"sigma": "Exponential"}, "'Exponential'"),
+        ({"b": {"Days": "normal(0,1)"}}, "priors['b']['Days']"),
+        ({"sd": {"Subjekt": pg.prior("HalfNormal", sigma=2)}}, "Subjekt"),
+        ({"b": 3.0}, "priors['b']"),
+    ],
+)
+def test_prior_overrides_that_would_be_dropped_are_refused(sleep, priors, culprit):
+    """A misspelled term, or a value that is not a prior, used to fall back to the default."""
+    with pytest.raises(pg.PriorError) as info:
+        pg.Model("Reaction ~ Days + (Days | Subject)", sleep, priors=priors)
+    assert culprit in str(info.value)
+
+
+def test_a_term_prior_for_a_split_block_is_taken(sleep):
+    """(Days || Subject) splits into one block per term: a term prior keyed by the group
+    applies to the block that has the term."""
+    p = pg.prior("HalfNormal", sigma=2)
+    m = pg.Model(
+        "Reaction ~ Days + (Days || Subject)", sleep, priors={"sd": {"Subject": {"Days": p}}}
+    )
+    user = m.priors[m.priors["source"] == "user"]
+    assert list(user["coef"]) == ["Days"] and list(user["prior"]) == [str(p)]

@@ -14,6 +14,7 @@ from . import (
     simulate,
     workflow,
 )
+from ._version import __version__
 from .errors import (
     DesignError,
     FamilyError,
@@ -44,6 +45,7 @@ __all__ = [
     "PyglmmError",
     "RecoveryResult",
     "SamplingWarning",
+    "__version__",
     "compare",
     "datasets",
     "family",
@@ -54,4 +56,3 @@ __all__ = [
     "simulate",
     "workflow",
 ]
-__version__ = "0.1.0"

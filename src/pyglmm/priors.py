@@ -137,26 +137,34 @@ class PriorSet:
 def _lookup(spec: Any, keys: tuple[str, ...], default: Prior, cls: str) -> tuple[Prior, bool]:
     """Resolve a user spec that is a Prior or nested dicts keyed by ``keys`` in turn."""
     node = spec
+    path = f"priors[{cls!r}]"
     for key in keys:
         if isinstance(node, Prior) or node is None:
             break
         if not isinstance(node, Mapping):
-            raise TypeError(f"priors[{cls!r}] must be a pg.prior(...) or a dict of them")
+            raise PriorError(
+                f"{path} must be a pg.prior(...) or a dict of them, got {type(node).__name__} "
+                f"{node!r}"
+            )
         node = node.get(key)
+        path += f"[{key!r}]"
     if node is None:
         return default, False
     if not isinstance(node, Prior):
-        return default, False
+        raise PriorError(
+            f"{path} must be a pg.prior(...), e.g. pg.prior('Normal', mu=0, sigma=10); got "
+            f"{type(node).__name__} {node!r}"
+        )
     return node, True
 
 
-def _check_keys(spec: Any, allowed: set[str], cls: str, what: str) -> None:
+def _check_keys(spec: Any, allowed: set[str], path: str, what: str) -> None:
+    """Refuse keys of the override dict ``spec`` (at ``path``, e.g. ``priors['sd']``) that name
+    no known ``what`` (coefficients, groups, terms)."""
     if isinstance(spec, Mapping):
         unknown = sorted(set(spec) - allowed)
         if unknown:
-            raise PriorError(
-                f"priors[{cls!r}] names unknown {what} {unknown}; known: {sorted(allowed)}"
-            )
+            raise PriorError(f"{path} names unknown {what} {unknown}; known: {sorted(allowed)}")
 
 
 def build_priors(
@@ -189,7 +197,7 @@ def build_priors(
             sources[("Intercept", "", "")] = "user"
 
     slope_names = [c for c in design.x_names if c != "Intercept"]
-    _check_keys(user.get("b"), set(slope_names), "b", "coefficients")
+    _check_keys(user.get("b"), set(slope_names), "priors['b']", "coefficients")
     y_sd = family.slope_scale(y)
     b: dict[str, Prior] = {}
     for j, name in enumerate(design.x_names):
@@ -203,8 +211,8 @@ def build_priors(
 
     groups = {blk.name: blk.group for blk in design.blocks}
     keys = set(groups) | set(groups.values())
-    _check_keys(user.get("sd"), keys, "sd", "groups")
-    _check_keys(user.get("cor"), keys, "cor", "groups")
+    _check_keys(user.get("sd"), keys, "priors['sd']", "groups")
+    _check_keys(user.get("cor"), keys, "priors['cor']", "groups")
     sd: dict[str, dict[str, Prior]] = {}
     cor: dict[str, Prior] = {}
     for blk in design.blocks:
@@ -214,6 +222,9 @@ def build_priors(
             else (blk.group)
         )
         sd[blk.name] = {}
+        group_spec = user["sd"].get(gkey) if isinstance(user.get("sd"), Mapping) else None
+        terms = {t for b in design.blocks if gkey in (b.name, b.group) for t in b.terms}
+        _check_keys(group_spec, terms, f"priors['sd'][{gkey!r}]", "terms")
         for term in blk.terms:
             p, is_user = _lookup(
                 user.get("sd"), (gkey, term), prior("HalfStudentT", nu=3, sigma=scale), "sd"

@@ -148,7 +148,7 @@ def load_fit(path: str | os.PathLike[str]) -> Fit:
     except (KeyError, TypeError, ValueError):
         raise FitFileError(f"{source} has no valid fit file format version") from None
     if version > FORMAT_VERSION:
-        from .. import __version__
+        from .._version import __version__
 
         raise FitFileError(
             f"{source} was written by pyglmm {attrs.get('pyglmm_version', '?')} in fit file "
@@ -209,7 +209,7 @@ def _require_netcdf() -> None:
 
 
 def _metadata(fit: Fit, data: bool) -> xr.Dataset:
-    from .. import __version__
+    from .._version import __version__
 
     model = fit.model
     frame = _model_frame(model) if data else None

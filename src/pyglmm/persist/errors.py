@@ -12,7 +12,7 @@ from ..errors import FitFileError as FitFileError  # raised by load_fit
 
 
 def _this_stack() -> str:
-    from .. import __version__
+    from .._version import __version__
 
     return f"pyglmm {__version__} on {stack.describe_stack()}"
 
