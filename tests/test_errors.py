@@ -1,6 +1,7 @@
 """One exported error hierarchy: every user-input error is a pg.PyglmmError (and a ValueError),
 of the subclass that names what was wrong."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -84,3 +85,12 @@ def test_a_term_prior_for_a_split_block_is_taken(sleep):
     )
     user = m.priors[m.priors["source"] == "user"]
     assert list(user["coef"]) == ["Days"] and list(user["prior"]) == [str(p)]
+
+
+def test_a_dict_of_columns_is_data_and_other_objects_are_refused():
+    rng = np.random.default_rng(1)
+    cols = {"y": rng.normal(size=40), "x": rng.normal(size=40), "g": np.repeat(list("abcd"), 10)}
+    model = pg.Model("y ~ x + (1 | g)", cols)  # was: 'dict' object has no attribute 'attrs'
+    assert isinstance(model.data, pd.DataFrame) and model.design.n_obs == 40
+    with pytest.raises(pg.DesignError, match="got list"):
+        pg.Model("y ~ x", [1.0, 2.0])

@@ -142,7 +142,7 @@ class Design:
         The response is not needed. Unseen levels of a grouping factor get code -1; unseen
         levels of a categorical predictor and missing values raise :class:`DesignError`.
         """
-        data = _as_frame(data)
+        data = as_frame(data)
         names = _rhs_variables(self.formula)
         _check_columns(names, data)
         counts = _na_counts(data, names)
@@ -184,7 +184,7 @@ def build_design(
     """
     if missing not in ("drop", "raise"):
         raise ValueError(f"missing must be 'drop' or 'raise', got {missing!r}")
-    data = _as_frame(data)
+    data = as_frame(data)
     names = list(formula.variables())
     _check_columns(names, data)
     n_total = len(data)
@@ -263,7 +263,9 @@ def build_design(
 # helpers
 
 
-def _as_frame(data: Any) -> pd.DataFrame:
+def as_frame(data: Any) -> pd.DataFrame:
+    """``data`` as a DataFrame: a DataFrame as it is, a dict of columns converted; anything
+    else is refused with a :class:`DesignError` naming its type."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping):

@@ -18,7 +18,7 @@ from . import kernel as kernel_mod
 from . import plots
 from . import simulate as simulate_mod
 from .compile import CompiledModel, build_model
-from .design import Design, build_design
+from .design import Design, as_frame, build_design
 from .families import Family
 from .families import family as get_family
 from .fit import Fit
@@ -52,6 +52,7 @@ class Model:
         missing: Literal["drop", "raise"] = "drop",
         data_name: str | None = None,
     ) -> None:
+        data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
         self.formula: ParsedFormula = parse_formula(formula)
         self.design: Design = build_design(self.formula, data, missing=missing)
