@@ -7,7 +7,14 @@ import pytest
 
 import pyglmm as pg
 
-ERRORS = (pg.FormulaError, pg.DesignError, pg.PriorError, pg.FamilyError, pg.FitFileError)
+ERRORS = (
+    pg.ArgumentError,
+    pg.FormulaError,
+    pg.DesignError,
+    pg.PriorError,
+    pg.FamilyError,
+    pg.FitFileError,
+)
 
 
 @pytest.mark.parametrize("err", ERRORS)
@@ -94,3 +101,86 @@ def test_a_dict_of_columns_is_data_and_other_objects_are_refused():
     assert isinstance(model.data, pd.DataFrame) and model.design.n_obs == 40
     with pytest.raises(pg.DesignError, match="got list"):
         pg.Model("y ~ x", [1.0, 2.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "culprit"),
+    [
+        ({"draws": 0}, "draws"),
+        ({"chains": 0}, "chains"),
+        ({"tune": -1}, "tune"),
+        ({"draws": 10.5}, "draws"),
+        ({"target_accept": 1.5}, "target_accept"),
+        ({"target_accept": 0.0}, "target_accept"),
+        ({"sampler": "stan"}, "stan"),
+        ({"init": "laplace"}, "laplace"),
+    ],
+)
+def test_fit_refuses_arguments_that_cannot_work(sleep, kwargs, culprit):
+    """Before: IndexError (draws=0), KeyError 'posterior' (chains=0), OverflowError (tune=-1),
+    stuck chains (target_accept=1.5)."""
+    model = pg.Model("Reaction ~ Days + (1 | Subject)", sleep)
+    with pytest.raises(pg.ArgumentError) as info:
+        model.fit(**kwargs)
+    assert culprit in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "culprit"),
+    [("centred", "centred"), ({"Subjekt": "centered"}, "Subjekt"), ({"Subject": "c"}, "'c'")],
+)
+def test_an_unknown_parameterization_is_refused_when_the_model_is_built(sleep, spec, culprit):
+    with pytest.raises(pg.ArgumentError) as info:
+        pg.Model("Reaction ~ Days + (1 | Subject)", sleep, parameterization=spec)
+    assert culprit in str(info.value)
+
+
+def test_optimize_names_the_family_it_cannot_fit():
+    cbpp = pg.datasets.load("cbpp")
+    model = pg.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, "binomial")
+    with pytest.raises(pg.FamilyError, match=r"binomial\(logit\)"):
+        model.optimize()
+
+
+@pytest.mark.parametrize(
+    ("dist", "params", "culprit"),
+    [
+        ("HalfNormal", {"sigma": -1}, "sigma must be positive"),
+        ("Normal", {"mean": 0, "sd": 1}, "['mean', 'sd']"),
+        ("StudentT", {"nu": 0, "mu": 0, "sigma": 1}, "nu must be positive"),
+        ("Exponential", {"lam": float("inf")}, "not finite"),
+        ("LKJ", {"eta": -2}, "eta must be positive"),
+        ("Uniform", {"lower": 1, "upper": 0}, "lower must be below upper"),
+        ("Normal", {"mu": "zero"}, "must be numbers"),
+    ],
+)
+def test_impossible_prior_parameters_are_refused_when_the_prior_is_made(dist, params, culprit):
+    """Before: a Rust backtrace from the sampler at fit time, or a PyTensor TypeError."""
+    with pytest.raises(pg.PriorError) as info:
+        pg.prior(dist, **params)
+    assert culprit in str(info.value)
+
+
+def test_prior_parameters_that_are_fine_pass():
+    assert str(pg.prior("Cauchy", alpha=-1, beta=2)) == "Cauchy(alpha=-1, beta=2)"  # a location
+    assert pg.prior("Normal", mu=-3, sigma=2).params == {"mu": -3.0, "sigma": 2.0}
+
+
+@pytest.mark.parametrize(
+    ("extra", "culprit"),
+    [
+        (["--family", "gausian"], "gausian"),
+        (["--family", "poisson", "--link", "probit"], "probit"),
+        (["--family", "poisson", "--reml"], "optimize()"),
+        (["--parameterization", "centred"], "centred"),
+    ],
+)
+def test_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys, extra, culprit):
+    from pyglmm import cli
+
+    path = tmp_path / "d.csv"
+    pd.DataFrame({"y": [1, 0, 3, 2] * 5, "g": list("abcde") * 4}).to_csv(path, index=False)
+    code = cli.main(["fit", str(path), "y ~ 1 + (1 | g)", "--group-cols", "g", *extra])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert culprit in err and "Traceback" not in err

@@ -16,6 +16,7 @@ from . import (
 )
 from ._version import __version__
 from .errors import (
+    ArgumentError,
     DesignError,
     FamilyError,
     FitFileError,
@@ -32,6 +33,7 @@ from .priors import Prior, prior
 from .workflow import CompareResult, RecoveryResult, compare, recover
 
 __all__ = [
+    "ArgumentError",
     "CompareResult",
     "DesignError",
     "Family",

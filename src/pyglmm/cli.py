@@ -43,15 +43,11 @@ def _model_class() -> Any:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exceptions reported as a message + exit 2 instead of a traceback."""
-    from .design import DesignError
-    from .formula import FormulaError
-    from .persist import FitFileError
+    from .errors import PyglmmError
 
     return (
         CLIError,
-        FitFileError,
-        FormulaError,
-        DesignError,
+        PyglmmError,
         FileNotFoundError,
         IsADirectoryError,
         pd.errors.EmptyDataError,
@@ -130,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("data", metavar="CSV", help="data file (CSV with a header row)")
     fit.add_argument("formula", metavar="FORMULA", help='lme4/brms formula, e.g. "y ~ x + (x | g)"')
     fit.add_argument("--family", default="gaussian", help="response family (gaussian)")
+    fit.add_argument(
+        "--link", default=None, help="link function (default: the family's, e.g. logit)"
+    )
     _add_sampling_options(fit, seed_default=None)
     fit.add_argument(
         "--output",
@@ -215,10 +214,12 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         if missing is not None:
             raise CLIError(f"--output: {missing}")
     data = _read_data(args.data, args.group_cols)
+    from .families import family
+
     model = _model_class()(
         args.formula,
         data,
-        family=args.family,
+        family=family(args.family, link=args.link) if args.link else args.family,
         parameterization=args.parameterization,
     )
     if args.reml is not None:

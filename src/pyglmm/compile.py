@@ -39,6 +39,7 @@ import pytensor.tensor as pt
 
 from . import marginal, stack
 from .design import Design, REBlock
+from .errors import ArgumentError
 from .families import Family
 from .priors import Prior, PriorSet
 
@@ -113,7 +114,7 @@ def resolve_parameterization(
     if isinstance(spec, str):
         _check_param(spec)
         if spec == "marginal" and not marginal_ok:
-            raise ValueError(_not_marginal(family))
+            raise ArgumentError(_not_marginal(family))
         if spec in ("noncentered", "centered"):
             return {blk.name: spec for blk in blocks}
         target = None
@@ -126,24 +127,26 @@ def resolve_parameterization(
     known = {blk.name for blk in blocks} | {blk.group for blk in blocks}
     unknown = sorted(set(spec) - known)
     if unknown:
-        raise ValueError(f"parameterization names unknown blocks {unknown}; known: {sorted(known)}")
+        raise ArgumentError(
+            f"parameterization names unknown blocks {unknown}; known: {sorted(known)}"
+        )
     out = {}
     for blk in blocks:
         value = spec.get(blk.name, spec.get(blk.group, "noncentered"))
         _check_param(value)
         if value == "marginal":
             if not marginal_ok:
-                raise ValueError(_not_marginal(family))
+                raise ArgumentError(_not_marginal(family))
             shared = [b.name for b in blocks if b.group == blk.group]
             if blk.name not in spec and len(shared) > 1:
-                raise ValueError(
+                raise ArgumentError(
                     f"'marginal' for group {blk.group!r} is ambiguous: it has blocks {shared}; "
                     "name one block (only one block may be marginal)"
                 )
         out[blk.name] = auto_latent(blk, family) if value == "auto" else value
     marginal_blocks = [k for k, v in out.items() if v == "marginal"]
     if len(marginal_blocks) > 1:
-        raise ValueError(f"only one block may be marginal, got {marginal_blocks}")
+        raise ArgumentError(f"only one block may be marginal, got {marginal_blocks}")
     return out
 
 
@@ -199,7 +202,7 @@ def _not_marginal(family: Family | None) -> str:
 
 def _check_param(value: str) -> None:
     if value not in PARAMETERIZATIONS:
-        raise ValueError(
+        raise ArgumentError(
             f"unknown parameterization {value!r}; choose one of {list(PARAMETERIZATIONS)}"
         )
 

@@ -11,6 +11,8 @@ that catches ``ValueError`` keeps working.
 * :class:`PriorError`: a prior override that names an unknown class, group or term, or that is
   not a valid prior.
 * :class:`FamilyError`: an unknown family or link, or a response the family cannot take.
+* :class:`ArgumentError`: an argument value that cannot be used (``draws=0``, an unknown
+  sampler or parameterization).
 * :class:`FitFileError`: a file that is not a saved pyglmm fit, or one this pyglmm cannot read.
 
 :class:`SamplingWarning` is the warning issued after sampling (divergences, R-hat, ESS).
@@ -47,6 +49,11 @@ class PriorError(PyglmmError, ValueError):
 
 class FamilyError(PyglmmError, ValueError):
     """An unknown family or link, or a response that the family cannot take."""
+
+
+class ArgumentError(PyglmmError, ValueError):
+    """An argument value pyglmm cannot use: ``draws=0``, an unknown sampler or
+    parameterization, ``target_accept`` outside (0, 1), ..."""
 
 
 class FitFileError(PyglmmError, ValueError):

@@ -17,8 +17,9 @@ import pymc as pm
 from . import kernel as kernel_mod
 from . import plots
 from . import simulate as simulate_mod
-from .compile import CompiledModel, build_model
+from .compile import CompiledModel, build_model, resolve_parameterization
 from .design import Design, as_frame, build_design
+from .errors import ArgumentError, FamilyError
 from .families import Family
 from .families import family as get_family
 from .fit import Fit
@@ -26,7 +27,7 @@ from .formula import ParsedFormula, parse_formula
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
 from .priors import PriorSet, build_priors
-from .sampling import attach_data, run_sampler
+from .sampling import SAMPLERS, attach_data, run_sampler
 
 
 class Model:
@@ -59,6 +60,7 @@ class Model:
         self.family: Family = get_family(family)
         self.family.validate(self.design.y, self.design.trials)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
+        resolve_parameterization(parameterization, self.design.blocks, self.family)  # checks it
         self.parameterization = parameterization
         self.data_name = data_name or str(data.attrs.get("name", "data"))
         self._compiled: dict[str, CompiledModel] = {}
@@ -153,6 +155,7 @@ class Model:
         ``True`` requires it (ValueError naming the reason otherwise); ``False`` always
         compiles the PyMC model.
         """
+        _check_fit_arguments(draws, tune, chains, sampler, target_accept, init)
         t0 = time.perf_counter()
         compiled = self.compile(parameterization)
         build = time.perf_counter() - t0
@@ -164,8 +167,6 @@ class Model:
             # a marginal block has no effects to start: keep the model's free variables only
             free = {rv.name for rv in compiled.model.free_RVs}
             initvals = {k: v for k, v in initvals.items() if k in free}
-        elif init is not None:
-            raise ValueError(f"unknown init {init!r}; use None or 'reml'")
         km = self._kernel_model(compiled, sampler, kernel)
         sampler_kwargs: dict[str, Any] = dict(
             draws=draws,
@@ -236,7 +237,27 @@ class Model:
     def optimize(self, reml: bool = True) -> Any:
         """Point estimates by REML (default) or ML, as ``lmer`` computes them (gaussian only)."""
         if self.family.name != "gaussian" or self.family.link != "identity":
-            raise ValueError("optimize() is available for gaussian models with identity link")
+            raise FamilyError(
+                "optimize() is available for gaussian models with identity link; this model "
+                f"is {self.family.name}({self.family.link})"
+            )
         from .lmm import fit_lmm
 
         return fit_lmm(self.design, reml=reml)
+
+
+def _check_fit_arguments(
+    draws: int, tune: int, chains: int, sampler: str, target_accept: float, init: Any
+) -> None:
+    """Refuse :meth:`Model.fit` arguments that cannot work, naming the argument."""
+    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ArgumentError(f"{name} must be an integer >= {low}, got {value!r}")
+    if sampler not in SAMPLERS:
+        raise ArgumentError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
+    if not 0 < target_accept < 1:
+        raise ArgumentError(
+            f"target_accept must be between 0 and 1 (exclusive), got {target_accept!r}"
+        )
+    if init not in (None, "reml"):
+        raise ArgumentError(f"unknown init {init!r}; use None or 'reml'")

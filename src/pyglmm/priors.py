@@ -41,6 +41,39 @@ from .errors import PriorError
 
 PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "sigma")
 
+# parameters that must be positive wherever a PyMC distribution has them (scales, shapes,
+# rates, degrees of freedom, LKJ's eta); Cauchy's ``alpha`` is its location
+POSITIVE_PARAMS = frozenset({"sigma", "tau", "nu", "lam", "scale", "alpha", "beta", "b", "eta"})
+LOCATION_PARAMS = frozenset({("Cauchy", "alpha")})
+
+
+def _check_params(dist: str, params: dict[str, float]) -> None:
+    """Refuse parameter names the distribution does not take and impossible values, naming
+    them (rather than failing inside the sampler)."""
+    known = ["eta"] if dist == "LKJ" else _param_names(dist)
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise PriorError(
+            f"prior {dist}: unknown parameter(s) {unknown}; {dist} takes {known} "
+            "(PyMC's names, e.g. pg.prior('Normal', mu=0, sigma=10))"
+        )
+    for name, value in params.items():
+        if not np.isfinite(value):
+            raise PriorError(f"prior {dist}: {name}={value} is not finite")
+        if name in POSITIVE_PARAMS and (dist, name) not in LOCATION_PARAMS and value <= 0:
+            raise PriorError(f"prior {dist}: {name} must be positive, got {name}={value:g}")
+    if "lower" in params and "upper" in params and params["lower"] >= params["upper"]:
+        raise PriorError(f"prior {dist}: lower must be below upper, got {params}")
+
+
+def _param_names(dist: str) -> list[str]:
+    """The parameters ``pm.<dist>.dist`` takes (its signature less ``*args``/``**kwargs``)."""
+    import inspect
+
+    signature = inspect.signature(getattr(pm, dist).dist)
+    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [n for n, par in signature.parameters.items() if par.kind not in kinds]
+
 
 @dataclass(frozen=True)
 class Prior:
@@ -56,7 +89,14 @@ class Prior:
     def __post_init__(self) -> None:
         if self.dist != "LKJ" and not hasattr(pm, self.dist):
             raise PriorError(f"unknown PyMC distribution {self.dist!r} in prior")
-        object.__setattr__(self, "params", {k: float(v) for k, v in self.params.items()})
+        try:
+            params = {k: float(v) for k, v in self.params.items()}
+        except (TypeError, ValueError):
+            raise PriorError(
+                f"prior {self.dist}{self.params}: parameters must be numbers"
+            ) from None
+        _check_params(self.dist, params)
+        object.__setattr__(self, "params", params)
 
     def __str__(self) -> str:
         args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
