@@ -129,7 +129,7 @@ def test_prior_spec_reproduces_priors():
 
 
 def test_executor_validation_and_worker_errors():
-    with pytest.raises(ValueError, match="unknown executor"):
+    with pytest.raises(pg.ArgumentError, match="unknown executor"):
         workflow.run_jobs([(1,)], "threads", fn=abs)
     with pytest.raises(TypeError, match="submit"):
         workflow.run_jobs([(1,)], object(), fn=abs)
@@ -185,6 +185,7 @@ def test_compare_parameterizations_process_pool():
     res = compare(
         model,
         ["noncentered", "centered"],
+        executor="processes",
         draws=500,
         tune=500,
         chains=2,
@@ -305,3 +306,39 @@ def test_model_graph_without_graphviz(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_graphviz)
     with pytest.raises(ImportError, match="pip install graphviz"):
         model.graph()
+
+
+SCRIPT = """
+import numpy as np, pandas as pd, pyglmm as pg
+rng = np.random.default_rng(0)
+g = np.repeat(np.arange(6), 10)
+df = pd.DataFrame({{"y": rng.normal(size=60) + g, "g": g.astype(str)}})
+model = pg.Model("y ~ 1 + (1 | g)", df)
+res = pg.compare(model, ["noncentered", "centered"], {executor}draws=50, tune=50, chains=1,
+                 progressbar=False)
+print("ROWS", list(res.table.index))
+"""
+
+
+def _run_script(tmp_path, executor: str):
+    import subprocess
+    import sys
+
+    path = tmp_path / "script.py"  # no `if __name__ == "__main__":` guard, as users write
+    path.write_text(SCRIPT.format(executor=executor))
+    return subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=600)
+
+
+def test_compare_in_a_plain_script_works_by_default(tmp_path):
+    """The default executor used to be a spawn process pool, which died with BrokenProcessPool
+    in a script without the __main__ guard."""
+    out = _run_script(tmp_path, "")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "ROWS ['noncentered', 'centered']" in out.stdout
+
+
+@pytest.mark.slow
+def test_processes_without_the_guard_explain_it(tmp_path):
+    out = _run_script(tmp_path, "executor='processes', ")
+    assert out.returncode != 0
+    assert 'if __name__ == "__main__":' in out.stderr
