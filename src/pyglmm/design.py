@@ -136,14 +136,16 @@ class Design:
     def has_intercept(self) -> bool:
         return "Intercept" in self.x_names
 
-    def transform(self, data: pd.DataFrame) -> NewData:
+    def transform(self, data: pd.DataFrame, random: bool = True) -> NewData:
         """Build X, Z and codes for new rows with the training levels/contrasts/constants.
 
         The response is not needed. Unseen levels of a grouping factor get code -1; unseen
         levels of a categorical predictor and missing values raise :class:`DesignError`.
+        ``random=False``: the fixed part only (no grouping or random-term columns needed;
+        ``Z``, ``codes`` and ``labels`` are empty).
         """
         data = as_frame(data)
-        names = _rhs_variables(self.formula)
+        names = _rhs_variables(self.formula, random)
         _check_columns(names, data)
         counts = _na_counts(data, names)
         if counts:
@@ -156,7 +158,7 @@ class Design:
         Z: dict[str, np.ndarray] = {}
         codes: dict[str, np.ndarray] = {}
         labels: dict[str, np.ndarray] = {}
-        for block in self.blocks:
+        for block in self.blocks if random else ():
             Z[block.name] = _rebuild(
                 block.design_info, frame, f"random-effect block {block.name!r}"
             )
@@ -273,10 +275,11 @@ def as_frame(data: Any) -> pd.DataFrame:
     raise DesignError(f"data must be a pandas DataFrame, got {type(data).__name__}")
 
 
-def _rhs_variables(formula: ParsedFormula) -> list[str]:
-    """Columns needed for new data: the fixed part (with offsets) and the random terms."""
+def _rhs_variables(formula: ParsedFormula, random: bool = True) -> list[str]:
+    """Columns needed for new data: the fixed part (with offsets) and, with ``random``, the
+    random terms and their grouping factors."""
     names = variable_names(formula.fixed)
-    for term in formula.random:
+    for term in formula.random if random else ():
         names += [*variable_names(term.expr), *term.group]
     return [n for n in formula.variables() if n in set(names)]
 

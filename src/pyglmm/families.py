@@ -74,6 +74,10 @@ class Family:
     name: ClassVar[str] = ""
     links: ClassVar[tuple[str, ...]] = ()
     params: ClassVar[tuple[str, ...]] = ()
+    # whether a grouping factor with one level per row is identified: for most families it is
+    # the usual observation-level (overdispersion) effect; beside a gaussian residual it is not
+    # (lme4: "number of levels of each grouping factor must be < number of observations")
+    row_level_effects: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.link not in self.links:
@@ -249,6 +253,7 @@ class Gaussian(_IdentityScaled, Family):
     name: ClassVar[str] = "gaussian"
     links: ClassVar[tuple[str, ...]] = ("identity", "log")
     params: ClassVar[tuple[str, ...]] = ("sigma",)
+    row_level_effects: ClassVar[bool] = False
 
     def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
         return {"sigma": prior("HalfStudentT", nu=3, sigma=max(2.5, r_mad(y)))}

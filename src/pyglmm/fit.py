@@ -202,7 +202,8 @@ class Fit:
 
     def coef(self, intervals: bool = False) -> dict[str, pd.DataFrame]:
         """Per-level coefficients (fixed + random), like ``coef()`` in lme4/brms: one column per
-        fixed effect; random terms are added where their names match."""
+        fixed effect, the random term of the same name added to it; a random term without a
+        fixed twin (``(0 + c | g)`` with no fixed ``c``) is a column of its own, as in lme4."""
         return self._per_group(None, intervals, by_fixed=True)
 
     def _per_group(self, fn: Any, intervals: bool, by_fixed: bool) -> dict[str, pd.DataFrame]:
@@ -221,8 +222,7 @@ class Fit:
                 r = self._level_draws(blk)
                 for j, term in enumerate(blk.terms):
                     if by_fixed:
-                        if term in cols:
-                            cols[term] = cols[term] + r[..., j]
+                        cols[term] = cols[term] + r[..., j] if term in cols else r[..., j]
                     else:
                         key = term if term not in cols else f"{blk.name}:{term}"
                         cols[key] = r[..., j]

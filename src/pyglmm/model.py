@@ -18,7 +18,7 @@ from . import kernel as kernel_mod
 from . import plots
 from . import simulate as simulate_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
-from .design import Design, as_frame, build_design
+from .design import Design, DesignError, as_frame, build_design
 from .errors import ArgumentError, FamilyError
 from .families import Family
 from .families import family as get_family
@@ -59,6 +59,7 @@ class Model:
         self.design: Design = build_design(self.formula, data, missing=missing)
         self.family: Family = get_family(family)
         self.family.validate(self.design.y, self.design.trials)
+        _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
         resolve_parameterization(parameterization, self.design.blocks, self.family)  # checks it
         self.parameterization = parameterization
@@ -261,3 +262,19 @@ def _check_fit_arguments(
         )
     if init not in (None, "reml"):
         raise ArgumentError(f"unknown init {init!r}; use None or 'reml'")
+
+
+def _check_row_level_blocks(design: Design, family: Family) -> None:
+    """Refuse a grouping factor with one level per observation where the family's own
+    residual makes it unidentified (gaussian), as lme4 does."""
+    if family.row_level_effects:
+        return
+    for blk in design.blocks:
+        if blk.n_levels >= design.n_obs:
+            raise DesignError(
+                f"grouping factor {blk.group!r} has {blk.n_levels} levels for "
+                f"{design.n_obs} observations: in a {family.name} model its effects are not "
+                "identified beside the residual (lme4: the number of levels of each grouping "
+                "factor must be < the number of observations); drop the term, or use a family "
+                "without a residual scale, where it is an observation-level effect"
+            )

@@ -94,7 +94,9 @@ def predict_draws(
         )
     post = fit.posterior
     rng = np.random.default_rng(seed)
-    data: NewData | None = None if newdata is None else design.transform(newdata)
+    data: NewData | None = (
+        None if newdata is None else design.transform(newdata, random=include_random)
+    )
     index = design.index if data is None else data.index
     n_rows = len(index)
     trials = design.trials if data is None else data.trials

@@ -1,0 +1,62 @@
+"""Things that used to be accepted silently or broke in ordinary use (#14), each with the
+behaviour users of lme4/brms expect."""
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pyglmm as pg
+
+
+def _slopes_only_data(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(10), 20)
+    x, c = rng.normal(size=200), rng.normal(size=200)
+    y = 1 + 0.5 * x + rng.normal(size=10)[g] * c + rng.normal(size=200) * 0.5
+    return pd.DataFrame({"y": y, "x": x, "c": c, "g": [f"g{i}" for i in g]})
+
+
+@pytest.fixture(scope="module")
+def slopes_only_fit():
+    model = pg.Model("y ~ x + (0 + c | g)", _slopes_only_data())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return model.fit(draws=300, tune=300, chains=2, seed=1, progressbar=False)
+
+
+def test_coef_includes_random_terms_without_a_fixed_twin(slopes_only_fit):
+    """lme4's coef() has a column for `c` in y ~ x + (0 + c | g); it used to be left out."""
+    coef = slopes_only_fit.coef()["g"]
+    ranef = slopes_only_fit.ranef()["g"]
+    fixef = slopes_only_fit.fixef()["Estimate"]
+    assert list(coef.columns) == ["Intercept", "x", "c"]
+    np.testing.assert_allclose(coef["c"], ranef["c"])  # no fixed part: coef = ranef
+    np.testing.assert_allclose(coef["x"], fixef["x"])  # no random part: coef = fixef
+    reml = slopes_only_fit.model.optimize().coef()
+    reml_c = next(iter(reml.values()))["c"] if isinstance(reml, dict) else reml["c"]
+    assert np.corrcoef(reml_c, coef["c"])[0, 1] > 0.95  # the same per-level slopes
+
+
+def test_population_predictions_need_no_grouping_columns(slopes_only_fit):
+    """predict(newdata, include_random=False) used to require g (and c) in newdata."""
+    new = pd.DataFrame({"x": [-1.0, 0.0, 2.0]})
+    pred = slopes_only_fit.predict(new, include_random=False)
+    b = slopes_only_fit.fixef()["Estimate"]
+    np.testing.assert_allclose(pred["Estimate"], b["Intercept"] + b["x"] * new["x"], rtol=1e-9)
+    with pytest.raises(pg.DesignError, match=r"'g'|'c'"):
+        slopes_only_fit.predict(new)  # with the random part the columns are needed
+
+
+def test_a_gaussian_grouping_factor_with_one_level_per_row_is_refused():
+    df = _slopes_only_data().assign(row=lambda d: [f"r{i}" for i in range(len(d))])
+    with pytest.raises(pg.DesignError, match="'row' has 200 levels for 200 observations"):
+        pg.Model("y ~ x + (1 | row)", df)
+
+
+def test_an_observation_level_effect_stays_allowed_beside_a_count_family():
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"y": rng.poisson(3, size=60), "obs": [str(i) for i in range(60)]})
+    model = pg.Model("y ~ 1 + (1 | obs)", df, family="poisson")  # overdispersion, as in brms
+    assert model.design.blocks[0].n_levels == 60
