@@ -57,7 +57,8 @@ LOCATORS = (UserProvidedLocator, InTreeLocator, UserWideLocator)
 
 def register() -> None:
     """Put :data:`LOCATORS` first in numba's list (once)."""
-    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # numba < 0.61
+    # numba >= 0.61 names it CacheImpl (typed from 0.68 on), older ones _CacheImpl
+    impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl  # type: ignore[attr-defined]
     classes = impl._locator_classes
     if classes[: len(LOCATORS)] != list(LOCATORS):
         classes[:0] = LOCATORS

@@ -64,20 +64,20 @@ def _voidptr(typingctx: Any, address: Any) -> Any:  # pragma: no cover - numba
 @numba.njit(inline="always")
 def _a1(t: np.ndarray, k: int, dtype: Any) -> np.ndarray:  # pragma: no cover - numba
     """Argument ``k`` of the slot table as a 1-D array of ``dtype``."""
-    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1],), dtype)
+    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1],), dtype)  # type: ignore[call-arg]
 
 
 @numba.njit(inline="always")
 def _a2(t: np.ndarray, k: int, dtype: Any) -> np.ndarray:  # pragma: no cover - numba
     """Argument ``k`` as a 2-D array."""
-    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1], t[SLOT * k + 2]), dtype)
+    return numba.carray(_voidptr(t[SLOT * k]), (t[SLOT * k + 1], t[SLOT * k + 2]), dtype)  # type: ignore[call-arg]
 
 
 @numba.njit(inline="always")
 def _a3(t: np.ndarray, k: int, dtype: Any) -> np.ndarray:  # pragma: no cover - numba
     """Argument ``k`` as a 3-D array."""
     shape = (t[SLOT * k + 1], t[SLOT * k + 2], t[SLOT * k + 3])
-    return numba.carray(_voidptr(t[SLOT * k]), shape, dtype)
+    return numba.carray(_voidptr(t[SLOT * k]), shape, dtype)  # type: ignore[call-arg]
 
 
 # float scalars of logp_grad, in the order of the float-scalar array (slot 0 points to it)
@@ -151,7 +151,7 @@ def logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # type: ignore[no-un
     grad = numba.carray(grad_ptr, (dim,))
     out = numba.carray(logp_ptr, (1,))
     t = numba.carray(table_ptr, (SLOT * N_SLOTS,), np.int64)
-    fs = numba.carray(_voidptr(t[0]), (3,), np.float64)
+    fs = numba.carray(_voidptr(t[0]), (3,), np.float64)  # type: ignore[call-arg]
     lp = logp_grad(
         x,
         grad,
