@@ -37,8 +37,10 @@ class Model:
     >>> fit = model.fit(draws=1000, tune=1000, chains=4, seed=1)
 
     ``family``: a name (``"gaussian"``) or :func:`pg.family` object. ``priors``: overrides by
-    class and group/term (see :mod:`pyglmm.priors`). ``parameterization``: ``"noncentered"``
-    (default), ``"centered"``, or a dict block/group name -> one of those. ``missing``:
+    class and group/term (see :mod:`pyglmm.priors`). ``parameterization``: ``"auto"``
+    (default: marginal for a gaussian model's block with most levels, else centered or
+    non-centered by rows per level), ``"marginal"``, ``"centered"``, ``"noncentered"``, or a
+    dict block/group name -> one of those (checked when the model is built). ``missing``:
     ``"drop"`` (rows with missing values in used columns are dropped, with a warning that
     counts them) or ``"raise"``.
     """
@@ -86,7 +88,9 @@ class Model:
         return self.compile().model
 
     def code(self, parameterization: str | Mapping[str, str] | None = None) -> str:
-        """A readable listing of the PyMC program that :meth:`fit` samples."""
+        """A readable listing of the PyMC model :meth:`fit` builds (``pymc_model``). A gaussian
+        model that the compiled-once kernel covers is sampled through :mod:`pyglmm.kernel`
+        instead, the same posterior from the same density written in numba."""
         return self.compile(parameterization).code
 
     def graph(self, parameterization: str | Mapping[str, str] | None = None) -> Any:
