@@ -7,6 +7,7 @@ Each stage is a pure function in its own module; the Model only holds their resu
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -27,7 +28,7 @@ from .formula import ParsedFormula, parse_formula
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
 from .priors import PriorSet, build_priors
-from .sampling import SAMPLERS, attach_data, run_sampler
+from .sampling import attach_data, check_sampler, run_sampler
 
 
 class Model:
@@ -259,10 +260,9 @@ def _check_fit_arguments(
 ) -> None:
     """Refuse :meth:`Model.fit` arguments that cannot work, naming the argument."""
     for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             raise ArgumentError(f"{name} must be an integer >= {low}, got {value!r}")
-    if sampler not in SAMPLERS:
-        raise ArgumentError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
+    check_sampler(sampler)
     if not 0 < target_accept < 1:
         raise ArgumentError(
             f"target_accept must be between 0 and 1 (exclusive), got {target_accept!r}"

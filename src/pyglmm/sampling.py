@@ -20,6 +20,7 @@ import xarray as xr
 from . import stack
 from .compile import CompiledModel
 from .design import Design
+from .errors import ArgumentError
 from .families import Family
 from .posterior import pointwise_loglik
 
@@ -58,8 +59,7 @@ def run_sampler(
     ``pyglmm[jax]``; a CUDA build of jaxlib runs them on the GPU), with the chain method of
     :func:`_jax_chain_method`; their ``compile`` is NaN (JAX compiles inside the sampling call).
     """
-    if sampler not in SAMPLERS:
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
+    check_sampler(sampler)
     cores = resolve_cores(cores, chains)
     model = compiled.model
     timing: dict[str, float] = {}
@@ -97,6 +97,12 @@ def run_sampler(
         timing["compile"] = float("nan")
         timing["sample"] = time.perf_counter() - t0
     return SampleResult(idata, timing)
+
+
+def check_sampler(sampler: str) -> None:
+    """Refuse a sampler name that is not one of :data:`SAMPLERS`."""
+    if sampler not in SAMPLERS:
+        raise ArgumentError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
 
 
 def resolve_cores(cores: int | None, chains: int) -> int:
