@@ -28,6 +28,7 @@ import pandas as pd
 import xarray as xr
 
 from .design import Design, NewData, REBlock
+from .errors import ArgumentError
 from .posterior import CHUNK_VALUES, flat_draws, linear_predictor
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def predict_draws(
         raise ValueError(f"unknown kind {kind!r}; use 'link', 'mean' or 'response'")
     design, family = fit.design, fit.family
     if newdata is None and not design.has_data:
-        raise ValueError(
+        raise ArgumentError(
             "this fit was saved with data=False (fit.save(path, data=False)), so it holds no "
             "fitted rows to predict: pass newdata"
         )

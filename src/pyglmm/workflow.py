@@ -11,8 +11,8 @@ comparison of parameterizations or models, and Bayesian R^2.
 * :func:`bayes_r2`: Gelman, Goodrich, Gabry & Vehtari (2019), like brms's ``bayes_R2``.
 
 Fits run through an executor: by default (``None`` or ``"serial"``) one after the other in the
-calling process, which works in a plain script and in a notebook (and on 2 cores was faster:
-1.8 s against 13.3 s for a sleepstudy ``compare``, each fit already using every core);
+calling process, which works in a plain script and in a notebook (each fit already samples
+its chains on every core);
 ``executor="processes"`` runs them in a local ``ProcessPoolExecutor`` with the spawn start
 method, which re-imports the calling script in each worker, so a script needs the usual
 ``if __name__ == "__main__":`` guard (the error says so when it is missing); any
