@@ -188,5 +188,7 @@ def test_cli_user_errors_are_one_line_and_exit_2(tmp_path, capsys, extra, culpri
 
 def test_fit_takes_numpy_integers(sleep):
     model = pg.Model("Reaction ~ Days + (1 | Subject)", sleep)
-    fit = model.fit(draws=np.int64(50), tune=np.int64(50), chains=2, seed=1, progressbar=False)
+    fit = model.fit(
+        draws=np.int64(50), tune=np.int64(50), chains=2, seed=1, progressbar=False, warn=False
+    )
     assert fit.posterior.sizes["draw"] == 50
