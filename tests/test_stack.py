@@ -122,12 +122,3 @@ def test_fit_waic_and_loo(sleep_fit):
     assert res["elpd_waic"] == pytest.approx(stack.waic_from_loglik(ll)["elpd_waic"], rel=1e-9)
     elpd, se = stack.elpd(sleep_fit.loo())
     assert abs(elpd - res["elpd_waic"]) < se  # WAIC and PSIS-LOO agree closely here
-
-
-def test_low_rank_default_follows_the_installed_nutpie():
-    from importlib.metadata import version
-
-    release = tuple(int(v) for v in version("nutpie").split(".")[:3])
-    assert (release < (0, 16, 10)) == stack.LOW_RANK_BY_DEFAULT
-    key = "adaptation" if release >= (0, 16, 10) else "low_rank_modified_mass_matrix"
-    assert list(stack.nutpie_adaptation(True)) == [key]

@@ -16,7 +16,7 @@ import pandas as pd
 import pymc as pm
 
 from . import kernel as kernel_mod
-from . import plots, stack
+from . import plots
 from . import simulate as simulate_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
 from .design import Design, DesignError, as_frame, build_design
@@ -152,9 +152,7 @@ class Model:
         captures the ridge between the intercept and the random intercepts of latent blocks;
         on the epilepsy Poisson model it raised the bulk ESS of the fixed effects about tenfold
         at the same wall time. Default (None): on when some block is latent, off when every
-        block is marginal (a handful of parameters, where a diagonal mass matrix suffices),
-        and off with nutpie >= 0.16.10, whose low-rank adaptation did worse than its diagonal
-        one on every latent-block model measured (see :data:`pyglmm.stack.LOW_RANK_BY_DEFAULT`).
+        block is marginal (a handful of parameters, where a diagonal mass matrix suffices).
 
         ``kernel`` (nutpie): a gaussian(identity) model (any blocks, at most one
         ``"marginal"``) whose priors have kernel densities is sampled with the compiled-once
@@ -186,8 +184,7 @@ class Model:
             cores=cores,
             initvals=initvals,
             low_rank_mass_matrix=(
-                stack.LOW_RANK_BY_DEFAULT
-                and any(p != "marginal" for p in compiled.parameterization.values())
+                any(p != "marginal" for p in compiled.parameterization.values())
                 if low_rank_mass_matrix is None
                 else low_rank_mass_matrix
             ),

@@ -251,27 +251,10 @@ def plot_trace(ds: xr.Dataset, figsize: tuple[float, float] | None = None, **kwa
 
 
 # --- sampling ---------------------------------------------------------------------------------
-def _nutpie_at_least(*release: int) -> bool:
-    parts = version("nutpie").split(".")[: len(release)]
-    return tuple(int("".join(c for c in p if c.isdigit()) or 0) for p in parts) >= release
-
-
-NUTPIE_ADAPTATION_KEYWORD = _nutpie_at_least(0, 16, 10)
-
-# Whether ``Model.fit`` adapts a low-rank mass matrix by default when a block is latent. With
-# nutpie 0.16.8 it helps (epilepsy: ~10x the fixed effects' ESS; InstEval: the ridge between
-# Intercept and r_dept). With nutpie 0.16.11 it did worse than the diagonal adaptation on every
-# latent-block model measured (2026-12-01, 2 cores): InstEval 4 x 1000 + 1000, 1188
-# divergences, R-hat 1.30, 358 s (0.16.8: 0 divergences, 50 s); InstEval 2 x 300 + 300,
-# 37.6 s against 16.5 s diagonal at the same 15 steps per draw; simulated Bernoulli
-# 100,000 x 2,000, 2 x 100 + 100: 143 leapfrog steps per draw against 29 diagonal.
-LOW_RANK_BY_DEFAULT = not NUTPIE_ADAPTATION_KEYWORD
-
-
 def nutpie_adaptation(low_rank: bool) -> dict[str, Any]:
     """The keyword of ``nutpie.sample`` choosing a diagonal or low-rank mass matrix:
     ``adaptation=`` from nutpie 0.16.10, ``low_rank_modified_mass_matrix=`` before."""
-    if NUTPIE_ADAPTATION_KEYWORD:
+    if tuple(int(v) for v in version("nutpie").split(".")[:3]) >= (0, 16, 10):
         return {"adaptation": "low_rank" if low_rank else "diag"}
     return {"low_rank_modified_mass_matrix": low_rank}
 
