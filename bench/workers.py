@@ -160,7 +160,7 @@ def _tree_stats(idata: Any) -> dict[str, float]:
 
 def _pyglmm_key(p: Any) -> str:
     """``b:Intercept``, ``sd:Subject:sd(Days)``, ``cor:Subject:cor(Intercept,Days)``, ``sigma``
-    for a :class:`pyglmm.fit.Param`."""
+    for a :class:`pyglmm.results.fit.Param`."""
     if p.label == p.cls:
         return str(p.cls)
     return f"{p.cls}:{p.group}:{p.label}".replace("::", ":")

@@ -333,7 +333,7 @@ def test_other_files_are_rejected(tmp_path):
 def test_a_newer_format_version_is_rejected(fits, tmp_path, monkeypatch):
     path = tmp_path / "future.nc"
     with monkeypatch.context() as m:
-        m.setattr(persist, "FORMAT_VERSION", persist.FORMAT_VERSION + 1)
+        m.setattr(persist.write, "FORMAT_VERSION", persist.FORMAT_VERSION + 1)
         fits["sleep"].save(path, data=False)
     with pytest.raises(pg.FitFileError, match=r"format version 2;.*upgrade pyglmm"):
         pg.load_fit(path)
@@ -422,7 +422,7 @@ def test_a_missing_netcdf_writer_is_reported_before_sampling(fits, tmp_path, mon
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             raise AssertionError("the model was built")
 
-    monkeypatch.setattr(persist.importlib.util, "find_spec", lambda *args: None)
+    monkeypatch.setattr(persist.write.importlib.util, "find_spec", lambda *args: None)
     message = persist.netcdf_missing()
     assert message is not None
     assert "pip install h5netcdf" in message

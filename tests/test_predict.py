@@ -7,7 +7,7 @@ import pytest
 import pyglmm as pg
 from pyglmm import stack
 from pyglmm.design import DesignError
-from pyglmm.predict import predict_draws
+from pyglmm.results.predict import predict_draws
 
 
 def _draws(fit, name):

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 import pyglmm as pg
-from pyglmm.simulate import draw_prior, prior_predictive, simulate
+from pyglmm.workflow.prior_draws import draw_prior
+from pyglmm.workflow.simulation import prior_predictive, simulate
 
 TRUTH = {
     "b": {"Intercept": 250, "Days": 10},

@@ -98,7 +98,7 @@ def test_sbc_ranks_coverage_and_rank_plot(tmp_path):
     rng = np.random.default_rng(5)
     labels = ["b_Intercept", "sd_g__Intercept", "sigma"]
     results, truths = _fake_results(400, labels, rng, biased="sigma")
-    res = workflow._recovery_result(results, truths, [], n_ranks=100, sbc=True, seed=1)
+    res = workflow.recovery._recovery_result(results, truths, [], n_ranks=100, sbc=True, seed=1)
     assert res.ranks.shape == (400, 3) and list(res.ranks.columns) == labels
     assert res.ranks.to_numpy().min() >= 0 and res.ranks.to_numpy().max() <= 100
     for i in (0, 7):
@@ -135,7 +135,7 @@ def test_executor_validation_and_worker_errors():
         workflow.run_jobs([(1,)], object(), fn=abs)
     with cf.ThreadPoolExecutor(2) as ex:  # any Executor works
         assert workflow.run_jobs([(-1,), (-2,)], ex, fn=abs, progressbar=False) == [1, 2]
-    out = fit_summary("y ~ nothing", grouped_data(3, 3), "gaussian", None, {})
+    out = fit_summary(pg.Model, "y ~ nothing", grouped_data(3, 3), "gaussian", None, {})
     assert out["error"].startswith("DesignError") and out["wall_s"] >= 0
 
 
@@ -251,7 +251,7 @@ def test_compare_parameterizations_sleepstudy_all_columns():
     assert (t["min_ess_per_s"] <= t["min_ess_per_sample_s"]).all()
     assert np.allclose(t["min_ess_per_s"], t["min_bulk_ess"] / (t["compile_s"] + t["sample_s"]))
     # the verdict names the highest min ESS/s among the fits without divergences or R-hat issues
-    clean = t[(t["divergences"] == 0) & (t["max_rhat"] <= workflow.RHAT_LIMIT)]
+    clean = t[(t["divergences"] == 0) & (t["max_rhat"] <= workflow.comparison.RHAT_LIMIT)]
     if clean.empty:
         assert res.best is None and res.verdict.startswith("no parameterization")
     else:
@@ -270,14 +270,14 @@ def test_compare_parameterizations_sleepstudy_all_columns():
 def test_speed_row_without_separate_compile_time():
     diag = {"divergences": 0.0, "max_rhat": 1.0, "min_bulk_ess": 400.0, "min_tail_ess": 300.0}
     # sampler="pymc"/JAX: compiled inside sampling, reported as NaN -> 0, counted in sample_s
-    row = workflow._speed_row({"build": 0.5, "compile": np.nan, "sample": 8.0}, diag, 9.0)
+    row = workflow.comparison._speed_row({"build": 0.5, "compile": np.nan, "sample": 8.0}, diag, 9.0)
     assert row["compile_s"] == 0.0 and row["sample_s"] == 8.0
     assert row["min_ess_per_s"] == row["min_ess_per_sample_s"] == 50.0
-    row = workflow._speed_row({"compile": 2.0, "sample": 8.0}, diag, 10.5)
+    row = workflow.comparison._speed_row({"compile": 2.0, "sample": 8.0}, diag, 10.5)
     assert row["compile_s"] == 2.0 and row["min_ess_per_s"] == 40.0
     # a fit's total seconds: NaN entries and flags such as compile_cached are not seconds
     timing = {"build": 0.5, "compile": np.nan, "sample": 8.0, "compile_cached": 1.0}
-    assert workflow._timing_seconds(timing) == 8.5
+    assert workflow.comparison._timing_seconds(timing) == 8.5
 
 
 def test_model_graph():

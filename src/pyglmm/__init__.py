@@ -10,8 +10,6 @@ from . import (
     _numba_cache,  # noqa: F401  (first: before any kernel is defined with cache=True)
     _quiet,  # noqa: F401  (filters a PyTensor import-time warning)
     datasets,
-    plots,
-    simulate,
     workflow,
 )
 from ._version import __version__
@@ -26,11 +24,12 @@ from .errors import (
     SamplingWarning,
 )
 from .families import Family, family
-from .fit import Fit
 from .model import Model
 from .persist import load_fit
 from .priors import Prior, prior
-from .workflow import CompareResult, RecoveryResult, compare, recover
+from .results.fit import Fit
+from .workflow import CompareResult, RecoveryResult, compare, plots, recover
+from .workflow.simulation import simulate
 
 __all__ = [
     "ArgumentError",

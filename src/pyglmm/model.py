@@ -16,19 +16,18 @@ import pandas as pd
 import pymc as pm
 
 from . import kernel as kernel_mod
-from . import plots
-from . import simulate as simulate_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
 from .design import Design, DesignError, as_frame, build_design
 from .errors import ArgumentError, FamilyError
 from .families import Family
 from .families import family as get_family
-from .fit import Fit
 from .formula import ParsedFormula, parse_formula
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
 from .priors import PriorSet, build_priors
+from .results.fit import Fit
 from .sampling import attach_data, check_sampler, run_sampler
+from .workflow import plots, simulation
 
 
 class Model:
@@ -217,8 +216,8 @@ class Model:
         return fit
 
     # --- workflow (see pyglmm.simulate, pyglmm.plots) ----------------------------------------
-    simulate = simulate_mod.simulate
-    prior_predictive = simulate_mod.prior_predictive
+    simulate = simulation.simulate
+    prior_predictive = simulation.prior_predictive
     plot_prior_predictive = plots.plot_prior_predictive
 
     def _kernel_model(

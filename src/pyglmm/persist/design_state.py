@@ -21,8 +21,8 @@ import patsy
 import patsy.builtins
 import xarray as xr
 
-from .. import _terms
 from ..design import Design
+from ..design import terms as _terms
 from .errors import FitFileError
 
 PICKLE_VAR = "design_pickle"

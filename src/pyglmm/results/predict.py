@@ -21,21 +21,30 @@ chunk, not 32 GB.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .design import Design, NewData, REBlock
-from .errors import ArgumentError
-from .posterior import CHUNK_VALUES, flat_draws, linear_predictor
-
-if TYPE_CHECKING:
-    from .fit import Fit
+from ..design import Design, NewData, REBlock
+from ..errors import ArgumentError
+from ..families import Family
+from ..posterior import CHUNK_VALUES, flat_draws, linear_predictor
 
 Kind = Literal["link", "mean", "response"]
 NewLevels = Literal["error", "gaussian", "uncertainty"]
+
+
+class FittedParts(Protocol):
+    """What prediction reads from a fit (a :class:`~pyglmm.Fit` is one)."""
+
+    @property
+    def design(self) -> Design: ...
+    @property
+    def family(self) -> Family: ...
+    @property
+    def posterior(self) -> xr.Dataset: ...
 
 
 def _new_level_effects(
@@ -74,7 +83,7 @@ def _new_level_effects(
 
 
 def predict_draws(
-    fit: Fit,
+    fit: FittedParts,
     newdata: pd.DataFrame | None = None,
     kind: Kind = "mean",
     include_random: bool = True,

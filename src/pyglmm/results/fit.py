@@ -17,19 +17,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import stack
-from .design import Design, REBlock
-from .errors import SamplingWarning as SamplingWarning  # issued by Fit.check
-from .families import Family
+from .. import stack
+from ..design import Design, REBlock
+from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
+from ..families import Family
+from ..spec import ModelSpec
+from .diagnostics import ESS_LIMIT, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
 
 if TYPE_CHECKING:
-    from .model import Model
     from .predict import Kind, NewLevels
-
-STAT_COLUMNS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
-SUMMARY_COLUMNS = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bulk_ESS", "Tail_ESS"]
-RHAT_LIMIT = 1.01
-ESS_LIMIT = 400
 
 
 @dataclass(frozen=True)
@@ -52,27 +48,6 @@ class Param:
         return self.var1 if self.cls == "b" else self.cls
 
 
-def describe(draws: np.ndarray) -> dict[str, float]:
-    """Mean, SD, 95% equal-tailed interval, R-hat, bulk and tail ESS of chains x draws."""
-    flat = draws.reshape(-1)
-    q_lo, q_hi = np.quantile(flat, [0.025, 0.975])
-    if np.ptp(flat) == 0:
-        rhat, bulk, tail = np.nan, np.nan, np.nan
-    else:
-        rhat = stack.rhat(draws)
-        bulk = stack.ess_bulk(draws)
-        tail = stack.ess_tail(draws)
-    return {
-        "Estimate": float(flat.mean()),
-        "Est.Error": float(flat.std(ddof=1)),
-        "Q2.5": float(q_lo),
-        "Q97.5": float(q_hi),
-        "Rhat": rhat,
-        "Bulk_ESS": bulk,
-        "Tail_ESS": tail,
-    }
-
-
 class Fit:
     """A Bayesian fit: ``idata`` plus lme4/brms-style accessors.
 
@@ -82,7 +57,7 @@ class Fit:
 
     def __init__(
         self,
-        model: Model,
+        model: ModelSpec,
         idata: Any,
         *,
         draws: int,
@@ -258,31 +233,31 @@ class Fit:
     # --- workflow: plots and R^2 (see pyglmm.plots, pyglmm.workflow) ----------------------
     def plot_trace(self, var_names: list[str] | None = None, **kwargs: Any) -> Any:
         """Trace plot of b, sd, cor and family parameters (a matplotlib Figure)."""
-        from .plots import plot_trace
+        from ..workflow.plots import plot_trace
 
         return plot_trace(self, var_names, **kwargs)
 
     def plot_forest(self, include_intercept: bool = True) -> Any:
         """Forest plot: medians with 50%/95% intervals per parameter class (a Figure)."""
-        from .plots import plot_forest
+        from ..workflow.plots import plot_forest
 
         return plot_forest(self, include_intercept=include_intercept)
 
     def pp_check(self, ndraws: int = 50, seed: int | None = None) -> Any:
         """Posterior-predictive check: observed y against ``ndraws`` replicated data sets."""
-        from .plots import pp_check
+        from ..workflow.plots import pp_check
 
         return pp_check(self, ndraws=ndraws, seed=seed)
 
     def plot_effects(self, effect: str, **kwargs: Any) -> Any:
         """Conditional effect of one predictor (random effects excluded), a Figure."""
-        from .plots import plot_effects
+        from ..workflow.plots import plot_effects
 
         return plot_effects(self, effect, **kwargs)
 
     def r2(self, summary: bool = True) -> Any:
         """Bayesian R^2 (Gelman et al. 2019) like brms's ``bayes_R2``."""
-        from .workflow import bayes_r2
+        from ..workflow.r2 import bayes_r2
 
         return bayes_r2(self, summary=summary)
 
@@ -299,7 +274,7 @@ class Fit:
         ``loo`` and ``predict(newdata)``, but not ``predict()`` on the fitted rows. Loading
         such a file unpickles it: as with any pickle, load only files you trust.
         """
-        from .persist import save_fit
+        from ..persist.write import save_fit
 
         save_fit(self, path, data=data)
 

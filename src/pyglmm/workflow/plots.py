@@ -21,14 +21,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .simulate import label_class, model_data, posterior_params, prior_predictive
+from ..results.params import label_class, posterior_params
+from ..spec import FittedModel, ModelSpec
+from .simulation import model_data, prior_predictive
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .fit import Fit
-    from .model import Model
 
 DISCRETE = ("bernoulli", "binomial", "poisson", "negativebinomial")
 OBS_COLOR = "black"
@@ -46,7 +46,7 @@ def _figure(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]
     return plt.subplots(nrows, ncols, squeeze=False, **kwargs)
 
 
-def _param_dataset(fit: Fit, var_names: list[str] | None = None) -> Any:
+def _param_dataset(fit: FittedModel, var_names: list[str] | None = None) -> Any:
     import xarray as xr
 
     draws = posterior_params(fit.posterior, fit.design, fit.family.params)
@@ -58,10 +58,10 @@ def _param_dataset(fit: Fit, var_names: list[str] | None = None) -> Any:
     return xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items()})
 
 
-def plot_trace(fit: Fit, var_names: list[str] | None = None, **kwargs: Any) -> Figure:
+def plot_trace(fit: FittedModel, var_names: list[str] | None = None, **kwargs: Any) -> Figure:
     """Trace plot (ArviZ): density per chain (left) and draws (right) of every reported scalar
     (or ``var_names``, labels as ``b_Days``, ``sd_Subject__Intercept``, ``sigma``)."""
-    from . import stack
+    from .. import stack
 
     ds = _param_dataset(fit, var_names)
     n = len(ds.data_vars)
@@ -72,7 +72,7 @@ def plot_trace(fit: Fit, var_names: list[str] | None = None, **kwargs: Any) -> F
     return fig
 
 
-def plot_forest(fit: Fit, include_intercept: bool = True) -> Figure:
+def plot_forest(fit: FittedModel, include_intercept: bool = True) -> Figure:
     """Posterior median (point), 50% (thick) and 95% (thin) equal-tailed intervals of fixed
     effects, group-level SDs and correlations and family parameters, a panel per class."""
     draws = posterior_params(fit.posterior, fit.design, fit.family.params)
@@ -187,7 +187,7 @@ def _rows(n: int, rng: np.random.Generator, k: int) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(k, n), replace=False))
 
 
-def pp_check(fit: Fit, ndraws: int = 50, seed: Any = None) -> Figure:
+def pp_check(fit: FittedModel, ndraws: int = 50, seed: Any = None) -> Figure:
     """Posterior-predictive check: the observed response (black) against ``ndraws``
     posterior-predictive data sets (``fit.predict(kind="response", summary=False)``); density
     overlay, or for discrete families bars of observed counts per value with the predictive
@@ -207,7 +207,7 @@ def pp_check(fit: Fit, ndraws: int = 50, seed: Any = None) -> Figure:
 
 
 def plot_prior_predictive(
-    model: Model, draws: int = 50, seed: Any = None, observed: bool = True
+    model: ModelSpec, draws: int = 50, seed: Any = None, observed: bool = True
 ) -> Figure:
     """Prior-predictive check: ``draws`` data sets simulated from the priors
     (:func:`pyglmm.simulate.prior_predictive`) against the observed response."""
@@ -228,23 +228,23 @@ def plot_prior_predictive(
 # conditional effects
 
 
-def _categorical_columns(fit: Fit) -> dict[str, list[Any]]:
+def _categorical_columns(fit: FittedModel) -> dict[str, list[Any]]:
     """Columns patsy treats as categorical in the fixed part -> their training levels."""
-    from .design import categorical_levels
+    from ..design import categorical_levels
 
     return categorical_levels(fit.design.x_design_info)
 
 
 def effect_grid(
-    fit: Fit, effect: str, data: pd.DataFrame | None = None, n_points: int = 50
+    fit: FittedModel, effect: str, data: pd.DataFrame | None = None, n_points: int = 50
 ) -> pd.DataFrame:
     """New data varying ``effect`` (a grid over its observed range, or its levels) with every
     other numeric predictor at its mean and categorical ones at their reference level."""
-    from .design import _rhs_variables
+    from ..design import rhs_variables
 
     design = fit.design
     df = model_data(fit.model, data)
-    names = _rhs_variables(design.formula)
+    names = rhs_variables(design.formula)
     if effect not in names:
         raise ValueError(f"{effect!r} is not a predictor of the model; predictors: {names}")
     groups = {g for blk in design.blocks for g in blk.group.split(":")}
@@ -280,7 +280,7 @@ def effect_grid(
 
 
 def plot_effects(
-    fit: Fit,
+    fit: FittedModel,
     effect: str,
     data: pd.DataFrame | None = None,
     n_points: int = 50,
@@ -338,7 +338,7 @@ def plot_effects(
 def plot_ranks(ranks: pd.DataFrame, n_ranks: int, bins: int | None = None) -> Figure:
     """Rank histograms (one panel per parameter) with the expected count and the 99% band of
     a uniform histogram (binomial quantiles), as in Talts et al. (2018)."""
-    from .workflow import rank_bins
+    from ..results.diagnostics import rank_bins
 
     n_sims = len(ranks)
     bins = bins or rank_bins(n_sims, n_ranks)

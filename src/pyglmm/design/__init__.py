@@ -1,0 +1,25 @@
+"""Stage 2, the design: a :class:`~pyglmm.formula.ParsedFormula` and a DataFrame become arrays.
+
+``records``: the typed results (:class:`Design`, :class:`REBlock`, :class:`NewData`);
+``build``: :func:`build_design`; ``frame``: column checks and patsy evaluation shared by
+``build`` and :meth:`Design.transform`; ``response``: the response expression (``cbind``,
+``trials``); ``terms``: the functions formulas may call (``scale``, ``center``, ...) and
+grouping codes.
+"""
+
+from ..errors import DesignError
+from .build import build_design
+from .frame import as_frame, categorical_levels, rhs_variables
+from .records import CovKind, Design, NewData, REBlock
+
+__all__ = [
+    "CovKind",
+    "Design",
+    "DesignError",
+    "NewData",
+    "REBlock",
+    "as_frame",
+    "build_design",
+    "categorical_levels",
+    "rhs_variables",
+]

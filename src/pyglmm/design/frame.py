@@ -1,0 +1,190 @@
+"""Column checks and patsy evaluation shared by :func:`~pyglmm.design.build_design` and
+:meth:`~pyglmm.design.Design.transform`: which columns a formula reads, missing and infinite
+values, patsy errors turned into :class:`~pyglmm.errors.DesignError`, and rebuilding columns for
+new data from a stored patsy ``DesignInfo``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import patsy
+from patsy import PatsyError
+
+from ..errors import DesignError as DesignError  # defined in errors, raised here
+from ..formula import (
+    FormulaError,
+    ParsedFormula,
+    variable_names,
+)
+
+
+def as_frame(data: Any) -> pd.DataFrame:
+    """``data`` as a DataFrame: a DataFrame as it is, a dict of columns converted; anything
+    else is refused with a :class:`DesignError` naming its type."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, Mapping):
+        return pd.DataFrame(data)
+    raise DesignError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+
+
+def rhs_variables(formula: ParsedFormula, random: bool = True) -> list[str]:
+    """Columns needed for new data: the fixed part (with offsets) and, with ``random``, the
+    random terms and their grouping factors."""
+    names = variable_names(formula.fixed)
+    for term in formula.random if random else ():
+        names += [*variable_names(term.expr), *term.group]
+    return [n for n in formula.variables() if n in set(names)]
+
+
+def check_columns(names: list[str], data: pd.DataFrame) -> None:
+    columns = [str(c) for c in data.columns]
+    for name in names:
+        if name not in data.columns:
+            close = difflib.get_close_matches(name, columns, n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise DesignError(f"unknown column {name!r} in formula{hint}")
+
+
+def na_counts(data: pd.DataFrame, names: list[str]) -> dict[str, int]:
+    counts = data[names].isna().sum()
+    return {n: int(counts[n]) for n in names if counts[n] > 0}
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} ({k})" for name, k in counts.items())
+
+
+def patsy_frame(data: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The used columns, nullable numeric extension dtypes converted to numpy dtypes."""
+    cols: dict[str, Any] = {}
+    for name in names:
+        col = data[name]
+        dtype = col.dtype
+        if isinstance(dtype, pd.api.extensions.ExtensionDtype) and not isinstance(
+            dtype, pd.CategoricalDtype
+        ):
+            if pd.api.types.is_bool_dtype(dtype):
+                col = pd.Series(col.to_numpy(dtype=bool), index=col.index, name=name)
+            elif pd.api.types.is_numeric_dtype(dtype):
+                kind = "int64" if pd.api.types.is_integer_dtype(dtype) else "float64"
+                col = pd.Series(col.to_numpy(dtype=kind), index=col.index, name=name)
+        cols[name] = col
+    return pd.DataFrame(cols, index=data.index, copy=False)
+
+
+def check_finite_columns(frame: pd.DataFrame, names: list[str], where: str) -> None:
+    for name in names:
+        col = frame[name]
+        if pd.api.types.is_float_dtype(col.dtype):
+            k = int(np.isinf(col.to_numpy(dtype=float)).sum())
+            if k:
+                raise DesignError(f"column {name!r} has {k} infinite value(s) in {where}")
+
+
+def patsy_error(err: PatsyError, what: str) -> DesignError:
+    origin = getattr(err, "origin", None)
+    if origin is None:
+        return DesignError(f"{what}: {err.message}")
+    code = origin.code[origin.start : origin.end]
+    try:
+        cols = variable_names(code)
+    except FormulaError:
+        cols = []
+    where = f"column {', '.join(repr(c) for c in cols)} in " if cols else ""
+    return DesignError(f"{what}: {where}{code!r}: {err.message}")
+
+
+def dmatrix(formula: str, frame: pd.DataFrame, env: Any, what: str) -> Any:
+    try:
+        return patsy.dmatrix(formula, frame, eval_env=env, NA_action="raise")
+    except PatsyError as err:
+        raise patsy_error(err, what) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as err:
+        raise DesignError(f"{what}: cannot evaluate {formula!r}: {err!r}") from None
+
+
+def finite_matrix(m: Any, what: str) -> np.ndarray:
+    arr = np.ascontiguousarray(m, dtype=np.float64)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        counts = bad.sum(axis=0)
+        cols = m.design_info.column_names
+        detail = ", ".join(f"{c} ({k})" for c, k in zip(cols, counts, strict=True) if k)
+        raise DesignError(f"non-finite values in {what} column(s): {detail}")
+    return arr
+
+
+def evaluate_column(expr: str, frame: pd.DataFrame, env: Any, what: str) -> np.ndarray:
+    """Evaluate ``expr`` on the data into a finite float64 vector."""
+    try:
+        value = env.eval(expr, inner_namespace=frame)
+    except Exception as err:
+        raise DesignError(f"cannot evaluate {what} {expr!r}: {err}") from None
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        value = np.asarray(value)
+        dtype = value.dtype
+    if isinstance(dtype, pd.CategoricalDtype) or not (
+        pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+    ):
+        raise DesignError(f"{what} {expr!r} must be numeric, got dtype {dtype}")
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != (len(frame),):
+        arr = np.broadcast_to(arr, (len(frame),)).copy() if arr.ndim == 0 else arr
+    if arr.shape != (len(frame),):
+        raise DesignError(f"{what} {expr!r} must be one value per row, got shape {arr.shape}")
+    bad = int((~np.isfinite(arr)).sum())
+    if bad:
+        raise DesignError(f"{what} {expr!r} has {bad} non-finite value(s)")
+    return arr
+
+
+def categorical_levels(info: Any) -> dict[str, list[Any]]:
+    """Training levels of each categorical predictor (a single data column) in a patsy
+    DesignInfo: column name -> levels."""
+    out: dict[str, list[Any]] = {}
+    if info is None:
+        return out
+    for factor, finfo in info.factor_infos.items():
+        if finfo.type != "categorical":
+            continue
+        try:
+            cols = variable_names(factor.name())
+        except FormulaError:
+            continue
+        if len(cols) == 1:
+            out[cols[0]] = list(finfo.categories)
+    return out
+
+
+def unseen_levels(info: Any, frame: pd.DataFrame) -> str | None:
+    """Describe levels of categorical predictors in ``frame`` that training did not have."""
+    for col, levels in categorical_levels(info).items():
+        if col not in frame.columns:
+            continue
+        known = set(levels)
+        unseen = [v for v in pd.unique(frame[col]) if v not in known]
+        if unseen:
+            shown = ", ".join(repr(v) for v in unseen[:10])
+            return f"column {col!r} has level(s) not seen in training: {shown}"
+    return None
+
+
+def rebuild_columns(info: Any, frame: pd.DataFrame, what: str) -> np.ndarray:
+    """Rebuild a patsy matrix on new data with the stored design info."""
+    message = unseen_levels(info, frame)
+    if message is not None:
+        raise DesignError(f"{what}: {message}")
+    try:
+        (m,) = patsy.build_design_matrices([info], frame, NA_action="raise")
+    except PatsyError as err:
+        raise patsy_error(err, what) from None
+    except (ArithmeticError, LookupError, TypeError, ValueError) as err:
+        raise DesignError(f"{what}: cannot evaluate on new data: {err!r}") from None
+    return finite_matrix(m, what)

@@ -1,0 +1,174 @@
+"""Stage 2: turn a :class:`~pyglmm.formula.ParsedFormula` and a DataFrame into design records.
+
+The fixed-effect matrix comes from patsy (treatment contrasts, stateful ``scale``/``center``,
+``C(x, levels=...)``, ``I()``, ``np.log``). Each random-effect term becomes one small frozen
+:class:`REBlock` in the spirit of MixedModels.jl's ``ReMat``: integer codes per row over the
+*observed* levels, and the block's dense ``n x q`` columns. The ``n x (levels * q)`` matrix Z is
+never formed: the linear predictor is
+
+    eta_i = X_i b + sum_k  Z_k[i, :] . r_k[codes_k[i], :]
+
+Everything data-dependent (patsy design infos, factor levels, scale/center constants) is kept in
+the records so :meth:`Design.transform` builds the same columns for new data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DesignError as DesignError  # defined in errors, raised here
+from ..formula import (
+    ParsedFormula,
+)
+from . import terms as _terms
+from .frame import (
+    as_frame,
+    check_columns,
+    check_finite_columns,
+    format_counts,
+    na_counts,
+    patsy_frame,
+    rebuild_columns,
+    rhs_variables,
+)
+from .response import new_trials
+
+CovKind = Literal["lkj", "diag"]
+
+
+@dataclass(frozen=True, eq=False)
+class REBlock:
+    """One random-effect block ``(expr | group)``.
+
+    ``name``: unique block name used for PyMC variables (``sd_<name>``, ``r_<name>``); equal
+    to ``group`` unless several blocks share a grouping factor (then ``g``, ``g_2``, ...).
+    ``group``: grouping factor as printed (``"Subject"``, ``"a:b"``).
+    ``levels``: observed level names, in order of ``codes``.
+    ``codes``: int64 array (n,), the level index of each row.
+    ``Z``: float64 array (n, q), the block's columns; ``terms`` their names (q,), with the
+    intercept named ``"Intercept"``.
+    ``kind``: ``"lkj"`` for a correlated multi-column ``|`` block, ``"diag"`` for ``||`` or a
+    single column.
+    ``design_info``: patsy DesignInfo of ``Z`` (to rebuild it on new data).
+    """
+
+    name: str
+    group: str
+    levels: tuple[str, ...]
+    codes: np.ndarray
+    Z: np.ndarray
+    terms: tuple[str, ...]
+    kind: CovKind
+    design_info: Any = field(repr=False, default=None)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def q(self) -> int:
+        return len(self.terms)
+
+
+@dataclass(frozen=True, eq=False)
+class NewData:
+    """Design of new data built with the training state (see :meth:`Design.transform`).
+
+    ``codes[name]`` holds -1 for levels not seen in training; ``labels[name]`` the level name
+    of each row (seen or not), so new levels can be told apart. ``trials``: binomial trials
+    when the new data hold the columns of ``trials(n)`` or ``cbind(s, f)``, else None.
+    """
+
+    X: np.ndarray
+    Z: dict[str, np.ndarray]
+    codes: dict[str, np.ndarray]
+    offset: np.ndarray | None
+    index: pd.Index
+    labels: dict[str, np.ndarray] = field(default_factory=dict)
+    trials: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """All numeric inputs of a model, plus the state to rebuild them for new data.
+
+    ``y``: response (n,); ``response``: its formula text.
+    ``X``: fixed-effect matrix (n, p); ``x_names``: column names (intercept ``"Intercept"``).
+    ``blocks``: one :class:`REBlock` per expanded random term.
+    ``trials``: binomial trial counts (n,) or None; ``offset``: (n,) or None.
+    ``index``: the rows of the input DataFrame that were used.
+    ``n_dropped``: rows dropped for missing values in used columns.
+    ``x_design_info``/``offset_design_info``: patsy DesignInfos used by :meth:`transform`.
+    ``stored_n_obs``: the number of observations of a design whose data arrays were removed
+    (a fit saved with ``data=False``, see :mod:`pyglmm.persist`); None when they are present.
+    """
+
+    formula: ParsedFormula
+    y: np.ndarray
+    response: str
+    X: np.ndarray
+    x_names: tuple[str, ...]
+    blocks: tuple[REBlock, ...]
+    index: pd.Index
+    n_dropped: int = 0
+    trials: np.ndarray | None = None
+    offset: np.ndarray | None = None
+    x_design_info: Any = field(repr=False, default=None)
+    x_order: np.ndarray | None = field(repr=False, default=None)
+    offset_design_info: Any = field(repr=False, default=None)
+    stored_n_obs: int | None = field(repr=False, default=None)
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.y.shape[0]) if self.stored_n_obs is None else self.stored_n_obs
+
+    @property
+    def has_data(self) -> bool:
+        """False for a design without its data arrays (``stored_n_obs`` set): it transforms
+        new data, but holds no fitted rows."""
+        return self.stored_n_obs is None
+
+    @property
+    def has_intercept(self) -> bool:
+        return "Intercept" in self.x_names
+
+    def transform(self, data: pd.DataFrame, random: bool = True) -> NewData:
+        """Build X, Z and codes for new rows with the training levels/contrasts/constants.
+
+        The response is not needed. Unseen levels of a grouping factor get code -1; unseen
+        levels of a categorical predictor and missing values raise :class:`DesignError`.
+        ``random=False``: the fixed part only (no grouping or random-term columns needed;
+        ``Z``, ``codes`` and ``labels`` are empty).
+        """
+        data = as_frame(data)
+        names = rhs_variables(self.formula, random)
+        check_columns(names, data)
+        counts = na_counts(data, names)
+        if counts:
+            raise DesignError(f"missing values in new data: {format_counts(counts)}")
+        frame = patsy_frame(data, names)
+        check_finite_columns(frame, names, "new data")
+        X = rebuild_columns(self.x_design_info, frame, "fixed effects")
+        if self.x_order is not None:
+            X = X[:, self.x_order]
+        Z: dict[str, np.ndarray] = {}
+        codes: dict[str, np.ndarray] = {}
+        labels: dict[str, np.ndarray] = {}
+        for block in self.blocks if random else ():
+            Z[block.name] = rebuild_columns(
+                block.design_info, frame, f"random-effect block {block.name!r}"
+            )
+            group = tuple(block.group.split(":"))
+            new_codes, new_names = _terms.group_codes(frame, group)
+            lookup = pd.Index(block.levels).get_indexer(pd.Index(new_names)).astype(np.int64)
+            codes[block.name] = lookup[new_codes]
+            labels[block.name] = np.asarray(new_names, dtype=object)[new_codes]
+        offset = None
+        if self.offset_design_info is not None:
+            offset = rebuild_columns(self.offset_design_info, frame, "offset").sum(axis=1)
+        trials = new_trials(self.response, data) if self.trials is not None else None
+        return NewData(X, Z, codes, offset, data.index, labels, trials)

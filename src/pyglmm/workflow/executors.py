@@ -1,0 +1,200 @@
+"""The Bayesian workflow around one model: parameter recovery, simulation-based calibration,
+comparison of parameterizations or models, and Bayesian R^2.
+
+* :func:`recover` simulates data from the model's design (:mod:`pyglmm.simulate`) at given
+  parameters, or, with ``params=None``, at parameters drawn from the prior for every simulation
+  (simulation-based calibration, Talts et al. 2018), refits each data set with the same formula,
+  family and priors, and reports per parameter the truth, posterior mean, 95% interval and
+  coverage, plus the SBC rank of the truth among ``n_ranks`` thinned posterior draws.
+* :func:`compare` fits one model under several parameterizations and tabulates speed and
+  sampling quality (ESS per second), or compares several fits by PSIS-LOO (``arviz.compare``).
+* :func:`bayes_r2`: Gelman, Goodrich, Gabry & Vehtari (2019), like brms's ``bayes_R2``.
+
+Fits run through an executor: by default (``None`` or ``"serial"``) one after the other in the
+calling process, which works in a plain script and in a notebook (each fit already samples
+its chains on every core);
+``executor="processes"`` runs them in a local ``ProcessPoolExecutor`` with the spawn start
+method, which re-imports the calling script in each worker, so a script needs the usual
+``if __name__ == "__main__":`` guard (the error says so when it is missing); any
+``concurrent.futures.Executor`` or a ``dask.distributed.Client`` (anything with
+``submit(fn, *args)`` returning futures with ``result()``) works too. The worker,
+:func:`fit_summary`, is a top-level function returning a small picklable summary.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .. import stack
+from ..errors import ArgumentError
+from ..families import Family
+from ..results.diagnostics import describe
+from ..results.params import posterior_params
+from ..spec import FittableModel, ModelSpec
+
+if TYPE_CHECKING:
+    pass
+
+
+EXECUTORS = ("serial", "processes")
+
+
+def _default_executor(n_jobs: int, workers: int) -> cf.Executor:
+    return cf.ProcessPoolExecutor(
+        max_workers=max(1, min(n_jobs, workers)),
+        mp_context=multiprocessing.get_context("spawn"),
+    )
+
+
+def run_jobs(
+    jobs: Sequence[tuple[Any, ...]],
+    executor: Any = None,
+    workers: int | None = None,
+    progressbar: bool = True,
+    desc: str = "fits",
+    fn: Any = None,
+) -> list[Any]:
+    """Run ``fn(*job)`` for every job through ``executor`` (see the module docstring) and return
+    the results in job order, with one tqdm bar over completed jobs."""
+    from tqdm.auto import tqdm
+
+    fn = fit_summary if fn is None else fn
+
+    n = len(jobs)
+    bar = tqdm(total=n, desc=desc, disable=not progressbar)
+    try:
+        if executor is None:
+            executor = "serial"
+        if isinstance(executor, str) and executor not in EXECUTORS:
+            raise ArgumentError(
+                f"unknown executor {executor!r}; use None/'serial', 'processes' or an executor"
+            )
+        if executor == "serial":
+            results = []
+            for job in jobs:
+                results.append(fn(*job))
+                bar.update()
+            return results
+        own = executor == "processes"
+        if own:
+            executor = _default_executor(n, workers or os.cpu_count() or 1)
+        if not hasattr(executor, "submit"):
+            raise TypeError(
+                "executor must have .submit(fn, *args) (concurrent.futures.Executor or "
+                f"dask.distributed.Client), got {type(executor).__name__}"
+            )
+        try:
+            futures = [executor.submit(fn, *job) for job in jobs]
+            for _ in _completed(futures):
+                bar.update()
+            return [f.result() for f in futures]
+        except cf.process.BrokenProcessPool as err:
+            raise RuntimeError(
+                "the worker processes died before finishing. With executor='processes' each "
+                "worker re-imports the script that called pyglmm, so a script must put its "
+                'top-level code under `if __name__ == "__main__":`; or use the default '
+                "executor (serial), which needs no guard"
+            ) from err
+        finally:
+            if own:
+                executor.shutdown()
+    finally:
+        bar.close()
+
+
+def _completed(futures: list[Any]) -> Any:
+    """Futures in completion order: concurrent.futures, dask.distributed, else submit order."""
+    if futures and all(isinstance(f, cf.Future) for f in futures):
+        return cf.as_completed(futures)
+    if futures and type(futures[0]).__module__.startswith("distributed"):
+        from distributed import as_completed
+
+        return as_completed(futures)
+    return iter(futures)
+
+
+def _seeds(seed: Any, n: int) -> list[np.random.SeedSequence]:
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    return root.spawn(n)
+
+
+def prior_spec(model: ModelSpec) -> dict[str, Any]:
+    """The model's priors as a ``Model(priors=...)`` dict, so a refit on other data uses the
+    same (not re-scaled) priors."""
+    ps = model.prior_set
+    spec: dict[str, Any] = {"b": dict(ps.b), "sd": {k: dict(v) for k, v in ps.sd.items()}}
+    if ps.intercept is not None:
+        spec["Intercept"] = ps.intercept
+    if ps.cor:
+        spec["cor"] = dict(ps.cor)
+    spec.update(ps.family)
+    return spec
+
+
+def fit_summary(
+    model_type: Callable[..., FittableModel],
+    formula: str,
+    data: pd.DataFrame,
+    family: Family | str,
+    priors: Mapping[str, Any] | None,
+    fit_kwargs: Mapping[str, Any] | None,
+    n_thin: int = 0,
+    loo: bool = False,
+) -> dict[str, Any]:
+    """Build ``model_type(formula, data, family, priors)`` (the caller's model class, so this
+    layer does not import :mod:`pyglmm.model`), fit it with ``fit_kwargs`` and return a
+    small picklable summary (no InferenceData):
+
+    ``params``: label -> {mean, q2.5, q97.5, sd, rhat, ess_bulk, ess_tail};
+    ``thinned``: label -> ``n_thin`` evenly spaced draws (for SBC ranks) when ``n_thin > 0``;
+    ``diagnostics`` (divergences, max_rhat, min_bulk_ess, min_tail_ess), ``timing`` (the fit's),
+    ``wall_s``; ``elpd_loo``/``elpd_loo_se`` when ``loo``; ``error`` (text) if anything failed.
+    """
+    t0 = time.perf_counter()
+    kwargs = {"progressbar": False, "warn": False, **dict(fit_kwargs or {})}
+    out: dict[str, Any] = {"error": None, "parameterization": kwargs.get("parameterization")}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = model_type(formula, data, family=family, priors=priors)
+            fit = model.fit(**kwargs)
+            draws = posterior_params(fit.posterior, model.design, model.family.params)
+            params: dict[str, dict[str, float]] = {}
+            thinned: dict[str, np.ndarray] = {}
+            for label, d in draws.items():
+                s = describe(d)
+                params[label] = {
+                    "mean": s["Estimate"],
+                    "sd": s["Est.Error"],
+                    "q2.5": s["Q2.5"],
+                    "q97.5": s["Q97.5"],
+                    "rhat": s["Rhat"],
+                    "ess_bulk": s["Bulk_ESS"],
+                    "ess_tail": s["Tail_ESS"],
+                }
+                if n_thin > 0:
+                    flat = d.reshape(-1)
+                    idx = np.linspace(0, flat.size - 1, n_thin).round().astype(int)
+                    thinned[label] = flat[idx].copy()
+            out.update(
+                params=params,
+                thinned=thinned,
+                diagnostics=fit.diagnostics(),
+                timing=dict(fit.timing),
+                parameterization=dict(fit.parameterization),
+            )
+            if loo:
+                out["elpd_loo"], out["elpd_loo_se"] = stack.elpd(fit.loo())
+    except Exception as err:  # reported, so one failed fit does not lose the others
+        out["error"] = f"{type(err).__name__}: {err}"
+    out["wall_s"] = time.perf_counter() - t0
+    return out

@@ -1,0 +1,270 @@
+"""Simulate responses from a model's own design: at given parameter values or from the prior.
+
+Parameters are given (and reported in ``df.attrs["params"]``) in one nested format::
+
+    {"b": {"Intercept": 250, "Days": 10},                 # every fixed effect
+     "sd": {"Subject": {"Intercept": 25, "Days": 6}},     # every block (group or block name)
+     "cor": {"Subject": {("Intercept", "Days"): 0.3}},    # optional; missing pairs are 0
+     "sigma": 25}                                         # the family's parameters
+
+A single-term block may give its SD as a number (``"sd": {"g": 0.5}``). Group keys name a
+grouping factor (``"Subject"``); when several blocks share one (``(1 | g) + (0 + x | g)``) the
+block names (``"g"``, ``"g_2"``) may be used instead.
+
+For one draw ``s`` the simulation is ``r_k = z_k L_k'`` with ``z ~ N(0, 1)`` (levels x q) and
+``L_k`` the Cholesky factor of ``diag(sd) cor diag(sd)``; ``eta = X b + offset + sum_k Z_k r_k``,
+``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``).
+
+Prior draws (``params=None``) use ``pm.draw`` of each prior's ``dist_obj``; the Intercept prior
+is on centered predictors (brms's rule), so ``b_Intercept = Intercept - xbar . slopes``.
+
+Scalar parameters are labelled brms-style everywhere in the workflow layer: ``b_<coef>``,
+``sd_<block>__<term>``, ``cor_<block>__<term1>__<term2>`` and the family parameter names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pymc as pm
+
+from .. import stack
+from ..results.params import PARAM_CLASSES, ParamDraws
+from ..spec import ModelSpec
+
+if TYPE_CHECKING:
+    from ..design import Design, REBlock
+
+
+def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:
+    """``draws`` parameter sets from ``model.prior_set`` (one compiled ``pm.draw`` call)."""
+    design, ps = model.design, model.prior_set
+    names = list(design.x_names)
+    dists: list[Any] = []
+    keys: list[tuple[str, ...]] = []
+    if ps.intercept is not None:
+        dists.append(ps.intercept.dist_obj())
+        keys.append(("Intercept",))
+    for c in names:
+        if c != "Intercept":
+            dists.append(ps.b[c].dist_obj())
+            keys.append(("b", c))
+    for blk in design.blocks:
+        for t in blk.terms:
+            dists.append(ps.sd[blk.name][t].dist_obj())
+            keys.append(("sd", blk.name, t))
+        if blk.kind == "lkj":
+            eta = ps.cor[blk.name].params.get("eta", 1.0)
+            dists.append(stack.lkj_corr_matrix_dist(blk.q, eta))
+            keys.append(("cor", blk.name))
+    for name, p in ps.family.items():
+        dists.append(p.dist_obj())
+        keys.append(("family", name))
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    values = pm.draw(dists, draws=draws, random_seed=rng) if dists else []
+    if len(dists) == 1:
+        values = [values]
+    # pm.draw drops the draws axis when draws == 1
+    got = {
+        k: np.asarray(v, dtype=float)[None] if draws == 1 else np.asarray(v, dtype=float)
+        for k, v in zip(keys, values, strict=True)
+    }
+
+    b = np.zeros((draws, len(names)))
+    for j, c in enumerate(names):
+        if c != "Intercept":
+            b[:, j] = got[("b", c)]
+    if ps.intercept is not None:
+        i0 = names.index("Intercept")
+        slopes = [j for j in range(len(names)) if j != i0]
+        xbar = design.X[:, slopes].mean(axis=0) if slopes else np.zeros(0)
+        b[:, i0] = got[("Intercept",)] - b[:, slopes] @ xbar
+    sd = {
+        blk.name: np.column_stack([got[("sd", blk.name, t)] for t in blk.terms])
+        for blk in design.blocks
+    }
+    cor = {
+        blk.name: got[("cor", blk.name)] if blk.kind == "lkj" else _eye(draws, blk.q)
+        for blk in design.blocks
+    }
+    fam = {name: got[("family", name)] for name in ps.family}
+    return ParamDraws(b, sd, cor, fam)
+
+
+def _eye(draws: int, q: int) -> np.ndarray:
+    return np.broadcast_to(np.eye(q), (draws, q, q)).copy()
+
+
+def _number(value: Any, where: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"params{where} must be a number, got {value!r}") from None
+    if not np.isfinite(out):
+        raise ValueError(f"params{where} must be finite, got {value!r}")
+    return out
+
+
+def _block_spec(
+    spec: Any, cls: str, blk: REBlock, design: Design
+) -> tuple[Any, str] | tuple[None, None]:
+    """The entry of ``params[cls]`` for ``blk`` (by block name, else by group name)."""
+    if not isinstance(spec, Mapping):
+        return None, None
+    if blk.name in spec:
+        return spec[blk.name], blk.name
+    if blk.group in spec:
+        return spec[blk.group], blk.group
+    return None, None
+
+
+def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
+    """Validate the nested parameter dict (see the module docstring) into one draw."""
+    design, family = model.design, model.family
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict, got {type(params).__name__}")
+    allowed = {*PARAM_CLASSES, *family.params}
+    unknown = sorted(str(k) for k in set(params) - allowed)
+    if unknown:
+        raise ValueError(f"unknown params key(s) {unknown}; known: {sorted(allowed)}")
+
+    # fixed effects: all required
+    b_spec = params.get("b", {} if not design.x_names else None)
+    if not isinstance(b_spec, Mapping):
+        raise ValueError(
+            f"params['b'] must be a dict of every fixed effect: {list(design.x_names)}"
+        )
+    extra = sorted(str(k) for k in set(b_spec) - set(design.x_names))
+    if extra:
+        raise ValueError(
+            f"params['b'] names unknown coefficient(s) {extra}; known: {list(design.x_names)}"
+        )
+    missing = [c for c in design.x_names if c not in b_spec]
+    if missing:
+        raise ValueError(f"params['b'] is missing coefficient(s) {missing}")
+    b = np.array([[_number(b_spec[c], f"['b'][{c!r}]") for c in design.x_names]])
+
+    # group keys
+    keys = {blk.name for blk in design.blocks} | {blk.group for blk in design.blocks}
+    for cls in ("sd", "cor"):
+        spec = params.get(cls)
+        if spec is None:
+            continue
+        if not isinstance(spec, Mapping):
+            raise ValueError(f"params[{cls!r}] must be a dict keyed by group: {sorted(keys)}")
+        bad = sorted(str(k) for k in set(spec) - keys)
+        if bad:
+            raise ValueError(f"params[{cls!r}] names unknown group(s) {bad}; known: {sorted(keys)}")
+
+    sd: dict[str, np.ndarray] = {}
+    cor: dict[str, np.ndarray] = {}
+    used_terms: dict[tuple[str, str], set[str]] = {}
+    for blk in design.blocks:
+        entry, key = _block_spec(params.get("sd"), "sd", blk, design)
+        if entry is None:
+            raise ValueError(
+                f"params['sd'] is missing group {blk.group!r} (terms {list(blk.terms)})"
+            )
+        if not isinstance(entry, Mapping):
+            if blk.q != 1:
+                raise ValueError(
+                    f"params['sd'][{key!r}] must be a dict over terms {list(blk.terms)}"
+                )
+            entry = {blk.terms[0]: entry}
+        if key == blk.group and key != blk.name:
+            shared = [b for b in design.blocks if b.group == blk.group]
+            if len(shared) > 1 and any(
+                t in other.terms for other in shared if other is not blk for t in blk.terms
+            ):
+                raise ValueError(
+                    f"group {blk.group!r} has several blocks with a common term "
+                    f"({', '.join(b.name for b in shared)}); key params['sd'] by block name"
+                )
+        used_terms.setdefault(("sd", str(key)), set()).update(entry)
+        values = []
+        for t in blk.terms:
+            if t not in entry:
+                raise ValueError(f"params['sd'][{key!r}] is missing term {t!r}")
+            v = _number(entry[t], f"['sd'][{key!r}][{t!r}]")
+            if v < 0:
+                raise ValueError(f"params['sd'][{key!r}][{t!r}] must be >= 0, got {v}")
+            values.append(v)
+        sd[blk.name] = np.array([values])
+
+        c = np.eye(blk.q)
+        centry, ckey = _block_spec(params.get("cor"), "cor", blk, design)
+        if centry is not None:
+            if not isinstance(centry, Mapping):
+                raise ValueError(
+                    f"params['cor'][{ckey!r}] must be a dict {{(term1, term2): value}}"
+                )
+            for pair, value in centry.items():
+                if not (isinstance(pair, tuple) and len(pair) == 2):
+                    raise ValueError(
+                        f"params['cor'][{ckey!r}] keys must be (term1, term2) pairs, got {pair!r}"
+                    )
+                if pair[0] not in blk.terms or pair[1] not in blk.terms:
+                    if (
+                        ckey == blk.group
+                        and len([b for b in design.blocks if b.group == blk.group]) > 1
+                    ):
+                        continue  # belongs to another block of the group (checked below)
+                    raise ValueError(
+                        f"params['cor'][{ckey!r}] pair {pair!r}: terms must be among "
+                        f"{list(blk.terms)}"
+                    )
+                if pair[0] == pair[1]:
+                    raise ValueError(f"params['cor'][{ckey!r}] pair {pair!r} repeats a term")
+                v = _number(value, f"['cor'][{ckey!r}][{pair!r}]")
+                if not -1 <= v <= 1:
+                    raise ValueError(f"params['cor'][{ckey!r}][{pair!r}] must be in [-1, 1]")
+                if v != 0 and blk.kind != "lkj":
+                    raise ValueError(
+                        f"block {blk.name!r} is uncorrelated ('||' or one term): "
+                        f"params['cor'][{ckey!r}][{pair!r}] must be 0"
+                    )
+                j, k = blk.terms.index(pair[0]), blk.terms.index(pair[1])
+                c[j, k] = c[k, j] = v
+                used_terms.setdefault(("cor", str(ckey)), set()).add(str(pair))
+            try:
+                np.linalg.cholesky(c)
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    f"params['cor'][{ckey!r}] is not a valid correlation matrix "
+                    "(not positive definite)"
+                ) from None
+        cor[blk.name] = c[None]
+
+    # terms named under a group key that no block of the group has
+    for (cls, key), terms in used_terms.items():
+        if cls != "sd":
+            continue
+        known = {t for b in design.blocks if key in (b.name, b.group) for t in b.terms}
+        bad = sorted(str(t) for t in set(terms) - known)
+        if bad:
+            raise ValueError(
+                f"params['sd'][{key!r}] names unknown term(s) {bad}; known: {sorted(known)}"
+            )
+    cor_spec = params.get("cor")
+    if isinstance(cor_spec, Mapping):
+        for key, entry in cor_spec.items():
+            if not isinstance(entry, Mapping):
+                continue
+            known = {t for b in design.blocks if key in (b.name, b.group) for t in b.terms}
+            for pair in entry:
+                if isinstance(pair, tuple) and not set(pair) <= known:
+                    raise ValueError(
+                        f"params['cor'][{key!r}] pair {pair!r}: terms must be among {sorted(known)}"
+                    )
+
+    fam: dict[str, np.ndarray] = {}
+    for name in family.params:
+        if name not in params:
+            raise ValueError(f"params is missing the family parameter {name!r}")
+        v = _number(params[name], f"[{name!r}]")
+        if v <= 0 and name in ("sigma", "shape", "phi", "nu"):
+            raise ValueError(f"params[{name!r}] must be > 0, got {v}")
+        fam[name] = np.array([v])
+    return ParamDraws(b, sd, cor, fam)

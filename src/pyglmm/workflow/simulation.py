@@ -1,0 +1,228 @@
+"""Simulate responses from a model's own design: at given parameter values or from the prior.
+
+Parameters are given (and reported in ``df.attrs["params"]``) in one nested format::
+
+    {"b": {"Intercept": 250, "Days": 10},                 # every fixed effect
+     "sd": {"Subject": {"Intercept": 25, "Days": 6}},     # every block (group or block name)
+     "cor": {"Subject": {("Intercept", "Days"): 0.3}},    # optional; missing pairs are 0
+     "sigma": 25}                                         # the family's parameters
+
+A single-term block may give its SD as a number (``"sd": {"g": 0.5}``). Group keys name a
+grouping factor (``"Subject"``); when several blocks share one (``(1 | g) + (0 + x | g)``) the
+block names (``"g"``, ``"g_2"``) may be used instead.
+
+For one draw ``s`` the simulation is ``r_k = z_k L_k'`` with ``z ~ N(0, 1)`` (levels x q) and
+``L_k`` the Cholesky factor of ``diag(sd) cor diag(sd)``; ``eta = X b + offset + sum_k Z_k r_k``,
+``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``).
+
+Prior draws (``params=None``) use ``pm.draw`` of each prior's ``dist_obj``; the Intercept prior
+is on centered predictors (brms's rule), so ``b_Intercept = Intercept - xbar . slopes``.
+
+Scalar parameters are labelled brms-style everywhere in the workflow layer: ``b_<coef>``,
+``sd_<block>__<term>``, ``cor_<block>__<term1>__<term2>`` and the family parameter names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..formula import split_bar, split_call, variable_names
+from ..results.params import ParamDraws
+from ..spec import ModelSpec
+from .prior_draws import draw_prior, params_from_dict
+
+if TYPE_CHECKING:
+    from ..design import Design
+
+
+def draw_effects(
+    design: Design, pd_: ParamDraws, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Random effects per block: (S, levels, q) with covariance diag(sd) cor diag(sd)."""
+    out: dict[str, np.ndarray] = {}
+    for blk in design.blocks:
+        sd, cor = pd_.sd[blk.name], pd_.cor[blk.name]
+        cov = sd[:, :, None] * cor * sd[:, None, :]
+        # a tiny jitter so zero SDs (or |cor| = 1) still factorize
+        chol = np.linalg.cholesky(cov + 1e-12 * np.eye(blk.q))
+        z = rng.standard_normal((pd_.n_draws, blk.n_levels, blk.q))
+        out[blk.name] = np.einsum("sqk,slk->slq", chol, z)
+    return out
+
+
+def linear_predictor(design: Design, b: np.ndarray, effects: dict[str, np.ndarray]) -> np.ndarray:
+    """eta (S x n) from coefficients (S x p) and effects per block (S x levels x q)."""
+    eta = b @ design.X.T
+    if design.offset is not None:
+        eta = eta + design.offset
+    for blk in design.blocks:
+        r = effects[blk.name][:, blk.codes, :]  # S x n x q
+        eta = eta + np.einsum("snq,nq->sn", r, blk.Z)
+    return np.asarray(eta)
+
+
+def draw_responses(
+    model: ModelSpec, pd_: ParamDraws, rng: np.random.Generator
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Simulated responses (S x n) and the effects drawn for them."""
+    design, family = model.design, model.family
+    effects = draw_effects(design, pd_, rng)
+    eta = linear_predictor(design, pd_.b, effects)
+    with np.errstate(over="ignore"):
+        mu = family.linkinv_np(eta)
+    trials = None if design.trials is None else design.trials[None, :]
+    try:
+        y = family.draw(rng, mu, pd_.family, trials)
+    except ValueError as err:
+        raise ValueError(
+            f"cannot draw {family.name} responses (means up to {np.nanmax(mu):.3g}): {err}; "
+            "the parameters (or priors) imply extreme values"
+        ) from None
+    return np.asarray(y, dtype=float), effects
+
+
+def _response_columns(design: Design) -> tuple[str, str | None, str | None]:
+    """(successes/response column, failures column or None, trials column or None), or a
+    ValueError when the response is not a bare column."""
+    text = design.response
+    parts = split_bar(text)
+    head = parts[0]
+    trials_col = None
+    for extra in parts[1:]:
+        call = split_call(extra)
+        if call is not None and call[0] == "trials":
+            trials_col = call[1][0].strip()
+    failures = None
+    call = split_call(head)
+    if call is not None and call[0] == "cbind" and len(call[1]) == 2:
+        head, failures = (s.strip() for s in call[1])
+    for part in (head, failures):
+        if part is not None and (not part.isidentifier() or variable_names(part) != [part]):
+            raise ValueError(
+                f"simulate() writes the simulated response into the data, so the response must "
+                f"be a bare column (or cbind(s, f) / s | trials(n) of bare columns); "
+                f"{text!r} is a transformation: create the transformed column first "
+                f"(e.g. df['log_y'] = np.log(df['y'])) and use it in the formula"
+            )
+    return head, failures, trials_col
+
+
+class RanefFrames(dict):  # type: ignore[type-arg]
+    """``df.attrs["ranef"]``: group -> DataFrame. A dict whose ``==`` compares the frames with
+    ``DataFrame.equals``, so pandas can compare attrs (``pd.concat`` of simulated data sets)."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping) or set(self) != set(other):
+            return False
+        return all(
+            isinstance(other[k], pd.DataFrame) and v.equals(other[k]) for k, v in self.items()
+        )
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def model_data(model: ModelSpec, data: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The rows of the model's data the design uses (``data`` overrides ``model.data``)."""
+    if data is None:
+        data = getattr(model, "data", None)
+    if data is None:
+        raise ValueError(
+            "this Model does not keep its data (model.data); pass data= (the DataFrame the "
+            "model was built from)"
+        )
+    index = model.design.index
+    if len(data) == len(index) and data.index.equals(index):
+        return data
+    if not data.index.is_unique:
+        raise ValueError("the model's data has a non-unique index and rows were dropped")
+    return data.loc[index]
+
+
+def _frame(
+    model: ModelSpec,
+    base: pd.DataFrame,
+    y: np.ndarray,
+    pd_: ParamDraws,
+    effects: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    design = model.design
+    head, failures, _ = _response_columns(design)
+    df = base.copy()
+    df.attrs = {}
+    discrete = model.family.name in ("bernoulli", "binomial", "poisson", "negativebinomial")
+    values = y.astype(np.int64) if discrete else y
+    df[head] = values
+    if failures is not None:
+        assert design.trials is not None
+        df[failures] = (design.trials - y).astype(np.int64)
+    ranef = RanefFrames()
+    for blk in design.blocks:
+        r = effects[blk.name][0]
+        cols = {}
+        for j, t in enumerate(blk.terms):
+            cols[t] = r[:, j]
+        part = pd.DataFrame(cols, index=pd.Index(list(blk.levels), name="level"))
+        if blk.group in ranef:
+            prev = ranef[blk.group]
+            part.columns = [c if c not in prev.columns else f"{blk.name}:{c}" for c in part.columns]
+            ranef[blk.group] = pd.concat([prev, part], axis=1)
+        else:
+            ranef[blk.group] = part
+    df.attrs["ranef"] = ranef
+    df.attrs["params"] = pd_.nested(design)
+    return df
+
+
+def simulate(
+    model: ModelSpec,
+    params: Mapping[str, Any] | None = None,
+    n: int = 1,
+    seed: Any = None,
+    data: pd.DataFrame | None = None,
+) -> list[pd.DataFrame] | pd.DataFrame:
+    """Simulated data sets from the model's own design (``model.simulate``).
+
+    ``params``: the nested dict of the module docstring, or None to draw the parameters from
+    the model's priors (a new draw per data set). Returns the rows of the data the design used
+    with the response column replaced by simulated values (``cbind(s, f)``: both columns;
+    ``s | trials(n)``: ``s``), with ``df.attrs["ranef"]`` (group -> DataFrame levels x terms of
+    the drawn effects) and ``df.attrs["params"]`` (the parameters used, nested format, sd/cor
+    keyed by block name). ``n > 1`` gives a list. ``data`` defaults to ``model.data``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    _response_columns(model.design)  # fail early on a transformed response
+    base = model_data(model, data)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if params is None:
+        draws = draw_prior(model, n, rng)
+    else:
+        one = params_from_dict(model, params)
+        draws = ParamDraws(
+            np.repeat(one.b, n, axis=0),
+            {k: np.repeat(v, n, axis=0) for k, v in one.sd.items()},
+            {k: np.repeat(v, n, axis=0) for k, v in one.cor.items()},
+            {k: np.repeat(v, n, axis=0) for k, v in one.family.items()},
+        )
+    out = []
+    for s in range(n):
+        this = draws.draw(s)
+        y, effects = draw_responses(model, this, rng)
+        out.append(_frame(model, base, y[0], this, effects))
+    return out[0] if n == 1 else out
+
+
+def prior_predictive(model: ModelSpec, draws: int = 500, seed: Any = None) -> np.ndarray:
+    """Prior-predictive responses, draws x n (``model.prior_predictive()``): parameters and
+    random effects drawn from the priors, responses from the family."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    params = draw_prior(model, draws, rng)
+    y, _ = draw_responses(model, params, rng)
+    return y
