@@ -271,3 +271,14 @@ def test_warnings_fire_for_short_chains_and_divergences(sleep_fit):
     )
     assert "Warning: 3 divergent transitions after warmup." in str(fit)
     assert sleep_fit.n_divergent == 0  # the shared fit is untouched
+
+
+def test_the_engine_is_chosen_before_a_pymc_model_is_built():
+    """A model the kernel samples never builds its PyMC model; ``kernel=False`` builds it."""
+    df = pg.datasets.load("sleepstudy")
+    model = pg.Model("Reaction ~ Days + (Days | Subject)", df)
+    kw = dict(draws=50, tune=50, chains=1, seed=1, progressbar=False, warn=False)
+    model.fit(**kw)
+    assert model._compiled == {}
+    model.fit(kernel=False, **kw)
+    assert len(model._compiled) == 1

@@ -8,6 +8,7 @@ to the free variables of the compiled model, on their constrained scale:
   Sigma = diag(sd) C diag(sd) (PyMC's row-major packing); ``z = r L^-T`` (non-centered) or
   ``r`` (centered).
 * ``"diag"`` blocks: ``sd_<block>``; ``z = r / sd`` or ``r``.
+* ``"marginal"`` blocks: their SDs/correlations only (the effects are integrated out).
 * centered blocks hierarchically centered on fixed effects
   (:func:`pyglmm.compile.hierarchical_centering`): ``alpha = r + theta_c``.
 
@@ -58,6 +59,8 @@ def initvals_from_lmm(
         else:
             out[f"sd_{blk.name}"] = sd
             z = r / sd
+        if parameterization[blk.name] == "marginal":
+            continue  # integrated out: its effects are not sampled, so they get no start
         if blk.name in centers:
             out[f"alpha_{blk.name}"] = r + [theta[c] if c >= 0 else 0.0 for c in centers[blk.name]]
         elif centered:

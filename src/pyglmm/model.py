@@ -161,18 +161,17 @@ class Model:
         compiles the PyMC model.
         """
         _check_fit_arguments(draws, tune, chains, sampler, target_accept, init)
+        spec = self.parameterization if parameterization is None else parameterization
+        resolved = resolve_parameterization(spec, self.design.blocks, self.family)
         t0 = time.perf_counter()
-        compiled = self.compile(parameterization)
+        # the engine is chosen first: the PyMC model is built only when it is what samples
+        km = self._kernel_model(resolved, sampler, kernel)
+        if km is None:
+            compiled = self.compile(spec)
         build = time.perf_counter() - t0
         initvals = None
         if init == "reml":
-            initvals = initvals_from_lmm(
-                self.design, self.optimize(reml=True), compiled.parameterization
-            )
-            # a marginal block has no effects to start: keep the model's free variables only
-            free = {rv.name for rv in compiled.model.free_RVs}
-            initvals = {k: v for k, v in initvals.items() if k in free}
-        km = self._kernel_model(compiled, sampler, kernel)
+            initvals = initvals_from_lmm(self.design, self.optimize(reml=True), resolved)
         sampler_kwargs: dict[str, Any] = dict(
             draws=draws,
             tune=tune,
@@ -183,17 +182,17 @@ class Model:
             cores=cores,
             initvals=initvals,
             low_rank_mass_matrix=(
-                any(p != "marginal" for p in compiled.parameterization.values())
+                any(p != "marginal" for p in resolved.values())
                 if low_rank_mass_matrix is None
                 else low_rank_mass_matrix
             ),
         )
-        if km is not None:
-            result = kernel_mod.sample(km, **sampler_kwargs)
-        else:
+        if km is None:
             result = run_sampler(compiled, sampler=sampler, **sampler_kwargs)
+        else:
+            result = kernel_mod.sample(km, **sampler_kwargs)
         timing = {"build": build, **result.timing}
-        for name, value in compiled.parameterization.items():
+        for name, value in resolved.items():
             if value == "marginal":
                 t0 = time.perf_counter()
                 add_conditional_effects(result.idata, self.design, name, seed=seed)
@@ -208,7 +207,7 @@ class Model:
             tune=tune,
             chains=chains,
             sampler=sampler,
-            parameterization=compiled.parameterization,
+            parameterization=resolved,
             timing=timing,
         )
         if warn:
@@ -221,7 +220,7 @@ class Model:
     plot_prior_predictive = plots.plot_prior_predictive
 
     def _kernel_model(
-        self, compiled: CompiledModel, sampler: str, kernel: bool | None
+        self, resolved: dict[str, str], sampler: str, kernel: bool | None
     ) -> kernel_mod.KernelModel | None:
         """The kernel of ``fit(kernel=...)`` (see :meth:`fit`), or None for the PyMC model."""
         if kernel is False:
@@ -230,9 +229,7 @@ class Model:
             if kernel:
                 raise ValueError(f"kernel=True needs sampler='nutpie' (got {sampler!r})")
             return None
-        km = kernel_mod.kernel_model(
-            self.design, self.prior_set, self.family, compiled.parameterization
-        )
+        km = kernel_mod.kernel_model(self.design, self.prior_set, self.family, resolved)
         if isinstance(km, str):
             if kernel:
                 raise ValueError(f"kernel=True, but this model has no kernel: {km}")

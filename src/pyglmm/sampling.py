@@ -8,9 +8,7 @@ on ArviZ 1.x); the calls that differ between them go through :mod:`pyglmm.stack`
 from __future__ import annotations
 
 import importlib.util
-import os
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,21 +20,23 @@ from .compile import CompiledModel
 from .design import Design
 from .errors import ArgumentError
 from .families import Family
+from .nuts import SampleResult as SampleResult
+from .nuts import nutpie_sample as nutpie_sample
+from .nuts import resolve_cores as resolve_cores
 from .posterior import pointwise_loglik
 
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
+
+
 JAX_SAMPLERS = ("numpyro", "blackjax")
+
+
 JAX_EXTRA_HINT = 'pip install "pyglmm[jax]"'
+
 
 # Above this many (draws x observations) values the pointwise log-likelihood is not stored
 # automatically (4000 draws x 1M rows would be 32 GB); ``log_likelihood=True`` forces it.
 LOG_LIK_AUTO_LIMIT = 50_000_000
-
-
-@dataclass
-class SampleResult:
-    idata: Any  # arviz.InferenceData (ArviZ 0.x) or xarray.DataTree (ArviZ 1.x)
-    timing: dict[str, float] = field(default_factory=dict)
 
 
 def run_sampler(
@@ -103,40 +103,6 @@ def check_sampler(sampler: str) -> None:
     """Refuse a sampler name that is not one of :data:`SAMPLERS`."""
     if sampler not in SAMPLERS:
         raise ArgumentError(f"unknown sampler {sampler!r}; choose one of {list(SAMPLERS)}")
-
-
-def resolve_cores(cores: int | None, chains: int) -> int:
-    """``cores``, or by default one per chain up to the machine's CPU count."""
-    return cores or min(chains, os.cpu_count() or 1)
-
-
-def nutpie_sample(
-    compiled: Any,
-    draws: int,
-    tune: int,
-    chains: int,
-    cores: int,
-    seed: int | None,
-    progressbar: bool,
-    target_accept: float,
-    low_rank_mass_matrix: bool,
-) -> Any:
-    """``nutpie.sample`` with pyglmm's settings (no warm-up draws stored) for a compiled nutpie
-    model (of a PyMC model, or of :mod:`pyglmm.kernel`)."""
-    import nutpie
-
-    return nutpie.sample(
-        compiled,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        cores=cores,
-        seed=seed,
-        progress_bar=progressbar,
-        save_warmup=False,
-        target_accept=target_accept,
-        **stack.nutpie_adaptation(low_rank_mass_matrix),
-    )
 
 
 def _jax_chain_method(sampler: str, chains: int, cores: int) -> str:
