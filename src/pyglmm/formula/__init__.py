@@ -1,0 +1,25 @@
+"""Stage 1, the formula: lme4/brms text to a typed, expanded :class:`ParsedFormula`.
+
+``lexer``: tokens with character spans; ``parser``: :func:`parse_formula` (see its module
+docstring for the grammar and the expansion of lme4's shorthands); ``text``: operations on
+pieces of formula text used by the parser and the design.
+"""
+
+from ..errors import FormulaError
+from .lexer import Token, tokenize
+from .parser import ParsedFormula, RandomTerm, parse_formula
+from .text import join_terms, split_bar, split_call, split_terms, variable_names
+
+__all__ = [
+    "FormulaError",
+    "ParsedFormula",
+    "RandomTerm",
+    "Token",
+    "join_terms",
+    "parse_formula",
+    "split_bar",
+    "split_call",
+    "split_terms",
+    "tokenize",
+    "variable_names",
+]

@@ -1,0 +1,185 @@
+"""Stage 1: parse an lme4/brms formula into a typed, expanded description.
+
+``parse_formula("Reaction ~ Days + (Days | Subject)")`` returns a :class:`ParsedFormula`:
+
+* ``response``: the left-hand side as text (``"Reaction"``, ``"np.log(y)"``,
+  ``"cbind(s, f)"``; brms' ``"s | trials(n)"`` keeps its text too).
+* ``fixed``: the fixed-effect right-hand side with every ``( ... | ...)`` term removed, in
+  patsy syntax (``^`` rewritten to ``**``), e.g. ``"1 + Days"`` or ``"0 + x"``. An empty fixed
+  part becomes ``"1"``; ``"0"``/``"-1"`` are kept.
+* ``random``: the random-effect terms *after* expansion of the lme4 shorthands:
+
+  - ``(x || g)``  -> one term with ``correlated=False`` (the design stage makes it a ``"diag"``
+    block: an independent SD per model-matrix column, lme4's split semantics);
+  - ``(1 | a/b)`` -> ``(1 | a) + (1 | a:b)``  (and ``a/b/c`` -> ``a``, ``a:b``, ``a:b:c``);
+  - ``(1 | a:b)`` -> group ``("a", "b")`` (levels are the observed combinations);
+  - ``(1 | a + b)`` is not lme4 syntax and raises; crossed factors are ``(1|a) + (1|b)``.
+
+Errors raise :class:`FormulaError`, whose message repeats the formula with a caret under the
+offending position.
+
+The formula is tokenized once with character spans; every error points at a token (or at the
+end of the formula when something is missing there).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import FormulaError as FormulaError  # defined in errors, raised here
+from .lexer import _BARS, _is, _Source
+from .text import join_terms, variable_names
+
+
+@dataclass(frozen=True)
+class RandomTerm:
+    """One expanded ``(expr | group)`` term.
+
+    ``expr``: the left of the bar as patsy text (``"1 + Days"``, ``"0 + cond"``); an implicit
+    intercept follows R's rules (``(x|g)`` has one, ``(0 + x|g)`` does not).
+    ``group``: the grouping variables; more than one means their interaction ``a:b``.
+    ``correlated``: ``False`` for ``||``.
+    ``span``: (start, end) character offsets of the whole parenthesised term in the formula.
+    """
+
+    expr: str
+    group: tuple[str, ...]
+    correlated: bool
+    span: tuple[int, int]
+
+    @property
+    def group_name(self) -> str:
+        """The grouping factor as lme4 prints it: ``"Subject"``, ``"a:b"``."""
+        return ":".join(self.group)
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    formula: str
+    response: str
+    fixed: str
+    random: tuple[RandomTerm, ...]
+
+    def variables(self) -> tuple[str, ...]:
+        """Every bare identifier the formula reads from the data (response, fixed, random,
+        groups), in order of first appearance, without functions and modules (``np``, ``C``,
+        ``scale``, ``I``, ``log`` ...)."""
+        names: list[str] = [*variable_names(self.response), *variable_names(self.fixed)]
+        for term in self.random:
+            names += [*variable_names(term.expr), *term.group]
+        wanted = set(names)
+        try:  # order of first appearance in the original text
+            ordered = [n for n in variable_names(self.formula) if n in wanted]
+        except FormulaError:
+            ordered = []
+        return tuple(dict.fromkeys([*ordered, *names]))
+
+
+def parse_formula(formula: str) -> ParsedFormula:
+    """Parse and expand an lme4/brms formula (see the module docstring)."""
+    if not isinstance(formula, str):
+        raise TypeError(f"formula must be a string, got {type(formula).__name__}")
+    src = _Source(formula)
+    toks = src.tokens
+    if not toks:
+        raise src.error("empty formula", 0)
+    tildes = [k for k, t in enumerate(toks) if _is(t, "~")]
+    if not tildes:
+        raise src.error("missing '~' between the response and the predictors", 0)
+    tilde = tildes[0]
+    if any(o < tilde < c for o, c in src.match.items()):
+        raise src.error("unexpected '~' inside brackets", toks[tilde].start)
+    if len(tildes) > 1:
+        raise src.error("unexpected '~' (only one is allowed)", toks[tildes[1]].start)
+    if tilde == 0:
+        raise src.error("missing response before '~'", toks[0].start)
+
+    src.check_expr(0, tilde, unary=True, bars=True)
+    response = formula[toks[0].start : toks[tilde - 1].end]
+
+    n = len(toks)
+    if tilde + 1 >= n:
+        raise src.error("expected a term after '~'", len(formula))
+    fixed: list[tuple[str, str]] = []
+    fixed_keys: set[tuple[str, str]] = set()
+    random: list[RandomTerm] = []
+    random_keys: set[tuple[str, tuple[str, ...]]] = set()
+    for sep, a, b in src.split(tilde + 1, n, {"+", "-"}):
+        sign = toks[sep].text if sep >= 0 else "+"
+        if a == b:
+            if b == tilde + 1 and sep < 0:
+                continue  # leading sign: the empty part before it
+            raise src.error(f"expected a term after {sign!r}", src.pos(b))
+        if _is(toks[a], "(") and src.match[a] == b - 1 and len(src.split(a + 1, b - 1, _BARS)) > 1:
+            if sign == "-":
+                raise src.error("a random-effect term cannot be removed with '-'", toks[sep].start)
+            for term in _random_terms(src, a, b - 1):
+                key = (term.expr.replace(" ", ""), term.group)
+                if key in random_keys:
+                    raise src.error(
+                        f"duplicate random-effect term '({term.expr} | {term.group_name})'",
+                        toks[a].start,
+                    )
+                random_keys.add(key)
+                random.append(term)
+            continue
+        src.check_expr(a, b, unary=False, bars=False, after=sign)
+        fkey = (sign, src.key(a, b))
+        if fkey in fixed_keys:
+            raise src.error(f"duplicate term {src.render(a, b)!r}", toks[a].start)
+        fixed_keys.add(fkey)
+        fixed.append((sign, src.render(a, b)))
+
+    return ParsedFormula(
+        formula=formula,
+        response=response,
+        fixed=join_terms(fixed) or "1",
+        random=tuple(random),
+    )
+
+
+def _random_terms(src: _Source, open_: int, close: int) -> list[RandomTerm]:
+    """Parse and expand the random-effect term between brackets ``open_`` and ``close``."""
+    toks = src.tokens
+    bars = [k for k, _, _ in src.split(open_ + 1, close, _BARS)[1:]]
+    if len(bars) > 1:
+        raise src.error("more than one '|' in a random-effect term", toks[bars[1]].start)
+    bar = bars[0]
+    if bar == open_ + 1:
+        raise src.error(f"expected a term before {toks[bar].text!r}", toks[bar].start)
+    src.check_expr(open_ + 1, bar, unary=True, bars=False, after="(")
+    if bar + 1 == close:
+        raise src.error(f"expected a grouping factor after {toks[bar].text!r}", toks[close].start)
+
+    # group: seg ('/' seg)*, seg: name (':' name)*
+    segments: list[list[str]] = [[]]
+    expect_name, prev = True, toks[bar].text
+    for k in range(bar + 1, close):
+        tok = toks[k]
+        if expect_name:
+            if tok.kind != "name":
+                raise src.error(
+                    f"expected a grouping factor after {prev!r} (a variable name, 'a:b' or 'a/b')",
+                    tok.start,
+                )
+            segments[-1].append(tok.text)
+            expect_name = False
+        elif _is(tok, ":", "/"):
+            if tok.text == "/":
+                segments.append([])
+            expect_name, prev = True, tok.text
+        else:
+            hint = "; crossed factors are written (1|a) + (1|b)" if _is(tok, "+", "*") else ""
+            raise src.error(f"unexpected {tok.text!r} in a grouping factor{hint}", tok.start)
+    if expect_name:
+        raise src.error(f"expected a grouping factor after {prev!r}", toks[close].start)
+
+    expr = src.render(open_ + 1, bar).strip()
+    correlated = toks[bar].text == "|"
+    span = (toks[open_].start, toks[close].end)
+    terms: list[RandomTerm] = []
+    group: tuple[str, ...] = ()
+    for seg in segments:
+        group = group + tuple(seg)
+        terms.append(RandomTerm(expr=expr, group=group, correlated=correlated, span=span))
+    return terms
