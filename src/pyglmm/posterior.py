@@ -36,6 +36,24 @@ def draw_chunks(n_draws: int, n_rows: int, chunk_values: int = CHUNK_VALUES) -> 
         yield slice(start, min(start + step, n_draws))
 
 
+def block_term(z: np.ndarray, codes: np.ndarray, r: np.ndarray) -> np.ndarray:
+    """One block's part of eta, ``sum_j z[i, j] * r[..., codes[i], j]``, for effects ``r``
+    (..., levels, q) with any leading axes (draws); rows (n,) on the last axis."""
+    return np.einsum("...ij,ij->...i", r[..., codes, :], z)
+
+
+def design_eta(design: Design, b: np.ndarray, effects: dict[str, np.ndarray]) -> np.ndarray:
+    """eta of the training rows, ``X b + offset + sum_k block_term(Z_k, codes_k, r_k)``, for
+    coefficients ``b`` (..., p) and effects per block (..., levels, q) sharing the leading axes
+    (none for one parameter set, draws for several)."""
+    eta = np.asarray(b, dtype=float) @ np.asarray(design.X, dtype=float).T
+    if design.offset is not None:
+        eta = eta + design.offset
+    for blk in design.blocks:
+        eta = eta + block_term(np.asarray(blk.Z, dtype=float), blk.codes, effects[blk.name])
+    return np.asarray(eta)
+
+
 def linear_predictor(
     design: Design,
     posterior: xr.Dataset,
@@ -63,12 +81,12 @@ def linear_predictor(
             codes, z = blk.codes, blk.Z
         r = flat_draws(posterior, f"r_{blk.name}")[draws]  # S x levels x q
         seen = codes >= 0
-        contrib = np.einsum("sij,ij->si", r[:, np.where(seen, codes, 0), :], z)
+        contrib = block_term(z, np.where(seen, codes, 0), r)
         if not seen.all():
             unseen = np.zeros_like(contrib[:, ~seen])
             if new_effects is not None:
                 eff = new_effects(blk.name, draws)[:, ~seen, :]
-                unseen = np.einsum("sij,ij->si", eff, z[~seen])
+                unseen = np.einsum("sij,ij->si", eff, z[~seen])  # effects given per row
             contrib[:, ~seen] = unseen
         eta = eta + contrib
     return eta

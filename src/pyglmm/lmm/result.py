@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design, REBlock
+from ..posterior import design_eta
 from .profiled import ThetaLayout
 
 
@@ -145,12 +146,10 @@ class LmmFit:
     def fitted(self) -> np.ndarray:
         """Conditional fitted values ``X beta + Z b (+ offset)``."""
         d = self.design
-        eta = np.asarray(d.X, float) @ self.beta
-        for blk, bk in zip(d.blocks, self.b, strict=True):
-            eta = eta + np.einsum("ij,ij->i", np.asarray(blk.Z, float), bk[blk.codes])
-        if d.offset is not None:
-            eta = eta + np.asarray(d.offset, float)
-        return eta
+        effects = {
+            blk.name: np.asarray(bk, float) for blk, bk in zip(d.blocks, self.b, strict=True)
+        }
+        return design_eta(d, self.beta, effects)
 
     def residuals(self) -> np.ndarray:
         return np.asarray(self.design.y, float) - self.fitted()

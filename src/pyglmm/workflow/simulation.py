@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..formula import split_bar, split_call, variable_names
+from ..posterior import design_eta
 from ..results.params import ParamDraws
 from ..spec import ModelSpec
 from .prior_draws import draw_prior, params_from_dict
@@ -54,24 +55,13 @@ def draw_effects(
     return out
 
 
-def linear_predictor(design: Design, b: np.ndarray, effects: dict[str, np.ndarray]) -> np.ndarray:
-    """eta (S x n) from coefficients (S x p) and effects per block (S x levels x q)."""
-    eta = b @ design.X.T
-    if design.offset is not None:
-        eta = eta + design.offset
-    for blk in design.blocks:
-        r = effects[blk.name][:, blk.codes, :]  # S x n x q
-        eta = eta + np.einsum("snq,nq->sn", r, blk.Z)
-    return np.asarray(eta)
-
-
 def draw_responses(
     model: ModelSpec, pd_: ParamDraws, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Simulated responses (S x n) and the effects drawn for them."""
     design, family = model.design, model.family
     effects = draw_effects(design, pd_, rng)
-    eta = linear_predictor(design, pd_.b, effects)
+    eta = design_eta(design, pd_.b, effects)
     with np.errstate(over="ignore"):
         mu = family.linkinv_np(eta)
     trials = None if design.trials is None else design.trials[None, :]
