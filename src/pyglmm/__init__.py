@@ -24,6 +24,7 @@ from .errors import (
     SamplingWarning,
 )
 from .families import Family, family
+from .lmm import LmmFit
 from .model import Model
 from .persist import load_fit
 from .priors import Prior, prior
@@ -38,6 +39,7 @@ __all__ = [
     "Family",
     "FamilyError",
     "Fit",
+    "LmmFit",
     "FitFileError",
     "FormulaError",
     "Model",

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..design import Design, REBlock
+from ..design.grouping import columns_by_group
 from ..posterior import design_eta
 from .profiled import ThetaLayout
 
@@ -126,22 +127,24 @@ class LmmFit:
         return df
 
     def ranef(self) -> dict[str, pd.DataFrame]:
-        """Conditional modes of the random effects: block name -> levels x terms."""
-        return {
-            blk.name: pd.DataFrame(bk, index=pd.Index(list(blk.levels)), columns=list(blk.terms))
-            for blk, bk in zip(self.design.blocks, self.b, strict=True)
-        }
+        """Conditional modes of the random effects, as lme4's ``ranef``: grouping factor ->
+        levels x terms (blocks on one factor share a table, as in :meth:`pyglmm.Fit.ranef`)."""
+        return self._by_group(fixed=False)
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per level, fixed effects plus the matching random effects (lme4's ``coef``)."""
-        out = {}
-        xn = list(self.design.x_names)
-        for name, re in self.ranef().items():
-            df = pd.DataFrame(np.tile(self.beta, (len(re), 1)), index=re.index, columns=xn)
-            for t in re.columns:
-                df[t] = (df[t] if t in df.columns else 0.0) + re[t]
-            out[name] = df
-        return out
+        return self._by_group(fixed=True)
+
+    def _by_group(self, fixed: bool) -> dict[str, pd.DataFrame]:
+        d = self.design
+        effects = {
+            blk.name: np.asarray(bk, float) for blk, bk in zip(d.blocks, self.b, strict=True)
+        }
+        beta = dict(zip(d.x_names, np.asarray(self.beta, float), strict=True)) if fixed else None
+        return {
+            group: pd.DataFrame(cols, index=pd.Index(levels))
+            for group, (levels, cols) in columns_by_group(d.blocks, effects, beta).items()
+        }
 
     def fitted(self) -> np.ndarray:
         """Conditional fitted values ``X beta + Z b (+ offset)``."""

@@ -19,6 +19,7 @@ import xarray as xr
 
 from .. import stack
 from ..design import Design, REBlock
+from ..design.grouping import columns_by_group
 from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
 from ..families import Family
 from ..spec import ModelSpec
@@ -173,36 +174,22 @@ class Fit:
         ``intervals=True``: columns are (term, stat) with stat in Estimate, Est.Error, Q2.5,
         Q97.5. Several blocks on one grouping factor share one DataFrame.
         """
-        return self._per_group(lambda blk: self._level_draws(blk), intervals, by_fixed=False)
+        return self._per_group(intervals, by_fixed=False)
 
     def coef(self, intervals: bool = False) -> dict[str, pd.DataFrame]:
         """Per-level coefficients (fixed + random), like ``coef()`` in lme4/brms: one column per
         fixed effect, the random term of the same name added to it; a random term without a
         fixed twin (``(0 + c | g)`` with no fixed ``c``) is a column of its own, as in lme4."""
-        return self._per_group(None, intervals, by_fixed=True)
+        return self._per_group(intervals, by_fixed=True)
 
-    def _per_group(self, fn: Any, intervals: bool, by_fixed: bool) -> dict[str, pd.DataFrame]:
-        out: dict[str, pd.DataFrame] = {}
-        groups: dict[str, list[REBlock]] = {}
-        for blk in self.design.blocks:
-            groups.setdefault(blk.group, []).append(blk)
-        b = self._post("b")
-        for group, blks in groups.items():
-            levels = list(blks[0].levels)
-            cols: dict[str, np.ndarray] = {}
-            if by_fixed:
-                for j, name in enumerate(self.design.x_names):
-                    cols[name] = np.repeat(b[..., j][..., None], len(levels), axis=-1)
-            for blk in blks:
-                r = self._level_draws(blk)
-                for j, term in enumerate(blk.terms):
-                    if by_fixed:
-                        cols[term] = cols[term] + r[..., j] if term in cols else r[..., j]
-                    else:
-                        key = term if term not in cols else f"{blk.name}:{term}"
-                        cols[key] = r[..., j]
-            out[group] = _level_table(cols, levels, intervals)
-        return out
+    def _per_group(self, intervals: bool, by_fixed: bool) -> dict[str, pd.DataFrame]:
+        effects = {blk.name: self._level_draws(blk) for blk in self.design.blocks}
+        fixed = None
+        if by_fixed:
+            b = self._post("b")
+            fixed = {name: b[..., j] for j, name in enumerate(self.design.x_names)}
+        tables = columns_by_group(self.design.blocks, effects, fixed)
+        return {g: _level_table(cols, levels, intervals) for g, (levels, cols) in tables.items()}
 
     # --- predictions -------------------------------------------------------------------
     def predict(
@@ -388,7 +375,9 @@ def _format_rows(df: pd.DataFrame) -> list[str]:
     return [*text.splitlines(), ""]
 
 
-def _level_table(cols: dict[str, np.ndarray], levels: list[str], intervals: bool) -> pd.DataFrame:
+def _level_table(
+    cols: dict[str, np.ndarray], levels: list[object], intervals: bool
+) -> pd.DataFrame:
     index = pd.Index(levels, name="level")
     if not intervals:
         return pd.DataFrame({k: v.mean(axis=(0, 1)) for k, v in cols.items()}, index=index)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..design.grouping import columns_by_group
 from ..formula import split_bar, split_call, variable_names
 from ..posterior import design_eta
 from ..results.params import ParamDraws
@@ -153,18 +154,9 @@ def _frame(
         assert design.trials is not None
         df[failures] = (design.trials - y).astype(np.int64)
     ranef = RanefFrames()
-    for blk in design.blocks:
-        r = effects[blk.name][0]
-        cols = {}
-        for j, t in enumerate(blk.terms):
-            cols[t] = r[:, j]
-        part = pd.DataFrame(cols, index=pd.Index(list(blk.levels), name="level"))
-        if blk.group in ranef:
-            prev = ranef[blk.group]
-            part.columns = [c if c not in prev.columns else f"{blk.name}:{c}" for c in part.columns]
-            ranef[blk.group] = pd.concat([prev, part], axis=1)
-        else:
-            ranef[blk.group] = part
+    first = {name: r[0] for name, r in effects.items()}  # the one simulated draw
+    for group, (levels, cols) in columns_by_group(design.blocks, first).items():
+        ranef[group] = pd.DataFrame(cols, index=pd.Index(levels, name="level"))
     df.attrs["ranef"] = ranef
     df.attrs["params"] = pd_.nested(design)
     return df
