@@ -35,7 +35,7 @@ def test_coef_layout_adds_random_terms_to_their_fixed_twin_with_leading_draw_axe
     (blk,) = d.blocks
     r = np.ones((3, 5, blk.n_levels, 1))  # chains x draws x levels x q
     fixed = {"Intercept": np.full((3, 5), 2.0), "x": np.full((3, 5), 0.5)}
-    levels, cols = columns_by_group(d.blocks, {blk.name: r}, fixed)["g"]
+    _, cols = columns_by_group(d.blocks, {blk.name: r}, fixed)["g"]
     assert cols["Intercept"].shape == (3, 5, 4)
     np.testing.assert_array_equal(cols["Intercept"], 2.0)
     np.testing.assert_array_equal(cols["x"], 1.5)

@@ -270,7 +270,9 @@ def test_compare_parameterizations_sleepstudy_all_columns():
 def test_speed_row_without_separate_compile_time():
     diag = {"divergences": 0.0, "max_rhat": 1.0, "min_bulk_ess": 400.0, "min_tail_ess": 300.0}
     # sampler="pymc"/JAX: compiled inside sampling, reported as NaN -> 0, counted in sample_s
-    row = workflow.comparison._speed_row({"build": 0.5, "compile": np.nan, "sample": 8.0}, diag, 9.0)
+    row = workflow.comparison._speed_row(
+        {"build": 0.5, "compile": np.nan, "sample": 8.0}, diag, 9.0
+    )
     assert row["compile_s"] == 0.0 and row["sample_s"] == 8.0
     assert row["min_ess_per_s"] == row["min_ess_per_sample_s"] == 50.0
     row = workflow.comparison._speed_row({"compile": 2.0, "sample": 8.0}, diag, 10.5)

@@ -24,13 +24,20 @@ from .priors import PriorSet
 class ModelSpec(Protocol):
     """A model's formula, design, family, priors, parameterization and (optional) data."""
 
-    formula: ParsedFormula
-    design: Design
-    family: Family
-    prior_set: PriorSet
-    parameterization: str | Mapping[str, str]
-    data: pd.DataFrame | None
-    data_name: str
+    @property
+    def formula(self) -> ParsedFormula: ...
+    @property
+    def design(self) -> Design: ...
+    @property
+    def family(self) -> Family: ...
+    @property
+    def prior_set(self) -> PriorSet: ...
+    @property
+    def parameterization(self) -> str | Mapping[str, str]: ...
+    @property
+    def data(self) -> pd.DataFrame | None: ...
+    @property
+    def data_name(self) -> str: ...
 
 
 @runtime_checkable
@@ -43,14 +50,22 @@ class FittableModel(ModelSpec, Protocol):
 class FittedModel(Protocol):
     """What the layers below :class:`~pyglmm.Fit` read from a fit (plots, R², saving)."""
 
-    model: ModelSpec
-    idata: Any
-    sampler: str
-    draws: int
-    tune: int
-    chains: int
-    timing: dict[str, float]
-    parameterization: Mapping[str, str]
+    @property
+    def model(self) -> ModelSpec: ...
+    @property
+    def idata(self) -> Any: ...
+    @property
+    def sampler(self) -> str: ...
+    @property
+    def draws(self) -> int: ...
+    @property
+    def tune(self) -> int: ...
+    @property
+    def chains(self) -> int: ...
+    @property
+    def timing(self) -> Mapping[str, float]: ...
+    @property
+    def parameterization(self) -> Mapping[str, str]: ...
 
     @property
     def design(self) -> Design: ...

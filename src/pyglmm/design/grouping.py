@@ -35,7 +35,7 @@ def columns_by_group(
         groups.setdefault(blk.group, []).append(blk)
     out: dict[str, tuple[list[object], dict[str, np.ndarray]]] = {}
     for group, blks in groups.items():
-        levels = list(blks[0].levels)
+        levels: list[object] = list(blks[0].levels)
         cols: dict[str, np.ndarray] = {}
         if fixed is not None:
             for name, value in fixed.items():
