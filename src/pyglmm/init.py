@@ -4,10 +4,11 @@ The REML estimates (beta, sigma, per-block SDs/correlations and conditional mode
 to the free variables of the compiled model, on their constrained scale:
 
 * ``Intercept`` (on centered predictors) = b_Intercept + xbar . beta; ``beta`` = slopes.
-* ``"lkj"`` blocks: ``L_<block>`` = packed lower-triangular Cholesky factor of
-  Sigma = diag(sd) C diag(sd) (PyMC's row-major packing); ``z = r L^-T`` (non-centered) or
-  ``r`` (centered).
-* ``"diag"`` blocks: ``sd_<block>``; ``z = r / sd`` or ``r``.
+* each block: the free variables of its kind's scale and ``z`` (non-centered) or ``r``
+  (centered), from ``PyMCBlock.start`` of :mod:`pyglmm.compile.blocks`: for correlated blocks
+  ``L_<block>`` = packed lower-triangular Cholesky factor of Sigma = diag(sd) C diag(sd)
+  (PyMC's row-major packing) and ``z = r L^-T``; for diagonal blocks ``sd_<block>`` and
+  ``z = r / sd``.
 * centered blocks hierarchically centered on fixed effects
   (:func:`pyglmm.compile.hierarchical_centering`): ``alpha = r + theta_c``.
 
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .compile import hierarchical_centering, theta_names
+from .compile import hierarchical_centering, pymc_block, theta_names
 from .design import Design
 
 
@@ -50,14 +51,8 @@ def initvals_from_lmm(
         sd = np.maximum(np.asarray(sd, dtype=float), floor)
         r = np.asarray(r, dtype=float).reshape(blk.n_levels, blk.q)
         centered = parameterization[blk.name] == "centered"
-        if blk.kind == "lkj":
-            cov = np.outer(sd, sd) * np.asarray(cor)
-            chol = np.linalg.cholesky(cov + 1e-9 * np.eye(blk.q) * sd.max() ** 2)
-            out[f"L_{blk.name}"] = chol[np.tril_indices(blk.q)]
-            z = np.linalg.solve(chol, r.T).T
-        else:
-            out[f"sd_{blk.name}"] = sd
-            z = r / sd
+        scale, z = pymc_block(blk.covariance).start(blk, sd, np.asarray(cor, dtype=float), r)
+        out.update(scale)
         if blk.name in centers:
             out[f"alpha_{blk.name}"] = r + [theta[c] if c >= 0 else 0.0 for c in centers[blk.name]]
         elif centered:
