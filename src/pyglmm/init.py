@@ -4,11 +4,12 @@ The REML estimates (beta, sigma, per-block SDs/correlations and conditional mode
 to the free variables of the compiled model, on their constrained scale:
 
 * ``Intercept`` (on centered predictors) = b_Intercept + xbar . beta; ``beta`` = slopes.
-* ``"lkj"`` blocks: ``L_<block>`` = packed lower-triangular Cholesky factor of
-  Sigma = diag(sd) C diag(sd) (PyMC's row-major packing); ``z = r L^-T`` (non-centered) or
-  ``r`` (centered).
-* ``"diag"`` blocks: ``sd_<block>``; ``z = r / sd`` or ``r``.
-* ``"marginal"`` blocks: their SDs/correlations only (the effects are integrated out).
+* each block: the free variables of its kind's scale and ``z`` (non-centered) or ``r``
+  (centered), from ``PyMCBlock.start`` of :mod:`pyglmm.compile.blocks`: for correlated blocks
+  ``L_<block>`` = packed lower-triangular Cholesky factor of Sigma = diag(sd) C diag(sd)
+  (PyMC's row-major packing) and ``z = r L^-T``; for diagonal blocks ``sd_<block>`` and
+  ``z = r / sd``.
+* ``"marginal"`` blocks: their scale only (the effects are integrated out).
 * centered blocks hierarchically centered on fixed effects
   (:func:`pyglmm.compile.hierarchical_centering`): ``alpha = r + theta_c``.
 
@@ -22,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .compile import hierarchical_centering, theta_names
+from .compile import hierarchical_centering, pymc_block, theta_names
 from .design import Design
 
 
@@ -51,14 +52,8 @@ def initvals_from_lmm(
         sd = np.maximum(np.asarray(sd, dtype=float), floor)
         r = np.asarray(r, dtype=float).reshape(blk.n_levels, blk.q)
         centered = parameterization[blk.name] == "centered"
-        if blk.kind == "lkj":
-            cov = np.outer(sd, sd) * np.asarray(cor)
-            chol = np.linalg.cholesky(cov + 1e-9 * np.eye(blk.q) * sd.max() ** 2)
-            out[f"L_{blk.name}"] = chol[np.tril_indices(blk.q)]
-            z = np.linalg.solve(chol, r.T).T
-        else:
-            out[f"sd_{blk.name}"] = sd
-            z = r / sd
+        scale, z = pymc_block(blk.covariance).start(blk, sd, np.asarray(cor, dtype=float), r)
+        out.update(scale)
         if parameterization[blk.name] == "marginal":
             continue  # integrated out: its effects are not sampled, so they get no start
         if blk.name in centers:

@@ -11,7 +11,7 @@ Parameter classes (brms's names):
   rstanarm autoscale rule), i.e. an effect of 2.5 outcome SDs per SD of the predictor is
   plausible. With a non-identity link, ``sd(y)`` is replaced by 1.
 * ``sd``: random-effect standard deviations, ``HalfStudentT(nu=3, sigma=s)``.
-* ``cor``: correlation matrices of ``"lkj"`` blocks, ``LKJ(eta=1)`` (uniform over correlation
+* ``cor``: correlation matrices of correlated blocks, ``LKJ(eta=1)`` (uniform over correlation
   matrices).
 * ``sigma`` and other family parameters: defaults from the family (``HalfStudentT(3, s)`` for
   gaussian).
@@ -272,7 +272,7 @@ def build_priors(
             sd[blk.name][term] = p
             if is_user:
                 sources[("sd", blk.group, term)] = "user"
-        if blk.kind == "lkj":
+        if blk.covariance.correlated:
             ckey = (
                 blk.name
                 if isinstance(user.get("cor"), Mapping) and blk.name in user["cor"]

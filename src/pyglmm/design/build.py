@@ -22,6 +22,7 @@ from ..formula import (
     split_terms,
 )
 from . import terms as _terms
+from .blocks import kind_for
 from .frame import (
     as_frame,
     check_columns,
@@ -32,7 +33,7 @@ from .frame import (
     na_counts,
     patsy_frame,
 )
-from .records import CovKind, Design, REBlock
+from .records import Design, REBlock
 from .response import response_columns
 
 
@@ -161,7 +162,7 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
                 f"random-effect block {name!r} {label} has {len(terms)} columns "
                 f"({', '.join(terms)}) but {group!r} has only {len(levels)} levels"
             )
-        kind: CovKind = "lkj" if term.correlated and len(terms) > 1 else "diag"
+        kind = kind_for(term.correlated, len(terms))
         blocks.append(
             REBlock(
                 name=name,
@@ -170,7 +171,7 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
                 codes=codes,
                 Z=Z,
                 terms=terms,
-                kind=kind,
+                kind=kind.name,
                 design_info=zm.design_info,
             )
         )

@@ -15,7 +15,7 @@ the records so :meth:`Design.transform` builds the same columns for new data.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from ..formula import (
     ParsedFormula,
 )
 from . import terms as _terms
+from .blocks import BlockKind, block_kind
 from .frame import (
     as_frame,
     check_columns,
@@ -37,7 +38,7 @@ from .frame import (
 )
 from .response import new_trials
 
-CovKind = Literal["lkj", "diag"]
+CovKind = str  # a stored block-kind name, a key of pyglmm.design.blocks.KINDS
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,8 +52,9 @@ class REBlock:
     ``codes``: int64 array (n,), the level index of each row.
     ``Z``: float64 array (n, q), the block's columns; ``terms`` their names (q,), with the
     intercept named ``"Intercept"``.
-    ``kind``: ``"lkj"`` for a correlated multi-column ``|`` block, ``"diag"`` for ``||`` or a
-    single column.
+    ``kind``: the stored name of the block's covariance kind, ``"lkj"`` for a correlated
+    multi-column ``|`` block, ``"diag"`` for ``||`` or a single column; :attr:`covariance`
+    is the kind object (:mod:`pyglmm.design.blocks`).
     ``design_info``: patsy DesignInfo of ``Z`` (to rebuild it on new data).
     """
 
@@ -64,6 +66,14 @@ class REBlock:
     terms: tuple[str, ...]
     kind: CovKind
     design_info: Any = field(repr=False, default=None)
+
+    def __post_init__(self) -> None:
+        block_kind(self.kind)  # DesignError for an unknown kind
+
+    @property
+    def covariance(self) -> BlockKind:
+        """The block's covariance kind (:mod:`pyglmm.design.blocks`)."""
+        return block_kind(self.kind)
 
     @property
     def n_levels(self) -> int:

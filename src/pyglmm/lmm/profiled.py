@@ -5,10 +5,11 @@ Model (Bates, Maechler, Bolker & Walker 2015, J. Stat. Softw. 67(1), sections 3.
     y = X beta + Z b + e,    b = Lambda(theta) u,   u ~ N(0, sigma^2 I),   e ~ N(0, sigma^2 I)
 
 ``Lambda(theta)`` is block diagonal: block ``k`` is ``kron(I_{m_k}, T_k)`` with ``T_k`` the
-``q_k x q_k`` relative covariance factor (lower triangular for ``"lkj"`` blocks, diagonal for
-``"diag"`` blocks), so ``Cov(b_k[level]) = sigma^2 T_k T_k'``. ``theta`` stacks the free
-entries of every ``T_k`` in column-major lower-triangle order (lme4's order); diagonal
-entries are bounded below by 0, off-diagonal entries are free.
+``q_k x q_k`` relative covariance factor whose free entries the block's kind names
+(:meth:`~pyglmm.design.blocks.BlockKind.theta_index`: a full lower triangle for correlated
+blocks, the diagonal for diagonal ones), so ``Cov(b_k[level]) = sigma^2 T_k T_k'``.
+``theta`` stacks the free entries of every ``T_k`` in column-major lower-triangle order
+(lme4's order); diagonal entries are bounded below by 0, off-diagonal entries are free.
 
 For fixed ``theta`` the Cholesky factor of the augmented positive definite matrix ::
 
@@ -41,21 +42,27 @@ import numpy as np
 import scipy.linalg as sla
 import scipy.sparse as sp
 
-from ..design import Design, REBlock
+from ..design import BlockKind, Design, REBlock, block_kind
 
 
-def n_theta(q: int, kind: str) -> int:
-    """Number of free entries of ``T_k``: ``q (q + 1) / 2`` (lkj) or ``q`` (diag)."""
-    return q * (q + 1) // 2 if kind == "lkj" and q > 1 else q
+def n_theta(q: int, kind: str | BlockKind) -> int:
+    """Number of free entries of ``T_k`` (``q (q + 1) / 2`` correlated, ``q`` diagonal)."""
+    return _kind(kind).n_theta(q)
 
 
-def tri_index(q: int, kind: str) -> tuple[np.ndarray, np.ndarray]:
+def tri_index(q: int, kind: str | BlockKind) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols) of the theta entries of ``T_k``, lower triangle in column-major order."""
-    if kind == "lkj" and q > 1:
-        r, c = np.triu_indices(q)
-        return c, r
-    d = np.arange(q)
-    return d, d
+    return _kind(kind).theta_index(q)
+
+
+def _kind(kind: str | BlockKind) -> BlockKind:
+    return kind if isinstance(kind, BlockKind) else block_kind(kind)
+
+
+def _diagonal_factor(block: REBlock) -> bool:
+    """Whether the block's ``T_k`` is diagonal (its free entries are all on the diagonal)."""
+    r, c = block.covariance.theta_index(block.q)
+    return bool(np.all(r == c))
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,7 @@ class ThetaLayout:
     """Position of each block's ``T_k`` inside ``theta`` (blocks in design order)."""
 
     q: tuple[int, ...]
-    kinds: tuple[str, ...]
+    kinds: tuple[BlockKind, ...]
     offsets: tuple[int, ...]
     size: int
 
@@ -72,14 +79,15 @@ class ThetaLayout:
         offs, pos = [], 0
         for b in blocks:
             offs.append(pos)
-            pos += n_theta(b.q, b.kind)
-        return cls(tuple(b.q for b in blocks), tuple(b.kind for b in blocks), tuple(offs), pos)
+            pos += b.covariance.n_theta(b.q)
+        kinds = tuple(b.covariance for b in blocks)
+        return cls(tuple(b.q for b in blocks), kinds, tuple(offs), pos)
 
     def unpack(self, theta: np.ndarray) -> list[np.ndarray]:
         """The ``T_k`` factors (design order) for a theta vector."""
         out = []
         for q, kind, off in zip(self.q, self.kinds, self.offsets, strict=True):
-            r, c = tri_index(q, kind)
+            r, c = kind.theta_index(q)
             T = np.zeros((q, q))
             T[r, c] = theta[off : off + len(r)]
             out.append(T)
@@ -89,7 +97,7 @@ class ThetaLayout:
         """Boolean mask over theta: True for entries on a diagonal of some ``T_k``."""
         mask = []
         for q, kind in zip(self.q, self.kinds, strict=True):
-            r, c = tri_index(q, kind)
+            r, c = kind.theta_index(q)
             mask.append(r == c)
         return np.concatenate(mask) if mask else np.zeros(0, dtype=bool)
 
@@ -193,9 +201,7 @@ class ProfiledLmm:
         self.BX = np.asarray(Z1.T @ XY).reshape(self.m1, self.q1, -1)  # Z_1'[X y] per level
         rest = [block_z(design.blocks[k]) for k in self.order[1:]]
         self.Qr = sum(z.shape[1] for z in rest)
-        self.rest_diagonal = all(
-            design.blocks[k].q == 1 or design.blocks[k].kind == "diag" for k in self.order[1:]
-        )
+        self.rest_diagonal = all(_diagonal_factor(design.blocks[k]) for k in self.order[1:])
         self.pairs: tuple[np.ndarray, ...] | None = None
         if rest:
             Zr = sp.hstack(rest, format="csr")

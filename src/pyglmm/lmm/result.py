@@ -116,10 +116,8 @@ class LmmFit:
         for blk, (sd, cor) in zip(self.design.blocks, self.theta_to_sd_cor(), strict=True):
             for t, s in zip(blk.terms, sd, strict=True):
                 rows.append((blk.group, t, "", "sd", float(s)))
-            if blk.kind == "lkj":
-                for i in range(blk.q):
-                    for j in range(i + 1, blk.q):
-                        rows.append((blk.group, blk.terms[i], blk.terms[j], "cor", cor[i, j]))
+            for i, j in blk.covariance.cor_pairs(blk.q):
+                rows.append((blk.group, blk.terms[i], blk.terms[j], "cor", cor[i, j]))
         rows.append(("Residual", "", "", "sd", self.sigma))
         df = pd.DataFrame(rows, columns=["group", "var1", "var2", "kind", "Estimate"])
         for c in ("Est.Error", "Q2.5", "Q97.5"):
@@ -160,7 +158,7 @@ class LmmFit:
     # ----- printing ------------------------------------------------------------------
     def _re_table(self) -> list[str]:
         lines, cells = [], []
-        any_cor = any(b.kind == "lkj" and b.q > 1 for b in self.design.blocks)
+        any_cor = any(b.covariance.cor_pairs(b.q) for b in self.design.blocks)
         order = sorted(
             range(len(self.design.blocks)), key=lambda k: -self.design.blocks[k].n_levels
         )
@@ -170,7 +168,7 @@ class LmmFit:
             sd, cor = sdcor[k]
             for i, t in enumerate(blk.terms):
                 cs = ""
-                if blk.kind == "lkj" and i > 0:
+                if blk.covariance.correlated and i > 0:
                     cs = " ".join(f"{cor[i, j]:5.2f}" for j in range(i))
                 cells.append((blk.group if i == 0 else "", _lme4_name(t), sd[i], cs))
         cells.append(("Residual", "", self.sigma, ""))

@@ -32,7 +32,7 @@ def _fingerprint(design: Design) -> dict[str, Any]:
             {
                 "name": blk.name,
                 "group": blk.group,
-                "kind": blk.kind,
+                "kind": blk.covariance.name,  # the stored string ("lkj", "diag")
                 "terms": list(blk.terms),
                 "n_levels": blk.n_levels,
                 "levels_sha256": digest,

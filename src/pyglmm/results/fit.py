@@ -109,13 +109,10 @@ class Fit:
             sd = self._post(f"sd_{blk.name}")
             for j, term in enumerate(blk.terms):
                 out.append(Param("sd", blk.group, term, "", sd[..., j]))
-            if blk.kind == "lkj":
+            if blk.covariance.correlated:
                 cor = self._post(f"cor_{blk.name}")
-                for j in range(blk.q):
-                    for k in range(j + 1, blk.q):
-                        out.append(
-                            Param("cor", blk.group, blk.terms[j], blk.terms[k], cor[..., j, k])
-                        )
+                for j, k in blk.covariance.cor_pairs(blk.q):
+                    out.append(Param("cor", blk.group, blk.terms[j], blk.terms[k], cor[..., j, k]))
         b = self._post("b")
         for j, name in enumerate(self.design.x_names):
             out.append(Param("b", "", name, "", b[..., j]))

@@ -74,12 +74,11 @@ class ParamDraws:
             out["sd"][blk.name] = {
                 t: float(self.sd[blk.name][s, j]) for j, t in enumerate(blk.terms)
             }
-            if blk.kind == "lkj":
+            if blk.covariance.correlated:
                 c = self.cor[blk.name][s]
                 out["cor"][blk.name] = {
                     (blk.terms[j], blk.terms[k]): float(c[j, k])
-                    for j in range(blk.q)
-                    for k in range(j + 1, blk.q)
+                    for j, k in blk.covariance.cor_pairs(blk.q)
                 }
         for name, v in self.family.items():
             out[name] = float(v[s])
@@ -92,11 +91,10 @@ class ParamDraws:
             for j, t in enumerate(blk.terms):
                 out[f"sd_{blk.name}__{t}"] = float(self.sd[blk.name][s, j])
         for blk in design.blocks:
-            if blk.kind == "lkj":
+            if blk.covariance.correlated:
                 c = self.cor[blk.name][s]
-                for j in range(blk.q):
-                    for k in range(j + 1, blk.q):
-                        out[f"cor_{blk.name}__{blk.terms[j]}__{blk.terms[k]}"] = float(c[j, k])
+                for j, k in blk.covariance.cor_pairs(blk.q):
+                    out[f"cor_{blk.name}__{blk.terms[j]}__{blk.terms[k]}"] = float(c[j, k])
         for name, v in self.family.items():
             out[name] = float(v[s])
         return out
@@ -120,11 +118,10 @@ def posterior_params(posterior: Any, design: Design, family_params: tuple[str, .
         for j, t in enumerate(blk.terms):
             out[f"sd_{blk.name}__{t}"] = sd[..., j]
     for blk in design.blocks:
-        if blk.kind == "lkj":
+        if blk.covariance.correlated:
             cor = np.asarray(posterior[f"cor_{blk.name}"].values)
-            for j in range(blk.q):
-                for k in range(j + 1, blk.q):
-                    out[f"cor_{blk.name}__{blk.terms[j]}__{blk.terms[k]}"] = cor[..., j, k]
+            for j, k in blk.covariance.cor_pairs(blk.q):
+                out[f"cor_{blk.name}__{blk.terms[j]}__{blk.terms[k]}"] = cor[..., j, k]
     for name in family_params:
         out[name] = np.asarray(posterior[name].values)
     return out

@@ -69,12 +69,9 @@ def _new_level_effects(
         eff = np.take_along_axis(r, pick[:, :, None], axis=1)
     elif how == "gaussian":
         sd = flat_draws(post, f"sd_{blk.name}")  # S x q
-        if blk.kind == "lkj":
-            cor = flat_draws(post, f"cor_{blk.name}")
-            cov = sd[:, :, None] * cor * sd[:, None, :]
-            chol = np.linalg.cholesky(cov + 1e-12 * np.eye(blk.q))
-        else:
-            chol = np.einsum("sq,qk->sqk", sd, np.eye(blk.q))
+        kind = blk.covariance
+        cor = flat_draws(post, f"cor_{blk.name}") if kind.correlated else None
+        chol = kind.cholesky(sd, cor, jitter=1e-12)
         z = rng.standard_normal((len(uniq), n_draws, blk.q)).transpose(1, 0, 2)
         eff = np.einsum("sqk,suk->suq", chol, z)
     else:

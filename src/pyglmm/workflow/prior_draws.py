@@ -55,7 +55,7 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
         for t in blk.terms:
             dists.append(ps.sd[blk.name][t].dist_obj())
             keys.append(("sd", blk.name, t))
-        if blk.kind == "lkj":
+        if blk.covariance.correlated:
             eta = ps.cor[blk.name].params.get("eta", 1.0)
             dists.append(stack.lkj_corr_matrix_dist(blk.q, eta))
             keys.append(("cor", blk.name))
@@ -86,7 +86,7 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
         for blk in design.blocks
     }
     cor = {
-        blk.name: got[("cor", blk.name)] if blk.kind == "lkj" else _eye(draws, blk.q)
+        blk.name: got[("cor", blk.name)] if blk.covariance.correlated else _eye(draws, blk.q)
         for blk in design.blocks
     }
     fam = {name: got[("family", name)] for name in ps.family}
@@ -220,7 +220,7 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                 v = _number(value, f"['cor'][{ckey!r}][{pair!r}]")
                 if not -1 <= v <= 1:
                     raise ValueError(f"params['cor'][{ckey!r}][{pair!r}] must be in [-1, 1]")
-                if v != 0 and blk.kind != "lkj":
+                if v != 0 and not blk.covariance.correlated:
                     raise ValueError(
                         f"block {blk.name!r} is uncorrelated ('||' or one term): "
                         f"params['cor'][{ckey!r}][{pair!r}] must be 0"

@@ -1,0 +1,60 @@
+"""Stage 4: compile a design, priors and family into a PyMC model.
+
+``build``: :func:`build_model` (the fixed part, the coords, the likelihood; the linear
+predictor's maths); ``blocks``: the PyMC variables of a random-effect block per covariance kind
+and parameterization (:data:`~pyglmm.compile.blocks.PYMC_BLOCKS`); ``parameterization``: the
+policy choosing non-centered, centered or marginal per block (``"auto"``) and the
+hierarchical centering of centered blocks on fixed effects; ``listing``: the program text
+``Model.code()`` prints. To add a block kind see ``docs/architecture.md``.
+"""
+
+from .blocks import (
+    PYMC_BLOCKS,
+    Builder,
+    Center,
+    PyMCBlock,
+    block_contribution,
+    diag_centered,
+    diag_noncentered,
+    lkj_centered,
+    lkj_noncentered,
+    pymc_block,
+)
+from .build import CompiledModel, FixedPart, build_model, coords_of
+from .parameterization import (
+    AUTO_BINARY_FACTOR,
+    AUTO_CENTERED_MIN_ROWS,
+    MARGINAL_ENGINE,
+    PARAMETERIZATIONS,
+    auto_latent,
+    can_marginalize,
+    hierarchical_centering,
+    resolve_parameterization,
+    theta_names,
+)
+
+__all__ = [
+    "AUTO_BINARY_FACTOR",
+    "AUTO_CENTERED_MIN_ROWS",
+    "MARGINAL_ENGINE",
+    "PARAMETERIZATIONS",
+    "PYMC_BLOCKS",
+    "Builder",
+    "Center",
+    "CompiledModel",
+    "FixedPart",
+    "PyMCBlock",
+    "auto_latent",
+    "block_contribution",
+    "build_model",
+    "can_marginalize",
+    "coords_of",
+    "diag_centered",
+    "diag_noncentered",
+    "hierarchical_centering",
+    "lkj_centered",
+    "lkj_noncentered",
+    "pymc_block",
+    "resolve_parameterization",
+    "theta_names",
+]

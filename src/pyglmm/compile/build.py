@@ -1,0 +1,195 @@
+"""Stage 4: compile a design, priors and family into a PyMC model (:func:`build_model`).
+
+Linear predictor (brms's centering of the fixed part)::
+
+    eta_i = Intercept + (X_i - xbar) . beta + offset_i + sum_k Z_k[i, :] . r_k[codes_k[i], :]
+    b     = [Intercept - xbar . beta, beta]              (reported, over the coef names)
+
+Each block's variables come from the builders of its kind (:mod:`pyglmm.compile.blocks`) for
+its parameterization (:func:`~pyglmm.compile.parameterization.resolve_parameterization`). A
+``"marginal"`` block (gaussian, identity link; one block) gets only its ``L``/``sd`` priors:
+its effects are integrated out and the likelihood is ``pm.Potential('y_marginal', ...)`` of
+:mod:`pyglmm.marginal` (``r_<block>`` is drawn after sampling by ``Model.fit``).
+
+Variable names: ``b`` (dims ``coef``), ``Intercept`` and ``beta`` (``coef_slope``) with an
+intercept, the blocks' variables, family parameters (``sigma``) and the observed ``y`` (dims
+``obs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from .. import marginal
+from ..design import Design, REBlock
+from ..families import Family
+from ..priors import PriorSet
+from .blocks import Center, _dims, block_contribution, pymc_block
+from .listing import _Code, _kw, _stacked
+from .parameterization import hierarchical_centering, resolve_parameterization, theta_names
+
+
+@dataclass(frozen=True)
+class CompiledModel:
+    """A PyMC model plus the readable program text and the resolved parameterization."""
+
+    model: pm.Model
+    code: str
+    parameterization: dict[str, str]
+
+
+def coords_of(design: Design) -> dict[str, Any]:
+    """Named coordinates for every dim the model uses."""
+    coords: dict[str, Any] = {"obs": np.arange(design.n_obs), "coef": list(design.x_names)}
+    slopes = [c for c in design.x_names if c != "Intercept"]
+    if design.has_intercept and slopes:
+        coords["coef_slope"] = slopes
+    for blk in design.blocks:
+        level, term = _dims(blk)
+        coords[level] = list(blk.levels)
+        coords[term] = list(blk.terms)
+        coords[term + "_"] = list(blk.terms)
+    return coords
+
+
+@dataclass(frozen=True)
+class FixedPart:
+    """The fixed part as sampled: ``eta = Xc @ theta`` with ``Xc = [1, X - xbar]`` and
+    ``theta = [Intercept, beta]`` (with an intercept; ``intercept_col`` its column), or
+    ``Xc = X``, ``theta = b`` without one. ``b`` is the reported coefficient vector."""
+
+    eta: Any
+    b: Any
+    Xc: np.ndarray
+    theta: Any
+    intercept_col: int | None
+
+
+def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
+    """The fixed part; with an intercept, slopes act on centered columns."""
+    names = list(design.x_names)
+    n = design.n_obs
+    if not design.has_intercept:
+        if not names:
+            return FixedPart(pt.zeros(n), None, np.zeros((n, 0)), pt.zeros(0), None)
+        b = _stacked("b", [priors.b[c] for c in names], "coef", code)
+        code("eta = X @ b")
+        return FixedPart(pt.dot(design.X, b), b, design.X, b, None)
+    assert priors.intercept is not None
+    code(f"Intercept = {priors.intercept.code('Intercept')}  # on centered predictors")
+    intercept = priors.intercept.rv("Intercept")
+    i0 = names.index("Intercept")
+    slopes = [c for c in names if c != "Intercept"]
+    if not slopes:
+        b = pm.Deterministic("b", pt.stack([intercept]), dims="coef")
+        code("b = pm.Deterministic('b', [Intercept], dims='coef')")
+        return FixedPart(intercept, b, np.ones((n, 1)), pt.stack([intercept]), 0)
+    cols = [j for j in range(len(names)) if j != i0]
+    xs = design.X[:, cols]
+    xbar = xs.mean(axis=0)
+    beta = _stacked("beta", [priors.b[c] for c in slopes], "coef_slope", code)
+    b_int = intercept - pt.dot(xbar, beta)
+    parts = [beta[k] for k in range(len(slopes))]
+    parts.insert(i0, b_int)
+    xbar_text = _kw({"": xbar})[1:]
+    code(
+        "b = pm.Deterministic('b', [Intercept - xbar @ beta, beta], dims='coef')"
+        f"  # xbar = {xbar_text}"
+    )
+    b = pm.Deterministic("b", pt.stack(parts), dims="coef")
+    code("eta = Intercept + (X - xbar) @ beta")
+    Xc = np.column_stack([np.ones(n), xs - xbar])
+    theta = pt.concatenate([pt.stack([intercept]), beta])
+    return FixedPart(intercept + pt.dot(xs - xbar, beta), b, Xc, theta, 0)
+
+
+def _center(index: tuple[int, ...], fixed: FixedPart, names: list[str]) -> Center | None:
+    """The :class:`Center` of a block from its :func:`hierarchical_centering` indices (none:
+    not hierarchically centered)."""
+    if not index:
+        return None
+    mean = pt.stack([fixed.theta[c] if c >= 0 else pt.constant(0.0) for c in index])
+    vec = "beta" if fixed.intercept_col is not None else "b"
+    offset = 1 if fixed.intercept_col is not None else 0
+
+    def text(c: int) -> str:
+        if c < 0:
+            return "0"
+        return "Intercept" if names[c] == "Intercept" else f"{vec}[{c - offset}]"
+
+    return Center(mean, "[" + ", ".join(text(c) for c in index) + "]")
+
+
+def build_model(
+    design: Design,
+    priors: PriorSet,
+    family: Family,
+    parameterization: str | Mapping[str, str] = "noncentered",
+) -> CompiledModel:
+    """Build the PyMC model of ``design`` (pure: a new ``pm.Model`` each call).
+
+    A block resolved to ``"marginal"`` gets its prior variables (``L_``/``sd_``/``cor_``) but
+    no effects: the likelihood is the marginal one of :mod:`pyglmm.marginal`, registered as
+    ``pm.Potential('y_marginal', ...)``, and ``r_<block>`` is drawn after sampling.
+    """
+    params = resolve_parameterization(parameterization, design.blocks, family)
+    code = _Code()
+    code(f"# {design.formula.formula}   family: {family.name}({family.link}), n = {design.n_obs}")
+    code("with pm.Model(coords=coords) as model:")
+    with pm.Model(coords=coords_of(design)) as model:
+        fixed = _fixed_part(design, priors, code)
+        eta = fixed.eta
+        if design.offset is not None:
+            code("eta = eta + offset")
+            eta = eta + design.offset
+        marginal_blk: REBlock | None = None
+        marginal_scale: Any = None
+        other: Any = None
+        latent: list[str] = []
+        names = theta_names(design)
+        centers = hierarchical_centering(design, params, names)
+        for blk in design.blocks:
+            kind = pymc_block(blk.covariance)
+            if params[blk.name] == "marginal":
+                marginal_blk = blk
+                marginal_scale = kind.scale(blk, priors, code)
+                continue
+            builder = kind.builders[params[blk.name]]
+            r = builder(blk, priors, code, _center(centers.get(blk.name, ()), fixed, names))
+            z_text = "" if blk.q == 1 and np.all(blk.Z == 1.0) else f" * Z_{blk.name}"
+            code(f"eta = eta + (r_{blk.name}[codes_{blk.name}]{z_text}).sum(-1)")
+            contribution = block_contribution(blk, r)
+            eta = eta + contribution
+            other = contribution if other is None else other + contribution
+            latent.append(blk.name)
+        fam_params = {}
+        for name, p in priors.family.items():
+            code(f"{name} = {p.code(name)}")
+            fam_params[name] = p.rv(name)
+        if marginal_blk is not None:
+            y_eff = design.y if design.offset is None else design.y - design.offset
+            stats = marginal.sufficient_stats(marginal_blk, fixed.Xc, y_eff, fixed.intercept_col)
+            loglik = marginal.marginal_loglik(
+                stats,
+                fixed.theta,
+                fam_params["sigma"],
+                marginal_scale,
+                diag=not marginal_blk.covariance.correlated,
+                other=other,
+            )
+            for line in marginal.marginal_code(marginal_blk, latent, design.offset is not None):
+                code(line)
+            pm.Potential("y_marginal", loglik)
+        else:
+            code(f"mu = linkinv_{family.link}(eta)" if family.link != "identity" else "mu = eta")
+            mu = family.linkinv(eta)
+            code(family.likelihood_code("y"))
+            family.likelihood("y", mu, design.y, fam_params, design.trials)
+    text = "\n".join(code.lines[:2] + ["    " + line for line in code.lines[2:]])
+    return CompiledModel(model, text, params)

@@ -1,0 +1,177 @@
+"""The parameterization policy: how each random-effect block is sampled.
+
+A latent block's effects are sampled non-centered (``z ~ N(0, 1)``, ``r = z L'``) or centered
+(``r ~ N(0, Sigma)``); a ``"marginal"`` block (gaussian family, identity link) is integrated
+out (:mod:`pyglmm.marginal`). :func:`resolve_parameterization` turns the user's choice
+(``"auto"`` by default) into one of these per block; :func:`hierarchical_centering` picks the
+centered blocks whose effects are centered on a fixed effect (:func:`theta_names`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ..design import Design, REBlock
+from ..errors import ArgumentError
+from ..families import Family
+
+PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "auto")
+
+# ``"auto"``: a latent block is centered when its median number of rows per level is at least this.
+AUTO_CENTERED_MIN_ROWS = 20
+# ... times this for bernoulli/binomial rows (a 0/1 outcome carries at most 1/4 of the information)
+AUTO_BINARY_FACTOR = 4
+# the engine a block kind names in ``BlockKind.engines`` when it can be integrated out
+MARGINAL_ENGINE = "marginal"
+
+
+def can_marginalize(family: Family | None) -> bool:
+    """Whether a block can be integrated out: gaussian family with identity link."""
+    return family is not None and family.name == "gaussian" and family.link == "identity"
+
+
+def auto_latent(blk: REBlock, family: Family | None = None) -> str:
+    """The ``"auto"`` rule for a latent block: ``"centered"`` when the median number of rows
+    per level is at least ``AUTO_CENTERED_MIN_ROWS`` (20; 80 for bernoulli/binomial, see
+    ``AUTO_BINARY_FACTOR``), else ``"noncentered"``."""
+    rows = np.bincount(blk.codes, minlength=blk.n_levels)
+    binary = family is not None and family.name in ("bernoulli", "binomial")
+    threshold = AUTO_CENTERED_MIN_ROWS * (AUTO_BINARY_FACTOR if binary else 1)
+    return "centered" if float(np.median(rows)) >= threshold else "noncentered"
+
+
+def resolve_parameterization(
+    spec: str | Mapping[str, str], blocks: tuple[REBlock, ...], family: Family | None = None
+) -> dict[str, str]:
+    """Per-block parameterization (``"noncentered"``, ``"centered"`` or ``"marginal"``).
+
+    ``spec`` is a string for all blocks or a dict keyed by block name or group (blocks not
+    named get ``"noncentered"``).
+
+    * ``"marginal"`` (string): the block with most levels (the first on ties) among those
+      whose kind can be (``"marginal"`` in its ``engines``) is integrated out (gaussian
+      family with identity link only, see :mod:`pyglmm.marginal`); the other blocks follow
+      the ``"auto"`` rule for latent blocks. In a dict, ``"marginal"`` names the block; at
+      most one block may be marginal (a group name shared by several blocks is ambiguous:
+      name the block, e.g. ``"g_2"``).
+    * ``"auto"`` (string): the marginal block as for ``"marginal"`` when the family allows it;
+      each other block is ``"centered"`` if the median number of rows per level is at least
+      ``AUTO_CENTERED_MIN_ROWS`` = 20, else ``"noncentered"``. Rationale: the data carry
+      ``n_j sd^2 / sigma^2`` units of information about a level's effect relative to its prior;
+      the centered form samples well when that is large, the non-centered one when it is
+      small, and with SDs of the order of sigma/4 the crossover is near 20 rows per level.
+      The rule uses the data only (no estimates); for non-gaussian families ``"auto"``
+      applies this latent rule only, with 4x the rows for bernoulli/binomial (a 0/1 outcome
+      carries at most 1/4 of the information; measured on a 100k-row, 2,000-group Bernoulli
+      model with 50 rows per level: non-centered finished 4 x 2000 iterations in 9 min,
+      centered had not after 15). In a dict, ``"auto"`` applies the latent rule to the named
+      block.
+    """
+    marginal_ok = can_marginalize(family)
+    if isinstance(spec, str):
+        _check_param(spec)
+        if spec == "marginal" and not marginal_ok:
+            raise ArgumentError(_not_marginal(family))
+        if spec in ("noncentered", "centered"):
+            return {blk.name: spec for blk in blocks}
+        target = None
+        eligible = [blk for blk in blocks if MARGINAL_ENGINE in blk.covariance.engines]
+        if marginal_ok and eligible:
+            target = max(eligible, key=lambda blk: blk.n_levels).name
+        elif spec == "marginal" and blocks:
+            raise ArgumentError(
+                "parameterization 'marginal': no block of this model has a kind that can be "
+                "integrated out; use 'noncentered', 'centered' or 'auto'"
+            )
+        return {
+            blk.name: "marginal" if blk.name == target else auto_latent(blk, family)
+            for blk in blocks
+        }
+    known = {blk.name for blk in blocks} | {blk.group for blk in blocks}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ArgumentError(
+            f"parameterization names unknown blocks {unknown}; known: {sorted(known)}"
+        )
+    out = {}
+    for blk in blocks:
+        value = spec.get(blk.name, spec.get(blk.group, "noncentered"))
+        _check_param(value)
+        if value == "marginal":
+            if not marginal_ok:
+                raise ArgumentError(_not_marginal(family))
+            if MARGINAL_ENGINE not in blk.covariance.engines:
+                raise ArgumentError(
+                    f"block {blk.name!r} ({type(blk.covariance).__name__} covariance) cannot be "
+                    "integrated out: use 'noncentered', 'centered' or 'auto'"
+                )
+            shared = [b.name for b in blocks if b.group == blk.group]
+            if blk.name not in spec and len(shared) > 1:
+                raise ArgumentError(
+                    f"'marginal' for group {blk.group!r} is ambiguous: it has blocks {shared}; "
+                    "name one block (only one block may be marginal)"
+                )
+        out[blk.name] = auto_latent(blk, family) if value == "auto" else value
+    marginal_blocks = [k for k, v in out.items() if v == "marginal"]
+    if len(marginal_blocks) > 1:
+        raise ArgumentError(f"only one block may be marginal, got {marginal_blocks}")
+    return out
+
+
+def hierarchical_centering(
+    design: Design, parameterization: Mapping[str, str], names: list[str]
+) -> dict[str, tuple[int, ...]]:
+    """Per centered block with a fixed effect among its terms, the index in ``names`` (of
+    ``theta``, :func:`theta_names`) each of its terms is centered on (-1: none); blocks
+    centered on nothing are left out.
+
+    ``theta`` are the sampled fixed-effect coefficients (``[Intercept, beta]`` on centered
+    predictors with an intercept, else ``b``). A centered block whose term is also a fixed
+    effect (``Intercept``, or a slope ``x`` in ``(x | g)``) samples
+    ``alpha_l = theta_c + r_l`` with prior ``alpha_l ~ N(theta_c, Sigma)`` instead of
+    ``r_l ~ N(0, Sigma)`` (Gelfand, Sahu & Carlin 1995): the likelihood sees ``alpha_l`` only.
+    The linear change of variables has unit Jacobian, so the posterior is the same; it removes
+    the ridge along ``theta_c + r_l = const`` that the sampler otherwise has to learn (the
+    data pin down each level's ``alpha_l``, which is why the block was centered). Each fixed
+    effect is centered on by one block, the one with the fewest levels (where that ridge is
+    strongest); crossed blocks sharing it would leave ``theta_c`` in the likelihood with
+    weight -1 per extra block.
+    """
+    owner: dict[str, REBlock] = {}
+    for blk in design.blocks:
+        if parameterization[blk.name] != "centered":
+            continue
+        for t in blk.terms:
+            if t in names and (t not in owner or len(blk.levels) < len(owner[t].levels)):
+                owner[t] = blk
+    owners = {blk.name for blk in owner.values()}
+    return {
+        blk.name: tuple(names.index(t) if owner.get(t) is blk else -1 for t in blk.terms)
+        for blk in design.blocks
+        if blk.name in owners
+    }
+
+
+def theta_names(design: Design) -> list[str]:
+    """Names of the sampled fixed-effect coefficients ``theta`` (see :class:`FixedPart`)."""
+    names = list(design.x_names)
+    if design.has_intercept:
+        return ["Intercept", *[c for c in names if c != "Intercept"]]
+    return names
+
+
+def _not_marginal(family: Family | None) -> str:
+    what = "no family given" if family is None else f"family {family.name}({family.link})"
+    return (
+        "parameterization 'marginal' integrates a block out of a gaussian model with identity "
+        f"link; {what}: use 'noncentered', 'centered' or 'auto'"
+    )
+
+
+def _check_param(value: str) -> None:
+    if value not in PARAMETERIZATIONS:
+        raise ArgumentError(
+            f"unknown parameterization {value!r}; choose one of {list(PARAMETERIZATIONS)}"
+        )

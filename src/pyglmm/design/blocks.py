@@ -1,0 +1,143 @@
+"""The covariance kinds of random-effect blocks: one class per kind, one lookup.
+
+A block ``k`` with ``q`` columns has effects ``r_k[level] ~ N(0, Sigma_k)`` per level. Every
+kind is parameterized by an SD vector ``sd`` (q,) and, when it has one, a correlation matrix
+``C`` (q, q)::
+
+    Sigma = diag(sd) C diag(sd)      (C = I for kinds without a correlation)
+
+* :class:`Correlated` (stored as ``"lkj"``): a multi-column ``(x | g)`` block; ``C`` is free
+  (LKJ prior), reported as its upper-triangle pairs.
+* :class:`Diagonal` (stored as ``"diag"``): ``(x || g)`` or a single column; ``C = I``.
+
+:class:`REBlock` stores the kind's ``name`` (saved fits and fingerprints hold these strings)
+and returns the kind object from :attr:`REBlock.covariance`; :func:`block_kind` maps a stored
+name to its kind. This module is numpy only: the PyMC builders of a kind are registered under
+its class in :mod:`pyglmm.compile.blocks`. A new kind is a subclass with a new ``name``
+(registered when the class is defined); engines other than PyMC run it only when named in its
+``engines`` (``"kernel"``: :mod:`pyglmm.kernel`, ``"marginal"``: :mod:`pyglmm.marginal`).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import DesignError
+
+KINDS: dict[str, BlockKind] = {}
+"""Every block kind by its stored name (filled as the classes are defined)."""
+
+
+class BlockKind:
+    """The covariance structure of a random-effect block (stateless; one instance per kind).
+
+    Class attributes: ``name`` (stored on disk), ``correlated`` (has a correlation matrix:
+    an LKJ ``cor`` prior, ``cor_<block>`` draws, reported pairs), ``engines`` (the fast
+    paths besides PyMC that handle the kind; an engine not named falls back to PyMC).
+    """
+
+    name: ClassVar[str]
+    correlated: ClassVar[bool] = False
+    engines: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            if cls.name in KINDS:
+                raise TypeError(f"block kind {cls.name!r} is already defined")
+            KINDS[cls.name] = cls()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def cor_pairs(self, q: int) -> tuple[tuple[int, int], ...]:
+        """The reported correlations ``(j, k)``, ``j < k``, row by row (none if uncorrelated)."""
+        if not self.correlated:
+            return ()
+        return tuple((j, k) for j in range(q) for k in range(j + 1, q))
+
+    def theta_index(self, q: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols) of the free entries of lme4's relative factor ``T`` (q x q, lower
+        triangular), in lme4's order; ``Sigma = sigma^2 T T'``."""
+        raise NotImplementedError
+
+    def n_theta(self, q: int) -> int:
+        """Number of covariance parameters of the block in :mod:`pyglmm.lmm`."""
+        return len(self.theta_index(q)[0])
+
+    def matrix(self, sd: np.ndarray, cor: np.ndarray | None = None) -> np.ndarray:
+        """``Sigma = diag(sd) C diag(sd)`` (..., q, q) from ``sd`` (..., q) and ``cor``
+        (..., q, q; ignored by kinds without a correlation)."""
+        raise NotImplementedError
+
+    def cholesky(
+        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = 0.0
+    ) -> np.ndarray:
+        """Lower-triangular ``L`` (..., q, q) with ``L L' = Sigma``; ``jitter`` is added to
+        the diagonal before a numerical factorization (a closed-form factor ignores it)."""
+        raise NotImplementedError
+
+
+class Correlated(BlockKind):
+    """``(x | g)`` with several columns: free correlations, ``Sigma = diag(sd) C diag(sd)``;
+    ``T`` is a full lower triangle (``q (q + 1) / 2`` parameters)."""
+
+    name = "lkj"
+    correlated = True
+    engines = frozenset({"kernel", "marginal"})
+
+    def theta_index(self, q: int) -> tuple[np.ndarray, np.ndarray]:
+        r, c = np.triu_indices(q)  # column-major lower triangle: (row c, col r)
+        return c, r
+
+    def matrix(self, sd: np.ndarray, cor: np.ndarray | None = None) -> np.ndarray:
+        if cor is None:
+            raise ValueError("a correlated block's covariance needs its correlation matrix")
+        sd = np.asarray(sd, dtype=float)
+        return sd[..., :, None] * np.asarray(cor, dtype=float) * sd[..., None, :]
+
+    def cholesky(
+        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = 0.0
+    ) -> np.ndarray:
+        cov = self.matrix(sd, cor)
+        return np.linalg.cholesky(cov + jitter * np.eye(cov.shape[-1]))
+
+
+class Diagonal(BlockKind):
+    """``(x || g)`` or one column: independent effects, ``Sigma = diag(sd^2)``; ``T`` is
+    diagonal (``q`` parameters)."""
+
+    name = "diag"
+    engines = frozenset({"kernel", "marginal"})
+
+    def theta_index(self, q: int) -> tuple[np.ndarray, np.ndarray]:
+        d = np.arange(q)
+        return d, d
+
+    def matrix(self, sd: np.ndarray, cor: np.ndarray | None = None) -> np.ndarray:
+        sd = np.asarray(sd, dtype=float)
+        return sd[..., :, None] * np.eye(sd.shape[-1]) * sd[..., None, :]
+
+    def cholesky(
+        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = 0.0
+    ) -> np.ndarray:
+        sd = np.asarray(sd, dtype=float)
+        return sd[..., :, None] * np.eye(sd.shape[-1])
+
+
+def block_kind(name: str) -> BlockKind:
+    """The kind stored as ``name``; :class:`DesignError` naming the known kinds if none."""
+    try:
+        return KINDS[name]
+    except (KeyError, TypeError):
+        raise DesignError(
+            f"unknown random-effect block kind {name!r}; known kinds: {sorted(KINDS)}"
+        ) from None
+
+
+def kind_for(correlated: bool, q: int) -> BlockKind:
+    """The kind of a random term with ``q`` columns: :class:`Correlated` for a ``|`` term
+    with several columns, else :class:`Diagonal`."""
+    return KINDS[Correlated.name] if correlated and q > 1 else KINDS[Diagonal.name]
