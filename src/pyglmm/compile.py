@@ -70,17 +70,16 @@ class CompiledModel:
 
 
 def can_marginalize(family: Family | None) -> bool:
-    """Whether a block can be integrated out: gaussian family with identity link."""
-    return family is not None and family.name == "gaussian" and family.link == "identity"
+    """Whether a block can be integrated out (``Family.marginalizable``: gaussian, identity)."""
+    return family is not None and family.marginalizable
 
 
 def auto_latent(blk: REBlock, family: Family | None = None) -> str:
     """The ``"auto"`` rule for a latent block: ``"centered"`` when the median number of rows
-    per level is at least ``AUTO_CENTERED_MIN_ROWS`` (20; 80 for bernoulli/binomial, see
-    ``AUTO_BINARY_FACTOR``), else ``"noncentered"``."""
+    per level is at least ``AUTO_CENTERED_MIN_ROWS`` times ``Family.information_factor`` (20;
+    80 for bernoulli/binomial), else ``"noncentered"``."""
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
-    binary = family is not None and family.name in ("bernoulli", "binomial")
-    threshold = AUTO_CENTERED_MIN_ROWS * (AUTO_BINARY_FACTOR if binary else 1)
+    threshold = AUTO_CENTERED_MIN_ROWS * (1 if family is None else family.information_factor)
     return "centered" if float(np.median(rows)) >= threshold else "noncentered"
 
 
