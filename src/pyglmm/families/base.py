@@ -58,6 +58,7 @@ class Family:
     * ``information_factor``: rows per level a block needs, relative to a gaussian response,
       before the ``"auto"`` parameterization centres it (see the attribute);
     * ``row_level_effects``: whether a grouping factor with one level per row is identified;
+    * ``residual_sd``: the parameter shown as the "Residual" SD of ``varcorr()``, if any;
     * ``pymc_dist``, ``pymc_args``: the observation distribution in PyMC and as code text.
     """
 
@@ -79,6 +80,9 @@ class Family:
     # A heuristic: a 0/1 row carries Fisher information mu(1 - mu) <= 1/4 about its logit,
     # hence 4 for bernoulli and binomial (rows, whatever the number of trials); 1 otherwise.
     information_factor: ClassVar[int] = 1
+    # The parameter ``Fit.varcorr()`` reports as lme4's "Residual" SD row: gaussian's
+    # ``sigma``, the SD of ``y - mu``; None for the other families (lme4 shows no such row).
+    residual_sd: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         if self.link not in self.links:

@@ -38,9 +38,11 @@ class Gaussian(_IdentityScaled, Family):
     params: ClassVar[tuple[str, ...]] = ("sigma",)
     positive_params: ClassVar[tuple[str, ...]] = ("sigma",)
     row_level_effects: ClassVar[bool] = False
+    residual_sd: ClassVar[str | None] = "sigma"
 
     @property
     def is_gaussian_identity(self) -> bool:
+        """True with the identity link: a linear mixed model."""
         return self.link == "identity"
 
     def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
@@ -143,6 +145,8 @@ class Student(_IdentityScaled, Family):
         nu, sigma = _scalar_per_draw(params["nu"]), _scalar_per_draw(params["sigma"])
         with np.errstate(divide="ignore", invalid="ignore"):
             model_var = sigma**2 * nu / (nu - 2)
+        if np.all(nu > 2):
+            return np.asarray(model_var)
         return np.asarray(np.where(nu > 2, model_var, np.var(y - mu, axis=1, ddof=1)))
 
 
