@@ -15,7 +15,7 @@ import pytest
 from scipy import special
 
 import pyglmm as pg
-from pyglmm.families import FAMILIES, LINKS, Family
+from pyglmm.families import FAMILIES, LINKS, Family, register
 
 N_OBS = 12  # rows in the log-likelihood checks
 N_DRAWS = 3  # posterior draws in the log-likelihood checks
@@ -204,6 +204,127 @@ def test_draw_uses_per_draw_parameters() -> None:
     x = fam.draw(np.random.default_rng(1), mu, {"shape": np.array([0.5, 500.0])}, None)
     v0, v1 = x[0].var(), x[1].var()
     assert v0 > 40 and v1 < 6  # 5 + 25 / 0.5 = 55 vs about 5.05
+
+
+# --- what the rest of pyglmm asks a family ------------------------------------------------
+def test_every_family_has_moments() -> None:
+    assert set(MOMENTS) == set(FAMILIES)
+
+
+def _y_moments(name: str) -> tuple[float, float]:
+    """Mean and variance of y itself (MOMENTS gives lognormal's on the log scale)."""
+    mu0, p0, n0, moments = MOMENTS[name]
+    if name == "lognormal":
+        s2 = p0["sigma"] ** 2
+        return float(np.exp(mu0 + s2 / 2)), float((np.exp(s2) - 1) * np.exp(2 * mu0 + s2))
+    return moments(mu0, p0, n0)
+
+
+@pytest.mark.parametrize("name", sorted(MOMENTS))
+def test_residual_variance_formula(name: str) -> None:
+    """``expected_response`` and ``residual_variance`` (Bayesian R^2) equal the mean and the
+    variance of y written out per family, per draw (draws x rows = 2 x 5)."""
+    mu0, p0, n0, _ = MOMENTS[name]
+    fam = pg.family(name)
+    mu = np.full((2, 5), mu0)
+    params = {k: np.full(2, v) for k, v in p0.items()}
+    trials = None if n0 is None else np.full(5, n0)
+    y = np.arange(5.0)  # not used: every family here has a variance function
+    mean, var = _y_moments(name)
+    ey = fam.expected_response(mu, params, trials)
+    assert ey.shape == (2, 5)
+    np.testing.assert_allclose(ey, mean, rtol=1e-12)
+    rv = fam.residual_variance(mu, params, trials, y)
+    assert rv.shape == (2,)
+    np.testing.assert_allclose(rv, var, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(MOMENTS))
+def test_residual_variance_matches_draws(name: str) -> None:
+    """Row by row (different means), ``expected_response`` and ``residual_variance`` are the
+    mean and the variance of what ``draw`` simulates."""
+    mu0, p0, n0, _ = MOMENTS[name]
+    fam = pg.family(name)
+    spread = np.linspace(-0.2, 0.2, 3)
+    mu = mu0 + spread if name == "lognormal" else mu0 * (1 + spread)  # lognormal: log scale
+    params = {k: np.array([v]) for k, v in p0.items()}
+    trials = None if n0 is None else np.full(1, n0)
+    rng = np.random.default_rng(2)
+    for m in mu:
+        one = np.array([[m]])
+        x = fam.draw(rng, np.repeat(one, 100_000, axis=0), params, trials)
+        mean = fam.expected_response(one, params, trials)[0, 0]
+        var = fam.residual_variance(one, params, trials, np.zeros(1))[0]
+        _assert_moments(x, mean, var, f"{name} at mu = {m}")
+
+
+def test_residual_variance_falls_back_to_residuals() -> None:
+    """Student with nu <= 2 has no variance: that draw uses var(y - mu) over the rows, as
+    does the base class (a family without a variance function)."""
+    rng = np.random.default_rng(4)
+    mu, y = rng.normal(size=(2, 30)), rng.normal(size=30)
+    fam = pg.family("student")
+    got = fam.residual_variance(mu, {"nu": np.array([1.5, 5.0]), "sigma": np.ones(2)}, None, y)
+    np.testing.assert_allclose(got, [np.var(y - mu[0], ddof=1), 5.0 / 3.0], rtol=1e-12)
+    base = Family.residual_variance(pg.family("gaussian"), mu, {}, None, y)
+    np.testing.assert_allclose(base, np.var(y - mu, axis=1, ddof=1), rtol=1e-12)
+
+
+def _pymc_rejects(fam: Family, params: dict[str, float]) -> bool:
+    """Whether PyMC's likelihood has no finite density at these family parameters."""
+    case = CASES[fam.name]
+    rng = np.random.default_rng(0)
+    y, mu = case["y"](rng), case["mu"](rng, N_OBS)
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):  # pytensor folds e.g. 1 / 0
+            logp = _pymc_pointwise(fam, mu, y, params, case.get("trials"))
+    except Exception:  # PyMC's ParameterValueError
+        return True
+    return not np.all(np.isfinite(logp))
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_positive_params_match_pymc_support(name: str) -> None:
+    """``positive_params`` (refused when <= 0 in ``simulate(params=...)``) are exactly the
+    parameters at which 0 is outside the support of the PyMC distribution."""
+    fam = pg.family(name)
+    assert set(fam.positive_params) <= set(fam.params)
+    valid = MOMENTS[name][1]
+    assert not _pymc_rejects(fam, valid)
+    rejected = {p for p in fam.params if _pymc_rejects(fam, {**valid, p: 0.0})}
+    assert rejected == set(fam.positive_params)
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_discrete_matches_pymc(name: str) -> None:
+    fam = pg.family(name)
+    case = CASES[name]
+    rng = np.random.default_rng(0)
+    y, mu = case["y"](rng), case["mu"](rng, N_OBS)
+    with pm.Model(coords={"obs": np.arange(N_OBS)}) as model:
+        fp = {k: pt.as_tensor_variable(np.float64(v)) for k, v in MOMENTS[name][1].items()}
+        fam.likelihood("y", pt.as_tensor_variable(mu), y, fp, case.get("trials"))
+    assert model["y"].type.dtype.startswith("int") == fam.discrete
+
+
+def test_engine_capabilities() -> None:
+    """The marginal parameterization, the kernel and REML: gaussian with identity link only;
+    the "auto" rule asks 4x the rows per level of a 0/1 outcome; lme4's Residual SD row is
+    gaussian's sigma."""
+    for name, cls in FAMILIES.items():
+        for link in cls.links:
+            fam = pg.family(name, link=link)
+            lmm = name == "gaussian" and link == "identity"
+            assert fam.is_gaussian_identity is lmm and fam.marginalizable is lmm, (name, link)
+            assert fam.information_factor == (4 if name in ("bernoulli", "binomial") else 1)
+            assert fam.residual_sd == ("sigma" if name == "gaussian" else None)
+
+
+def test_registry() -> None:
+    assert pg.family("student_t").name == "student"
+    assert all(cls.name == key for key, cls in FAMILIES.items())
+    with pytest.raises(ValueError, match="taken"):
+        register(type(pg.family("poisson")))
 
 
 # --- validation --------------------------------------------------------------------------

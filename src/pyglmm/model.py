@@ -238,7 +238,7 @@ class Model:
 
     def optimize(self, reml: bool = True) -> Any:
         """Point estimates by REML (default) or ML, as ``lmer`` computes them (gaussian only)."""
-        if self.family.name != "gaussian" or self.family.link != "identity":
+        if not self.family.is_gaussian_identity:
             raise FamilyError(
                 "optimize() is available for gaussian models with identity link; this model "
                 f"is {self.family.name}({self.family.link})"

@@ -22,7 +22,6 @@ from .blocks import (
 )
 from .build import CompiledModel, FixedPart, build_model, coords_of
 from .parameterization import (
-    AUTO_BINARY_FACTOR,
     AUTO_CENTERED_MIN_ROWS,
     MARGINAL_ENGINE,
     PARAMETERIZATIONS,
@@ -34,7 +33,6 @@ from .parameterization import (
 )
 
 __all__ = [
-    "AUTO_BINARY_FACTOR",
     "AUTO_CENTERED_MIN_ROWS",
     "MARGINAL_ENGINE",
     "PARAMETERIZATIONS",

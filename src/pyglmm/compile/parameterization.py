@@ -19,26 +19,25 @@ from ..families import Family
 
 PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "auto")
 
-# ``"auto"``: a latent block is centered when its median number of rows per level is at least this.
+# ``"auto"``: a latent block is centered when its median number of rows per level is at least this
+# (times ``Family.information_factor``: 4 for a 0/1 outcome, which carries at most 1/4 of the
+# information of a gaussian row)
 AUTO_CENTERED_MIN_ROWS = 20
-# ... times this for bernoulli/binomial rows (a 0/1 outcome carries at most 1/4 of the information)
-AUTO_BINARY_FACTOR = 4
 # the engine a block kind names in ``BlockKind.engines`` when it can be integrated out
 MARGINAL_ENGINE = "marginal"
 
 
 def can_marginalize(family: Family | None) -> bool:
-    """Whether a block can be integrated out: gaussian family with identity link."""
-    return family is not None and family.name == "gaussian" and family.link == "identity"
+    """Whether a block can be integrated out (``Family.marginalizable``: gaussian, identity)."""
+    return family is not None and family.marginalizable
 
 
 def auto_latent(blk: REBlock, family: Family | None = None) -> str:
     """The ``"auto"`` rule for a latent block: ``"centered"`` when the median number of rows
-    per level is at least ``AUTO_CENTERED_MIN_ROWS`` (20; 80 for bernoulli/binomial, see
-    ``AUTO_BINARY_FACTOR``), else ``"noncentered"``."""
+    per level is at least ``AUTO_CENTERED_MIN_ROWS`` times ``Family.information_factor`` (20;
+    80 for bernoulli/binomial), else ``"noncentered"``."""
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
-    binary = family is not None and family.name in ("bernoulli", "binomial")
-    threshold = AUTO_CENTERED_MIN_ROWS * (AUTO_BINARY_FACTOR if binary else 1)
+    threshold = AUTO_CENTERED_MIN_ROWS * (1 if family is None else family.information_factor)
     return "centered" if float(np.median(rows)) >= threshold else "noncentered"
 
 

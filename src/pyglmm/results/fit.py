@@ -147,7 +147,7 @@ class Fit:
             if p.cls in ("sd", "cor"):
                 rows.append(i)
                 meta.append((p.group, p.var1, p.var2, p.cls))
-            elif p.cls == "sigma" and self.family.name == "gaussian":
+            elif p.cls == self.family.residual_sd:
                 rows.append(i)
                 meta.append(("Residual", "", "", "sd"))
         head = pd.DataFrame(meta, columns=["group", "var1", "var2", "kind"])

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-DISCRETE = ("bernoulli", "binomial", "poisson", "negativebinomial")
 OBS_COLOR = "black"
 REP_COLOR = "#6497b1"
 CLASS_TITLES = {
@@ -197,7 +196,7 @@ def pp_check(fit: FittedModel, ndraws: int = 50, seed: Any = None) -> Figure:
     yrep = yrep[_rows(yrep.shape[0], rng, ndraws)]
     fig, axes = _figure(figsize=(7, 4.5))
     ax = axes[0, 0]
-    discrete = fit.family.name in DISCRETE
+    discrete = fit.family.discrete
     _overlay(ax, fit.design.y, yrep, discrete, "y_rep")
     ax.set_xlabel(fit.design.response)
     ax.set_title(f"Posterior predictive check ({len(yrep)} draws)")
@@ -214,7 +213,7 @@ def plot_prior_predictive(
     yrep = prior_predictive(model, draws=draws, seed=seed)
     fig, axes = _figure(figsize=(7, 4.5))
     ax = axes[0, 0]
-    discrete = model.family.name in DISCRETE
+    discrete = model.family.discrete
     y = model.design.y if observed else yrep[0]
     _overlay(ax, y, yrep, discrete, "y_prior")
     ax.set_xlabel(model.design.response)

@@ -264,7 +264,7 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
         if name not in params:
             raise ValueError(f"params is missing the family parameter {name!r}")
         v = _number(params[name], f"[{name!r}]")
-        if v <= 0 and name in ("sigma", "shape", "phi", "nu"):
+        if v <= 0 and name in family.positive_params:
             raise ValueError(f"params[{name!r}] must be > 0, got {v}")
         fam[name] = np.array([v])
     return ParamDraws(b, sd, cor, fam)

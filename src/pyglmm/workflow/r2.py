@@ -33,50 +33,21 @@ def bayes_r2(fit: FittedModel, summary: bool = True) -> pd.DataFrame | np.ndarra
     """Bayesian R^2 (Gelman, Goodrich, Gabry & Vehtari 2019), like brms's ``bayes_R2``.
 
     Per draw s: ``R2_s = var_i(E[y_i | s]) / (var_i(E[y_i | s]) + mean residual variance_s)``,
-    the residual variance from the family: gaussian ``sigma^2``; student ``sigma^2 nu/(nu-2)``
-    (``var(y - mu)`` over the rows for draws with nu <= 2); bernoulli ``mean mu(1-mu)``;
-    binomial (count scale) ``mean n mu(1-mu)``; poisson ``mean mu``; negative binomial
-    ``mean mu + mu^2/shape``; gamma ``mean mu^2/shape``; lognormal (y scale)
-    ``mean (exp(sigma^2) - 1) E[y]^2``; beta ``mean mu(1-mu)/(1+phi)``. Random effects are
-    included. Returns a one-row DataFrame (index ``R2``; Estimate, Est.Error, Q2.5, Q97.5) or,
-    with ``summary=False``, the draws.
+    with ``E[y | s]`` from :meth:`Family.expected_response` (``mu``; ``n mu`` for binomial,
+    ``exp(mu + sigma^2/2)`` for lognormal) and the residual variance from
+    :meth:`Family.residual_variance` (each family's variance function, e.g. gaussian
+    ``sigma^2``, bernoulli ``mean mu(1-mu)``; residual-based where there is none). Random
+    effects are included. Returns a one-row DataFrame (index ``R2``; Estimate, Est.Error,
+    Q2.5, Q97.5) or, with ``summary=False``, the draws.
     """
     from ..posterior import flat_draws
 
     family, design = fit.family, fit.design
     mu = np.asarray(fit.predict(kind="mean", summary=False))  # S x n
     post = fit.posterior
-    p = {name: flat_draws(post, name)[:, None] for name in family.params}  # S x 1
-    name = family.name
-    y = design.y
-    if name == "gaussian":
-        ey, res_var = mu, p["sigma"][:, 0] ** 2
-    elif name == "student":
-        ey = mu
-        nu, sigma = p["nu"][:, 0], p["sigma"][:, 0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            model_var = sigma**2 * nu / (nu - 2)
-        res_var = np.where(nu > 2, model_var, np.var(y - mu, axis=1, ddof=1))
-    elif name == "bernoulli":
-        ey, res_var = mu, np.mean(mu * (1 - mu), axis=1)
-    elif name == "binomial":
-        assert design.trials is not None
-        ey = mu * design.trials
-        res_var = np.mean(design.trials * mu * (1 - mu), axis=1)
-    elif name == "poisson":
-        ey, res_var = mu, np.mean(mu, axis=1)
-    elif name == "negativebinomial":
-        ey, res_var = mu, np.mean(mu + mu**2 / p["shape"], axis=1)
-    elif name == "gamma":
-        ey, res_var = mu, np.mean(mu**2 / p["shape"], axis=1)
-    elif name == "lognormal":
-        s2 = p["sigma"] ** 2
-        ey = np.exp(mu + s2 / 2)
-        res_var = np.mean((np.exp(s2) - 1) * ey**2, axis=1)
-    elif name == "beta":
-        ey, res_var = mu, np.mean(mu * (1 - mu) / (1 + p["phi"]), axis=1)
-    else:  # a family without a simple variance function: residual-based
-        ey, res_var = mu, np.var(y - mu, axis=1, ddof=1)
+    p = {name: flat_draws(post, name) for name in family.params}  # each (S,)
+    ey = family.expected_response(mu, p, design.trials)
+    res_var = family.residual_variance(mu, p, design.trials, design.y)
     var_fit = np.var(ey, axis=1, ddof=1)
     r2 = var_fit / (var_fit + res_var)
     if not summary:

@@ -147,8 +147,7 @@ def _frame(
     head, failures, _ = _response_columns(design)
     df = base.copy()
     df.attrs = {}
-    discrete = model.family.name in ("bernoulli", "binomial", "poisson", "negativebinomial")
-    values = y.astype(np.int64) if discrete else y
+    values = y.astype(np.int64) if model.family.discrete else y
     df[head] = values
     if failures is not None:
         assert design.trials is not None

@@ -1,0 +1,293 @@
+"""The :class:`Family` base class, the inverse links and the helpers the concrete families share.
+
+Everything the rest of pyglmm knows about a response distribution is an attribute or a method
+of :class:`Family`: the code outside :mod:`pyglmm.families` never tests a family's name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+from scipy import special
+
+from ..errors import FamilyError
+from ..priors import Prior, r_mad
+
+
+def _probit_inv_pt(eta: Any) -> Any:
+    # not pm.math.invprobit: its sqrt(2.0) is evaluated in float32 (errors ~1e-9 in mu)
+    return 0.5 * pt.erfc(-eta / np.sqrt(np.float64(2.0)))
+
+
+def _cloglog_inv_pt(eta: Any) -> Any:
+    return -pt.expm1(-pt.exp(eta))
+
+
+def _cloglog_inv_np(eta: np.ndarray) -> np.ndarray:
+    return np.asarray(-np.expm1(-np.exp(eta)))
+
+
+# link name -> (inverse link in pytensor, inverse link in numpy)
+LINKS: dict[str, tuple[Any, Any]] = {
+    "identity": (lambda e: e, lambda e: e),
+    "log": (pt.exp, np.exp),
+    "logit": (pm.math.invlogit, special.expit),
+    "probit": (_probit_inv_pt, special.ndtr),  # standard normal CDF
+    "cloglog": (_cloglog_inv_pt, _cloglog_inv_np),  # 1 - exp(-exp(eta))
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """Base class. ``link`` must be one of the subclass's ``links``.
+
+    Class attributes a subclass sets (the defaults suit a continuous family whose parameters
+    may take any sign, which no family here is):
+
+    * ``name``, ``aliases`` (other spellings :func:`pyglmm.family` accepts, e.g. brms's),
+      ``links`` (the first is the default), ``params`` (the family's own parameters, in the
+      order of the summary);
+    * ``positive_params``: the members of ``params`` that must be > 0 (the support of the
+      PyMC distribution; checked in user parameter dicts, ``model.simulate(params=...)``);
+    * ``discrete``: integer responses (observed as int64, simulated as integers, plotted as
+      counts per value);
+    * ``information_factor``: rows per level a block needs, relative to a gaussian response,
+      before the ``"auto"`` parameterization centres it (see the attribute);
+    * ``row_level_effects``: whether a grouping factor with one level per row is identified;
+    * ``residual_sd``: the parameter shown as the "Residual" SD of ``varcorr()``, if any;
+    * ``pymc_dist``, ``pymc_args``: the observation distribution in PyMC and as code text.
+    """
+
+    link: str
+    name: ClassVar[str] = ""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    links: ClassVar[tuple[str, ...]] = ()
+    params: ClassVar[tuple[str, ...]] = ()
+    # Which of ``params`` must be strictly positive (sigma, shape, phi, nu: the PyMC
+    # distributions' parameter support). A value <= 0 given by the user is refused.
+    positive_params: ClassVar[tuple[str, ...]] = ()
+    # whether a grouping factor with one level per row is identified: for most families it is
+    # the usual observation-level (overdispersion) effect; beside a gaussian residual it is not
+    # (lme4: "number of levels of each grouping factor must be < number of observations")
+    row_level_effects: ClassVar[bool] = True
+    # Information per observation, as the number of rows a block needs per level for every
+    # row a gaussian response needs: the ``"auto"`` rule centres a latent block when its
+    # median rows per level is at least ``AUTO_CENTERED_MIN_ROWS * information_factor``.
+    # A heuristic: a 0/1 row carries Fisher information mu(1 - mu) <= 1/4 about its logit,
+    # hence 4 for bernoulli and binomial (rows, whatever the number of trials); 1 otherwise.
+    information_factor: ClassVar[int] = 1
+    # The parameter ``Fit.varcorr()`` reports as lme4's "Residual" SD row: gaussian's
+    # ``sigma``, the SD of ``y - mu``; None for the other families (lme4 shows no such row).
+    residual_sd: ClassVar[str | None] = None
+
+    def __post_init__(self) -> None:
+        if self.link not in self.links:
+            raise FamilyError(
+                f"link {self.link!r} is not available for family {self.name!r}; "
+                f"choose one of {list(self.links)}"
+            )
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def links_text(self) -> str:
+        """The 'Links:' line of the summary, e.g. ``mu = identity; sigma = identity``."""
+        return "; ".join([f"mu = {self.link}"] + [f"{p} = identity" for p in self.params])
+
+    def linkinv(self, eta: Any) -> Any:
+        """Inverse link on a pytensor tensor."""
+        return LINKS[self.link][0](eta)
+
+    def linkinv_np(self, eta: np.ndarray) -> np.ndarray:
+        """Inverse link on a numpy array."""
+        return np.asarray(LINKS[self.link][1](eta))
+
+    # --- what the engines need ---------------------------------------------------------
+    @property
+    def is_gaussian_identity(self) -> bool:
+        """Whether the model is a linear mixed model, ``y ~ Normal(eta, sigma)`` with
+        ``eta = X b + Z r`` (gaussian family, identity link): the case of lme4's REML
+        (``Model.optimize``, ``init="reml"``) and of the numba kernel."""
+        return False
+
+    @property
+    def marginalizable(self) -> bool:
+        """Whether a block's effects can be integrated out in closed form (the ``"marginal"``
+        parameterization): with ``y | r ~ N(X b + Z r, sigma^2 I)`` and ``r ~ N(0, Sigma)``
+        the marginal is ``y ~ N(X b, Z Sigma Z' + sigma^2 I)`` (conjugate normal), so only the
+        gaussian family with identity link qualifies."""
+        return self.is_gaussian_identity
+
+    # --- data-scaled defaults (brms rules) ---------------------------------------------
+    def default_center(self, y: np.ndarray, trials: np.ndarray | None) -> float:
+        """Location of the default Intercept prior."""
+        return 0.0
+
+    def default_scale(self, y: np.ndarray, trials: np.ndarray | None) -> float:
+        """Scale of the default Intercept, sd and family-parameter priors (2.5 on link scale)."""
+        return 2.5
+
+    def slope_scale(self, y: np.ndarray) -> float:
+        """Outcome scale used by the default ``b`` prior (1 on a non-identity link)."""
+        return 1.0
+
+    def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
+        return {}
+
+    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
+        """Raise ValueError if ``y`` is not valid for this family.
+
+        The base rule: only the binomial family takes a number of trials.
+        """
+        if trials is not None:
+            raise FamilyError(
+                f"family {self.name!r} does not use a number of trials: the responses "
+                "'cbind(successes, failures) ~' and 'successes | trials(n) ~' are for "
+                "family='binomial'"
+            )
+
+    # --- model pieces ------------------------------------------------------------------
+    # The observation distribution, declared once per family: its PyMC name, its arguments as
+    # code text (for ``Model.code()``) and as tensors (``pymc_kwargs``).
+    pymc_dist: ClassVar[str] = ""
+    pymc_args: ClassVar[str] = ""
+    # integer responses: observed as int64, simulated data get integer columns, the
+    # predictive checks plot counts per value instead of densities
+    discrete: ClassVar[bool] = False
+
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        """Arguments of ``pymc_dist`` given the mean ``mu`` and the family parameters."""
+        raise NotImplementedError
+
+    def likelihood(
+        self, name: str, mu: Any, y: np.ndarray, params: dict[str, Any], trials: Any
+    ) -> Any:
+        """Register the observed variable ``name`` in the current PyMC model."""
+        observed = np.asarray(y).astype(np.int64) if self.discrete else y
+        dist = getattr(pm, self.pymc_dist)
+        return dist(name, **self.pymc_kwargs(mu, params, trials), observed=observed, dims="obs")
+
+    def likelihood_code(self, name: str) -> str:
+        return f"pm.{self.pymc_dist}({name!r}, {self.pymc_args}, observed=y, dims='obs')"
+
+    def draw(
+        self,
+        rng: np.random.Generator,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        """Posterior-predictive draws given means ``mu`` (draws x n) and parameter draws."""
+        raise NotImplementedError
+
+    def loglik(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        """Pointwise log density of ``y`` (n,) given ``mu`` (draws x n) and parameter draws
+        (each of shape (draws,))."""
+        raise NotImplementedError
+
+    # --- moments (Bayesian R^2) --------------------------------------------------------
+    def expected_response(
+        self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
+    ) -> np.ndarray:
+        """``E[y | mu, theta]`` (draws x n) on the scale of the response column, given ``mu``
+        (draws x n) and parameter draws (each (draws,)). The base: ``mu`` itself."""
+        return mu
+
+    def residual_variance(
+        self,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+        y: np.ndarray,
+    ) -> np.ndarray:
+        """Per draw, the mean over the rows of ``Var[y_i | mu_i, theta]`` (shape (draws,)):
+        the residual variance of Bayesian R^2 (Gelman, Goodrich, Gabry & Vehtari 2019).
+
+        ``mu`` is draws x n, each parameter (draws,), ``y`` (n,) the observed response. The
+        base, for a family without a variance function, is residual-based: the variance over
+        the rows of ``y - E[y]`` (``ddof=1``).
+        """
+        return np.asarray(np.var(y - self.expected_response(mu, params, trials), axis=1, ddof=1))
+
+
+# --- validation helpers ------------------------------------------------------------------
+def _check(family: str, bad: np.ndarray, condition: str) -> None:
+    """Raise ValueError naming ``condition``, the number of offending rows and the first
+    positions (0-based, among the rows the model uses) when ``bad`` has any True."""
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        first = ", ".join(str(int(i)) for i in rows[:5])
+        more = ", ..." if rows.size > 5 else ""
+        raise FamilyError(
+            f"family {family!r}: {condition} in {rows.size} row(s) (row positions {first}{more})"
+        )
+
+
+def _not_integer(v: np.ndarray) -> np.ndarray:
+    return np.asarray(v != np.round(v))
+
+
+def _check_counts(family: str, y: np.ndarray) -> None:
+    _check(family, y < 0, "the response must be a non-negative count; negative values")
+    _check(family, _not_integer(y), "the response must be an integer count; non-integer values")
+
+
+def _per_draw(value: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A per-draw parameter (draws,) shaped to broadcast against ``like`` (draws x n); a value
+    that already has ``like``'s rank (e.g. (1, draws) against rows x draws) is kept as is."""
+    v = np.asarray(value)
+    if v.ndim == like.ndim:
+        return v
+    return v.reshape(-1, *([1] * (like.ndim - 1)))
+
+
+def _scalar_per_draw(value: np.ndarray) -> np.ndarray:
+    """A per-draw parameter as a flat (draws,) array (also from a (draws, 1) column)."""
+    return np.asarray(value).reshape(-1)
+
+
+class _IdentityScaled:
+    """brms's data-scaled defaults on an identity link: Intercept centered at median(y),
+    scale max(2.5, mad(y)), slope scale sd(y); ``_response_scale`` maps y to the link scale."""
+
+    link: str
+
+    def _response_scale(self, y: np.ndarray) -> np.ndarray:
+        return y
+
+    def default_center(self, y: np.ndarray, trials: np.ndarray | None) -> float:
+        return float(np.median(self._response_scale(y))) if self.link == "identity" else 0.0
+
+    def default_scale(self, y: np.ndarray, trials: np.ndarray | None) -> float:
+        return max(2.5, r_mad(self._response_scale(y))) if self.link == "identity" else 2.5
+
+    def slope_scale(self, y: np.ndarray) -> float:
+        s = float(np.std(self._response_scale(y)))
+        return s if self.link == "identity" and s > 0 else 1.0
+
+
+class _LogScaled:
+    """brms's data-scaled Intercept prior on a log link: with ``y = 0`` replaced by 0.1, location
+    ``median(log y)`` and scale ``max(2.5, mad(log y))`` (brms ``def_scale_prior``)."""
+
+    link: str
+
+    def _log_y(self, y: np.ndarray) -> np.ndarray:
+        return np.log(np.where(y == 0, 0.1, y))
+
+    def default_center(self, y: np.ndarray, trials: np.ndarray | None) -> float:
+        return float(np.median(self._log_y(y))) if self.link == "log" else 0.0
+
+    def default_scale(self, y: np.ndarray, trials: np.ndarray | None) -> float:
+        return max(2.5, r_mad(self._log_y(y))) if self.link == "log" else 2.5

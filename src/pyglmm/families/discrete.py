@@ -1,0 +1,273 @@
+"""The discrete families (integer responses, ``discrete = True``; brms's names and
+parameterizations; the first link is the default):
+
+==================  ============================  ==========================================
+family              links                         distribution
+==================  ============================  ==========================================
+bernoulli           logit, probit, cloglog        Bernoulli(p=mu)
+binomial            logit, probit, cloglog        Binomial(n=trials, p=mu)
+poisson             log                           Poisson(mu)
+negativebinomial    log                           NegativeBinomial(mu, alpha=shape) (NB2)
+==================  ============================  ==========================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy import special
+
+from ..errors import FamilyError
+from ..priors import Prior, prior
+from .base import Family, _check, _check_counts, _LogScaled, _not_integer, _per_draw
+from .registry import register
+
+
+@register
+@dataclass(frozen=True)
+class Bernoulli(Family):
+    """``y ~ Bernoulli(p = mu)`` for ``y`` in {0, 1}. No family parameters."""
+
+    link: str = "logit"
+    name: ClassVar[str] = "bernoulli"
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
+    information_factor: ClassVar[int] = 4
+
+    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
+        if trials is not None:
+            raise FamilyError(
+                "family 'bernoulli' takes a 0/1 response; for 'cbind(successes, failures) ~' "
+                "or 'successes | trials(n) ~' use family='binomial'"
+            )
+        _check(self.name, (y != 0) & (y != 1), "the response must be 0 or 1; other values")
+
+    pymc_dist: ClassVar[str] = "Bernoulli"
+    pymc_args: ClassVar[str] = "p=mu"
+    discrete: ClassVar[bool] = True
+
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"p": mu}
+
+    def draw(
+        self,
+        rng: np.random.Generator,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        return np.asarray(rng.binomial(1, mu))
+
+    def loglik(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return np.asarray(np.where(y == 1, np.log(mu), np.log1p(-mu)))
+
+    def residual_variance(
+        self,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+        y: np.ndarray,
+    ) -> np.ndarray:
+        """The mean over the rows of ``mu (1 - mu)``."""
+        return np.asarray(np.mean(mu * (1 - mu), axis=1))
+
+
+@register
+@dataclass(frozen=True)
+class Binomial(Family):
+    """``y ~ Binomial(n = trials, p = mu)``; the response is ``cbind(successes, failures)`` or
+    ``successes | trials(n)``. No family parameters."""
+
+    link: str = "logit"
+    name: ClassVar[str] = "binomial"
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
+    information_factor: ClassVar[int] = 4
+
+    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
+        if trials is None:
+            raise FamilyError(
+                "family 'binomial' needs the number of trials: write the response as "
+                "'cbind(successes, failures) ~ ...' or 'successes | trials(n) ~ ...' "
+                "(for a 0/1 response use family='bernoulli')"
+            )
+        trials = np.asarray(trials, dtype=float)
+        _check(self.name, trials < 0, "the number of trials must be non-negative; negatives")
+        _check(
+            self.name, _not_integer(trials), "the number of trials must be an integer; non-integers"
+        )
+        _check(self.name, y < 0, "successes must be non-negative; negative values")
+        _check(self.name, _not_integer(y), "successes must be integers; non-integer values")
+        _check(self.name, y > trials, "successes must not exceed the number of trials; excess")
+
+    pymc_dist: ClassVar[str] = "Binomial"
+    pymc_args: ClassVar[str] = "n=trials, p=mu"
+    discrete: ClassVar[bool] = True
+
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"n": np.asarray(trials).astype(np.int64), "p": mu}
+
+    def draw(
+        self,
+        rng: np.random.Generator,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        assert trials is not None, "binomial draws need the number of trials"
+        return np.asarray(rng.binomial(np.asarray(trials).astype(np.int64), mu))
+
+    def loglik(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        assert trials is not None, "the binomial log-likelihood needs the number of trials"
+        n = np.asarray(trials, dtype=float)
+        lchoose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
+        return np.asarray(lchoose + special.xlogy(y, mu) + special.xlogy(n - y, 1 - mu))
+
+    def expected_response(
+        self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
+    ) -> np.ndarray:
+        """The expected number of successes, ``n mu``."""
+        assert trials is not None, "the binomial mean needs the number of trials"
+        return np.asarray(mu * trials)
+
+    def residual_variance(
+        self,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+        y: np.ndarray,
+    ) -> np.ndarray:
+        """On the count scale: the mean over the rows of ``n mu (1 - mu)``."""
+        assert trials is not None, "the binomial variance needs the number of trials"
+        return np.asarray(np.mean(trials * mu * (1 - mu), axis=1))
+
+
+@register
+@dataclass(frozen=True)
+class Poisson(_LogScaled, Family):
+    """``y ~ Poisson(mu)`` for counts. No family parameters."""
+
+    link: str = "log"
+    name: ClassVar[str] = "poisson"
+    links: ClassVar[tuple[str, ...]] = ("log",)
+
+    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
+        super().validate(y, trials)
+        _check_counts(self.name, y)
+
+    pymc_dist: ClassVar[str] = "Poisson"
+    pymc_args: ClassVar[str] = "mu=mu"
+    discrete: ClassVar[bool] = True
+
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"mu": mu}
+
+    def draw(
+        self,
+        rng: np.random.Generator,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        return np.asarray(rng.poisson(mu))
+
+    def loglik(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        return np.asarray(special.xlogy(y, mu) - mu - special.gammaln(y + 1))
+
+    def residual_variance(
+        self,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+        y: np.ndarray,
+    ) -> np.ndarray:
+        """The mean over the rows of ``mu``."""
+        return np.asarray(np.mean(mu, axis=1))
+
+
+@register
+@dataclass(frozen=True)
+class NegativeBinomial(_LogScaled, Family):
+    """``y ~ NegativeBinomial(mu, alpha=shape)`` (NB2): variance ``mu + mu^2 / shape``, brms's
+    ``negbinomial`` shape.
+
+    Default prior of ``shape``: ``InverseGamma(0.4, 0.3)``, brms's default for this parameter
+    since brms 2.x (the older ``Gamma(0.01, 0.01)`` is nearly flat on the log scale and lets
+    NUTS drift to huge shapes when the data are close to Poisson).
+    """
+
+    link: str = "log"
+    name: ClassVar[str] = "negativebinomial"
+    aliases: ClassVar[tuple[str, ...]] = ("negbinomial",)
+    links: ClassVar[tuple[str, ...]] = ("log",)
+    params: ClassVar[tuple[str, ...]] = ("shape",)
+    positive_params: ClassVar[tuple[str, ...]] = ("shape",)
+
+    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
+        super().validate(y, trials)
+        _check_counts(self.name, y)
+
+    def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
+        return {"shape": prior("InverseGamma", alpha=0.4, beta=0.3)}
+
+    pymc_dist: ClassVar[str] = "NegativeBinomial"
+    pymc_args: ClassVar[str] = "mu=mu, alpha=shape"
+    discrete: ClassVar[bool] = True
+
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        return {"mu": mu, "alpha": params["shape"]}
+
+    def draw(
+        self,
+        rng: np.random.Generator,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        shape = _per_draw(params["shape"], mu)
+        return np.asarray(rng.negative_binomial(shape, shape / (shape + mu)))
+
+    def loglik(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        alpha = _per_draw(params["shape"], mu)
+        return np.asarray(
+            special.gammaln(y + alpha)
+            - special.gammaln(alpha)
+            - special.gammaln(y + 1)
+            + special.xlogy(y, mu / (mu + alpha))
+            + alpha * np.log(alpha / (mu + alpha))
+        )
+
+    def residual_variance(
+        self,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+        y: np.ndarray,
+    ) -> np.ndarray:
+        """The mean over the rows of ``mu + mu^2 / shape``."""
+        return np.asarray(np.mean(mu + mu**2 / _per_draw(params["shape"], mu), axis=1))
