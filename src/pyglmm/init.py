@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import names
 from .compile import hierarchical_centering, pymc_block, theta_names
 from .design import Design
 
@@ -32,18 +33,18 @@ def initvals_from_lmm(
 ) -> dict[str, np.ndarray]:
     """Initial values keyed by free-variable name (see the module docstring)."""
     beta = np.asarray(lmm.beta, dtype=float)
-    names = list(design.x_names)
+    coef_names = list(design.x_names)
     out: dict[str, np.ndarray] = {}
     theta = beta
     if design.has_intercept:
-        i0 = names.index("Intercept")
+        i0 = coef_names.index("Intercept")
         slopes = np.delete(beta, i0)
         xbar = np.delete(design.X, i0, axis=1).mean(axis=0)
         out["Intercept"] = np.asarray(beta[i0] + xbar @ slopes)
         theta = np.concatenate([[out["Intercept"]], slopes])
         if slopes.size:
             out["beta"] = slopes
-    elif names:
+    elif coef_names:
         out["b"] = beta
     centers = hierarchical_centering(design, parameterization, theta_names(design))
     out["sigma"] = np.asarray(max(float(lmm.sigma), 1e-6))
@@ -57,9 +58,11 @@ def initvals_from_lmm(
         if parameterization[blk.name] == "marginal":
             continue  # integrated out: its effects are not sampled, so they get no start
         if blk.name in centers:
-            out[f"alpha_{blk.name}"] = r + [theta[c] if c >= 0 else 0.0 for c in centers[blk.name]]
+            out[names.alpha(blk.name)] = r + [
+                theta[c] if c >= 0 else 0.0 for c in centers[blk.name]
+            ]
         elif centered:
-            out[f"r_{blk.name}"] = r
+            out[names.effects(blk.name)] = r
         else:
-            out[f"z_{blk.name}"] = z
+            out[names.standardized(blk.name)] = z
     return out

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import xarray as xr
 
+from . import names
 from .design import Design, NewData
 from .families import Family
 
@@ -79,7 +80,7 @@ def linear_predictor(
             codes, z = data.codes[blk.name], data.Z[blk.name]
         else:
             codes, z = blk.codes, blk.Z
-        r = flat_draws(posterior, f"r_{blk.name}")[draws]  # S x levels x q
+        r = flat_draws(posterior, names.effects(blk.name))[draws]  # S x levels x q
         seen = codes >= 0
         contrib = block_term(z, np.where(seen, codes, 0), r)
         if not seen.all():

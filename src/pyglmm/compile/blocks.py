@@ -29,7 +29,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from .. import stack
+from .. import names, stack
 from ..design import BlockKind, Correlated, Diagonal, REBlock
 from ..priors import PriorSet
 from .listing import _Code, _kw, _stacked
@@ -45,7 +45,7 @@ class Center:
 
 
 def _dims(blk: REBlock) -> tuple[str, str]:
-    return f"{blk.name}_level", f"{blk.name}_term"
+    return names.level_dim(blk.name), names.term_dim(blk.name)
 
 
 def _lkj_chol(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
@@ -65,7 +65,7 @@ def _lkj_chol(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
         f"eta={eta:.4g}, sd_dist=pm.{sd_priors[0].dist}.dist({_kw(params)}, shape={blk.q}))"
     )
     chol, corr, stds = pm.LKJCholeskyCov(
-        f"L_{name}",
+        names.chol(name),
         n=blk.q,
         eta=eta,
         sd_dist=sd_dist,
@@ -74,8 +74,8 @@ def _lkj_chol(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
         **stack.lkj_cholesky_initval(blk.q),
     )
     _, term = _dims(blk)
-    pm.Deterministic(f"sd_{name}", stds, dims=term)
-    pm.Deterministic(f"cor_{name}", corr, dims=(term, term + "_"))
+    pm.Deterministic(names.sd(name), stds, dims=term)
+    pm.Deterministic(names.cor(name), corr, dims=(term, term + "_"))
     return chol
 
 
@@ -87,9 +87,9 @@ def lkj_noncentered(
     chol = _lkj_chol(blk, priors, code)
     dims = _dims(blk)
     code(f"z_{blk.name} = pm.Normal('z_{blk.name}', 0, 1, dims={dims!r})")
-    z = pm.Normal(f"z_{blk.name}", 0.0, 1.0, dims=dims)
+    z = pm.Normal(names.standardized(blk.name), 0.0, 1.0, dims=dims)
     code(f"r_{blk.name} = pm.Deterministic('r_{blk.name}', z_{blk.name} @ L_{blk.name}.T)")
-    return pm.Deterministic(f"r_{blk.name}", z @ chol.T, dims=dims)
+    return pm.Deterministic(names.effects(blk.name), z @ chol.T, dims=dims)
 
 
 def _mvn_rows_logp(value: Any, mu: Any, chol: Any) -> Any:
@@ -118,10 +118,10 @@ def _centered_effects(blk: REBlock, center: Center | None, dims: Any, code: _Cod
     (mu = 0), or ``alpha`` around ``center`` and ``r = alpha - mu``."""
     name = blk.name
     if center is None:
-        return rv(f"r_{name}", pt.zeros(blk.q), "0")
-    alpha = rv(f"alpha_{name}", center.mean, center.text)
+        return rv(names.effects(name), pt.zeros(blk.q), "0")
+    alpha = rv(names.alpha(name), center.mean, center.text)
     code(f"r_{name} = pm.Deterministic('r_{name}', alpha_{name} - {center.text})")
-    return pm.Deterministic(f"r_{name}", alpha - center.mean, dims=dims)
+    return pm.Deterministic(names.effects(name), alpha - center.mean, dims=dims)
 
 
 def lkj_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None) -> Any:
@@ -147,7 +147,7 @@ def lkj_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Center | N
 
 def _diag_sd(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     _, term = _dims(blk)
-    return _stacked(f"sd_{blk.name}", [priors.sd[blk.name][t] for t in blk.terms], term, code)
+    return _stacked(names.sd(blk.name), [priors.sd[blk.name][t] for t in blk.terms], term, code)
 
 
 def diag_noncentered(
@@ -157,9 +157,9 @@ def diag_noncentered(
     sd = _diag_sd(blk, priors, code)
     dims = _dims(blk)
     code(f"z_{blk.name} = pm.Normal('z_{blk.name}', 0, 1, dims={dims!r})")
-    z = pm.Normal(f"z_{blk.name}", 0.0, 1.0, dims=dims)
+    z = pm.Normal(names.standardized(blk.name), 0.0, 1.0, dims=dims)
     code(f"r_{blk.name} = pm.Deterministic('r_{blk.name}', z_{blk.name} * sd_{blk.name})")
-    return pm.Deterministic(f"r_{blk.name}", z * sd, dims=dims)
+    return pm.Deterministic(names.effects(blk.name), z * sd, dims=dims)
 
 
 def diag_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None) -> Any:
@@ -204,14 +204,14 @@ def _lkj_start(
     """``L_<block>`` = packed Cholesky factor of Sigma (PyMC's row-major packing) and
     ``z = r L^-T``."""
     chol = blk.covariance.cholesky(sd, cor, jitter=1e-9 * sd.max() ** 2)
-    return {f"L_{blk.name}": chol[np.tril_indices(blk.q)]}, np.linalg.solve(chol, r.T).T
+    return {names.chol(blk.name): chol[np.tril_indices(blk.q)]}, np.linalg.solve(chol, r.T).T
 
 
 def _diag_start(
     blk: REBlock, sd: np.ndarray, cor: np.ndarray, r: np.ndarray
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``sd_<block>`` = sd, ``z = r / sd``."""
-    return {f"sd_{blk.name}": sd}, r / sd
+    return {names.sd(blk.name): sd}, r / sd
 
 
 PYMC_BLOCKS: dict[type[BlockKind], PyMCBlock] = {

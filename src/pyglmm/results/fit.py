@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .. import stack
+from .. import names, stack
 from ..design import Design, REBlock
 from ..design.grouping import columns_by_group
 from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
 from ..families import Family
 from ..spec import ModelSpec
 from .diagnostics import ESS_LIMIT, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
+from .params import ParamRef, parameters, summary_order
 
 if TYPE_CHECKING:
     from .predict import Kind, NewLevels
@@ -31,22 +32,31 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Param:
-    """One reported scalar parameter and its draws (chains x draws)."""
+    """One reported scalar parameter (:class:`~pyglmm.results.params.ParamRef`) and its draws
+    (chains x draws)."""
 
-    cls: str  # "b", "sd", "cor", or a family parameter ("sigma")
-    group: str  # grouping factor for sd/cor, "" otherwise
-    var1: str
-    var2: str
+    ref: ParamRef
     draws: np.ndarray
 
     @property
+    def cls(self) -> str:
+        return self.ref.cls
+
+    @property
+    def group(self) -> str:
+        return self.ref.group
+
+    @property
+    def var1(self) -> str:
+        return self.ref.var1
+
+    @property
+    def var2(self) -> str:
+        return self.ref.var2
+
+    @property
     def label(self) -> str:
-        """brms's row label: ``sd(Days)``, ``cor(Intercept,Days)``, ``Days``, ``sigma``."""
-        if self.cls == "sd":
-            return f"sd({self.var1})"
-        if self.cls == "cor":
-            return f"cor({self.var1},{self.var2})"
-        return self.var1 if self.cls == "b" else self.cls
+        return self.ref.label
 
 
 class Fit:
@@ -104,21 +114,8 @@ class Fit:
     @cached_property
     def params(self) -> list[Param]:
         """Every reported scalar: hyperparameters (per block), fixed effects, family params."""
-        out: list[Param] = []
-        for blk in self.design.blocks:
-            sd = self._post(f"sd_{blk.name}")
-            for j, term in enumerate(blk.terms):
-                out.append(Param("sd", blk.group, term, "", sd[..., j]))
-            if blk.covariance.correlated:
-                cor = self._post(f"cor_{blk.name}")
-                for j, k in blk.covariance.cor_pairs(blk.q):
-                    out.append(Param("cor", blk.group, blk.terms[j], blk.terms[k], cor[..., j, k]))
-        b = self._post("b")
-        for j, name in enumerate(self.design.x_names):
-            out.append(Param("b", "", name, "", b[..., j]))
-        for name in self.family.params:
-            out.append(Param(name, "", name, "", self._post(name)))
-        return out
+        refs = summary_order(self.design, parameters(self.design, self.family.params))
+        return [Param(ref, ref.take(self._post(ref.var))) for ref in refs]
 
     @cached_property
     def _stats(self) -> list[dict[str, float]]:
@@ -163,7 +160,7 @@ class Fit:
         return pd.concat([meta, table], axis=1)
 
     def _level_draws(self, blk: REBlock) -> np.ndarray:
-        return self._post(f"r_{blk.name}")  # chains x draws x levels x q
+        return self._post(names.effects(blk.name))  # chains x draws x levels x q
 
     def ranef(self, intervals: bool = False) -> dict[str, pd.DataFrame]:
         """Random effects per group: DataFrame levels x terms of posterior means.

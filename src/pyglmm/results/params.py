@@ -1,25 +1,18 @@
-"""Simulate responses from a model's own design: at given parameter values or from the prior.
+"""The one enumeration of a model's scalar parameters, and parameter sets with a draws axis.
 
-Parameters are given (and reported in ``df.attrs["params"]``) in one nested format::
+:func:`parameters` lists every reported scalar in brms's draws order (fixed effects, SDs,
+correlations, the family's parameters; :func:`summary_order` gives the printed summary's) as
+:class:`ParamRef` records:
+where its draws are (a variable of :mod:`pyglmm.names` and an index into it) and its two names,
 
-    {"b": {"Intercept": 250, "Days": 10},                 # every fixed effect
-     "sd": {"Subject": {"Intercept": 25, "Days": 6}},     # every block (group or block name)
-     "cor": {"Subject": {("Intercept", "Days"): 0.3}},    # optional; missing pairs are 0
-     "sigma": 25}                                         # the family's parameters
+* ``key``: stable and unique, used as a column/row label by simulation, recovery, SBC, plots and
+  the benchmark: ``b_<coef>``, ``sd_<block>__<term>``, ``cor_<block>__<term1>__<term2>``, and
+  the family parameter names;
+* ``label``: brms's row label, ``Days``, ``sd(Days)``, ``cor(Intercept,Days)``, ``sigma`` (unique
+  within a grouping factor; ``Fit.summary`` shows it beside the class and group).
 
-A single-term block may give its SD as a number (``"sd": {"g": 0.5}``). Group keys name a
-grouping factor (``"Subject"``); when several blocks share one (``(1 | g) + (0 + x | g)``) the
-block names (``"g"``, ``"g_2"``) may be used instead.
-
-For one draw ``s`` the simulation is ``r_k = z_k L_k'`` with ``z ~ N(0, 1)`` (levels x q) and
-``L_k`` the Cholesky factor of ``diag(sd) cor diag(sd)``; ``eta = X b + offset + sum_k Z_k r_k``,
-``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``).
-
-Prior draws (``params=None``) use ``pm.draw`` of each prior's ``dist_obj``; the Intercept prior
-is on centered predictors (brms's rule), so ``b_Intercept = Intercept - xbar . slopes``.
-
-Scalar parameters are labelled brms-style everywhere in the workflow layer: ``b_<coef>``,
-``sd_<block>__<term>``, ``cor_<block>__<term1>__<term2>`` and the family parameter names.
+:class:`ParamDraws` holds parameter values with a leading draws axis (from the prior, or given
+by a user) in the arrays the simulation needs.
 """
 
 from __future__ import annotations
@@ -29,11 +22,80 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import names
+
 if TYPE_CHECKING:
     from ..design import Design
 
 
 PARAM_CLASSES = ("b", "sd", "cor")
+
+
+@dataclass(frozen=True)
+class ParamRef:
+    """One reported scalar parameter: where its draws are and how it is named."""
+
+    cls: str  # "b", "sd", "cor", or a family parameter ("sigma")
+    var: str  # the posterior variable: "b", names.sd(block), names.cor(block), "sigma", ...
+    index: tuple[int, ...]  # its position on the variable's axes after (chain, draw)
+    group: str = ""  # grouping factor (sd/cor)
+    block: str = ""  # block name (sd/cor)
+    var1: str = ""  # coefficient, term, or the family parameter's name
+    var2: str = ""  # the second term of a correlation
+
+    @property
+    def key(self) -> str:
+        """``b_<coef>``, ``sd_<block>__<term>``, ``cor_<block>__<t1>__<t2>`` or the name."""
+        if self.cls == "b":
+            return f"b_{self.var1}"
+        if self.cls == "sd":
+            return f"{self.var}__{self.var1}"
+        if self.cls == "cor":
+            return f"{self.var}__{self.var1}__{self.var2}"
+        return self.cls
+
+    @property
+    def label(self) -> str:
+        """brms's row label: ``sd(Days)``, ``cor(Intercept,Days)``, ``Days``, ``sigma``."""
+        if self.cls == "sd":
+            return f"sd({self.var1})"
+        if self.cls == "cor":
+            return f"cor({self.var1},{self.var2})"
+        return self.var1 if self.cls == "b" else self.cls
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        """This parameter's entries of its variable's values (leading axes kept)."""
+        values = np.asarray(values)
+        where: tuple[Any, ...] = (Ellipsis, *self.index)
+        return values[where] if self.index else values
+
+
+def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]:
+    """Every reported scalar parameter in brms's draws order (its ``variables()``): fixed
+    effects, SDs (block by block), correlations, the family's parameters."""
+    out = [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
+    for blk in design.blocks:
+        for j, term in enumerate(blk.terms):
+            out.append(ParamRef("sd", names.sd(blk.name), (j,), blk.group, blk.name, term))
+    for blk in design.blocks:
+        for j, k in blk.covariance.cor_pairs(blk.q):
+            t1, t2 = blk.terms[j], blk.terms[k]
+            out.append(ParamRef("cor", names.cor(blk.name), (j, k), blk.group, blk.name, t1, t2))
+    out.extend(ParamRef(name, name, (), var1=name) for name in family_params)
+    return out
+
+
+def summary_order(design: Design, refs: list[ParamRef]) -> list[ParamRef]:
+    """``refs`` in brms's summary order: per block its SDs then its correlations, then the
+    fixed effects, then the family's parameters (the order within each kept)."""
+    block_rank = {blk.name: i for i, blk in enumerate(design.blocks)}
+
+    def rank(ref: ParamRef) -> tuple[int, int, int]:
+        if ref.cls in ("sd", "cor"):
+            return (0, block_rank[ref.block], 0 if ref.cls == "sd" else 1)
+        return (1, 0, 0) if ref.cls == "b" else (2, 0, 0)
+
+    return sorted(refs, key=rank)  # stable
 
 
 @dataclass
@@ -85,19 +147,21 @@ class ParamDraws:
         return out
 
     def flat(self, design: Design, s: int = 0) -> dict[str, float]:
-        """Draw ``s`` as ``{label: value}`` with the workflow's parameter labels."""
-        out = {f"b_{c}": float(self.b[s, j]) for j, c in enumerate(design.x_names)}
-        for blk in design.blocks:
-            for j, t in enumerate(blk.terms):
-                out[f"sd_{blk.name}__{t}"] = float(self.sd[blk.name][s, j])
-        for blk in design.blocks:
-            if blk.covariance.correlated:
-                c = self.cor[blk.name][s]
-                for j, k in blk.covariance.cor_pairs(blk.q):
-                    out[f"cor_{blk.name}__{blk.terms[j]}__{blk.terms[k]}"] = float(c[j, k])
-        for name, v in self.family.items():
-            out[name] = float(v[s])
-        return out
+        """Draw ``s`` as ``{key: value}`` (:attr:`ParamRef.key`)."""
+        return {
+            ref.key: float(ref.take(self.values(ref)[s]))
+            for ref in parameters(design, tuple(self.family))
+        }
+
+    def values(self, ref: ParamRef) -> np.ndarray:
+        """The array (draws first) that holds ``ref``'s variable."""
+        if ref.cls == "b":
+            return self.b
+        if ref.cls == "sd":
+            return self.sd[ref.block]
+        if ref.cls == "cor":
+            return self.cor[ref.block]
+        return self.family[ref.cls]
 
 
 def label_class(label: str) -> str:
@@ -107,21 +171,8 @@ def label_class(label: str) -> str:
 
 
 def posterior_params(posterior: Any, design: Design, family_params: tuple[str, ...]) -> dict:
-    """``{label: draws (chains x draws)}`` for every scalar parameter of a posterior."""
-    out: dict[str, np.ndarray] = {}
-    if design.x_names:
-        b = np.asarray(posterior["b"].values)
-        for j, c in enumerate(design.x_names):
-            out[f"b_{c}"] = b[..., j]
-    for blk in design.blocks:
-        sd = np.asarray(posterior[f"sd_{blk.name}"].values)
-        for j, t in enumerate(blk.terms):
-            out[f"sd_{blk.name}__{t}"] = sd[..., j]
-    for blk in design.blocks:
-        if blk.covariance.correlated:
-            cor = np.asarray(posterior[f"cor_{blk.name}"].values)
-            for j, k in blk.covariance.cor_pairs(blk.q):
-                out[f"cor_{blk.name}__{blk.terms[j]}__{blk.terms[k]}"] = cor[..., j, k]
-    for name in family_params:
-        out[name] = np.asarray(posterior[name].values)
-    return out
+    """``{key: draws (chains x draws)}`` for every scalar parameter of a posterior."""
+    return {
+        ref.key: ref.take(np.asarray(posterior[ref.var].values))
+        for ref in parameters(design, family_params)
+    }

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .. import names
 from ..design import Design, NewData, REBlock
 from ..errors import ArgumentError
 from ..families import Family
@@ -62,15 +63,15 @@ def _new_level_effects(
             f"new data has {len(uniq)} level(s) of {blk.group!r} not seen in fitting ({shown}); "
             "use new_levels='gaussian' or 'uncertainty', or include_random=False"
         )
-    r = flat_draws(post, f"r_{blk.name}")  # S x levels x q
+    r = flat_draws(post, names.effects(blk.name))  # S x levels x q
     n_draws = r.shape[0]
     if how == "uncertainty":
         pick = rng.integers(0, blk.n_levels, size=(len(uniq), n_draws)).T  # row order: levels
         eff = np.take_along_axis(r, pick[:, :, None], axis=1)
     elif how == "gaussian":
-        sd = flat_draws(post, f"sd_{blk.name}")  # S x q
+        sd = flat_draws(post, names.sd(blk.name))  # S x q
         kind = blk.covariance
-        cor = flat_draws(post, f"cor_{blk.name}") if kind.correlated else None
+        cor = flat_draws(post, names.cor(blk.name)) if kind.correlated else None
         chol = kind.cholesky(sd, cor, jitter=1e-12)
         z = rng.standard_normal((len(uniq), n_draws, blk.q)).transpose(1, 0, 2)
         eff = np.einsum("sqk,suk->suq", chol, z)

@@ -1,0 +1,56 @@
+"""The names of a model's variables and dims, written once.
+
+Every engine (the PyMC model, the kernel, the marginal parameterization) stores its draws under
+these names, and every reader (results, prediction, saving, simulation) looks them up here, so a
+name cannot drift between the writer and the reader. For a block named ``g``:
+
+=================  ===========================================================================
+``r_g``            its effects, levels x terms (every parameterization reports them)
+``sd_g``           its standard deviations, one per term
+``cor_g``          its correlation matrix (correlated blocks)
+``L_g``            the Cholesky factor of its covariance (correlated blocks, PyMC's packing)
+``z_g``            standardized effects of a non-centered block (``r = z L'`` or ``z * sd``)
+``alpha_g``        effects of a hierarchically centered block, shifted by the fixed effect
+``g_level``        the dim of its levels; ``g_term``: the dim of its terms
+=================  ===========================================================================
+
+The fixed part is ``b`` (over the ``coef`` dim) as reported, ``Intercept`` and ``beta`` as
+sampled on centered predictors.
+"""
+
+from __future__ import annotations
+
+COEF_DIM = "coef"
+FIXED = "b"
+
+
+def effects(block: str) -> str:
+    return f"r_{block}"
+
+
+def sd(block: str) -> str:
+    return f"sd_{block}"
+
+
+def cor(block: str) -> str:
+    return f"cor_{block}"
+
+
+def chol(block: str) -> str:
+    return f"L_{block}"
+
+
+def standardized(block: str) -> str:
+    return f"z_{block}"
+
+
+def alpha(block: str) -> str:
+    return f"alpha_{block}"
+
+
+def level_dim(block: str) -> str:
+    return f"{block}_level"
+
+
+def term_dim(block: str) -> str:
+    return f"{block}_term"
