@@ -26,6 +26,7 @@ import numpy as np
 from . import names
 from .compile import hierarchical_centering, pymc_block, theta_names
 from .design import Design
+from .design.centering import centered_fixed
 
 
 def initvals_from_lmm(
@@ -36,11 +37,10 @@ def initvals_from_lmm(
     coef_names = list(design.x_names)
     out: dict[str, np.ndarray] = {}
     theta = beta
-    if design.has_intercept:
-        i0 = coef_names.index("Intercept")
-        slopes = np.delete(beta, i0)
-        xbar = np.delete(design.X, i0, axis=1).mean(axis=0)
-        out["Intercept"] = np.asarray(beta[i0] + xbar @ slopes)
+    fixed = centered_fixed(design)
+    if fixed.intercept is not None:
+        slopes = beta[list(fixed.slopes)]
+        out["Intercept"] = np.asarray(fixed.sampled_intercept(beta))
         theta = np.concatenate([[out["Intercept"]], slopes])
         if slopes.size:
             out["beta"] = slopes

@@ -28,6 +28,7 @@ import pytensor.tensor as pt
 
 from .. import marginal
 from ..design import Design, REBlock
+from ..design.centering import centered_fixed
 from ..families import Family
 from ..priors import PriorSet
 from .blocks import Center, _dims, block_contribution, pymc_block
@@ -75,24 +76,22 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
     """The fixed part; with an intercept, slopes act on centered columns."""
     names = list(design.x_names)
     n = design.n_obs
-    if not design.has_intercept:
+    centred = centered_fixed(design)
+    i0 = centred.intercept
+    if i0 is None or priors.intercept is None:  # (an intercept column has an Intercept prior)
         if not names:
             return FixedPart(pt.zeros(n), None, np.zeros((n, 0)), pt.zeros(0), None)
         b = _stacked("b", [priors.b[c] for c in names], "coef", code)
         code("eta = X @ b")
         return FixedPart(pt.dot(design.X, b), b, design.X, b, None)
-    assert priors.intercept is not None
     code(f"Intercept = {priors.intercept.code('Intercept')}  # on centered predictors")
     intercept = priors.intercept.rv("Intercept")
-    i0 = names.index("Intercept")
-    slopes = [c for c in names if c != "Intercept"]
+    slopes = [names[j] for j in centred.slopes]
     if not slopes:
         b = pm.Deterministic("b", pt.stack([intercept]), dims="coef")
         code("b = pm.Deterministic('b', [Intercept], dims='coef')")
-        return FixedPart(intercept, b, np.ones((n, 1)), pt.stack([intercept]), 0)
-    cols = [j for j in range(len(names)) if j != i0]
-    xs = design.X[:, cols]
-    xbar = xs.mean(axis=0)
+        return FixedPart(intercept, b, centred.Xc, pt.stack([intercept]), 0)
+    xbar, Xc = centred.xbar, centred.Xc
     beta = _stacked("beta", [priors.b[c] for c in slopes], "coef_slope", code)
     b_int = intercept - pt.dot(xbar, beta)
     parts = [beta[k] for k in range(len(slopes))]
@@ -104,9 +103,8 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
     )
     b = pm.Deterministic("b", pt.stack(parts), dims="coef")
     code("eta = Intercept + (X - xbar) @ beta")
-    Xc = np.column_stack([np.ones(n), xs - xbar])
     theta = pt.concatenate([pt.stack([intercept]), beta])
-    return FixedPart(intercept + pt.dot(xs - xbar, beta), b, Xc, theta, 0)
+    return FixedPart(intercept + pt.dot(Xc[:, 1:], beta), b, Xc, theta, 0)
 
 
 def _center(index: tuple[int, ...], fixed: FixedPart, names: list[str]) -> Center | None:

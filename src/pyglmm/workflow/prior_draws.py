@@ -31,6 +31,7 @@ import numpy as np
 import pymc as pm
 
 from .. import stack
+from ..design.centering import centered_fixed
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
 
@@ -76,11 +77,9 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
     for j, c in enumerate(names):
         if c != "Intercept":
             b[:, j] = got[("b", c)]
-    if ps.intercept is not None:
-        i0 = names.index("Intercept")
-        slopes = [j for j in range(len(names)) if j != i0]
-        xbar = design.X[:, slopes].mean(axis=0) if slopes else np.zeros(0)
-        b[:, i0] = got[("Intercept",)] - b[:, slopes] @ xbar
+    fixed = centered_fixed(design)
+    if fixed.intercept is not None:  # (then the priors have an Intercept entry)
+        b[:, fixed.intercept] = fixed.b_intercept(got[("Intercept",)], b[:, list(fixed.slopes)])
     sd = {
         blk.name: np.column_stack([got[("sd", blk.name, t)] for t in blk.terms])
         for blk in design.blocks
