@@ -75,7 +75,11 @@ def test_correlated_covariance_is_direct_computation(q):
     np.testing.assert_allclose(L, np.linalg.cholesky(direct), rtol=1e-10)
     np.testing.assert_allclose(L @ np.swapaxes(L, -1, -2), direct, rtol=1e-10)
     jittered = kind.cholesky(sd, cor, jitter=0.5)
-    np.testing.assert_allclose(jittered @ np.swapaxes(jittered, -1, -2), direct + 0.5 * np.eye(q))
+    scale = sd.max(axis=-1) ** 2  # the jitter is relative to each draw's largest variance
+    np.testing.assert_allclose(
+        jittered @ np.swapaxes(jittered, -1, -2),
+        direct + 0.5 * scale[:, None, None] * np.eye(q),
+    )
     np.testing.assert_allclose(kind.matrix(sd[0], cor[0]), direct[0], rtol=1e-12)
 
 

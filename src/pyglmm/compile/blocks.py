@@ -202,8 +202,10 @@ def _lkj_start(
     blk: REBlock, sd: np.ndarray, cor: np.ndarray, r: np.ndarray
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """``L_<block>`` = packed Cholesky factor of Sigma (PyMC's row-major packing) and
-    ``z = r L^-T``."""
-    chol = blk.covariance.cholesky(sd, cor, jitter=1e-9 * sd.max() ** 2)
+    ``z = r L^-T``. The factorization's jitter is 1e-9 of the largest variance, not the
+    default 1e-12: a singular REML fit (a correlation of +-1) must still give a start whose
+    ``z`` is of moderate size."""
+    chol = blk.covariance.cholesky(sd, cor, jitter=1e-9)
     return {names.chol(blk.name): chol[np.tril_indices(blk.q)]}, np.linalg.solve(chol, r.T).T
 
 

@@ -30,6 +30,10 @@ KINDS: dict[str, BlockKind] = {}
 """Every block kind by its stored name (filled as the classes are defined)."""
 
 
+# relative diagonal jitter of a numerical Cholesky factorization (see BlockKind.cholesky)
+CHOLESKY_JITTER = 1e-12
+
+
 class BlockKind:
     """The covariance structure of a random-effect block (stateless; one instance per kind).
 
@@ -73,10 +77,11 @@ class BlockKind:
         raise NotImplementedError
 
     def cholesky(
-        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = 0.0
+        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = CHOLESKY_JITTER
     ) -> np.ndarray:
-        """Lower-triangular ``L`` (..., q, q) with ``L L' = Sigma``; ``jitter`` is added to
-        the diagonal before a numerical factorization (a closed-form factor ignores it)."""
+        """Lower-triangular ``L`` (..., q, q) with ``L L' = Sigma``. A numerical factorization
+        first adds ``jitter * max_j sd_j^2`` (per leading index) to the diagonal, so a zero SD
+        or a correlation of +-1 still factorizes; a closed-form factor ignores it."""
         raise NotImplementedError
 
 
@@ -99,10 +104,12 @@ class Correlated(BlockKind):
         return sd[..., :, None] * np.asarray(cor, dtype=float) * sd[..., None, :]
 
     def cholesky(
-        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = 0.0
+        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = CHOLESKY_JITTER
     ) -> np.ndarray:
         cov = self.matrix(sd, cor)
-        return np.linalg.cholesky(cov + jitter * np.eye(cov.shape[-1]))
+        scale = np.maximum(np.max(np.asarray(sd, dtype=float), axis=-1), 1e-300) ** 2
+        eye = np.eye(cov.shape[-1])
+        return np.linalg.cholesky(cov + (jitter * scale)[..., None, None] * eye)
 
 
 class Diagonal(BlockKind):
@@ -121,7 +128,7 @@ class Diagonal(BlockKind):
         return sd[..., :, None] * np.eye(sd.shape[-1]) * sd[..., None, :]
 
     def cholesky(
-        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = 0.0
+        self, sd: np.ndarray, cor: np.ndarray | None = None, jitter: float = CHOLESKY_JITTER
     ) -> np.ndarray:
         sd = np.asarray(sd, dtype=float)
         return sd[..., :, None] * np.eye(sd.shape[-1])

@@ -72,7 +72,7 @@ def _new_level_effects(
         sd = flat_draws(post, names.sd(blk.name))  # S x q
         kind = blk.covariance
         cor = flat_draws(post, names.cor(blk.name)) if kind.correlated else None
-        chol = kind.cholesky(sd, cor, jitter=1e-12)
+        chol = kind.cholesky(sd, cor)
         z = rng.standard_normal((len(uniq), n_draws, blk.q)).transpose(1, 0, 2)
         eff = np.einsum("sqk,suk->suq", chol, z)
     else:

@@ -48,9 +48,7 @@ def draw_effects(
     out: dict[str, np.ndarray] = {}
     for blk in design.blocks:
         sd, cor = pd_.sd[blk.name], pd_.cor[blk.name]
-        cov = blk.covariance.matrix(sd, cor)
-        # a tiny jitter so zero SDs (or |cor| = 1) still factorize
-        chol = np.linalg.cholesky(cov + 1e-12 * np.eye(blk.q))
+        chol = blk.covariance.cholesky(sd, cor)
         z = rng.standard_normal((pd_.n_draws, blk.n_levels, blk.q))
         out[blk.name] = np.einsum("sqk,slk->slq", chol, z)
     return out
