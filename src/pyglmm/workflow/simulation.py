@@ -31,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from ..design.grouping import columns_by_group
-from ..formula import split_bar, split_call, variable_names
+from ..design.response import response_parts
+from ..formula import variable_names
 from ..posterior import design_eta
 from ..results.params import ParamDraws
 from ..spec import ModelSpec
@@ -78,17 +79,10 @@ def _response_columns(design: Design) -> tuple[str, str | None, str | None]:
     """(successes/response column, failures column or None, trials column or None), or a
     ValueError when the response is not a bare column."""
     text = design.response
-    parts = split_bar(text)
-    head = parts[0]
-    trials_col = None
-    for extra in parts[1:]:
-        call = split_call(extra)
-        if call is not None and call[0] == "trials":
-            trials_col = call[1][0].strip()
-    failures = None
-    call = split_call(head)
-    if call is not None and call[0] == "cbind" and len(call[1]) == 2:
-        head, failures = (s.strip() for s in call[1])
+    y_text, failures_text, trials_text = response_parts(text)
+    head = y_text.strip()
+    failures = None if failures_text is None else failures_text.strip()
+    trials_col = None if trials_text is None else trials_text.strip()
     for part in (head, failures):
         if part is not None and (not part.isidentifier() or variable_names(part) != [part]):
             raise ValueError(
