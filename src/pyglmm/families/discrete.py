@@ -25,6 +25,15 @@ from .base import Family, _check, _check_counts, _LogScaled, _not_integer, _per_
 from .registry import register
 
 
+def _need_trials(trials: np.ndarray | None, what: str) -> np.ndarray:
+    """``trials``, or :class:`FamilyError` saying which binomial computation lacks them."""
+    if trials is None:
+        raise FamilyError(
+            f"binomial {what}: the number of trials is needed (cbind(s, f) or s | trials(n))"
+        )
+    return trials
+
+
 @register
 @dataclass(frozen=True)
 class Bernoulli(Family):
@@ -121,7 +130,7 @@ class Binomial(Family):
         params: dict[str, np.ndarray],
         trials: np.ndarray | None,
     ) -> np.ndarray:
-        assert trials is not None, "binomial draws need the number of trials"
+        trials = _need_trials(trials, "draws")
         return np.asarray(rng.binomial(np.asarray(trials).astype(np.int64), mu))
 
     def loglik(
@@ -131,7 +140,7 @@ class Binomial(Family):
         params: dict[str, np.ndarray],
         trials: np.ndarray | None,
     ) -> np.ndarray:
-        assert trials is not None, "the binomial log-likelihood needs the number of trials"
+        trials = _need_trials(trials, "log-likelihood")
         n = np.asarray(trials, dtype=float)
         lchoose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
         return np.asarray(lchoose + special.xlogy(y, mu) + special.xlogy(n - y, 1 - mu))
@@ -140,7 +149,7 @@ class Binomial(Family):
         self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
     ) -> np.ndarray:
         """The expected number of successes, ``n mu``."""
-        assert trials is not None, "the binomial mean needs the number of trials"
+        trials = _need_trials(trials, "mean")
         return np.asarray(mu * trials)
 
     def residual_variance(
@@ -151,7 +160,7 @@ class Binomial(Family):
         y: np.ndarray,
     ) -> np.ndarray:
         """On the count scale: the mean over the rows of ``n mu (1 - mu)``."""
-        assert trials is not None, "the binomial variance needs the number of trials"
+        trials = _need_trials(trials, "variance")
         return np.asarray(np.mean(trials * mu * (1 - mu), axis=1))
 
 

@@ -141,8 +141,7 @@ def _frame(
     df.attrs = {}
     values = y.astype(np.int64) if model.family.discrete else y
     df[head] = values
-    if failures is not None:
-        assert design.trials is not None
+    if failures is not None and design.trials is not None:  # cbind(s, f): f = n - s
         df[failures] = (design.trials - y).astype(np.int64)
     ranef = RanefFrames()
     first = {name: r[0] for name, r in effects.items()}  # the one simulated draw
