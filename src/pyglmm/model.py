@@ -133,7 +133,7 @@ class Model:
         low_rank_mass_matrix: bool | None = None,
         kernel: bool | None = None,
     ) -> Fit:
-        """Sample the posterior with NUTS and return a :class:`~pyglmm.fit.Fit`.
+        """Sample the posterior with NUTS and return a :class:`~pyglmm.Fit`.
 
         ``sampler``: ``"nutpie"`` (default), ``"pymc"``, or the JAX samplers ``"numpyro"`` and
         ``"blackjax"`` (``pip install "pyglmm[jax]"``; they run on a GPU with a CUDA jaxlib).
@@ -214,7 +214,7 @@ class Model:
             fit.check()
         return fit
 
-    # --- workflow (see pyglmm.simulate, pyglmm.plots) ----------------------------------------
+    # --- workflow (see pyglmm.workflow.simulation and .plots) -------------------------------
     simulate = simulation.simulate
     prior_predictive = simulation.prior_predictive
     plot_prior_predictive = plots.plot_prior_predictive

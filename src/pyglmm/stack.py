@@ -17,7 +17,8 @@ node for ``DataTree``), ``idata[group] = dataset``, ``del idata[group]`` and ``g
 :func:`group` returns a plain ``xarray.Dataset`` on both.
 
 pyglmm's own tables keep brms's 95% equal-tailed intervals on both stacks (ArviZ 1's default
-is an 89% interval): they are computed in :mod:`pyglmm.fit` with numpy quantiles, not by ArviZ.
+is an 89% interval): they are computed in :mod:`pyglmm.results.diagnostics` with numpy
+quantiles, not by ArviZ.
 """
 
 from __future__ import annotations

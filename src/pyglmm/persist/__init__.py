@@ -192,7 +192,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
     else:
         design = _unpickle_design(meta)
         model = Model.__new__(Model)  # what Model.__init__ sets, from the file instead of data
-        model.data = None  # type: ignore[assignment]  # no data kept (see pyglmm.simulate)
+        model.data = None  # type: ignore[assignment]  # no data kept (see pyglmm.workflow.simulation)
         model.formula = design.formula
         model.design = design
         model.family = family

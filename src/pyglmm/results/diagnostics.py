@@ -1,9 +1,11 @@
-"""Stage 5: the fitted model, its brms-style tables and its sampling diagnostics.
+"""The summary statistics of one parameter's draws and the limits the warnings use.
 
-All tables are computed from ``fit.idata.posterior`` (chains x draws): ``Estimate`` is the
-posterior mean, ``Est.Error`` the posterior SD, the interval the equal-tailed 2.5%/97.5%
-quantiles; ``Rhat`` is the rank-normalized split R-hat and ``Bulk_ESS``/``Tail_ESS`` the
-effective sample sizes of Vehtari et al. (2021), all from ArviZ.
+:func:`describe` gives brms's columns from chains x draws: ``Estimate`` (posterior mean),
+``Est.Error`` (posterior SD), the equal-tailed 2.5%/97.5% quantiles, ``Rhat`` (rank-normalized
+split R-hat) and ``Bulk_ESS``/``Tail_ESS`` (Vehtari et al. 2021; through :mod:`pyglmm.stack`, so
+on either ArviZ). :data:`RHAT_LIMIT` and :data:`ESS_LIMIT` are the thresholds of
+:meth:`pyglmm.Fit.check`; :func:`rank_bins` and :func:`uniform_pvalue` are the SBC rank
+histogram and its chi-square test.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def rank_bins(n_sims: int, n_ranks: int) -> int:
     return int(max(1, min(20, max(5, n_sims // 5), n_ranks + 1)))
 
 
-def _uniform_pvalue(ranks: np.ndarray, n_ranks: int) -> float:
+def uniform_pvalue(ranks: np.ndarray, n_ranks: int) -> float:
     """Chi-square test that ranks (0..L) are uniform, over :func:`rank_bins` bins."""
     n = ranks.size
     bins = rank_bins(n, n_ranks)

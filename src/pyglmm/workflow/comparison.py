@@ -1,24 +1,12 @@
-"""The Bayesian workflow around one model: parameter recovery, simulation-based calibration,
-comparison of parameterizations or models, and Bayesian R^2.
+""":func:`~pyglmm.compare`: one model under several parameterizations, or several fits.
 
-* :func:`recover` simulates data from the model's design (:mod:`pyglmm.simulate`) at given
-  parameters, or, with ``params=None``, at parameters drawn from the prior for every simulation
-  (simulation-based calibration, Talts et al. 2018), refits each data set with the same formula,
-  family and priors, and reports per parameter the truth, posterior mean, 95% interval and
-  coverage, plus the SBC rank of the truth among ``n_ranks`` thinned posterior draws.
-* :func:`compare` fits one model under several parameterizations and tabulates speed and
-  sampling quality (ESS per second), or compares several fits by PSIS-LOO (``arviz.compare``).
-* :func:`bayes_r2`: Gelman, Goodrich, Gabry & Vehtari (2019), like brms's ``bayes_R2``.
-
-Fits run through an executor: by default (``None`` or ``"serial"``) one after the other in the
-calling process, which works in a plain script and in a notebook (each fit already samples
-its chains on every core);
-``executor="processes"`` runs them in a local ``ProcessPoolExecutor`` with the spawn start
-method, which re-imports the calling script in each worker, so a script needs the usual
-``if __name__ == "__main__":`` guard (the error says so when it is missing); any
-``concurrent.futures.Executor`` or a ``dask.distributed.Client`` (anything with
-``submit(fn, *args)`` returning futures with ``result()``) works too. The worker,
-:func:`fit_summary`, is a top-level function returning a small picklable summary.
+* ``compare(model, [...])`` fits each parameterization (through
+  :mod:`pyglmm.workflow.executors`) and tabulates speed and sampling quality: wall, compile and
+  sampling seconds, divergences, R-hat, bulk/tail ESS and ESS per second, elpd_loo; the verdict
+  names the fastest fit among those that sampled cleanly.
+* ``compare([fit1, fit2])`` (or a dict) adds PSIS-LOO (``arviz.compare`` through
+  :mod:`pyglmm.stack`, ArviZ 0.x's columns on both stacks); the verdict names the best elpd_loo
+  and whether its lead exceeds 2 standard errors.
 """
 
 from __future__ import annotations

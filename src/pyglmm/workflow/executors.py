@@ -1,24 +1,16 @@
-"""The Bayesian workflow around one model: parameter recovery, simulation-based calibration,
-comparison of parameterizations or models, and Bayesian R^2.
+"""Running independent fits: the executors of :func:`~pyglmm.recover` and :func:`~pyglmm.compare`,
+and the job they run.
 
-* :func:`recover` simulates data from the model's design (:mod:`pyglmm.simulate`) at given
-  parameters, or, with ``params=None``, at parameters drawn from the prior for every simulation
-  (simulation-based calibration, Talts et al. 2018), refits each data set with the same formula,
-  family and priors, and reports per parameter the truth, posterior mean, 95% interval and
-  coverage, plus the SBC rank of the truth among ``n_ranks`` thinned posterior draws.
-* :func:`compare` fits one model under several parameterizations and tabulates speed and
-  sampling quality (ESS per second), or compares several fits by PSIS-LOO (``arviz.compare``).
-* :func:`bayes_r2`: Gelman, Goodrich, Gabry & Vehtari (2019), like brms's ``bayes_R2``.
-
-Fits run through an executor: by default (``None`` or ``"serial"``) one after the other in the
-calling process, which works in a plain script and in a notebook (each fit already samples
-its chains on every core);
-``executor="processes"`` runs them in a local ``ProcessPoolExecutor`` with the spawn start
-method, which re-imports the calling script in each worker, so a script needs the usual
+By default (``None`` or ``"serial"``) the fits run one after the other in the calling process,
+which works in a plain script and in a notebook (each fit already samples its chains on every
+core); ``executor="processes"`` runs them in a local ``ProcessPoolExecutor`` with the spawn
+start method, which re-imports the calling script in each worker, so a script needs the usual
 ``if __name__ == "__main__":`` guard (the error says so when it is missing); any
 ``concurrent.futures.Executor`` or a ``dask.distributed.Client`` (anything with
-``submit(fn, *args)`` returning futures with ``result()``) works too. The worker,
-:func:`fit_summary`, is a top-level function returning a small picklable summary.
+``submit(fn, *args)`` returning futures with ``result()``) works too. The job,
+:func:`fit_summary`, is a top-level function that builds the model with the class it is given
+(the caller passes ``type(model)``, so this layer does not import :mod:`pyglmm.model`), fits it
+and returns a small picklable summary.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Simulate responses from a model's own design: at given parameter values or from the prior.
+"""Parameter sets for simulation: drawn from the priors, or given by the user.
 
 Parameters are given (and reported in ``df.attrs["params"]``) in one nested format::
 
@@ -9,17 +9,14 @@ Parameters are given (and reported in ``df.attrs["params"]``) in one nested form
 
 A single-term block may give its SD as a number (``"sd": {"g": 0.5}``). Group keys name a
 grouping factor (``"Subject"``); when several blocks share one (``(1 | g) + (0 + x | g)``) the
-block names (``"g"``, ``"g_2"``) may be used instead.
+block names (``"g"``, ``"g_2"``) may be used instead. :func:`params_from_dict` checks such a dict
+and names what is missing or out of range (SDs and ``Family.positive_params`` must be positive,
+correlation matrices positive definite).
 
-For one draw ``s`` the simulation is ``r_k = z_k L_k'`` with ``z ~ N(0, 1)`` (levels x q) and
-``L_k`` the Cholesky factor of ``diag(sd) cor diag(sd)``; ``eta = X b + offset + sum_k Z_k r_k``,
-``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``).
-
-Prior draws (``params=None``) use ``pm.draw`` of each prior's ``dist_obj``; the Intercept prior
-is on centered predictors (brms's rule), so ``b_Intercept = Intercept - xbar . slopes``.
-
-Scalar parameters are labelled brms-style everywhere in the workflow layer: ``b_<coef>``,
-``sd_<block>__<term>``, ``cor_<block>__<term1>__<term2>`` and the family parameter names.
+Prior draws (:func:`draw_prior`) use ``pm.draw`` of each prior's ``dist_obj``; the Intercept
+prior is on centred predictors (brms's rule, :mod:`pyglmm.design.centering`), so
+``b_Intercept = Intercept - xbar . slopes``. Both give a
+:class:`~pyglmm.results.params.ParamDraws`.
 """
 
 from __future__ import annotations

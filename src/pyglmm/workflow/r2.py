@@ -1,24 +1,12 @@
-"""The Bayesian workflow around one model: parameter recovery, simulation-based calibration,
-comparison of parameterizations or models, and Bayesian R^2.
+"""Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019), like brms's ``bayes_R2``.
 
-* :func:`recover` simulates data from the model's design (:mod:`pyglmm.simulate`) at given
-  parameters, or, with ``params=None``, at parameters drawn from the prior for every simulation
-  (simulation-based calibration, Talts et al. 2018), refits each data set with the same formula,
-  family and priors, and reports per parameter the truth, posterior mean, 95% interval and
-  coverage, plus the SBC rank of the truth among ``n_ranks`` thinned posterior draws.
-* :func:`compare` fits one model under several parameterizations and tabulates speed and
-  sampling quality (ESS per second), or compares several fits by PSIS-LOO (``arviz.compare``).
-* :func:`bayes_r2`: Gelman, Goodrich, Gabry & Vehtari (2019), like brms's ``bayes_R2``.
+Per draw s, with ``e_s`` the expected response of every row (``Family.expected_response``) and
+``v_s`` the mean residual variance over the rows (``Family.residual_variance``)::
 
-Fits run through an executor: by default (``None`` or ``"serial"``) one after the other in the
-calling process, which works in a plain script and in a notebook (each fit already samples
-its chains on every core);
-``executor="processes"`` runs them in a local ``ProcessPoolExecutor`` with the spawn start
-method, which re-imports the calling script in each worker, so a script needs the usual
-``if __name__ == "__main__":`` guard (the error says so when it is missing); any
-``concurrent.futures.Executor`` or a ``dask.distributed.Client`` (anything with
-``submit(fn, *args)`` returning futures with ``result()``) works too. The worker,
-:func:`fit_summary`, is a top-level function returning a small picklable summary.
+    R2_s = var(e_s) / (var(e_s) + v_s)
+
+so the fraction of the predictive variance explained by the linear predictor (fixed and random
+parts); for the gaussian family ``v_s = sigma_s^2``.
 """
 
 from __future__ import annotations

@@ -1,24 +1,11 @@
-"""The Bayesian workflow around one model: parameter recovery, simulation-based calibration,
-comparison of parameterizations or models, and Bayesian R^2.
+"""Parameter recovery and simulation-based calibration (:func:`~pyglmm.recover`).
 
-* :func:`recover` simulates data from the model's design (:mod:`pyglmm.simulate`) at given
-  parameters, or, with ``params=None``, at parameters drawn from the prior for every simulation
-  (simulation-based calibration, Talts et al. 2018), refits each data set with the same formula,
-  family and priors, and reports per parameter the truth, posterior mean, 95% interval and
-  coverage, plus the SBC rank of the truth among ``n_ranks`` thinned posterior draws.
-* :func:`compare` fits one model under several parameterizations and tabulates speed and
-  sampling quality (ESS per second), or compares several fits by PSIS-LOO (``arviz.compare``).
-* :func:`bayes_r2`: Gelman, Goodrich, Gabry & Vehtari (2019), like brms's ``bayes_R2``.
-
-Fits run through an executor: by default (``None`` or ``"serial"``) one after the other in the
-calling process, which works in a plain script and in a notebook (each fit already samples
-its chains on every core);
-``executor="processes"`` runs them in a local ``ProcessPoolExecutor`` with the spawn start
-method, which re-imports the calling script in each worker, so a script needs the usual
-``if __name__ == "__main__":`` guard (the error says so when it is missing); any
-``concurrent.futures.Executor`` or a ``dask.distributed.Client`` (anything with
-``submit(fn, *args)`` returning futures with ``result()``) works too. The worker,
-:func:`fit_summary`, is a top-level function returning a small picklable summary.
+:func:`recover` simulates data from the model's design (:mod:`pyglmm.workflow.simulation`) at
+given parameters, or, with ``params=None``, at parameters drawn from the prior for every
+simulation (simulation-based calibration, Talts et al. 2018), refits each data set with the same
+formula, family and priors (through :mod:`pyglmm.workflow.executors`), and reports per
+parameter the truth, posterior mean, 95% interval and coverage, plus the SBC rank of the truth
+among ``n_ranks`` thinned posterior draws and a chi-square test of the ranks' uniformity.
 """
 
 from __future__ import annotations
@@ -31,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ..results.diagnostics import _uniform_pvalue
+from ..results.diagnostics import uniform_pvalue
 from ..results.params import ParamDraws, label_class
 from ..spec import FittableModel
 from .executors import _seeds, prior_spec, run_jobs
@@ -98,8 +85,8 @@ def recover(
 ) -> RecoveryResult:
     """Simulate ``n_sims`` data sets from ``model`` and refit each (``pg.recover``).
 
-    ``params``: true values in the format of :mod:`pyglmm.simulate`; None draws them from the
-    priors for each simulation (simulation-based calibration proper). Each data set is refitted
+    ``params``: true values in the format of :mod:`pyglmm.workflow.prior_draws`; None draws
+    them from the priors for each simulation (simulation-based calibration proper). Each data set is refitted
     as ``Model(formula, sim, family, priors=<the model's priors>)`` with ``fit_kwargs`` (defaults
     ``progressbar=False, warn=False``, the model's parameterization, a seed per simulation
     derived from ``seed``). ``executor``: None or ``"serial"`` (in this process, the
@@ -208,7 +195,7 @@ def _recovery_result(
             "coverage": float(part["covered"].mean()),
             "n_sims": len(part),
             "bias": float((part["mean"] - part["true"]).mean()),
-            "rank_pvalue": _uniform_pvalue(ranks_df[label].to_numpy(), n_ranks),
+            "rank_pvalue": uniform_pvalue(ranks_df[label].to_numpy(), n_ranks),
         }
     coverage = pd.DataFrame.from_dict(cov_rows, orient="index")
     coverage.index.name = "parameter"

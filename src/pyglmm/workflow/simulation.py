@@ -1,25 +1,13 @@
-"""Simulate responses from a model's own design: at given parameter values or from the prior.
+"""Simulate data sets from a model's own design (``model.simulate``, ``pg.simulate``), at given
+parameter values or at draws from the prior (:mod:`pyglmm.workflow.prior_draws` reads both).
 
-Parameters are given (and reported in ``df.attrs["params"]``) in one nested format::
-
-    {"b": {"Intercept": 250, "Days": 10},                 # every fixed effect
-     "sd": {"Subject": {"Intercept": 25, "Days": 6}},     # every block (group or block name)
-     "cor": {"Subject": {("Intercept", "Days"): 0.3}},    # optional; missing pairs are 0
-     "sigma": 25}                                         # the family's parameters
-
-A single-term block may give its SD as a number (``"sd": {"g": 0.5}``). Group keys name a
-grouping factor (``"Subject"``); when several blocks share one (``(1 | g) + (0 + x | g)``) the
-block names (``"g"``, ``"g_2"``) may be used instead.
-
-For one draw ``s`` the simulation is ``r_k = z_k L_k'`` with ``z ~ N(0, 1)`` (levels x q) and
-``L_k`` the Cholesky factor of ``diag(sd) cor diag(sd)``; ``eta = X b + offset + sum_k Z_k r_k``,
-``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``).
-
-Prior draws (``params=None``) use ``pm.draw`` of each prior's ``dist_obj``; the Intercept prior
-is on centered predictors (brms's rule), so ``b_Intercept = Intercept - xbar . slopes``.
-
-Scalar parameters are labelled brms-style everywhere in the workflow layer: ``b_<coef>``,
-``sd_<block>__<term>``, ``cor_<block>__<term1>__<term2>`` and the family parameter names.
+For one parameter set the simulation is ``r_k = z_k L_k'`` with ``z ~ N(0, 1)`` (levels x q)
+and ``L_k`` the Cholesky factor of ``diag(sd) cor diag(sd)`` (``BlockKind.cholesky``);
+``eta = X b + offset + sum_k Z_k r_k`` (:func:`pyglmm.posterior.design_eta`),
+``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``). The simulated response is
+written into a copy of the data (so it must be a bare column, or ``cbind``/``trials`` of bare
+columns), with the effects in ``df.attrs["ranef"]`` (per grouping factor, as ``ranef()``) and the
+parameters in ``df.attrs["params"]``.
 """
 
 from __future__ import annotations
