@@ -87,8 +87,8 @@ def recover(
 
     ``params``: true values in the format of :mod:`pyglmm.workflow.prior_draws`; None draws
     them from the priors for each simulation (simulation-based calibration proper). Each data
-    set is refitted as ``Model(formula, sim, family, priors=<the model's priors>)`` with ``fit_kwargs`` (defaults
-    ``progressbar=False, warn=False``, the model's parameterization, a seed per simulation
+    set is refitted as ``Model(formula, sim, family, priors=<the model's priors>)`` with
+    ``fit_kwargs`` (defaults ``progressbar=False, warn=False``, the model's parameterization, a seed per simulation
     derived from ``seed``). ``executor``: None or ``"serial"`` (in this process, the
     default), ``"processes"`` (a local spawn process pool with ``min(n_sims, cpu_count)``
     workers, each fit on ``cpu_count // workers`` cores; a script needs the
