@@ -85,16 +85,16 @@ def recover(
 ) -> RecoveryResult:
     """Simulate ``n_sims`` data sets from ``model`` and refit each (``pg.recover``).
 
-    ``params``: true values in the format of :mod:`pyglmm.workflow.prior_draws`; None draws
-    them from the priors for each simulation (simulation-based calibration proper). Each data
-    set is refitted as ``Model(formula, sim, family, priors=<the model's priors>)`` with
-    ``fit_kwargs`` (defaults ``progressbar=False, warn=False``, the model's parameterization, a seed per simulation
-    derived from ``seed``). ``executor``: None or ``"serial"`` (in this process, the
+    ``params``: true values in the format of :mod:`pyglmm.workflow.prior_draws`; None draws them
+    from the priors for each simulation (simulation-based calibration proper). Each data set is
+    refitted as ``Model(formula, sim, family, priors=<the model's priors>)`` with ``fit_kwargs``
+    (defaults ``progressbar=False, warn=False``, the model's parameterization, a seed per
+    simulation derived from ``seed``). ``executor``: None or ``"serial"`` (in this process, the
     default), ``"processes"`` (a local spawn process pool with ``min(n_sims, cpu_count)``
-    workers, each fit on ``cpu_count // workers`` cores; a script needs the
-    ``if __name__ == "__main__":`` guard), a ``concurrent.futures.Executor`` or a
-    ``dask.distributed.Client``. ``n_ranks`` (L): the
-    number of evenly thinned posterior draws the SBC rank is computed among.
+    workers, each fit on ``cpu_count // workers`` cores; a script needs the ``if __name__ ==
+    "__main__":`` guard), a ``concurrent.futures.Executor`` or a ``dask.distributed.Client``.
+    ``n_ranks`` (L): the number of evenly thinned posterior draws the SBC rank is computed
+    among.
     """
     if n_sims < 1:
         raise ValueError(f"n_sims must be >= 1, got {n_sims}")
