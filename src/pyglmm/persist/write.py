@@ -1,42 +1,7 @@
-"""Save a fit to one netCDF file and load it back: :meth:`Fit.save` and :func:`load_fit`.
-
-The file is the posterior container of the installed ArviZ (``InferenceData`` on ArviZ 0.x,
-``xarray.DataTree`` on ArviZ 1.x; both write one netCDF4 group per container group) with one
-more group, ``pyglmm``, that holds what rebuilds the model::
-
-    posterior, sample_stats, observed_data, log_likelihood, ...   (as sampled)
-    pyglmm
-      attributes (strings; JSON where structured, ints for counts):
-        format = "pyglmm.fit", format_version, pyglmm_version, stack (JSON of
-        pyglmm.stack.versions()), formula, family (JSON {"name", "link"}), priors (JSON: the
-        resolved prior set, every entry with its source "default"/"user"), parameterization_spec
-        (JSON: the Model's spec, a string or a dict), parameterization (JSON: the resolved
-        dict of the fit), data_name, draws, tune, chains, sampler, timing (JSON), data
-        ("included" or "omitted"), columns and index (JSON: how each data column and the
-        index are encoded), design (JSON: a fingerprint of the design, checked on load)
-      variables:
-        data_<k> (row)            the model's data columns (data=True), encoded explicitly:
-                                  numbers as they are, booleans as uint8, categoricals as
-                                  integer codes (categories in ``columns``), strings as
-                                  fixed-width unicode, missing values in a ``data_<k>_na`` mask
-        index_<k> (row)           the DataFrame's index (unless it is a RangeIndex)
-        design_pickle (design_pickle_byte)
-                                  data=False: the pickled design without its data arrays
-
-With the data (the default), :func:`load_fit` rebuilds ``pg.Model(formula, data, ...)`` from
-the stored columns: all rows as given, so the design drops the same rows with missing values
-and finds the same levels, contrasts and ``scale()``/``center()`` constants; the rebuilt design
-is compared with the stored fingerprint. ``data=False`` leaves the data out (the response
-values remain in ``observed_data`` and the pointwise ``log_likelihood``, as ArviZ stores them);
-the design is then stored as a pickle with zero-length arrays, which keeps everything
-:meth:`~pyglmm.design.Design.transform` needs (patsy's design infos, levels, scaling constants),
-so ``predict(newdata)`` works while ``predict()`` on the fitted rows does not. patsy refuses to
-pickle its objects; :class:`_DesignPickler` pickles their attributes instead, and replaces
-patsy's evaluation environment by a call that rebuilds pyglmm's fixed one
-(:func:`pyglmm._terms.eval_env`) at load.
-
-No sampling happens on load. A file from a newer format version, or one that is not a saved
-pyglmm fit (e.g. a posterior written by ArviZ alone), raises :class:`FitFileError`.
+"""Writing a fit (:meth:`Fit.save`, :func:`save_fit`): the format is described in
+:mod:`pyglmm.persist`. This half needs only the fit's parts (:class:`pyglmm.spec.FittedModel`),
+so :class:`~pyglmm.Fit` can delegate to it without an import cycle; reading a file back
+rebuilds a :class:`~pyglmm.Model` and lives in :mod:`pyglmm.persist`.
 """
 
 from __future__ import annotations

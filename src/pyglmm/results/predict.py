@@ -21,7 +21,7 @@ chunk, not 32 GB.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -30,22 +30,11 @@ import xarray as xr
 from .. import names
 from ..design import Design, NewData, REBlock
 from ..errors import ArgumentError
-from ..families import Family
 from ..posterior import CHUNK_VALUES, flat_draws, linear_predictor
+from ..spec import FittedModel
 
 Kind = Literal["link", "mean", "response"]
 NewLevels = Literal["error", "gaussian", "uncertainty"]
-
-
-class FittedParts(Protocol):
-    """What prediction reads from a fit (a :class:`~pyglmm.Fit` is one)."""
-
-    @property
-    def design(self) -> Design: ...
-    @property
-    def family(self) -> Family: ...
-    @property
-    def posterior(self) -> xr.Dataset: ...
 
 
 def _new_level_effects(
@@ -81,7 +70,7 @@ def _new_level_effects(
 
 
 def predict_draws(
-    fit: FittedParts,
+    fit: FittedModel,
     newdata: pd.DataFrame | None = None,
     kind: Kind = "mean",
     include_random: bool = True,
