@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "pyglmm.errors": 0,
     "pyglmm.stack": 0,
     "pyglmm.datasets": 0,
+    "pyglmm.names": 0,
     # L1: what the user wrote, as typed records
     "pyglmm.formula": 1,
     "pyglmm.design": 1,
