@@ -304,13 +304,14 @@ def conditional_moments(
     return mean, F
 
 
-# --- triangular products and substitutions (numba; shared with pyglmm.kernel) ----------------
+# --- triangular products and substitutions (numba; used by pyglmm.kernel) -------------------
 # Each applies one operation with the lower triangle of ``T`` (q x q; the rest is not read) to
-# every row of ``B`` (rows x q: one right-hand side per row, so one call covers all the levels
-# of a block) and sums its terms in index order. One call per block or level, not per row:
-# numba does not inline one jitted function into another, and a call per row costs more than
-# the few multiply-adds of q <= 3. They live here, below :mod:`pyglmm.kernel` (which imports
-# this module), so that both use them without an import cycle.
+# every row of ``B`` (rows x q: one right-hand side per row, so that one call covers all the
+# levels of a block) and sums its terms in index order. A call costs reference-count updates
+# for its three arrays, more than the few multiply-adds of q <= 3: the loops over levels with a
+# new factor per level (marginal_levels in pyglmm.kernel.woodbury, conditional_draws below)
+# keep their substitutions written out. They live here, next to woodbury_system and below
+# pyglmm.kernel (which imports this module), so that no import cycle arises.
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def solve_lower(T: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
     """Forward substitution, ``out_r = T^-1 b_r`` per row r (``out = B T^-T``):
@@ -424,16 +425,30 @@ def conditional_draws(
     AL = np.empty((q, q))
     B = np.empty((q, q))
     C = np.empty((q, q))
-    v = np.empty((1, q))
+    d = np.empty(q)
+    v = np.empty(q)
+    u = np.empty(q)
     for s in range(S):
         s2 = sigma[s] * sigma[s]
         for g in range(G):
-            woodbury_system(A[g], L[s], Ze[s, g], s2, AL, B, C, v[0])  # v = d
-            solve_lower(C, v, v)  # C v = d
+            woodbury_system(A[g], L[s], Ze[s, g], s2, AL, B, C, d)
+            # the substitutions written out, not solve_lower/solve_lower_transpose/mul_lower:
+            # three calls per (draw, level) cost 10-40% here (a new C per level: no batching)
+            for i in range(q):  # C v = d
+                acc = d[i]
+                for k in range(i):
+                    acc -= C[i, k] * v[k]
+                v[i] = acc / C[i, i]
+            for i in range(q - 1, -1, -1):  # C' u = v + sigma z  (B^-1 d + sigma C^-T z)
+                acc = v[i] + sigma[s] * z[s, g, i]
+                for k in range(i + 1, q):
+                    acc -= C[k, i] * u[k]
+                u[i] = acc / C[i, i]
             for i in range(q):
-                v[0, i] += sigma[s] * z[s, g, i]
-            solve_lower_transpose(C, v, v)  # C' u = v + sigma z  (B^-1 d + sigma C^-T z)
-            mul_lower(L[s], v, out[s, g : g + 1])  # r = L u
+                acc = 0.0
+                for k in range(i + 1):
+                    acc += L[s, i, k] * u[k]
+                out[s, g, i] = acc
     return out
 
 

@@ -94,15 +94,20 @@ def sufficient_residuals(
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def sufficient_fixed_grad(
-    ZX: np.ndarray, LW: np.ndarray, s: float, gth: np.ndarray
+    ZX: np.ndarray, Lam: np.ndarray, W: np.ndarray, s: float, gth: np.ndarray
 ) -> None:  # pragma: no cover - numba
-    """``gth -= sum_g (Z_g'X_g)' Lambda w_g / s`` (``LW[g] = Lambda w_g``): the marginal
-    block's part of ``d ll / d theta`` from the sufficient statistics."""
+    """``gth -= sum_g (Z_g'X_g)' Lambda w_g / s`` (``W[g] = w_g``): the marginal block's part
+    of ``d ll / d theta`` from the sufficient statistics. ``(Lambda w_g)_i`` is summed in a
+    register as it is used (:func:`~pyglmm.marginal.mul_lower` into an array first costs 10%
+    of the gradient with 60 levels)."""
     G, q, p = ZX.shape
     for g in range(G):
         for i in range(q):
+            lw = 0.0
+            for k in range(i + 1):
+                lw += Lam[i, k] * W[g, k]
             for k in range(p):
-                gth[k] -= ZX[g, i, k] * LW[g, i] / s
+                gth[k] -= ZX[g, i, k] * lw / s
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -233,8 +238,7 @@ def logp_grad(
         c = np.empty((G, q))
         ee = sufficient_residuals(th, s, ZX, Zy, XtX, Xty, yty, c, gth)
         logdet, quad, tr, ww = marginal_levels(c, A, Lam, s, GLam, W)
-        mul_lower(Lam, W, W)  # W[g] = Lam w_g
-        sufficient_fixed_grad(ZX, W, s, gth)
+        sufficient_fixed_grad(ZX, Lam, W, s, gth)
     else:  # residuals row by row: O(n (p + sum q)) per evaluation
         qmax = lat_Z.shape[2]
         gmax = 1
