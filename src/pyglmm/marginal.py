@@ -304,6 +304,70 @@ def conditional_moments(
     return mean, F
 
 
+# --- triangular products and substitutions (numba; used by pyglmm.kernel) -------------------
+# Each applies one operation with the lower triangle of ``T`` (q x q; the rest is not read) to
+# every row of ``B`` (rows x q: one right-hand side per row, so that one call covers all the
+# levels of a block) and sums its terms in index order. A call costs reference-count updates
+# for its three arrays, more than the few multiply-adds of q <= 3: the loops over levels with a
+# new factor per level (marginal_levels in pyglmm.kernel.woodbury, conditional_draws below)
+# keep their substitutions written out. They live here, next to woodbury_system and below
+# pyglmm.kernel (which imports this module), so that no import cycle arises.
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def solve_lower(T: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """Forward substitution, ``out_r = T^-1 b_r`` per row r (``out = B T^-T``):
+    ``out_ri = (b_ri - sum_{k<i} T_ik out_rk) / T_ii`` for i = 0..q-1. ``out`` may be ``B``."""
+    n, q = B.shape
+    for r in range(n):
+        for i in range(q):
+            acc = B[r, i]
+            for k in range(i):
+                acc -= T[i, k] * out[r, k]
+            out[r, i] = acc / T[i, i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def solve_lower_transpose(
+    T: np.ndarray, B: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """Back substitution, ``out_r = T^-T b_r`` per row r (``out = B T^-1``):
+    ``out_ri = (b_ri - sum_{k>i} T_ki out_rk) / T_ii`` for i = q-1..0. ``out`` may be ``B``."""
+    n, q = B.shape
+    for r in range(n):
+        for i in range(q - 1, -1, -1):
+            acc = B[r, i]
+            for k in range(i + 1, q):
+                acc -= T[k, i] * out[r, k]
+            out[r, i] = acc / T[i, i]
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def mul_lower(T: np.ndarray, B: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    """``out_r = T b_r`` per row r (``out = B T'``): ``out_ri = sum_{k<=i} T_ik b_rk`` for
+    i = q-1..0. ``out`` may be ``B`` (in place: ``out_ri`` reads ``b_rk`` for k <= i only)."""
+    n, q = B.shape
+    for r in range(n):
+        for i in range(q - 1, -1, -1):
+            acc = 0.0
+            for k in range(i + 1):
+                acc += T[i, k] * B[r, k]
+            out[r, i] = acc
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def add_mul_lower_transpose(
+    T: np.ndarray, B: np.ndarray, out: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """``out_r += T' b_r`` per row r (``out += B T``): ``out_rj += sum_{i>=j} T_ij b_ri``,
+    added to ``out_rj`` in that order. ``out`` must not be ``B``."""
+    n, q = B.shape
+    for r in range(n):
+        for j in range(q):
+            acc = out[r, j]
+            for i in range(j, q):
+                acc += T[i, j] * B[r, i]
+            out[r, j] = acc
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def woodbury_system(
     S: np.ndarray,
@@ -368,6 +432,8 @@ def conditional_draws(
         s2 = sigma[s] * sigma[s]
         for g in range(G):
             woodbury_system(A[g], L[s], Ze[s, g], s2, AL, B, C, d)
+            # the substitutions written out, not solve_lower/solve_lower_transpose/mul_lower:
+            # three calls per (draw, level) cost 10-40% here (a new C per level: no batching)
             for i in range(q):  # C v = d
                 acc = d[i]
                 for k in range(i):

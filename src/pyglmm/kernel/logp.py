@@ -1,26 +1,38 @@
-"""The kernel's log posterior density and gradient (numba, ``cache=True``).
+"""The kernel's log posterior density and gradient, :func:`logp_grad` (numba, ``cache=True``).
 
 Layout of the unconstrained vector ``x``::
 
     [theta (p), log sigma, <marginal block scale>, <latent block 1: scale, effects>, ...]
 
 A block's *scale* is ``log sd`` (q) followed, for ``"lkj"`` blocks, by the ``q(q-1)/2``
-unconstrained partial correlations (:func:`~pyglmm.kernel.densities.corr_cholesky`); its
-*effects* (latent blocks only) are levels x q values, ``r`` (centered) or ``z`` with
-``r_l = Lambda z_l`` (non-centered). A centered term with ``lat_center >= 0`` stores
-``alpha_l = theta_c + r_l`` instead (hierarchical centering, see
-:func:`pyglmm.compile.hierarchical_centering`): ``r_l = alpha_l - theta_c``, and the gradient
-``g`` with respect to ``r_l`` goes to ``alpha_l`` and, negated, to ``theta_c``.
-``Lambda = diag(sd) L`` is the block's covariance factor.
+unconstrained partial correlations (:mod:`~pyglmm.kernel.scale`); its *effects* (latent blocks
+only) are levels x q values, ``r`` (centered) or ``z`` with ``r_l = Lambda z_l``
+(non-centered), or ``alpha_l = theta_c + r_l`` for hierarchically centered terms
+(:mod:`~pyglmm.kernel.latent`, :func:`pyglmm.compile.hierarchical_centering`).
+``Lambda = diag(sd) L`` is the block's covariance factor. Gradients flow back from the
+likelihood to ``Lambda`` as a matrix ``G_Lambda`` (lower triangle);
+:func:`~pyglmm.kernel.scale.block_scale_grad` maps it to ``log sd`` and the partial
+correlations.
 
-Gradients flow back from the likelihood to ``Lambda`` as a matrix ``G_Lambda`` (lower
-triangle); :func:`block_scale_grad` maps it to ``log sd`` and the partial correlations.
-Latent blocks' log priors and their gradients, per level l with ``u_l = Lambda^-1 r_l``:
+:func:`logp_grad` (its arguments are the data, read by the C callback of
+:mod:`pyglmm.kernel.ccall` from a table) computes, with the formulas of :mod:`pyglmm.kernel`:
 
-    centered:      -1/2 u_l'u_l - sum log Lambda_ii,   d/dr_l = -Lambda^-T u_l,
-                   d/dLambda = sum_l Lambda^-T u_l u_l' - G diag(1/Lambda_ii)
-    non-centered:  -1/2 z_l'z_l,                        d/dz_l = Lambda' g_l - z_l,
-                   d/dLambda = sum_l g_l z_l'          (g_l = d ll / d r_l)
+1. the marginal block's scale (:func:`~pyglmm.kernel.scale.block_scale`);
+2. without latent blocks, the residual terms from sufficient statistics, nothing per row
+   (:func:`sufficient_residuals`, :func:`sufficient_fixed_grad`); otherwise each latent
+   block's scale and effects prior (:func:`~pyglmm.kernel.latent.latent_block_prior`), the
+   residuals chunk by chunk of rows (:mod:`~pyglmm.kernel.rows`), then backwards
+   ``V^-1 e`` to ``theta`` and the effects, and each latent block's gradient
+   (:func:`~pyglmm.kernel.latent.latent_block_grad`,
+   :func:`~pyglmm.kernel.scale.block_scale_grad`); in both, the marginal block's per-level
+   terms (:func:`~pyglmm.kernel.woodbury.marginal_levels`);
+3. the gaussian log-likelihood and its derivative in ``s = sigma^2``
+   (:func:`gaussian_loglik`), the priors of ``theta`` and ``sigma`` (:func:`fixed_priors`),
+   the marginal block's scale gradient, and the rejection of non-finite points
+   (:func:`finite_or_reject`).
+
+The helpers take the arrays they need, few per call: numba inlines them into ``logp_grad``,
+but each array argument costs an atomic reference-count update on the way in and out.
 """
 
 from __future__ import annotations
@@ -30,305 +42,136 @@ import math
 import numba
 import numpy as np
 
-from ..marginal import woodbury_system
-from .densities import LOG2PI, corr_cholesky, prior_lp
+from ..marginal import mul_lower
+from .densities import LOG2PI, prior_lp
+from .latent import latent_block_grad, latent_block_prior
+from .rows import (
+    ROWS,
+    add_effects_grad,
+    fixed_residuals,
+    mean_grad,
+    residual_sums,
+    subtract_effects,
+)
+from .scale import block_scale, block_scale_grad
+from .woodbury import marginal_levels
+
+__all__ = ["block_scale", "block_scale_grad", "logp_grad", "marginal_levels"]
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def block_scale(
-    x: np.ndarray,
-    off: int,
-    q: int,
-    diag: bool,
-    eta: float,
-    sd_priors: np.ndarray,
-    Lam: np.ndarray,
-    L: np.ndarray,
-    dL: np.ndarray,
+def sufficient_residuals(
+    th: np.ndarray,
+    s: float,
+    ZX: np.ndarray,
+    Zy: np.ndarray,
+    XtX: np.ndarray,
+    Xty: np.ndarray,
+    yty: float,
+    c: np.ndarray,
+    gth: np.ndarray,
 ) -> float:  # pragma: no cover - numba
-    """Fill ``Lam``, ``L`` and ``dL`` from the block's scale at ``x[off:]``; return the log
-    priors of the SDs and correlations plus the log-Jacobians of their transforms."""
-    m = 0 if diag else q * (q - 1) // 2
-    lp = 0.0
-    for i in range(q):
-        for j in range(q):
-            L[i, j] = 1.0 if i == j else 0.0
-    if not diag:
-        lp += corr_cholesky(x[off + q : off + q + m], q, eta, L, dL)
-        if not np.isfinite(lp):
-            return -np.inf
-        for k in range(m):
-            z = math.tanh(x[off + q + k])
-            lp += math.log(1.0 - z * z)
-    for i in range(q):
-        sd = math.exp(x[off + i])
-        plp, _ = prior_lp(sd_priors[i], sd)
-        lp += plp + x[off + i]
-        for j in range(q):
-            Lam[i, j] = sd * L[i, j]
-    return lp
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def block_scale_grad(
-    GLam: np.ndarray,
-    x: np.ndarray,
-    off: int,
-    q: int,
-    diag: bool,
-    sd_priors: np.ndarray,
-    L: np.ndarray,
-    dL: np.ndarray,
-    grad: np.ndarray,
-) -> None:  # pragma: no cover - numba
-    """Add to ``grad[off:]`` the gradient of (everything depending on Lambda, via ``GLam``)
-    plus (the terms of :func:`block_scale`) with respect to the block's scale."""
-    m = 0 if diag else q * (q - 1) // 2
-    for i in range(q):
-        sd = math.exp(x[off + i])
-        _, pg = prior_lp(sd_priors[i], sd)
-        if diag:
-            gsd = GLam[i, i]
-        else:
-            gsd = 0.0
-            for j in range(i + 1):
-                gsd += GLam[i, j] * L[i, j]
-        grad[off + i] += (gsd + pg) * sd + 1.0
-    for k in range(m):
-        z = math.tanh(x[off + q + k])
-        dz = 1.0 - z * z
-        gz = -2.0 * z / dz  # d log(1 - z^2) / dz
-        for i in range(q):
-            sd = math.exp(x[off + i])
-            for j in range(i + 1):
-                gz += (GLam[i, j] * sd + dL[m, i, j]) * dL[k, i, j]
-        grad[off + q + k] += gz * dz
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def marginal_levels_scalar(
-    c: np.ndarray, S: np.ndarray, lam: float, s: float, GLam: np.ndarray, W: np.ndarray
-) -> tuple[float, float, float, float]:  # pragma: no cover - numba
-    """:func:`marginal_levels` for q = 1, the same operations in scalars: ``b_g = s +
-    lam^2 S_g``, ``w_g = lam c_g / b_g``, ``GLam += -S_g lam / b_g + (c_g - S_g lam w_g)
-    w_g / s`` (``S_g = A[g, 0, 0]``)."""
-    logdet = quad = tr = ww = gl = 0.0
-    for g in range(c.shape[0]):
-        sl = S[g] * lam
-        root = math.sqrt(lam * sl + s)  # the Cholesky factor of b_g, as in woodbury_system
-        logdet += 2.0 * math.log(root)
-        d = lam * c[g]
-        w = d / root / root
-        binv = 1.0 / root / root
-        quad += d * w
-        tr += binv
-        ww += w * w
-        W[g] = w
-        gl += -(sl * binv) + (c[g] - sl * w) * w / s
-    GLam[0, 0] += gl
-    return logdet, quad, tr, ww
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def marginal_levels(
-    c: np.ndarray, A: np.ndarray, Lam: np.ndarray, s: float, GLam: np.ndarray, W: np.ndarray
-) -> tuple[float, float, float, float]:  # pragma: no cover - numba
-    """Per level g (``c_g = Z_g'e_g``, ``S_g = A[g]``): ``B_g = s I + Lam' S_g Lam``,
-    ``d_g = Lam' c_g``, ``w_g = B_g^-1 d_g`` (stored in ``W[g]``); adds
-    ``-S_g Lam B_g^-1 + (c_g - S_g Lam w_g) w_g' / s`` to ``GLam`` and returns the sums over
-    levels of ``log det B_g``, ``d_g'w_g``, ``tr B_g^-1`` and ``w_g'w_g``."""
+    """Without latent blocks, from the sufficient statistics (:class:`~pyglmm.marginal.
+    MarginalStats`): returns ``e'e = y'y - 2 theta'X'y + theta'X'X theta``, sets ``gth =
+    (X'y - X'X theta) / s`` and ``c_g = Z_g'e_g = Z_g'y - (Z_g'X) theta``."""
     G, q = c.shape
-    if q == 1:
-        return marginal_levels_scalar(c[:, 0], A[:, 0, 0], Lam[0, 0], s, GLam, W[:, 0])
-    SL = np.empty((q, q))
-    B = np.empty((q, q))
-    C = np.empty((q, q))
-    d = np.empty(q)
-    v = np.empty(q)
-    w = np.empty(q)
-    Binv = np.empty((q, q))
-    logdet = quad = tr = ww = 0.0
+    p = th.shape[0]
+    ee = yty
+    for k in range(p):
+        acc = 0.0
+        for j in range(p):
+            acc += XtX[k, j] * th[j]
+        ee += th[k] * (acc - 2.0 * Xty[k])
+        gth[k] = (Xty[k] - acc) / s
     for g in range(G):
-        logdet += woodbury_system(A[g], Lam, c[g], s, SL, B, C, d)
-        for col in range(q + 1):  # B w = d (col = q) and B Binv = I (col < q)
-            for i in range(q):
-                acc = d[i] if col == q else (1.0 if i == col else 0.0)
-                for k in range(i):
-                    acc -= C[i, k] * v[k]
-                v[i] = acc / C[i, i]
-            for i in range(q - 1, -1, -1):
-                acc = v[i]
-                for k in range(i + 1, q):
-                    acc -= C[k, i] * (w[k] if col == q else Binv[k, col])
-                if col == q:
-                    w[i] = acc / C[i, i]
-                else:
-                    Binv[i, col] = acc / C[i, i]
         for i in range(q):
-            quad += d[i] * w[i]
-            tr += Binv[i, i]
-            ww += w[i] * w[i]
-            W[g, i] = w[i]
-        for i in range(q):
-            r_i = c[g, i]
-            for k in range(q):
-                r_i -= SL[i, k] * w[k]
-            for j in range(i + 1):
-                acc = 0.0
-                for k in range(q):
-                    acc += SL[i, k] * Binv[k, j]
-                GLam[i, j] += -acc + r_i * w[j] / s
-    return logdet, quad, tr, ww
-
-
-# The row loops of logp_grad (blocks latent): one pass over a chunk of rows per helper below,
-# each a tight loop specialised for q = 1; every sum adds the same terms in the same order as
-# a plain loop over the rows (bit-identical results). A chunk's residuals stay in cache
-# between the passes.
-ROWS = 4096
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def fixed_residuals(
-    ys: np.ndarray, Xc: np.ndarray, th: np.ndarray, e: np.ndarray
-) -> None:  # pragma: no cover - numba
-    """``e_i = y_i - X_i theta``, two columns per pass over the rows (p odd: the last pass
-    subtracts the last column times 0, which leaves ``e`` unchanged)."""
-    n, p = Xc.shape
-    e[:] = ys
-    for j in range(0, p, 2):
-        j2 = min(j + 1, p - 1)
-        t, t2 = th[j], th[j2] if j2 > j else 0.0
-        for row in range(n):
-            e[row] = e[row] - Xc[row, j] * t - Xc[row, j2] * t2
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def subtract_effects(
-    e: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, unit: bool, R: np.ndarray
-) -> None:  # pragma: no cover - numba
-    """``e_i -= Z_i r_l(i)`` for one latent block (``R``: its levels x q effects; ``unit``:
-    its only column is ones)."""
-    n = e.shape[0]
-    if unit:
-        for row in range(n):
-            e[row] -= R[codes[row], 0]
-    elif q == 1:
-        for row in range(n):
-            e[row] -= Z[row, 0] * R[codes[row], 0]
-    else:
-        for row in range(n):
-            lev = codes[row]
-            acc = e[row]
-            for j in range(q):
-                acc -= Z[row, j] * R[lev, j]
-            e[row] = acc
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def residual_sums(
-    e: np.ndarray, codes: np.ndarray, Z: np.ndarray, c: np.ndarray, ee: float
-) -> float:  # pragma: no cover - numba
-    """Returns ``ee + sum_i e_i^2`` and adds ``Z_i'e_i`` to ``c[g(i)]`` (the marginal block's
-    ``c_g = Z_g'e_g``; none: ``c`` has no columns). With q = 1, ``c_g`` is carried in a
-    register over each run of consecutive rows of one level (data sorted by the grouping
-    factor: few, long runs)."""
-    n = e.shape[0]
-    q = c.shape[1]
-    if q == 0 or n == 0:
-        for row in range(n):
-            ee += e[row] * e[row]
-    elif q == 1:
-        g = codes[0]
-        acc = c[g, 0]
-        for row in range(n):
-            ee += e[row] * e[row]
-            if codes[row] != g:
-                c[g, 0] = acc
-                g = codes[row]
-                acc = c[g, 0]
-            acc += Z[row, 0] * e[row]
-        c[g, 0] = acc
-    else:
-        for row in range(n):
-            ee += e[row] * e[row]
-            g = codes[row]
-            for j in range(q):
-                c[g, j] += Z[row, j] * e[row]
+            acc = Zy[g, i]
+            for k in range(p):
+                acc -= ZX[g, i, k] * th[k]
+            c[g, i] = acc
     return ee
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def mean_grad(
-    e: np.ndarray,
-    codes: np.ndarray,
-    Z: np.ndarray,
-    LW: np.ndarray,
+def sufficient_fixed_grad(
+    ZX: np.ndarray, Lam: np.ndarray, W: np.ndarray, s: float, gth: np.ndarray
+) -> None:  # pragma: no cover - numba
+    """``gth -= sum_g (Z_g'X_g)' Lambda w_g / s`` (``W[g] = w_g``): the marginal block's part
+    of ``d ll / d theta`` from the sufficient statistics. ``(Lambda w_g)_i`` is summed in a
+    register as it is used (:func:`~pyglmm.marginal.mul_lower` into an array first costs 10%
+    of the gradient with 60 levels)."""
+    G, q, p = ZX.shape
+    for g in range(G):
+        for i in range(q):
+            lw = 0.0
+            for k in range(i + 1):
+                lw += Lam[i, k] * W[g, k]
+            for k in range(p):
+                gth[k] -= ZX[g, i, k] * lw / s
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def gaussian_loglik(
+    lp: float,
+    n: int,
+    Gq: int,
     s: float,
-    Xc: np.ndarray,
+    ee: float,
+    logdet: float,
+    quad: float,
+    tr: float,
+    ww: float,
+) -> tuple[float, float]:  # pragma: no cover - numba
+    """Returns ``lp + ll`` and ``d ll / d s`` (``s = sigma^2``, ``Gq = G q``; the sums over
+    levels g of ``log det B_g``, ``d_g'w_g``, ``tr B_g^-1``, ``w_g'w_g`` come from
+    :func:`~pyglmm.kernel.woodbury.marginal_levels`, all 0 without a marginal block):
+
+        ll      = -1/2 [n log 2 pi + (n - G q) log s + logdet + (e'e - quad) / s]
+        d ll/ds = -1/2 [(n - G q) / s + tr - (e'e - quad) / s^2 + ww / s]
+    """
+    quad_res = ee - quad
+    lp += -0.5 * (n * LOG2PI + (n - Gq) * math.log(s) + logdet + quad_res / s)
+    dll_ds = -0.5 * ((n - Gq) / s + tr - quad_res / (s * s) + ww / s)
+    return lp, dll_ds
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def fixed_priors(
+    lp: float,
+    x: np.ndarray,
+    theta_priors: np.ndarray,
+    sigma_prior: np.ndarray,
     gth: np.ndarray,
-) -> None:  # pragma: no cover - numba
-    """Overwrites ``e_i`` with ``v_i = (V^-1 e)_i = (e_i - Z_i Lam w_g(i)) / s`` (``LW[g] =
-    Lam w_g``; no marginal block: ``e_i / s``), d ll / d mean_i, and adds ``X'v`` to ``gth``
-    (its first two columns in the same pass)."""
-    n, p = Xc.shape
-    q = LW.shape[1]
-    j2 = min(1, p - 1)  # p = 1: column 0 twice, the copy discarded
-    a, b = (gth[0], gth[j2]) if p > 0 else (0.0, 0.0)
-    for row in range(n):
-        v = e[row]
-        if q == 1:
-            v -= Z[row, 0] * LW[codes[row], 0]
-        else:
-            g = codes[row]
-            for j in range(q):
-                v -= Z[row, j] * LW[g, j]
-        v /= s
-        e[row] = v
-        if p > 0:
-            a += Xc[row, 0] * v
-            b += Xc[row, j2] * v
-    if p > 0:
-        gth[j2] = b
-        gth[0] = a
-    add_xtv(Xc, e, gth, 2)
+    dll_ds: float,
+    grad: np.ndarray,
+) -> float:  # pragma: no cover - numba
+    """Returns ``lp`` plus the log priors of ``theta = x[:p]`` and ``sigma = exp(x[p])`` (with
+    the log-Jacobian ``x[p]``); writes ``grad[k] = gth[k] + d log p / d theta_k`` and
+    ``grad[p] = d ll / ds 2 s + d log p / d sigma sigma + 1`` (``d/d log sigma``)."""
+    p = gth.shape[0]
+    for k in range(p):
+        plp, pg = prior_lp(theta_priors[k], x[k])
+        lp += plp
+        grad[k] = gth[k] + pg
+    sigma = math.exp(x[p])
+    s = sigma * sigma
+    plp, pg = prior_lp(sigma_prior, sigma)
+    lp += plp + x[p]
+    grad[p] = dll_ds * 2.0 * s + pg * sigma + 1.0
+    return lp
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def add_xtv(
-    Xc: np.ndarray, v: np.ndarray, gth: np.ndarray, first: int
-) -> None:  # pragma: no cover - numba
-    """``gth[j] += X_j'v`` for the columns ``j >= first``, two per pass, each summed in a
-    register (an odd number: the last column twice, the copy discarded)."""
-    n, p = Xc.shape
-    for j in range(first, p, 2):
-        j2 = min(j + 1, p - 1)
-        a, b = gth[j], gth[j2]
-        for row in range(n):
-            a += Xc[row, j] * v[row]
-            b += Xc[row, j2] * v[row]
-        gth[j2] = b
-        gth[j] = a
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def add_effects_grad(
-    v: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, unit: bool, GR: np.ndarray
-) -> None:  # pragma: no cover - numba
-    """``GR_l += Z_i' v_i`` over the rows i of level l of one latent block (``v = d ll /
-    d mean``): the likelihood's gradient with respect to its effects ``r_l``."""
-    n = v.shape[0]
-    if unit:
-        for row in range(n):
-            GR[codes[row], 0] += v[row]
-    elif q == 1:
-        for row in range(n):
-            GR[codes[row], 0] += Z[row, 0] * v[row]
-    else:
-        for row in range(n):
-            lev = codes[row]
-            for j in range(q):
-                GR[lev, j] += Z[row, j] * v[row]
+def finite_or_reject(lp: float, grad: np.ndarray) -> float:  # pragma: no cover - numba
+    """``lp``, or -inf with ``grad`` zeroed where ``lp`` or the gradient is not finite
+    (overflow far out in the tails, early in warm-up: the sampler rejects the point)."""
+    ok = np.isfinite(lp)
+    for i in range(grad.shape[0]):
+        ok = ok and np.isfinite(grad[i])
+    if not ok:
+        grad[:] = 0.0
+        return -np.inf
+    return lp
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -391,36 +234,18 @@ def logp_grad(
     GLam = np.zeros((q, q))
     W = np.empty((G, q))
     gth = np.zeros(p)
-
     if K == 0 and q > 0:  # sufficient statistics only: O(G q^3 + G q p) per evaluation
-        ee = yty
-        for k in range(p):
-            acc = 0.0
-            for j in range(p):
-                acc += XtX[k, j] * th[j]
-            ee += th[k] * (acc - 2.0 * Xty[k])
-            gth[k] = (Xty[k] - acc) / s
         c = np.empty((G, q))
-        for g in range(G):
-            for i in range(q):
-                acc = Zy[g, i]
-                for k in range(p):
-                    acc -= ZX[g, i, k] * th[k]
-                c[g, i] = acc
+        ee = sufficient_residuals(th, s, ZX, Zy, XtX, Xty, yty, c, gth)
         logdet, quad, tr, ww = marginal_levels(c, A, Lam, s, GLam, W)
-        for g in range(G):
-            for i in range(q):
-                lw = 0.0
-                for k in range(i + 1):
-                    lw += Lam[i, k] * W[g, k]
-                for k in range(p):
-                    gth[k] -= ZX[g, i, k] * lw / s
+        sufficient_fixed_grad(ZX, Lam, W, s, gth)
     else:  # residuals row by row: O(n (p + sum q)) per evaluation
         qmax = lat_Z.shape[2]
         gmax = 1
         for k in range(K):
             gmax = max(gmax, lat_G[k])
-        R = np.zeros((K, gmax, qmax))
+        R = np.zeros((K, gmax, qmax))  # effects r, a row per level
+        U = np.zeros((K, gmax, qmax))  # Lam^-1 r (centered blocks)
         LamK = np.zeros((K, qmax, qmax))
         LK = np.zeros((K, qmax, qmax))
         mmax = qmax * (qmax - 1) // 2
@@ -436,33 +261,17 @@ def logp_grad(
             LamK[k, :qk, :qk] = Lamk
             LK[k, :qk, :qk] = Lk
             dLK[k, : mk + 1, :qk, :qk] = dLk
-            eff = off + qk + mk
-            logdiag = 0.0
-            for i in range(qk):
-                logdiag += math.log(Lamk[i, i])
-            u = np.empty(qk)
-            for lev in range(Gk):
-                zz = 0.0
-                if lat_centered[k]:  # r given; prior N(0, Lam Lam') via u = Lam^-1 r
-                    for i in range(qk):
-                        R[k, lev, i] = x[eff + lev * qk + i]
-                        if lat_center[k, i] >= 0:  # x holds alpha = theta_c + r
-                            R[k, lev, i] -= x[lat_center[k, i]]
-                        acc = R[k, lev, i]
-                        for j in range(i):
-                            acc -= Lamk[i, j] * u[j]
-                        u[i] = acc / Lamk[i, i]
-                        zz += u[i] * u[i]
-                    lp -= logdiag
-                else:  # z given, r = Lam z
-                    for i in range(qk):
-                        acc = 0.0
-                        for j in range(i + 1):
-                            acc += Lamk[i, j] * x[eff + lev * qk + j]
-                        R[k, lev, i] = acc
-                        zz += x[eff + lev * qk + i] ** 2
-                lp += -0.5 * zz - 0.5 * qk * LOG2PI
-        e = np.empty(n)  # e = y - X theta - sum_k Z_k r_k, then v = V^-1 e (chunk by chunk)
+            lp = latent_block_prior(
+                lp,
+                x,
+                off + qk + mk,
+                lat_centered[k],
+                lat_center[k],
+                Lamk,
+                R[k, :Gk, :qk],
+                U[k, :Gk, :qk],
+            )
+        e = np.empty(n)  # e = y - X theta - sum_k Z_k r_k, then v = V^-1 e
         c = np.zeros((G, q))
         ee = 0.0
         for lo in range(0, n, ROWS):
@@ -474,17 +283,13 @@ def logp_grad(
                 )
             ee = residual_sums(e[lo:hi], m_codes[lo:hi], Zm[lo:hi], c, ee)
         logdet = quad = tr = ww = 0.0
-        LW = np.zeros((G, q))
         if q > 0:
             logdet, quad, tr, ww = marginal_levels(c, A, Lam, s, GLam, W)
-            for g in range(G):
-                for i in range(q):
-                    for k in range(i + 1):
-                        LW[g, i] += Lam[i, k] * W[g, k]
-        GR = np.zeros((K, gmax, qmax))
+            mul_lower(Lam, W, W)  # W[g] = Lam w_g
+        GR = np.zeros((K, gmax, qmax))  # d ll / d r, a row per level
         for lo in range(0, n, ROWS):
             hi = min(lo + ROWS, n)
-            mean_grad(e[lo:hi], m_codes[lo:hi], Zm[lo:hi], LW, s, Xc[lo:hi], gth)
+            mean_grad(e[lo:hi], m_codes[lo:hi], Zm[lo:hi], W, s, Xc[lo:hi], gth)
             for k in range(K):
                 add_effects_grad(
                     e[lo:hi], lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], lat_unit[k], GR[k]
@@ -493,41 +298,17 @@ def logp_grad(
             qk, Gk = lat_q[k], lat_G[k]
             mk = 0 if lat_diag[k] else qk * (qk - 1) // 2
             Lamk = LamK[k, :qk, :qk]
-            eff = lat_off[k] + qk + mk
-            GLk = np.zeros((qk, qk))
-            u = np.empty(qk)
-            a = np.empty(qk)
-            for lev in range(Gk):
-                if lat_centered[k]:
-                    for i in range(qk):
-                        acc = R[k, lev, i]
-                        for j in range(i):
-                            acc -= Lamk[i, j] * u[j]
-                        u[i] = acc / Lamk[i, i]
-                    for i in range(qk - 1, -1, -1):  # a = Lam^-T u
-                        acc = u[i]
-                        for j in range(i + 1, qk):
-                            acc -= Lamk[j, i] * a[j]
-                        a[i] = acc / Lamk[i, i]
-                    for i in range(qk):
-                        gr = GR[k, lev, i] - a[i]
-                        grad[eff + lev * qk + i] = gr
-                        if lat_center[k, i] >= 0:  # d/d theta_c of r = alpha - theta_c
-                            gth[lat_center[k, i]] -= gr
-                        for j in range(i + 1):
-                            GLk[i, j] += a[i] * u[j]
-                else:
-                    for j in range(qk):
-                        acc = -x[eff + lev * qk + j]
-                        for i in range(j, qk):
-                            acc += Lamk[i, j] * GR[k, lev, i]
-                        grad[eff + lev * qk + j] = acc
-                    for i in range(qk):
-                        for j in range(i + 1):
-                            GLk[i, j] += GR[k, lev, i] * x[eff + lev * qk + j]
-            if lat_centered[k]:
-                for i in range(qk):
-                    GLk[i, i] -= Gk / Lamk[i, i]
+            GLk = latent_block_grad(
+                x,
+                lat_off[k] + qk + mk,
+                lat_centered[k],
+                lat_center[k],
+                Lamk,
+                U[k, :Gk, :qk],
+                GR[k, :Gk, :qk],
+                gth,
+                grad,
+            )
             block_scale_grad(
                 GLk,
                 x,
@@ -539,25 +320,8 @@ def logp_grad(
                 dLK[k, : mk + 1, :qk, :qk],
                 grad,
             )
-
-    quad_res = ee - quad
-    G_q = G * q
-    lp += -0.5 * (n * LOG2PI + (n - G_q) * math.log(s) + logdet + quad_res / s)
-    dll_ds = -0.5 * ((n - G_q) / s + tr - quad_res / (s * s) + ww / s)
-
-    for k in range(p):
-        plp, pg = prior_lp(theta_priors[k], x[k])
-        lp += plp
-        grad[k] = gth[k] + pg
-    plp, pg = prior_lp(sigma_prior, sigma)
-    lp += plp + x[p]
-    grad[p] = dll_ds * 2.0 * s + pg * sigma + 1.0
+    lp, dll_ds = gaussian_loglik(lp, n, G * q, s, ee, logdet, quad, tr, ww)
+    lp = fixed_priors(lp, x, theta_priors, sigma_prior, gth, dll_ds, grad)
     if q > 0:
         block_scale_grad(GLam, x, p + 1, q, diag, sd_priors, L, dL, grad)
-    ok = np.isfinite(lp)
-    for i in range(grad.shape[0]):
-        ok = ok and np.isfinite(grad[i])
-    if not ok:  # overflow far out in the tails (early warm-up): reject the point
-        grad[:] = 0.0
-        return -np.inf
-    return lp
+    return finite_or_reject(lp, grad)

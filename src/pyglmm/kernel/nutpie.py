@@ -1,0 +1,127 @@
+"""Sampling the kernel with nutpie: :func:`sample` (NUTS through the C callbacks of
+:mod:`pyglmm.kernel.ccall`), and :func:`named_posterior`, which turns the stored unconstrained
+draws into the PyMC model's variables, with its names, dims and coordinates.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from .. import stack
+from ..marginal import woodbury_system
+from ..sampling import SampleResult, nutpie_sample, resolve_cores
+from .densities import corr_cholesky, prior_lp
+from .layout import KernelModel
+from .logp import block_scale, block_scale_grad, logp_grad, marginal_levels
+
+NUMBA_FUNCTIONS = (
+    prior_lp,
+    corr_cholesky,
+    block_scale,
+    block_scale_grad,
+    marginal_levels,
+    logp_grad,
+    woodbury_system,
+)
+
+
+def nutpie_model(km: KernelModel, initvals: dict[str, Any] | None = None) -> tuple[Any, float]:
+    """A nutpie model of ``km`` (C callbacks, :mod:`pyglmm.kernel.ccall`) and the seconds
+    spent loading (or, the first time on a machine, compiling) the kernel."""
+    t0 = time.perf_counter()
+    from . import ccall  # loads the cached machine code (compiles it on first use)
+
+    table, keep = ccall.pack(km._args)
+    compile_s = time.perf_counter() - t0
+    base = km.unconstrained(initvals) if initvals else None
+
+    def initial_point(seed: int) -> np.ndarray:
+        if base is None:
+            return km.initial_point(seed)
+        rng = np.random.default_rng(seed)
+        x = base.copy()
+        x[km.p :] += rng.uniform(-0.1, 0.1, km.ndim - km.p)
+        return x
+
+    return ccall.nutpie_compiled(table, keep, km.ndim, initial_point), compile_s
+
+
+def named_posterior(km: KernelModel, posterior: xr.Dataset) -> xr.Dataset:
+    """The kernel's draws (``posterior[DRAW_NAME]``, unconstrained) as the PyMC model's
+    variables, with its names, dims and coordinates."""
+    from .ccall import DRAW_NAME
+
+    values = km.constrained(posterior[DRAW_NAME].values)
+    dims = _dims(km)
+    chain_draw = ("chain", "draw")
+    data = {k: (chain_draw + dims.get(k, ()), v) for k, v in values.items()}
+    coords = {**_coords(km), "chain": posterior.chain, "draw": posterior.draw}
+    return xr.Dataset(data, coords=coords, attrs=posterior.attrs)
+
+
+def _dims(km: KernelModel) -> dict[str, tuple[str, ...]]:
+    """Dims of the stored variables (as the PyMC model names them; scalars have none)."""
+    dims: dict[str, tuple[str, ...]] = {"b": ("coef",), "beta": ("coef_slope",)}
+    for blk in km.blocks:
+        level, term = f"{blk.name}_level", f"{blk.name}_term"
+        dims[f"sd_{blk.name}"] = (term,)
+        dims[f"cor_{blk.name}"] = (term, term + "_")
+        dims[f"L_{blk.name}"] = (f"L_{blk.name}_dim_0",)
+        dims[f"z_{blk.name}"] = dims[f"r_{blk.name}"] = dims[f"alpha_{blk.name}"] = (level, term)
+    return dims
+
+
+def _coords(km: KernelModel) -> dict[str, Any]:
+    coords: dict[str, Any] = {"coef": list(km.x_names)}
+    slopes = [c for c in km.x_names if c != "Intercept"]
+    if km.intercept_pos is not None and slopes:
+        coords["coef_slope"] = slopes
+    for blk in km.blocks:
+        term = f"{blk.name}_term"
+        coords[term] = coords[term + "_"] = list(blk.terms)
+        coords[f"{blk.name}_level"] = list(blk.levels)
+        if not blk.diag:
+            coords[f"L_{blk.name}_dim_0"] = np.arange(blk.q * (blk.q + 1) // 2)
+    return coords
+
+
+def sample(
+    km: KernelModel,
+    *,
+    draws: int,
+    tune: int,
+    chains: int,
+    seed: int | None,
+    progressbar: bool,
+    target_accept: float,
+    cores: int | None,
+    initvals: dict[str, Any] | None = None,
+    low_rank_mass_matrix: bool = False,
+) -> SampleResult:
+    """NUTS (nutpie) on the kernel; ``timing`` holds ``compile`` (kernel load), ``sample`` and
+    ``compile_cached`` (1.0 when nothing was compiled: numba loaded the kernel from its
+    on-disk cache or it was loaded already, else 0.0)."""
+    misses = _cache_misses()
+    imported = "pyglmm.kernel.ccall" in sys.modules  # its C callbacks load (compile) on import
+    compiled, compile_s = nutpie_model(km, initvals)
+    from .ccall import compiled_on_import
+
+    cached = float(_cache_misses() == misses and (imported or not compiled_on_import()))
+    t0 = time.perf_counter()
+    cores = resolve_cores(cores, chains)
+    idata = nutpie_sample(
+        compiled, draws, tune, chains, cores, seed, progressbar, target_accept, low_rank_mass_matrix
+    )
+    stack.set_group(idata, "posterior", named_posterior(km, stack.posterior(idata)))
+    timing = {"compile": compile_s, "sample": time.perf_counter() - t0, "compile_cached": cached}
+    return SampleResult(idata, timing)
+
+
+def _cache_misses() -> int:
+    """Kernel functions numba compiled (rather than loaded from its cache) in this process."""
+    return sum(int(sum(f.stats.cache_misses.values())) for f in NUMBA_FUNCTIONS)
