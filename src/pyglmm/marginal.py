@@ -62,8 +62,9 @@ import pytensor.tensor as pt
 import scipy.sparse as sp
 import xarray as xr
 
-from . import stack
+from . import names, stack
 from .design import Design, REBlock
+from .design.sparse import block_matrix, level_crossproducts
 from .posterior import draw_chunks, flat_draws
 
 # (draw, level) cells per chunk in the conditional draws (each cell holds a few q x q arrays).
@@ -105,21 +106,8 @@ class MarginalStats:
 
 
 def segment_matrix(blk: REBlock) -> sp.csr_matrix:
-    """Sparse W (G*q x n) with ``W @ v`` = the stacked ``Z_g' v_g`` (row g*q + j)."""
-    n, q = blk.Z.shape
-    rows = (blk.codes[:, None] * q + np.arange(q)[None, :]).reshape(-1)
-    cols = np.repeat(np.arange(n), q)
-    return sp.csr_matrix((blk.Z.reshape(-1), (rows, cols)), shape=(blk.n_levels * q, n))
-
-
-def cross_products(blk: REBlock, W: sp.csr_matrix | None = None) -> np.ndarray:
-    """``A_g = Z_g'Z_g`` (G, q, q)."""
-    W = segment_matrix(blk) if W is None else W
-    q = blk.q
-    A = np.zeros((blk.n_levels, q, q))
-    for i in range(q):
-        A[:, i, :] = W[i::q] @ blk.Z  # rows g*q + i of W hold Z[:, i] of level g
-    return A
+    """Sparse W (G*q x n) with ``W @ v`` = the stacked ``Z_g' v_g`` (row g*q + j): Z'."""
+    return block_matrix(blk).T.tocsr()
 
 
 def sufficient_stats(
@@ -134,7 +122,7 @@ def sufficient_stats(
     ys = np.asarray(y, dtype=float) - shift
     W = segment_matrix(blk)
     G, q = blk.n_levels, blk.q
-    A = cross_products(blk, W)
+    A = level_crossproducts(blk, W)
     ZX = np.asarray(W @ Xc).reshape(G, q, -1)
     Zy = np.asarray(W @ ys).reshape(G, q)
     return MarginalStats(
@@ -251,7 +239,7 @@ def marginal_loglik(
 def marginal_code(blk: REBlock, latent: list[str], offset: bool) -> list[str]:
     """The ``Model.code()`` lines of the marginal likelihood."""
     name = blk.name
-    cov = f"diag(sd_{name}**2)" if blk.kind == "diag" else f"L_{name} @ L_{name}.T"
+    cov = f"L_{name} @ L_{name}.T" if blk.covariance.correlated else f"diag(sd_{name}**2)"
     o = "".join(f" + r_{b}[codes_{b}]" for b in latent) + (" + offset" if offset else "")
     return [
         f"# r_{name} integrated out: y ~ MvNormal(X @ b{o}, sigma**2 I + Z_{name} Sigma Z_{name}')"
@@ -265,22 +253,17 @@ def marginal_code(blk: REBlock, latent: list[str], offset: bool) -> list[str]:
 # --- conditional draws of the integrated-out effects ------------------------------------------
 def block_scale_draws(posterior: xr.Dataset, blk: REBlock) -> np.ndarray:
     """L per draw (S, q, q): unpacked ``L_<block>`` (row-major lower triangle, PyMC's
-    packing) for lkj blocks, else ``diag(sd_<block>)``."""
-    q = blk.q
-    if blk.kind == "diag":
-        sd = flat_draws(posterior, f"sd_{blk.name}").reshape(-1, q)
-        return sd[:, :, None] * np.eye(q)[None]
-    if f"L_{blk.name}" in posterior:
-        packed = flat_draws(posterior, f"L_{blk.name}").reshape(-1, q * (q + 1) // 2)
+    packing) for correlated blocks when stored, else the kind's factor of ``sd``/``cor``."""
+    q, kind = blk.q, blk.covariance
+    if kind.correlated and names.chol(blk.name) in posterior:
+        packed = flat_draws(posterior, names.chol(blk.name)).reshape(-1, q * (q + 1) // 2)
         L = np.zeros((packed.shape[0], q, q))
         rows, cols = np.tril_indices(q)
         L[:, rows, cols] = packed
         return L
-    sd = flat_draws(posterior, f"sd_{blk.name}")
-    cor = flat_draws(posterior, f"cor_{blk.name}")
-    cov = sd[:, :, None] * cor * sd[:, None, :]
-    jitter = 1e-12 * np.maximum(sd.max(axis=1), 1e-300) ** 2
-    return np.linalg.cholesky(cov + jitter[:, None, None] * np.eye(q))
+    sd = flat_draws(posterior, names.sd(blk.name)).reshape(-1, q)
+    cor = flat_draws(posterior, names.cor(blk.name)) if kind.correlated else None
+    return kind.cholesky(sd, cor)
 
 
 def conditional_moments(
@@ -477,7 +460,7 @@ def add_conditional_effects(
     total = chains * n_draw
     G, q = blk.n_levels, blk.q
     W = segment_matrix(blk)
-    A = cross_products(blk, W)
+    A = level_crossproducts(blk, W)
     L_all = block_scale_draws(post, blk)
     sigma_all = flat_draws(post, "sigma").reshape(-1)
     # Z_g'e_g = Z_g'(y - offset) - (Z_g'X_g) b - sum_k (Z'Z_k)[g] r_k: no pass over rows
@@ -486,7 +469,9 @@ def add_conditional_effects(
     ZX = np.asarray(W @ design.X).reshape(G, q, -1)
     p = design.X.shape[1]
     b_all = flat_draws(post, "b").reshape(total, p) if p else np.zeros((total, 0))
-    crossed = [(C, flat_draws(post, f"r_{name}")) for name, C in crossed_products(design, blk, W)]
+    crossed = [
+        (C, flat_draws(post, names.effects(name))) for name, C in crossed_products(design, blk, W)
+    ]
     out = np.empty((total, G, q))
     per_draw = G * q * q + sum(C.shape[1] for C, _ in crossed)
     for sl in draw_chunks(total, per_draw, CHUNK_CELLS * 4):
@@ -495,7 +480,7 @@ def add_conditional_effects(
             Ze -= np.asarray(C @ r[sl].reshape(len(Ze), -1).T).T.reshape(-1, G, q)
         z = rng.standard_normal(Ze.shape)
         out[sl] = conditional_draws(A, Ze, L_all[sl], sigma_all[sl], z)
-    level, term = f"{blk.name}_level", f"{blk.name}_term"
+    level, term = names.level_dim(blk.name), names.term_dim(blk.name)
     da = xr.DataArray(
         out.reshape(chains, n_draw, G, q),
         dims=("chain", "draw", level, term),
@@ -506,4 +491,4 @@ def add_conditional_effects(
             term: list(blk.terms),
         },
     )
-    stack.set_group(idata, "posterior", post.assign({f"r_{blk.name}": da}))
+    stack.set_group(idata, "posterior", post.assign({names.effects(blk.name): da}))

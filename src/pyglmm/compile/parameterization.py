@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..design import Design, REBlock
+from ..design.blocks import MARGINAL_ENGINE
 from ..errors import ArgumentError
 from ..families import Family
 
@@ -23,8 +24,6 @@ PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "auto")
 # (times ``Family.information_factor``: 4 for a 0/1 outcome, which carries at most 1/4 of the
 # information of a gaussian row)
 AUTO_CENTERED_MIN_ROWS = 20
-# the engine a block kind names in ``BlockKind.engines`` when it can be integrated out
-MARGINAL_ENGINE = "marginal"
 
 
 def can_marginalize(family: Family | None) -> bool:

@@ -30,6 +30,10 @@ KINDS: dict[str, BlockKind] = {}
 """Every block kind by its stored name (filled as the classes are defined)."""
 
 
+# the fast paths a kind can name in ``BlockKind.engines``
+KERNEL_ENGINE = "kernel"  # pyglmm.kernel: the compiled-once numba log-density
+MARGINAL_ENGINE = "marginal"  # pyglmm.marginal: the block integrated out
+
 # relative diagonal jitter of a numerical Cholesky factorization (see BlockKind.cholesky)
 CHOLESKY_JITTER = 1e-12
 
@@ -91,7 +95,7 @@ class Correlated(BlockKind):
 
     name = "lkj"
     correlated = True
-    engines = frozenset({"kernel", "marginal"})
+    engines = frozenset({KERNEL_ENGINE, MARGINAL_ENGINE})
 
     def theta_index(self, q: int) -> tuple[np.ndarray, np.ndarray]:
         r, c = np.triu_indices(q)  # column-major lower triangle: (row c, col r)
@@ -117,7 +121,7 @@ class Diagonal(BlockKind):
     diagonal (``q`` parameters)."""
 
     name = "diag"
-    engines = frozenset({"kernel", "marginal"})
+    engines = frozenset({KERNEL_ENGINE, MARGINAL_ENGINE})
 
     def theta_index(self, q: int) -> tuple[np.ndarray, np.ndarray]:
         d = np.arange(q)

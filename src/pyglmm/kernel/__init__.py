@@ -56,6 +56,8 @@ import numpy as np
 
 from ..compile import hierarchical_centering, theta_names
 from ..design import Design, REBlock
+from ..design.blocks import KERNEL_ENGINE
+from ..design.centering import centered_fixed
 from ..families import Family
 from ..marginal import sufficient_stats
 from ..priors import PriorSet
@@ -77,15 +79,18 @@ __all__ = [
 def _block(
     blk: REBlock, priors: PriorSet, role: str, offset: int, center: tuple[int, ...] = ()
 ) -> KernelBlock | str:
+    kind = blk.covariance
+    if KERNEL_ENGINE not in kind.engines:
+        return f"block {blk.name!r} is of kind {kind.name!r}, which the kernel does not cover"
     enc = [encode_prior(priors.sd[blk.name][t], POSITIVE_PRIORS) for t in blk.terms]
     if any(e is None for e in enc):
         return _no_density()
-    eta = priors.cor[blk.name].params.get("eta", 1.0) if blk.kind == "lkj" else 1.0
+    eta = priors.cor[blk.name].params.get("eta", 1.0) if kind.correlated else 1.0
     return KernelBlock(
         name=blk.name,
         terms=tuple(blk.terms),
         levels=tuple(blk.levels),
-        diag=blk.kind == "diag",
+        diag=not kind.correlated,
         role=role,
         eta=float(eta),
         sd_priors=np.array(enc, dtype=float).reshape(-1, 4),
@@ -102,26 +107,24 @@ def kernel_model(
     design: Design, priors: PriorSet, family: Family, parameterization: dict[str, str]
 ) -> KernelModel | str:
     """The :class:`KernelModel` of a model, or the reason (a string) it has none."""
-    if family.name != "gaussian" or family.link != "identity":
+    if not family.is_gaussian_identity:
         return f"family {family.name}({family.link}) is not gaussian(identity)"
     names = list(design.x_names)
-    i0 = names.index("Intercept") if design.has_intercept else None
-    slopes = [c for c in names if c != "Intercept"]
+    fixed = centered_fixed(design)
+    i0 = fixed.intercept
+    slopes = [names[j] for j in fixed.slopes]
     enc: list[np.ndarray | None] = []
     if i0 is not None:
-        assert priors.intercept is not None
+        if priors.intercept is None:  # not built so: an intercept column has an Intercept prior
+            return "the model has an intercept column but no Intercept prior"
         enc.append(encode_prior(priors.intercept, LOCATION_PRIORS))
     enc += [encode_prior(priors.b[c], LOCATION_PRIORS) for c in slopes]
     sigma_enc = encode_prior(priors.family["sigma"], POSITIVE_PRIORS)
     if any(e is None for e in [*enc, sigma_enc]):
         return _no_density()
     y = design.y if design.offset is None else design.y - design.offset
-    if i0 is not None:
-        xs = np.delete(design.X, i0, axis=1)
-        xbar = xs.mean(axis=0)
-        Xc = np.column_stack([np.ones(design.n_obs), xs - xbar])
-    else:
-        xbar, Xc = np.zeros(0), np.asarray(design.X, dtype=float)
+    xbar = fixed.xbar if i0 is not None else np.zeros(0)
+    Xc = fixed.Xc
     p = Xc.shape[1]
     shift = float(np.mean(y)) if i0 is not None else 0.0
     offset = p + 1

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .. import names
 from .densities import corr_cholesky
 from .logp import logp_grad
 
@@ -191,10 +192,10 @@ class KernelModel:
             out["b"] = b
         elif p:
             out["b"] = theta.copy()
-        for blk, (names, tril, dL) in zip(self.blocks, self._expand_plan, strict=True):
+        for blk, (var_names, tril, dL) in zip(self.blocks, self._expand_plan, strict=True):
             o, q = blk.offset, blk.q
             sd = np.exp(X[:, o : o + q])
-            out[names[0]] = sd
+            out[var_names[0]] = sd
             if blk.diag:
                 Lam = sd[:, :, None] * np.eye(q)
             else:
@@ -203,17 +204,17 @@ class KernelModel:
                     L[s] = np.eye(q)
                     corr_cholesky(X[s, o + q : o + q + blk.m], q, 1.0, L[s], dL)
                 Lam = sd[:, :, None] * L
-                out[names[1]] = Lam[:, tril[0], tril[1]]
-                out[names[2]] = L @ L.transpose(0, 2, 1)
+                out[var_names[1]] = Lam[:, tril[0], tril[1]]
+                out[var_names[2]] = L @ L.transpose(0, 2, 1)
             if blk.role != "marginal":
                 eff = X[:, o + q + blk.m : o + blk.size].reshape(S, -1, q)
                 if blk.role == "noncentered":
-                    out[names[3]] = eff.copy()
-                    out[names[4]] = np.einsum("slj,sij->sli", eff, Lam)
+                    out[var_names[3]] = eff.copy()
+                    out[var_names[4]] = np.einsum("slj,sij->sli", eff, Lam)
                 else:
-                    out[names[4]] = eff - self._center_values(blk, X)
+                    out[var_names[4]] = eff - self._center_values(blk, X)
                     if blk.center:
-                        out[names[5]] = eff.copy()
+                        out[var_names[5]] = eff.copy()
         out["sigma"] = np.exp(X[:, p])
         return {k: v.reshape(lead + v.shape[1:]) for k, v in out.items()}
 
@@ -236,7 +237,17 @@ class KernelModel:
     def _expand_plan(self) -> list[tuple[tuple[str, ...], tuple, np.ndarray]]:
         return [
             (
-                tuple(f"{k}_{b.name}" for k in ("sd", "L", "cor", "z", "r", "alpha")),
+                tuple(
+                    var(b.name)
+                    for var in (
+                        names.sd,
+                        names.chol,
+                        names.cor,
+                        names.standardized,
+                        names.effects,
+                        names.alpha,
+                    )
+                ),
                 np.tril_indices(b.q),
                 np.zeros((b.m + 1, b.q, b.q)),
             )
@@ -258,19 +269,22 @@ class KernelModel:
         for blk in self.blocks:
             o, q = blk.offset, blk.q
             if blk.diag:
-                x[o : o + q] = np.log(np.asarray(values[f"sd_{blk.name}"], dtype=float))
+                x[o : o + q] = np.log(np.asarray(values[names.sd(blk.name)], dtype=float))
             else:
                 Lam = np.zeros((q, q))
-                Lam[np.tril_indices(q)] = np.asarray(values[f"L_{blk.name}"], dtype=float)
+                Lam[np.tril_indices(q)] = np.asarray(values[names.chol(blk.name)], dtype=float)
                 sd = np.sqrt((Lam**2).sum(axis=1))
                 x[o : o + q] = np.log(sd)
                 x[o + q : o + q + blk.m] = _partial_correlations(Lam / sd[:, None])
             start = o + q + blk.m
-            key = {"noncentered": f"z_{blk.name}", "centered": f"r_{blk.name}"}.get(blk.role)
+            key = {
+                "noncentered": names.standardized(blk.name),
+                "centered": names.effects(blk.name),
+            }.get(blk.role)
             if key is not None:
                 eff = np.zeros((len(blk.levels), q))
-                if f"alpha_{blk.name}" in values:  # stored as sampled (hierarchically centered)
-                    eff[:] = np.asarray(values[f"alpha_{blk.name}"], dtype=float).reshape(-1, q)
+                if names.alpha(blk.name) in values:  # stored as sampled (hierarchically centered)
+                    eff[:] = np.asarray(values[names.alpha(blk.name)], dtype=float).reshape(-1, q)
                 else:
                     if key in values:
                         eff[:] = np.asarray(values[key], dtype=float).reshape(-1, q)

@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from .. import stack
+from .. import names, stack
 from ..marginal import woodbury_system
-from ..sampling import SampleResult, nutpie_sample, resolve_cores
+from ..nuts import SampleResult, nutpie_sample, resolve_cores
 from .densities import corr_cholesky, prior_lp
 from .layout import KernelModel
 from .logp import block_scale, block_scale_grad, logp_grad, marginal_levels
@@ -68,11 +68,13 @@ def _dims(km: KernelModel) -> dict[str, tuple[str, ...]]:
     """Dims of the stored variables (as the PyMC model names them; scalars have none)."""
     dims: dict[str, tuple[str, ...]] = {"b": ("coef",), "beta": ("coef_slope",)}
     for blk in km.blocks:
-        level, term = f"{blk.name}_level", f"{blk.name}_term"
-        dims[f"sd_{blk.name}"] = (term,)
-        dims[f"cor_{blk.name}"] = (term, term + "_")
-        dims[f"L_{blk.name}"] = (f"L_{blk.name}_dim_0",)
-        dims[f"z_{blk.name}"] = dims[f"r_{blk.name}"] = dims[f"alpha_{blk.name}"] = (level, term)
+        level, term = names.level_dim(blk.name), names.term_dim(blk.name)
+        dims[names.sd(blk.name)] = (term,)
+        dims[names.cor(blk.name)] = (term, term + "_")
+        dims[names.chol(blk.name)] = (f"L_{blk.name}_dim_0",)
+        dims[names.standardized(blk.name)] = dims[names.effects(blk.name)] = dims[
+            names.alpha(blk.name)
+        ] = (level, term)
     return dims
 
 
@@ -82,9 +84,9 @@ def _coords(km: KernelModel) -> dict[str, Any]:
     if km.intercept_pos is not None and slopes:
         coords["coef_slope"] = slopes
     for blk in km.blocks:
-        term = f"{blk.name}_term"
+        term = names.term_dim(blk.name)
         coords[term] = coords[term + "_"] = list(blk.terms)
-        coords[f"{blk.name}_level"] = list(blk.levels)
+        coords[names.level_dim(blk.name)] = list(blk.levels)
         if not blk.diag:
             coords[f"L_{blk.name}_dim_0"] = np.arange(blk.q * (blk.q + 1) // 2)
     return coords

@@ -43,6 +43,7 @@ import scipy.linalg as sla
 import scipy.sparse as sp
 
 from ..design import BlockKind, Design, REBlock, block_kind
+from ..design.sparse import block_matrix, level_crossproducts
 
 
 def n_theta(q: int, kind: str | BlockKind) -> int:
@@ -108,16 +109,6 @@ class ThetaLayout:
     def bounds(self) -> list[tuple[float | None, float | None]]:
         """Box constraints: diagonal entries ``>= 0``, off-diagonal entries free."""
         return [(0.0, None) if d else (None, None) for d in self.is_diagonal()]
-
-
-def block_z(block: REBlock) -> sp.csr_matrix:
-    """Sparse ``n x (m q)`` indicator-times-covariate matrix of a block (level-major columns)."""
-    n, q = block.Z.shape
-    rows = np.repeat(np.arange(n), q)
-    cols = (block.codes[:, None] * q + np.arange(q)[None, :]).ravel()
-    return sp.csr_matrix(
-        (np.asarray(block.Z, float).ravel(), (rows, cols)), shape=(n, block.n_levels * q)
-    )
 
 
 def _blockdiag(mats: np.ndarray) -> sp.csr_matrix:
@@ -189,17 +180,10 @@ class ProfiledLmm:
         first = design.blocks[self.order[0]]
         self.m1, self.q1 = first.n_levels, first.q
         XY = np.column_stack([X, y])
-        Z1 = block_z(first)
-        # per-level Z_1'Z_1 blocks
-        G = np.empty((self.m1, self.q1, self.q1))
-        Zf = np.asarray(first.Z, float)
-        for i in range(self.q1):
-            for j in range(i + 1):
-                v = np.bincount(first.codes, Zf[:, i] * Zf[:, j], minlength=self.m1)
-                G[:, i, j] = G[:, j, i] = v
-        self.G1 = G
+        Z1 = block_matrix(first)
+        self.G1 = level_crossproducts(first, Z1.T.tocsr())  # per-level Z_1'Z_1 blocks
         self.BX = np.asarray(Z1.T @ XY).reshape(self.m1, self.q1, -1)  # Z_1'[X y] per level
-        rest = [block_z(design.blocks[k]) for k in self.order[1:]]
+        rest = [block_matrix(design.blocks[k]) for k in self.order[1:]]
         self.Qr = sum(z.shape[1] for z in rest)
         self.rest_diagonal = all(_diagonal_factor(design.blocks[k]) for k in self.order[1:])
         self.pairs: tuple[np.ndarray, ...] | None = None
