@@ -60,3 +60,37 @@ def test_an_observation_level_effect_stays_allowed_beside_a_count_family():
     df = pd.DataFrame({"y": rng.poisson(3, size=60), "obs": [str(i) for i in range(60)]})
     model = pg.Model("y ~ 1 + (1 | obs)", df, family="poisson")  # overdispersion, as in brms
     assert model.design.blocks[0].n_levels == 60
+
+
+def test_an_aliased_fixed_column_is_dropped_with_a_message_like_lme4(lme4_ref):
+    """lme4: 'fixed-effect model matrix is rank deficient so dropping 1 column / coefficient';
+    the remaining fit is the full-rank one (Bates et al. 2015's fm1 numbers)."""
+    ref = lme4_ref["sleepstudy_reml"]
+    df = pg.datasets.load("sleepstudy")
+    with pytest.warns(UserWarning, match=r"rank deficient so dropping 1 column.*I\(2 \* Days\)"):
+        model = pg.Model("Reaction ~ Days + I(2 * Days) + (Days | Subject)", df)
+    assert model.design.x_names == ("Intercept", "Days")
+    fit = model.optimize()
+    np.testing.assert_allclose(
+        fit.beta, [ref["fixef"]["(Intercept)"], ref["fixef"]["Days"]], rtol=1e-5
+    )
+    # new data get the same columns (the aliased one is dropped there too)
+    assert model.design.transform(df.head(3)).X.shape == (3, 2)
+
+
+def test_aliased_factor_columns_are_dropped_in_order():
+    rng = np.random.default_rng(2)
+    f = rng.choice(["a", "b", "c"], 90)
+    df = pd.DataFrame({"y": rng.normal(size=90), "f": f, "f2": f, "g": np.repeat(list("xyz"), 30)})
+    with pytest.warns(
+        UserWarning, match=r"dropping 2 columns / coefficients: f2\[T.b\], f2\[T.c\]"
+    ):
+        model = pg.Model("y ~ f + f2 + (1 | g)", df)
+    assert model.design.x_names == ("Intercept", "f[T.b]", "f[T.c]")
+
+
+def test_a_full_rank_design_keeps_every_column():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = pg.Model("Reaction ~ Days + (1 | Subject)", pg.datasets.load("sleepstudy"))
+    assert model.design.x_names == ("Intercept", "Days")

@@ -98,6 +98,20 @@ def build_design(
     x_order = _r_column_order(xm.design_info, x_formula)
     X = finite_matrix(xm, "fixed-effect")[:, x_order]
     x_names = tuple(xm.design_info.column_names[j] for j in x_order)
+    keep = full_rank_columns(X)
+    if len(keep) < X.shape[1]:
+        kept = set(keep.tolist())
+        dropped = [x_names[j] for j in range(X.shape[1]) if j not in kept]
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
+            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)} (a linear combination "
+            "of the columns before it; lme4 drops it the same way)",
+            UserWarning,
+            stacklevel=2,
+        )
+        X, x_order = X[:, keep], x_order[keep]
+        x_names = tuple(x_names[j] for j in keep)
 
     offset = offset_info = None
     if offsets:
@@ -176,3 +190,27 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
             )
         )
     return tuple(blocks)
+
+
+# a column is aliased when less than this fraction of its norm is outside the span of the columns
+# before it (R's qr(), which lme4 uses to drop columns, has the same default tolerance)
+RANK_TOLERANCE = 1e-7
+
+
+def full_rank_columns(X: np.ndarray, tol: float = RANK_TOLERANCE) -> np.ndarray:
+    """Positions of the columns of ``X`` to keep so that it has full column rank, keeping
+    columns in order as R's ``qr`` (LINPACK's limited pivoting) does: column j is dropped when
+    ``|R_jj| < tol * ||X_j||`` in the QR factorization of the columns kept before it plus j.
+
+    One Householder QR per dropped column plus one: the factorization of the kept columns is
+    repeated after each drop, so a dropped column leaves no trace in the later ones.
+    """
+    keep = np.arange(X.shape[1])
+    norms = np.linalg.norm(X, axis=0)
+    while keep.size:
+        r = np.abs(np.diag(np.linalg.qr(X[:, keep], mode="r")))
+        bad = np.flatnonzero(r < tol * np.maximum(norms[keep], np.finfo(float).tiny))
+        if bad.size == 0:
+            break
+        keep = np.delete(keep, bad[0])  # the first aliased column; later ones are re-tested
+    return keep
