@@ -94,3 +94,25 @@ def test_a_full_rank_design_keeps_every_column():
         warnings.simplefilter("error")
         model = pg.Model("Reaction ~ Days + (1 | Subject)", pg.datasets.load("sleepstudy"))
     assert model.design.x_names == ("Intercept", "Days")
+
+
+def test_the_ess_warning_scales_with_the_number_of_chains(sleep_fit):
+    """Stan's and brms's rule, 100 per chain: two chains of a fit are held to 200, not 400."""
+    two = sleep_fit.idata.isel(chain=slice(0, 2), draw=slice(0, 60))
+    fit = pg.Fit(
+        sleep_fit.model,
+        two,
+        draws=60,
+        tune=1000,
+        chains=2,
+        sampler="nutpie",
+        parameterization=sleep_fit.parameterization,
+        timing={},
+    )
+    ess = fit.summary()[["Bulk_ESS", "Tail_ESS"]].to_numpy()
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        msgs = fit.check()
+    low = [m for m in msgs if "effective sample size below" in m]
+    assert (ess < 200).any() and low  # 2 x 60 draws: some ESS is below 200
+    assert all("below 200 for" in m for m in low)

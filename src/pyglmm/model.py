@@ -138,7 +138,7 @@ class Model:
         ``sampler``: ``"nutpie"`` (default), ``"pymc"``, or the JAX samplers ``"numpyro"`` and
         ``"blackjax"`` (``pip install "pyglmm[jax]"``; they run on a GPU with a CUDA jaxlib).
 
-        Warnings (divergences, R-hat > 1.01, ESS < 400) are issued unless ``warn=False``.
+        Warnings (divergences, R-hat > 1.01, ESS < 100 per chain) are issued unless ``warn=False``.
         The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
         (``log_likelihood=True`` forces it). ``init="reml"`` starts the chains (jittered) from
         the REML estimates of :meth:`optimize` (gaussian models).

@@ -3,7 +3,7 @@
 :func:`describe` gives brms's columns from chains x draws: ``Estimate`` (posterior mean),
 ``Est.Error`` (posterior SD), the equal-tailed 2.5%/97.5% quantiles, ``Rhat`` (rank-normalized
 split R-hat) and ``Bulk_ESS``/``Tail_ESS`` (Vehtari et al. 2021; through :mod:`pyglmm.stack`, so
-on either ArviZ). :data:`RHAT_LIMIT` and :data:`ESS_LIMIT` are the thresholds of
+on either ArviZ). :data:`RHAT_LIMIT` and :data:`ESS_PER_CHAIN` are the thresholds of
 :meth:`pyglmm.Fit.check`; :func:`rank_bins` and :func:`uniform_pvalue` are the SBC rank
 histogram and its chi-square test.
 """
@@ -31,7 +31,7 @@ SUMMARY_COLUMNS = ["Estimate", "Est.Error", "l-95% CI", "u-95% CI", "Rhat", "Bul
 RHAT_LIMIT = 1.01
 
 
-ESS_LIMIT = 400
+ESS_PER_CHAIN = 100  # Stan's and brms's rule: bulk and tail ESS of at least 100 per chain
 
 
 def describe(draws: np.ndarray) -> dict[str, float]:

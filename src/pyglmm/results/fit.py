@@ -23,7 +23,7 @@ from ..design.grouping import columns_by_group
 from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
 from ..families import Family
 from ..spec import ModelSpec
-from .diagnostics import ESS_LIMIT, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
+from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
 from .params import ParamRef, parameters, summary_order
 
 if TYPE_CHECKING:
@@ -300,17 +300,19 @@ class Fit:
                 f"Parameters with R-hat above {RHAT_LIMIT}: {', '.join(high)}. The chains have "
                 "not mixed; run more iterations or reparameterize."
             )
+        ess_limit = ESS_PER_CHAIN * self.chains
         for kind in ("Bulk", "Tail"):
             low = [
                 lab
                 for lab, s in zip(labels, self._stats, strict=True)
-                if s[f"{kind}_ESS"] < ESS_LIMIT
+                if s[f"{kind}_ESS"] < ess_limit
             ]
             if low:
                 msgs.append(
-                    f"{kind} effective sample size below {ESS_LIMIT} for: {', '.join(low)}. "
+                    f"{kind} effective sample size below {ess_limit} for: {', '.join(low)}. "
                     f"{'Posterior means and medians' if kind == 'Bulk' else 'Tail quantiles'} "
-                    "may be unreliable; run more iterations."
+                    f"may be unreliable; run more iterations (the limit is {ESS_PER_CHAIN} per "
+                    f"chain, as in Stan and brms)."
                 )
         for msg in msgs:
             warnings.warn(msg, SamplingWarning, stacklevel=3)
