@@ -21,6 +21,7 @@ from .design import Design, DesignError, as_frame, build_design
 from .errors import ArgumentError, FamilyError
 from .families import Family
 from .families import family as get_family
+from .families.base import ResponseError
 from .formula import ParsedFormula, parse_formula
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
@@ -60,7 +61,10 @@ class Model:
         self.formula: ParsedFormula = parse_formula(formula)
         self.design: Design = build_design(self.formula, data, missing=missing)
         self.family: Family = get_family(family)
-        self.family.validate(self.design.y, self.design.trials)
+        try:
+            self.family.validate(self.design.y, self.design.trials)
+        except ResponseError as err:  # name the rows as the user's data does (after any drop)
+            raise err.located(self.design.index) from None
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
         resolve_parameterization(parameterization, self.design.blocks, self.family)  # checks it
