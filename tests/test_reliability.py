@@ -128,3 +128,19 @@ def test_a_bad_response_is_named_by_the_data_index_after_dropped_rows():
     with pytest.warns(UserWarning, match="dropped 1 of 10 rows"):
         with pytest.raises(pg.FamilyError, match=r"\(data index r7\)"):
             pg.Model("y ~ 1 + (1 | g)", df, family="poisson")
+
+
+@pytest.mark.parametrize(
+    ("y", "match"),
+    [
+        (np.ones(20), r"response 'y' is constant \(every value is 1\)"),
+        (
+            2.0 + 0.5 * np.arange(20.0),
+            r"exact linear function of the fixed effects \(Intercept, x\)",
+        ),
+    ],
+)
+def test_optimize_refuses_a_response_the_fixed_part_reproduces(y, match):
+    df = pd.DataFrame({"y": y, "x": np.arange(20.0), "g": np.repeat(list("abcd"), 5)})
+    with pytest.raises(pg.DesignError, match=match):
+        pg.Model("y ~ x + (1 | g)", df).optimize()

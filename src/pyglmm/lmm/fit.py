@@ -20,6 +20,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..design import Design
+from ..errors import DesignError
 from .profiled import ProfiledLmm
 from .result import LmmFit
 
@@ -118,8 +119,30 @@ def fit_lmm(
     starting theta (lme4 scale, design block order); ``blas_threads`` caps BLAS threads
     during the fit (``None``: leave as is). Returns an :class:`LmmFit`.
     """
+    _check_response(design)
     with _blas_threads(blas_threads):
         return _fit(design, reml, start, maxiter)
+
+
+def _check_response(design: Design) -> None:
+    """Refuse a response the fixed effects reproduce exactly (a constant one, in particular):
+    the residual variance is 0 and the profiled deviance has no minimum."""
+    y = np.asarray(design.y, dtype=float)
+    if design.offset is not None:
+        y = y - design.offset
+    if np.ptp(y) == 0:
+        raise DesignError(
+            f"the response {design.response!r} is constant (every value is {y[0]:g}): a linear "
+            "mixed model needs a varying response"
+        )
+    X = np.asarray(design.X, dtype=float)
+    if X.shape[1]:
+        resid = y - X @ np.linalg.lstsq(X, y, rcond=None)[0]
+        if float(np.linalg.norm(resid)) <= 1e-10 * max(float(np.linalg.norm(y)), 1e-300):
+            raise DesignError(
+                f"the response {design.response!r} is an exact linear function of the fixed "
+                f"effects ({', '.join(design.x_names)}): the residual variance would be 0"
+            )
 
 
 def _fit(design: Design, reml: bool, start: np.ndarray | None, maxiter: int) -> LmmFit:
