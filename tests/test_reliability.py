@@ -121,13 +121,17 @@ def test_the_ess_warning_scales_with_the_number_of_chains(sleep_fit):
 def test_a_bad_response_is_named_by_the_data_index_after_dropped_rows():
     """Row 2 is dropped (missing); the negative count at index 7 is reported as 7, not 6."""
     df = pd.DataFrame({"y": [1, 2, np.nan, 3, 4, 5, 6, -2, 1, 2], "g": list("aabbccddee")})
-    with pytest.warns(UserWarning, match="dropped 1 of 10 rows"):
-        with pytest.raises(pg.FamilyError, match=r"negative values in 1 row\(s\) \(data index 7\)"):
-            pg.Model("y ~ 1 + (1 | g)", df, family="poisson")
+    with (
+        pytest.warns(UserWarning, match="dropped 1 of 10 rows"),
+        pytest.raises(pg.FamilyError, match=r"negative values in 1 row\(s\) \(data index 7\)"),
+    ):
+        pg.Model("y ~ 1 + (1 | g)", df, family="poisson")
     df.index = [f"r{i}" for i in range(10)]
-    with pytest.warns(UserWarning, match="dropped 1 of 10 rows"):
-        with pytest.raises(pg.FamilyError, match=r"\(data index r7\)"):
-            pg.Model("y ~ 1 + (1 | g)", df, family="poisson")
+    with (
+        pytest.warns(UserWarning, match="dropped 1 of 10 rows"),
+        pytest.raises(pg.FamilyError, match=r"\(data index r7\)"),
+    ):
+        pg.Model("y ~ 1 + (1 | g)", df, family="poisson")
 
 
 @pytest.mark.parametrize(
