@@ -148,3 +148,34 @@ def test_optimize_refuses_a_response_the_fixed_part_reproduces(y, match):
     df = pd.DataFrame({"y": y, "x": np.arange(20.0), "g": np.repeat(list("abcd"), 5)})
     with pytest.raises(pg.DesignError, match=match):
         pg.Model("y ~ x + (1 | g)", df).optimize()
+
+
+def _typed_columns(n: int = 30) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    return pd.DataFrame(
+        {
+            "y": rng.normal(size=n),
+            "d": pd.date_range("2020-01-01", periods=n),
+            "id": [f"s{i}" for i in range(n)],
+            "g": np.repeat(list("abc"), n // 3),
+        }
+    )
+
+
+def test_a_datetime_fixed_effect_is_refused_naming_the_column():
+    with pytest.raises(pg.DesignError, match=r"column 'd' is a datetime64.*convert it to a number"):
+        pg.Model("y ~ d + (1 | g)", _typed_columns())
+
+
+def test_an_identifier_used_as_a_factor_warns():
+    with pytest.warns(
+        UserWarning, match=r"column 'id' has a different value in each of its 30 rows"
+    ):
+        pg.Model("y ~ id + (1 | g)", _typed_columns())
+
+
+def test_an_identifier_as_grouping_factor_is_not_warned_about():
+    df = _typed_columns().assign(y=np.repeat([1.0, 2.0, 3.0], 10), x=np.arange(30.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pg.Model("y ~ x + (1 | g)", df)

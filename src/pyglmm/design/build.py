@@ -21,12 +21,14 @@ from ..formula import (
     split_call,
     split_terms,
 )
+from ..formula.text import variable_names
 from . import terms as _terms
 from .blocks import kind_for
 from .frame import (
     as_frame,
     check_columns,
     check_finite_columns,
+    check_fixed_column_types,
     dmatrix,
     finite_matrix,
     format_counts,
@@ -79,6 +81,7 @@ def build_design(
         data = data.iloc[np.flatnonzero(keep)]
     frame = patsy_frame(data, names)
     check_finite_columns(frame, names, "data")
+    check_fixed_column_types(frame, variable_names(formula.fixed))
     env = _terms.eval_env()
 
     y, trials = response_columns(formula.response, frame, env)

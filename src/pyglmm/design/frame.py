@@ -7,6 +7,7 @@ new data from a stored patsy ``DesignInfo``.
 from __future__ import annotations
 
 import difflib
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -188,3 +189,32 @@ def rebuild_columns(info: Any, frame: pd.DataFrame, what: str) -> np.ndarray:
     except (ArithmeticError, LookupError, TypeError, ValueError) as err:
         raise DesignError(f"{what}: cannot evaluate on new data: {err!r}") from None
     return finite_matrix(m, what)
+
+
+# a text column with at least this many rows and one distinct value per row is almost surely an
+# identifier, not a factor (it would become n - 1 coefficients)
+ID_LIKE_MIN_ROWS = 20
+
+
+def check_fixed_column_types(frame: pd.DataFrame, names: list[str]) -> None:
+    """Refuse datetime columns in the fixed part (patsy would make every date a level) and warn
+    about a text column with one level per row (an identifier used as a factor)."""
+    for name in names:
+        col = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(col) or pd.api.types.is_timedelta64_dtype(col):
+            raise DesignError(
+                f"column {name!r} is a {col.dtype} column: convert it to a number first (e.g. "
+                f"days since the first date: (df[{name!r}] - df[{name!r}].min()).dt.days) or to "
+                "a categorical"
+            )
+        textual = pd.api.types.is_object_dtype(col) or pd.api.types.is_string_dtype(col)
+        n = len(col)
+        if textual and n >= ID_LIKE_MIN_ROWS and col.nunique() == n:
+            warnings.warn(
+                f"column {name!r} has a different value in each of its {n} rows: as a factor it "
+                f"gives {n - 1} coefficients. If it identifies rows or groups, use it as a "
+                f"grouping factor, (1 | {name}); if it holds numbers, convert it with "
+                "pd.to_numeric",
+                UserWarning,
+                stacklevel=3,
+            )
