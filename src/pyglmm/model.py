@@ -18,6 +18,7 @@ import pymc as pm
 from . import kernel as kernel_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
 from .design import Design, DesignError, as_frame, build_design
+from .design.build import drop_aliased_columns
 from .errors import ArgumentError, FamilyError
 from .families import Family
 from .families import family as get_family
@@ -59,7 +60,9 @@ class Model:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
         self.formula: ParsedFormula = parse_formula(formula)
-        self.design: Design = build_design(self.formula, data, missing=missing)
+        self.design: Design = drop_aliased_columns(
+            build_design(self.formula, data, missing=missing)
+        )
         self.family: Family = get_family(family)
         try:
             self.family.validate(self.design.y, self.design.trials)

@@ -7,6 +7,7 @@ counted), the fixed part goes through patsy, and each random term becomes one
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
@@ -101,21 +102,6 @@ def build_design(
     x_order = _r_column_order(xm.design_info, x_formula)
     X = finite_matrix(xm, "fixed-effect")[:, x_order]
     x_names = tuple(xm.design_info.column_names[j] for j in x_order)
-    keep = full_rank_columns(X)
-    if len(keep) < X.shape[1]:
-        kept = set(keep.tolist())
-        dropped = [x_names[j] for j in range(X.shape[1]) if j not in kept]
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
-            f"column{'s' if len(dropped) > 1 else ''} / coefficient"
-            f"{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)} (a linear combination "
-            "of the columns before it; lme4 drops it the same way)",
-            UserWarning,
-            stacklevel=2,
-        )
-        X, x_order = X[:, keep], x_order[keep]
-        x_names = tuple(x_names[j] for j in keep)
-
     offset = offset_info = None
     if offsets:
         om = dmatrix(" + ".join(["0", *(f"I({o})" for o in offsets)]), frame, env, "offset")
@@ -193,6 +179,33 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
             )
         )
     return tuple(blocks)
+
+
+def drop_aliased_columns(design: Design) -> Design:
+    """``design`` without the fixed-effect columns that are linear combinations of the columns
+    before them (:func:`full_rank_columns`), with lme4's message naming them; ``design`` itself
+    when it has full column rank. New data get the same columns (``x_order``)."""
+    X = np.asarray(design.X, dtype=float)
+    keep = full_rank_columns(X)
+    if len(keep) == X.shape[1]:
+        return design
+    kept = set(keep.tolist())
+    dropped = [design.x_names[j] for j in range(X.shape[1]) if j not in kept]
+    plural = "s" if len(dropped) > 1 else ""
+    warnings.warn(
+        f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+        f"column{plural} / coefficient{plural}: {', '.join(dropped)} (a linear combination of "
+        "the columns before it; lme4 drops it the same way)",
+        UserWarning,
+        stacklevel=3,
+    )
+    order = np.arange(X.shape[1]) if design.x_order is None else design.x_order
+    return replace(
+        design,
+        X=X[:, keep],
+        x_names=tuple(design.x_names[j] for j in keep),
+        x_order=np.asarray(order)[keep],
+    )
 
 
 # a column is aliased when less than this fraction of its norm is outside the span of the columns
