@@ -179,3 +179,22 @@ def test_an_identifier_as_grouping_factor_is_not_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pg.Model("y ~ x + (1 | g)", df)
+
+
+def test_mixed_sd_priors_in_a_correlated_block_sample_on_the_pymc_path_as_on_the_kernel():
+    """brms allows a different SD prior per term of a correlated block; the PyMC path (which
+    cannot put them in one LKJCholeskyCov) samples sd and LKJCorr separately, and agrees with
+    the kernel path, which takes per-term densities anyway."""
+    df = pg.datasets.load("sleepstudy")
+    priors = {"sd": {"Subject": {"Days": pg.prior("HalfNormal", sigma=20)}}}
+    model = pg.Model("Reaction ~ Days + (Days | Subject)", df, priors=priors)
+    kw = dict(draws=500, tune=500, chains=2, seed=3, progressbar=False, warn=False)
+    a = model.fit(kernel=False, **kw).summary().set_index("term")
+    b = model.fit(**kw).summary().set_index("term")
+    assert "Lcorr_Subject" in model.pymc_model.named_vars
+    for term in ["sd(Intercept)", "sd(Days)", "cor(Intercept,Days)", "Days", "sigma"]:
+        se = np.hypot(
+            a.loc[term, "Est.Error"] / np.sqrt(a.loc[term, "Bulk_ESS"]),
+            b.loc[term, "Est.Error"] / np.sqrt(b.loc[term, "Bulk_ESS"]),
+        )
+        assert abs(a.loc[term, "Estimate"] - b.loc[term, "Estimate"]) < 4 * se, term

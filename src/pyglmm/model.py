@@ -179,6 +179,9 @@ class Model:
         initvals = None
         if init == "reml":
             initvals = initvals_from_lmm(self.design, self.optimize(reml=True), resolved)
+            if km is None:  # the PyMC model's free variables only (e.g. a mixed-prior LKJ block)
+                free = {rv.name for rv in compiled.model.free_RVs}
+                initvals = {k: v for k, v in initvals.items() if k in free}
         sampler_kwargs: dict[str, Any] = dict(
             draws=draws,
             tune=tune,

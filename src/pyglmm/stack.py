@@ -272,6 +272,17 @@ def lkj_corr_matrix_dist(n: int, eta: float) -> Any:
     return pm.LKJCorr.dist(n=n, eta=eta, return_matrix=True)
 
 
+def lkj_corr_cholesky(name: str, n: int, eta: float) -> Any:
+    """A named LKJ(eta) correlation as its Cholesky factor L (n x n, R = L L'): PyMC 6's
+    ``LKJCorr`` is L itself, PyMC 5's gives R (``return_matrix=True``), factored here."""
+    import pymc as pm
+    import pytensor.tensor as pt
+
+    if PYMC_6:
+        return pm.LKJCorr(name, n=n, eta=eta)
+    return pt.linalg.cholesky(pm.LKJCorr(name, n=n, eta=eta, return_matrix=True))
+
+
 def lkj_cholesky_initval(n: int) -> dict[str, Any]:
     """Keyword arguments for ``pm.LKJCholeskyCov`` that fix its starting point.
 

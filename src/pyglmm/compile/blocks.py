@@ -51,11 +51,8 @@ def _dims(blk: REBlock) -> tuple[str, str]:
 def _lkj_chol(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     """``LKJCholeskyCov`` for an lkj block; registers ``sd_<name>`` and ``cor_<name>``."""
     sd_priors = [priors.sd[blk.name][t] for t in blk.terms]
-    if len({p.dist for p in sd_priors}) > 1:
-        raise ValueError(
-            f"the sd priors of the correlated block {blk.name!r} must share one distribution "
-            f"(got {sorted({p.dist for p in sd_priors})}); vary their parameters instead"
-        )
+    if len({(p.dist, tuple(sorted(p.params))) for p in sd_priors}) > 1:
+        return _lkj_chol_mixed(blk, priors, code)
     params = {k: np.array([p.params[k] for p in sd_priors]) for k in sd_priors[0].params}
     sd_dist = getattr(pm, sd_priors[0].dist).dist(shape=blk.q, **params)
     eta = priors.cor[blk.name].params.get("eta", 1.0)
@@ -77,6 +74,22 @@ def _lkj_chol(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     pm.Deterministic(names.sd(name), stds, dims=term)
     pm.Deterministic(names.cor(name), corr, dims=(term, term + "_"))
     return chol
+
+
+def _lkj_chol_mixed(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
+    """A correlated block whose SD priors differ in distribution (brms allows it; one
+    ``LKJCholeskyCov`` cannot take them): each SD its own variable (``sd_<name>``), the
+    correlation ``LKJCorr(eta)`` with Cholesky factor ``L_C`` (``Lcorr_<name>``), and the
+    covariance factor ``diag(sd) L_C``."""
+    name = blk.name
+    _, term = _dims(blk)
+    sd = _stacked(names.sd(name), [priors.sd[name][t] for t in blk.terms], term, code)
+    eta = priors.cor[name].params.get("eta", 1.0)
+    code(f"Lcorr_{name} = pm.LKJCorr('Lcorr_{name}', n={blk.q}, eta={eta:.4g})  # Cholesky")
+    corr_chol = stack.lkj_corr_cholesky(f"Lcorr_{name}", blk.q, eta)
+    code(f"L_{name} = sd_{name}[:, None] * Lcorr_{name}")
+    pm.Deterministic(names.cor(name), corr_chol @ corr_chol.T, dims=(term, term + "_"))
+    return sd[:, None] * corr_chol
 
 
 def lkj_noncentered(
