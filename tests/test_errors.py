@@ -71,7 +71,7 @@ def test_a_non_fit_file_is_a_fit_file_error(tmp_path):
     [
         ({"sd": {"Subject": {"Dayz": pg.prior("HalfNormal", sigma=2)}}}, "Dayz"),
         ({"sigma": "Exponential"}, "'Exponential'"),
-        ({"b": {"Days": "normal(0,1)"}}, "priors['b']['Days']"),
+        ({"b": {"Days": "normall(0,1)"}}, "priors['b']['Days']"),
         ({"sd": {"Subjekt": pg.prior("HalfNormal", sigma=2)}}, "Subjekt"),
         ({"b": 3.0}, "priors['b']"),
     ],

@@ -31,6 +31,7 @@ LAYERS: dict[str, int] = {
     "pyglmm.formula": 1,
     "pyglmm.design": 1,
     "pyglmm.priors": 1,
+    "pyglmm.brms_prior": 1,
     "pyglmm.families": 1,
     "pyglmm.spec": 1,
     "pyglmm.nuts": 1,

@@ -25,6 +25,9 @@ Overrides, in ``Model(priors=...)``::
      "sd": {"Subject": {"Days": pg.prior(...)}},          # one term of one group
      "cor": pg.prior("LKJ", eta=2), "cor": {"Subject": pg.prior("LKJ", eta=2)},
      "Intercept": ..., "sigma": ...}
+
+Any leaf may also be a brms prior string, ``"normal(0, 10)"``, ``"student_t(3, 0, 2.5)"``,
+``"lkj(2)"`` (:mod:`pyglmm.brms_prior`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import numpy as np
 import pandas as pd
 import pymc as pm
 
+from .brms_prior import brms_prior
 from .errors import PriorError
 
 PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "sigma")
@@ -179,7 +183,7 @@ def _lookup(spec: Any, keys: tuple[str, ...], default: Prior, cls: str) -> tuple
     node = spec
     path = f"priors[{cls!r}]"
     for key in keys:
-        if isinstance(node, Prior) or node is None:
+        if isinstance(node, (Prior, str)) or node is None:
             break
         if not isinstance(node, Mapping):
             raise PriorError(
@@ -190,6 +194,9 @@ def _lookup(spec: Any, keys: tuple[str, ...], default: Prior, cls: str) -> tuple
         path += f"[{key!r}]"
     if node is None:
         return default, False
+    if isinstance(node, str):
+        dist, params = brms_prior(node, cls, path)
+        return Prior(dist, params), True
     if not isinstance(node, Prior):
         raise PriorError(
             f"{path} must be a pg.prior(...), e.g. pg.prior('Normal', mu=0, sigma=10); got "
