@@ -38,6 +38,8 @@ LINKS: dict[str, tuple[Any, Any]] = {
     "logit": (pm.math.invlogit, special.expit),
     "probit": (_probit_inv_pt, special.ndtr),  # standard normal CDF
     "cloglog": (_cloglog_inv_pt, _cloglog_inv_np),  # 1 - exp(-exp(eta))
+    "sqrt": (pt.sqr, np.square),  # mu = eta^2
+    "inverse": (pt.reciprocal, np.reciprocal),  # mu = 1 / eta
 }
 
 
@@ -299,16 +301,23 @@ class _IdentityScaled:
 
 
 class _LogScaled:
-    """brms's data-scaled Intercept prior on a log link: with ``y = 0`` replaced by 0.1, location
-    ``median(log y)`` and scale ``max(2.5, mad(log y))`` (brms ``def_scale_prior``)."""
+    """brms's data-scaled Intercept prior on the link scale of a positive response
+    (``def_scale_prior``): location ``median(link(y))`` and scale ``max(2.5, mad(link(y)))``,
+    with ``y = 0`` replaced by 0.1 under the log link (and 1/y with the inverse link)."""
 
     link: str
 
-    def _log_y(self, y: np.ndarray) -> np.ndarray:
-        return np.log(np.where(y == 0, 0.1, y))
+    def _link_y(self, y: np.ndarray) -> np.ndarray:
+        if self.link == "log":
+            return np.log(np.where(y == 0, 0.1, y))
+        if self.link == "sqrt":
+            return np.sqrt(y)
+        if self.link == "inverse":
+            return 1.0 / np.where(y == 0, 0.1, y)
+        return np.asarray(y, dtype=float)  # identity
 
     def default_center(self, y: np.ndarray, trials: np.ndarray | None) -> float:
-        return float(np.median(self._log_y(y))) if self.link == "log" else 0.0
+        return float(np.median(self._link_y(y)))
 
     def default_scale(self, y: np.ndarray, trials: np.ndarray | None) -> float:
-        return max(2.5, r_mad(self._log_y(y))) if self.link == "log" else 2.5
+        return max(2.5, r_mad(self._link_y(y)))

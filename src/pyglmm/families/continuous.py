@@ -5,7 +5,7 @@ family              links                         distribution
 ==================  ============================  ==========================================
 gaussian            identity, log                 Normal(mu, sigma)
 student             identity, log                 StudentT(nu, mu, sigma)
-gamma               log                           Gamma(alpha=shape, beta=shape / mu)
+gamma               log, inverse, identity        Gamma(alpha=shape, beta=shape / mu)
 lognormal           identity (on log y)           LogNormal(mu, sigma)
 beta                logit, probit, cloglog        Beta(mu * phi, (1 - mu) * phi)
 ==================  ============================  ==========================================
@@ -165,7 +165,7 @@ class Gamma(_LogScaled, Family):
 
     link: str = "log"
     name: ClassVar[str] = "gamma"
-    links: ClassVar[tuple[str, ...]] = ("log",)
+    links: ClassVar[tuple[str, ...]] = ("log", "inverse", "identity")
     params: ClassVar[tuple[str, ...]] = ("shape",)
     positive_params: ClassVar[tuple[str, ...]] = ("shape",)
 

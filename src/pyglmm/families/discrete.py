@@ -6,8 +6,8 @@ family              links                         distribution
 ==================  ============================  ==========================================
 bernoulli           logit, probit, cloglog        Bernoulli(p=mu)
 binomial            logit, probit, cloglog        Binomial(n=trials, p=mu)
-poisson             log                           Poisson(mu)
-negativebinomial    log                           NegativeBinomial(mu, alpha=shape) (NB2)
+poisson             log, identity, sqrt           Poisson(mu)
+negativebinomial    log, identity, sqrt           NegativeBinomial(mu, alpha=shape) (NB2)
 ==================  ============================  ==========================================
 """
 
@@ -171,7 +171,7 @@ class Poisson(_LogScaled, Family):
 
     link: str = "log"
     name: ClassVar[str] = "poisson"
-    links: ClassVar[tuple[str, ...]] = ("log",)
+    links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
         super().validate(y, trials)
@@ -227,7 +227,7 @@ class NegativeBinomial(_LogScaled, Family):
     link: str = "log"
     name: ClassVar[str] = "negativebinomial"
     aliases: ClassVar[tuple[str, ...]] = ("negbinomial",)
-    links: ClassVar[tuple[str, ...]] = ("log",)
+    links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
     params: ClassVar[tuple[str, ...]] = ("shape",)
     positive_params: ClassVar[tuple[str, ...]] = ("shape",)
 
