@@ -156,7 +156,7 @@ def fixed_priors(
     sigma = math.exp(x[p])
     s = sigma * sigma
     plp, pg = prior_lp(sigma_prior, sigma)
-    lp += plp + x[p]
+    lp += plp + float(x[p])
     grad[p] = dll_ds * 2.0 * s + pg * sigma + 1.0
     return lp
 
