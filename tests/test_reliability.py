@@ -198,3 +198,29 @@ def test_mixed_sd_priors_in_a_correlated_block_sample_on_the_pymc_path_as_on_the
             b.loc[term, "Est.Error"] / np.sqrt(b.loc[term, "Bulk_ESS"]),
         )
         assert abs(a.loc[term, "Estimate"] - b.loc[term, "Estimate"]) < 4 * se, term
+
+
+class _ForeignFrame:
+    """A stand-in for a polars / narwhals frame: it converts itself with to_pandas()."""
+
+    def __init__(self, df: pd.DataFrame) -> None:
+        self._df = df
+
+    def to_pandas(self) -> pd.DataFrame:
+        return self._df.copy()
+
+
+def test_a_frame_with_to_pandas_and_an_interchange_frame_are_taken():
+    df = pg.datasets.load("sleepstudy")
+    a = pg.Model("Reaction ~ Days + (1 | Subject)", _ForeignFrame(df))
+    with warnings.catch_warnings():  # pandas 3 deprecates the interchange protocol
+        warnings.simplefilter("ignore")
+        b = pg.Model("Reaction ~ Days + (1 | Subject)", df.__dataframe__())
+    np.testing.assert_array_equal(a.design.X, b.design.X)
+    np.testing.assert_array_equal(a.design.y, df["Reaction"].to_numpy())
+
+
+def test_two_columns_with_the_formulas_name_are_refused():
+    df = pd.DataFrame(np.ones((6, 3)), columns=["y", "x", "x"]).assign(g=list("aabbcc"))
+    with pytest.raises(pg.DesignError, match=r"the data have 2 columns named 'x'"):
+        pg.Model("y ~ x + (1 | g)", df)

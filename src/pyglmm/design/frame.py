@@ -25,13 +25,27 @@ from ..formula import (
 
 
 def as_frame(data: Any) -> pd.DataFrame:
-    """``data`` as a DataFrame: a DataFrame as it is, a dict of columns converted; anything
-    else is refused with a :class:`DesignError` naming its type."""
+    """``data`` as a pandas DataFrame: a DataFrame as it is; a dict of columns; a polars,
+    pyarrow or narwhals frame (anything with ``to_pandas()``); any object of the dataframe
+    interchange protocol (``__dataframe__``). Anything else is refused with a
+    :class:`DesignError` naming its type."""
     if isinstance(data, pd.DataFrame):
         return data
     if isinstance(data, Mapping):
         return pd.DataFrame(data)
-    raise DesignError(f"data must be a pandas DataFrame, got {type(data).__name__}")
+    if callable(getattr(data, "to_pandas", None)):
+        frame = data.to_pandas()
+        if isinstance(frame, pd.DataFrame):
+            return frame
+    if hasattr(data, "__dataframe__"):
+        with warnings.catch_warnings():  # pandas 3 deprecates the protocol; it still works
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            return pd.api.interchange.from_dataframe(data)
+    raise DesignError(
+        f"data must be a DataFrame (pandas, or one with to_pandas() such as polars), or a dict "
+        f"of columns; got {type(data).__name__}"
+    )
 
 
 def rhs_variables(formula: ParsedFormula, random: bool = True) -> list[str]:
@@ -44,12 +58,20 @@ def rhs_variables(formula: ParsedFormula, random: bool = True) -> list[str]:
 
 
 def check_columns(names: list[str], data: pd.DataFrame) -> None:
+    """Every name is one column of ``data``: unknown names get close matches as a hint, and a
+    name that two columns share is refused (it would be ambiguous)."""
     columns = [str(c) for c in data.columns]
     for name in names:
         if name not in data.columns:
             close = difflib.get_close_matches(name, columns, n=3)
             hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
             raise DesignError(f"unknown column {name!r} in formula{hint}")
+        count = columns.count(name)
+        if count > 1:
+            raise DesignError(
+                f"the data have {count} columns named {name!r}: rename them so the formula's "
+                f"{name!r} names one column"
+            )
 
 
 def na_counts(data: pd.DataFrame, names: list[str]) -> dict[str, int]:
