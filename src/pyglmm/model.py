@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 import pandas as pd
@@ -23,7 +24,7 @@ from .errors import ArgumentError, FamilyError
 from .families import Family
 from .families import family as get_family
 from .families.base import ResponseError
-from .formula import ParsedFormula, parse_formula
+from .formula import ParsedFormula, parse_formula, quote_columns
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
 from .priors import PriorSet, build_priors
@@ -59,7 +60,10 @@ class Model:
     ) -> None:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
-        self.formula: ParsedFormula = parse_formula(formula)
+        # names Python cannot read (dotted, keywords, backticks) become Q("..."); the formula
+        # keeps the text the user wrote
+        parsed = parse_formula(quote_columns(formula, data.columns))
+        self.formula: ParsedFormula = replace(parsed, formula=formula)
         self.design: Design = drop_aliased_columns(
             build_design(self.formula, data, missing=missing)
         )

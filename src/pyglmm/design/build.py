@@ -6,6 +6,7 @@ counted), the fixed part goes through patsy, and each random term becomes one
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import replace
 from typing import Any, Literal
@@ -101,7 +102,7 @@ def build_design(
     xm = dmatrix(x_formula, frame, env, "fixed effects")
     x_order = _r_column_order(xm.design_info, x_formula)
     X = finite_matrix(xm, "fixed-effect")[:, x_order]
-    x_names = tuple(xm.design_info.column_names[j] for j in x_order)
+    x_names = tuple(column_label(xm.design_info.column_names[j]) for j in x_order)
     offset = offset_info = None
     if offsets:
         om = dmatrix(" + ".join(["0", *(f"I({o})" for o in offsets)]), frame, env, "offset")
@@ -151,7 +152,7 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
         label = f"({term.expr} | {group})"
         zm = dmatrix(term.expr, frame, env, f"random-effect term {label}")
         Z = finite_matrix(zm, f"random-effect term {label}")
-        terms = tuple(zm.design_info.column_names)
+        terms = tuple(column_label(c) for c in zm.design_info.column_names)
         if not terms:
             raise DesignError(f"random-effect term {label} has no columns")
         codes, levels = _terms.group_codes(frame, term.group)
@@ -230,3 +231,12 @@ def full_rank_columns(X: np.ndarray, tol: float = RANK_TOLERANCE) -> np.ndarray:
             break
         keep = np.delete(keep, bad[0])  # the first aliased column; later ones are re-tested
     return keep
+
+
+_QUOTED = re.compile(r"""Q\((["'])(.*?)\1\)""")
+
+
+def column_label(patsy_name: str) -> str:
+    """A design column's name as reported: patsy's, with ``Q("my x")`` shown as ``my x`` (the
+    column's own name, as lme4 and brms show names that need quoting)."""
+    return _QUOTED.sub(lambda m: m.group(2), patsy_name)

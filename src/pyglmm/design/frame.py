@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import warnings
+from collections import ChainMap
 from collections.abc import Mapping
 from typing import Any
 
@@ -144,9 +145,12 @@ def finite_matrix(m: Any, what: str) -> np.ndarray:
 
 
 def evaluate_column(expr: str, frame: pd.DataFrame, env: Any, what: str) -> np.ndarray:
-    """Evaluate ``expr`` on the data into a finite float64 vector."""
+    """Evaluate ``expr`` on the data into a finite float64 vector (``Q("a column")`` reads a
+    column by name, as in patsy's formulas)."""
+    columns: Any = frame  # a Mapping of columns, as ChainMap reads it
+    namespace: ChainMap[str, Any] = ChainMap({"Q": lambda name: frame[name]}, columns)
     try:
-        value = env.eval(expr, inner_namespace=frame)
+        value = env.eval(expr, inner_namespace=namespace)
     except Exception as err:
         raise DesignError(f"cannot evaluate {what} {expr!r}: {err}") from None
     dtype = getattr(value, "dtype", None)

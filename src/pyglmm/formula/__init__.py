@@ -8,7 +8,14 @@ pieces of formula text used by the parser and the design.
 from ..errors import FormulaError
 from .lexer import Token, tokenize
 from .parser import ParsedFormula, RandomTerm, parse_formula
-from .text import join_terms, split_bar, split_call, split_terms, variable_names
+from .text import (
+    join_terms,
+    quote_columns,
+    split_bar,
+    split_call,
+    split_terms,
+    variable_names,
+)
 
 __all__ = [
     "FormulaError",
@@ -17,6 +24,7 @@ __all__ = [
     "Token",
     "join_terms",
     "parse_formula",
+    "quote_columns",
     "split_bar",
     "split_call",
     "split_terms",

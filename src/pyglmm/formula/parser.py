@@ -27,8 +27,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import FormulaError as FormulaError  # defined in errors, raised here
-from .lexer import _BARS, _is, _Source
-from .text import join_terms, variable_names
+from .lexer import _BARS, Token, _is, _Source
+from .text import _unquote, join_terms, variable_names
 
 
 @dataclass(frozen=True)
@@ -151,18 +151,21 @@ def _random_terms(src: _Source, open_: int, close: int) -> list[RandomTerm]:
     if bar + 1 == close:
         raise src.error(f"expected a grouping factor after {toks[bar].text!r}", toks[close].start)
 
-    # group: seg ('/' seg)*, seg: name (':' name)*
+    # group: seg ('/' seg)*, seg: factor (':' factor)*, factor: name ('.' name)* | Q("column")
     segments: list[list[str]] = [[]]
     expect_name, prev = True, toks[bar].text
-    for k in range(bar + 1, close):
+    k = bar + 1
+    while k < close:
         tok = toks[k]
+        k += 1
         if expect_name:
             if tok.kind != "name":
                 raise src.error(
                     f"expected a grouping factor after {prev!r} (a variable name, 'a:b' or 'a/b')",
                     tok.start,
                 )
-            segments[-1].append(tok.text)
+            name, k = _factor_name(toks, k - 1, close)
+            segments[-1].append(name)
             expect_name = False
         elif _is(tok, ":", "/"):
             if tok.text == "/":
@@ -183,3 +186,27 @@ def _random_terms(src: _Source, open_: int, close: int) -> list[RandomTerm]:
         group = group + tuple(seg)
         terms.append(RandomTerm(expr=expr, group=group, correlated=correlated, span=span))
     return terms
+
+
+def _factor_name(toks: list[Token], k: int, close: int) -> tuple[str, int]:
+    """The column a grouping factor starting at token ``k`` names, and the token after it:
+    ``Q("a column")``, a dotted name written without spaces (``g.id``, as in R), or a name."""
+    tok = toks[k]
+    if (
+        tok.text == "Q"
+        and k + 3 < close
+        and _is(toks[k + 1], "(")
+        and toks[k + 2].kind == "string"
+        and _is(toks[k + 3], ")")
+    ):
+        return _unquote(toks[k + 2].text), k + 4
+    name, k = tok.text, k + 1
+    while (
+        k + 1 < close
+        and _is(toks[k], ".")
+        and toks[k + 1].kind == "name"
+        and toks[k - 1].end == toks[k].start
+        and toks[k].end == toks[k + 1].start
+    ):
+        name, k = f"{name}.{toks[k + 1].text}", k + 2
+    return name, k

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Iterable
 
 from ..errors import FormulaError as FormulaError  # defined in errors, raised here
 from .lexer import _CLOSE, _NOT_VARIABLES, _OPEN, _is, _Source, tokenize
@@ -97,3 +98,42 @@ def split_bar(text: str) -> list[str]:
     src = _Source(text)
     parts = src.split(0, len(src.tokens), {"|"})
     return [src.render(a, b).strip() for _, a, b in parts]
+
+
+_BACKTICK = re.compile(r"`([^`]*)`")
+
+
+def quote_columns(text: str, columns: Iterable[object]) -> str:
+    """``text`` with the column names that Python cannot read as names written ``Q("...")``:
+
+    * brms's backticks, ``` `my x` ``` (any name);
+    * R's dotted names, ``Sepal.Length`` written without spaces, when that is a column of the
+      data (so ``np.log(x)`` and ``np.e`` are left alone);
+    * a column named like a Python keyword (``lambda``, ``class``).
+    """
+    names = {str(c) for c in columns}
+    text = _BACKTICK.sub(lambda m: "Q(" + repr(m.group(1)).replace("'", '"', 2) + ")", text)
+    toks = tokenize(text)
+    edits: list[tuple[int, int, str]] = []
+    k = 0
+    while k < len(toks):
+        tok = toks[k]
+        if tok.kind != "name" or (k > 0 and _is(toks[k - 1], ".")):
+            k += 1
+            continue
+        j, name = k, tok.text
+        while (
+            j + 2 < len(toks)
+            and _is(toks[j + 1], ".")
+            and toks[j + 2].kind == "name"
+            and toks[j].end == toks[j + 1].start
+            and toks[j + 1].end == toks[j + 2].start
+        ):
+            name, j = f"{name}.{toks[j + 2].text}", j + 2
+        called = j + 1 < len(toks) and _is(toks[j + 1], "(")
+        if name in names and not called and ("." in name or keyword.iskeyword(name)):
+            edits.append((tok.start, toks[j].end, f'Q("{name}")'))
+        k = j + 1
+    for start, end, new in reversed(edits):
+        text = text[:start] + new + text[end:]
+    return text
