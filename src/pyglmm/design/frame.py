@@ -131,6 +131,11 @@ def dmatrix(formula: str, frame: pd.DataFrame, env: Any, what: str) -> Any:
         raise patsy_error(err, what) from None
     except (ArithmeticError, LookupError, TypeError, ValueError) as err:
         raise DesignError(f"{what}: cannot evaluate {formula!r}: {err!r}") from None
+    except SyntaxError as err:  # a term patsy hands to Python's parser (the formula checks
+        # refuse the cases known to reach here; this names any other)
+        raise DesignError(f"{what}: {formula!r} is not a Python expression: {err.msg}") from None
+    except RecursionError:
+        raise DesignError(f"{what}: {formula!r} is nested too deeply to evaluate") from None
 
 
 def finite_matrix(m: Any, what: str) -> np.ndarray:

@@ -6,6 +6,7 @@ under an unmatched one.
 
 from __future__ import annotations
 
+import keyword
 import re
 from typing import NamedTuple
 
@@ -39,6 +40,7 @@ _BARS = frozenset(["|", "||"])
 
 
 _WORD_OPS = frozenset(["and", "or", "if", "else", "in", "is", "not"])
+_CONSTANTS = frozenset(["True", "False", "None"])
 
 
 # names that are functions, modules or contrasts rather than data columns
@@ -166,6 +168,7 @@ class _Source:
                     prev_op, k = tok.text, k + 1
                     continue
                 if tok.kind != "op":
+                    self._check_operand(k, j)
                     k += 1
                 elif tok.text in _OPEN:
                     self._check_group(k, bars=bars)
@@ -197,6 +200,24 @@ class _Source:
                     raise self.error(f"unexpected {tok.text!r}; expected an operator", tok.start)
         if expect_operand:
             raise self.error(f"expected a term after {prev_op!r}", self.pos(j))
+
+    def _check_operand(self, k: int, j: int) -> None:
+        """Refuse operands Python cannot evaluate, which patsy would hand to Python's parser:
+        a keyword (a column named so is written `lambda` or Q("lambda")) and a number called
+        like a function (``8(x)``)."""
+        tok = self.tokens[k]
+        if tok.kind == "name" and keyword.iskeyword(tok.text) and tok.text not in _CONSTANTS:
+            raise self.error(
+                f"{tok.text!r} is a Python keyword; a column of that name is written "
+                f"`{tok.text}` or Q({tok.text!r})",
+                tok.start,
+            )
+        if tok.kind == "number" and k + 1 < j and _is(self.tokens[k + 1], "(", "["):
+            raise self.error(
+                f"a number cannot be called: {tok.text}{self.tokens[k + 1].text}...; an "
+                "operator is missing",
+                self.tokens[k + 1].start,
+            )
 
     def _postfix(self, k: int, j: int) -> int:
         """Skip attribute access ``.name``, calls ``f(...)`` and subscripts ``x[...]``."""
