@@ -17,6 +17,8 @@ from importlib import resources
 
 import pandas as pd
 
+from .errors import ArgumentError
+
 __all__ = ["available", "load", "load_rdataset", "natural_categorical", "natural_sort_key"]
 
 # name -> the columns that are factors in lme4 (everything else is numeric).
@@ -71,7 +73,7 @@ def _cast(df: pd.DataFrame, categorical: Iterable[str]) -> pd.DataFrame:
     cols = list(categorical)
     unknown = [c for c in cols if c not in df.columns]
     if unknown:
-        raise ValueError(
+        raise ArgumentError(
             f"column(s) {unknown} not in the data set; its columns are {list(df.columns)}"
         )
     for col in cols:
@@ -89,7 +91,7 @@ def _canonical(name: str) -> str:
     try:
         return by_lower[name.lower()]
     except KeyError:
-        raise ValueError(
+        raise ArgumentError(
             f"unknown data set {name!r}; available: {', '.join(available())}"
         ) from None
 

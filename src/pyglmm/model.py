@@ -241,12 +241,12 @@ class Model:
             return None
         if sampler != "nutpie":
             if kernel:
-                raise ValueError(f"kernel=True needs sampler='nutpie' (got {sampler!r})")
+                raise ArgumentError(f"kernel=True needs sampler='nutpie' (got {sampler!r})")
             return None
         km = kernel_mod.kernel_model(self.design, self.prior_set, self.family, resolved)
         if isinstance(km, str):
             if kernel:
-                raise ValueError(f"kernel=True, but this model has no kernel: {km}")
+                raise ArgumentError(f"kernel=True, but this model has no kernel: {km}")
             return None
         return km
 

@@ -43,7 +43,7 @@ import pymc as pm
 from .brms_prior import brms_prior
 from .errors import PriorError
 
-PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "sigma")
+PRIOR_CLASSES = ("Intercept", "b", "sd", "cor")  # plus the family's own (sigma, shape, ...)
 
 # parameters that must be positive wherever a PyMC distribution has them (scales, shapes,
 # rates, degrees of freedom, LKJ's eta); Cauchy's ``alpha`` is its location
@@ -229,7 +229,10 @@ def build_priors(
     allowed = set(PRIOR_CLASSES) | set(fam_params)
     unknown = sorted(set(user) - allowed)
     if unknown:
-        raise PriorError(f"unknown prior class {unknown}; known classes: {sorted(allowed)}")
+        raise PriorError(
+            f"unknown prior class {unknown} for family {family.name!r} (a family parameter the "
+            f"family lacks has nothing to apply to); known classes: {sorted(allowed)}"
+        )
 
     y = np.asarray(design.y, dtype=float)
     scale = family.default_scale(y, design.trials)

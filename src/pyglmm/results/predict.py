@@ -29,7 +29,7 @@ import xarray as xr
 
 from .. import names
 from ..design import Design, NewData, REBlock
-from ..errors import ArgumentError
+from ..errors import ArgumentError, DesignError
 from ..posterior import CHUNK_VALUES, flat_draws, linear_predictor
 from ..spec import FittedModel
 
@@ -48,7 +48,7 @@ def _new_level_effects(
     uniq, inv = np.unique(labels, return_inverse=True)
     if how == "error":
         shown = ", ".join(map(str, uniq[:5])) + (" ..." if len(uniq) > 5 else "")
-        raise ValueError(
+        raise DesignError(
             f"new data has {len(uniq)} level(s) of {blk.group!r} not seen in fitting ({shown}); "
             "use new_levels='gaussian' or 'uncertainty', or include_random=False"
         )
@@ -65,7 +65,7 @@ def _new_level_effects(
         z = rng.standard_normal((len(uniq), n_draws, blk.q)).transpose(1, 0, 2)
         eff = np.einsum("sqk,suk->suq", chol, z)
     else:
-        raise ValueError(f"unknown new_levels {how!r}; use 'error', 'gaussian' or 'uncertainty'")
+        raise ArgumentError(f"unknown new_levels {how!r}; use 'error', 'gaussian' or 'uncertainty'")
     return eff[:, inv, :]
 
 
@@ -82,7 +82,7 @@ def predict_draws(
     """Predictions as draws (chains*draws x rows) or, with ``summary``, a DataFrame with
     Estimate, Est.Error, Q2.5, Q97.5 per row (see the module docstring)."""
     if kind not in ("link", "mean", "response"):
-        raise ValueError(f"unknown kind {kind!r}; use 'link', 'mean' or 'response'")
+        raise ArgumentError(f"unknown kind {kind!r}; use 'link', 'mean' or 'response'")
     design, family = fit.design, fit.family
     if newdata is None and not design.has_data:
         raise ArgumentError(
@@ -98,7 +98,7 @@ def predict_draws(
     n_rows = len(index)
     trials = design.trials if data is None else data.trials
     if kind == "response" and design.trials is not None and trials is None:
-        raise ValueError(
+        raise ArgumentError(
             f"kind='response' for new binomial data needs the trials: add the columns of "
             f"{design.response!r} to newdata, or use kind='mean'"
         )

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stack
+from ..errors import ArgumentError
 from ..results.diagnostics import RHAT_LIMIT
 from ..spec import FittableModel
 from .executors import run_jobs
@@ -181,16 +182,18 @@ def compare(
         objs = list(model_or_fits)
         names = list(labels) if labels is not None else [_fit_label(o) for o in objs]
         if len(names) != len(objs):
-            raise ValueError("labels must have one entry per fit")
+            raise ArgumentError("labels must have one entry per fit")
         items = list(zip(_unique(names), objs, strict=True))
     else:
         raise TypeError(
             f"compare() takes a Model or a list/dict of Fits, got {type(model_or_fits).__name__}"
         )
     if parameterizations is not None:
-        raise ValueError("parameterizations= applies to compare(model, ...), not to a list of fits")
+        raise ArgumentError(
+            "parameterizations= applies to compare(model, ...), not to a list of fits"
+        )
     if len(items) < 2:
-        raise ValueError("compare() needs at least two fits to compare")
+        raise ArgumentError("compare() needs at least two fits to compare")
     fits: dict[str, Fit] = {}
     kwargs = {"progressbar": False, "warn": False, **fit_kwargs}
     for label, obj in items:
@@ -233,10 +236,10 @@ def _compare_parameterizations(
             parameterizations.append("marginal")
     specs = list(parameterizations)
     if not specs:
-        raise ValueError("give at least one parameterization")
+        raise ArgumentError("give at least one parameterization")
     names = list(labels) if labels is not None else [_spec_label(p) for p in specs]
     if len(names) != len(specs):
-        raise ValueError("labels must have one entry per parameterization")
+        raise ArgumentError("labels must have one entry per parameterization")
     names = _unique(names)
     base = model_data(model, data).copy()
     base.attrs = {}
@@ -285,7 +288,7 @@ def _spec_label(spec: str | Mapping[str, str]) -> str:
 def _compare_fits(fits: Mapping[str, Fit]) -> CompareResult:
     n_obs = {label: f.design.n_obs for label, f in fits.items()}
     if len(set(n_obs.values())) > 1:
-        raise ValueError(f"LOO comparison needs the same observations in every fit; n = {n_obs}")
+        raise ArgumentError(f"LOO comparison needs the same observations in every fit; n = {n_obs}")
     speed = pd.DataFrame(
         {
             label: _speed_row(f.timing, f.diagnostics(), _timing_seconds(f.timing))

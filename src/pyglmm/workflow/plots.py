@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..errors import ArgumentError
 from ..results.params import label_class, posterior_params
 from ..spec import FittedModel, ModelSpec
 from .simulation import model_data, prior_predictive
@@ -52,7 +53,7 @@ def _param_dataset(fit: FittedModel, var_names: list[str] | None = None) -> Any:
     if var_names is not None:
         unknown = [v for v in var_names if v not in draws]
         if unknown:
-            raise ValueError(f"unknown parameter(s) {unknown}; known: {list(draws)}")
+            raise ArgumentError(f"unknown parameter(s) {unknown}; known: {list(draws)}")
         draws = {k: draws[k] for k in var_names}
     return xr.Dataset({k: (("chain", "draw"), v) for k, v in draws.items()})
 
@@ -245,12 +246,12 @@ def effect_grid(
     df = model_data(fit.model, data)
     names = rhs_variables(design.formula)
     if effect not in names:
-        raise ValueError(f"{effect!r} is not a predictor of the model; predictors: {names}")
+        raise ArgumentError(f"{effect!r} is not a predictor of the model; predictors: {names}")
     groups = {g for blk in design.blocks for g in blk.group.split(":")}
     cats = _categorical_columns(fit)
     col = df[effect]
     if effect in groups and effect not in cats:
-        raise ValueError(f"{effect!r} is a grouping factor; plot_effects shows fixed effects")
+        raise ArgumentError(f"{effect!r} is a grouping factor; plot_effects shows fixed effects")
     is_cat = (
         effect in cats or not pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
     )

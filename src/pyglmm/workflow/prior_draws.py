@@ -29,6 +29,7 @@ import pymc as pm
 
 from .. import stack
 from ..design.centering import centered_fixed
+from ..errors import ArgumentError
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
 
@@ -97,9 +98,9 @@ def _number(value: Any, where: str) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"params{where} must be a number, got {value!r}") from None
+        raise ArgumentError(f"params{where} must be a number, got {value!r}") from None
     if not np.isfinite(out):
-        raise ValueError(f"params{where} must be finite, got {value!r}")
+        raise ArgumentError(f"params{where} must be finite, got {value!r}")
     return out
 
 
@@ -124,22 +125,22 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     allowed = {*PARAM_CLASSES, *family.params}
     unknown = sorted(str(k) for k in set(params) - allowed)
     if unknown:
-        raise ValueError(f"unknown params key(s) {unknown}; known: {sorted(allowed)}")
+        raise ArgumentError(f"unknown params key(s) {unknown}; known: {sorted(allowed)}")
 
     # fixed effects: all required
     b_spec = params.get("b", {} if not design.x_names else None)
     if not isinstance(b_spec, Mapping):
-        raise ValueError(
+        raise ArgumentError(
             f"params['b'] must be a dict of every fixed effect: {list(design.x_names)}"
         )
     extra = sorted(str(k) for k in set(b_spec) - set(design.x_names))
     if extra:
-        raise ValueError(
+        raise ArgumentError(
             f"params['b'] names unknown coefficient(s) {extra}; known: {list(design.x_names)}"
         )
     missing = [c for c in design.x_names if c not in b_spec]
     if missing:
-        raise ValueError(f"params['b'] is missing coefficient(s) {missing}")
+        raise ArgumentError(f"params['b'] is missing coefficient(s) {missing}")
     b = np.array([[_number(b_spec[c], f"['b'][{c!r}]") for c in design.x_names]])
 
     # group keys
@@ -149,10 +150,12 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
         if spec is None:
             continue
         if not isinstance(spec, Mapping):
-            raise ValueError(f"params[{cls!r}] must be a dict keyed by group: {sorted(keys)}")
+            raise ArgumentError(f"params[{cls!r}] must be a dict keyed by group: {sorted(keys)}")
         bad = sorted(str(k) for k in set(spec) - keys)
         if bad:
-            raise ValueError(f"params[{cls!r}] names unknown group(s) {bad}; known: {sorted(keys)}")
+            raise ArgumentError(
+                f"params[{cls!r}] names unknown group(s) {bad}; known: {sorted(keys)}"
+            )
 
     sd: dict[str, np.ndarray] = {}
     cor: dict[str, np.ndarray] = {}
@@ -160,12 +163,12 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     for blk in design.blocks:
         entry, key = _block_spec(params.get("sd"), "sd", blk, design)
         if entry is None:
-            raise ValueError(
+            raise ArgumentError(
                 f"params['sd'] is missing group {blk.group!r} (terms {list(blk.terms)})"
             )
         if not isinstance(entry, Mapping):
             if blk.q != 1:
-                raise ValueError(
+                raise ArgumentError(
                     f"params['sd'][{key!r}] must be a dict over terms {list(blk.terms)}"
                 )
             entry = {blk.terms[0]: entry}
@@ -174,7 +177,7 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
             if len(shared) > 1 and any(
                 t in other.terms for other in shared if other is not blk for t in blk.terms
             ):
-                raise ValueError(
+                raise ArgumentError(
                     f"group {blk.group!r} has several blocks with a common term "
                     f"({', '.join(b.name for b in shared)}); key params['sd'] by block name"
                 )
@@ -182,10 +185,10 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
         values = []
         for t in blk.terms:
             if t not in entry:
-                raise ValueError(f"params['sd'][{key!r}] is missing term {t!r}")
+                raise ArgumentError(f"params['sd'][{key!r}] is missing term {t!r}")
             v = _number(entry[t], f"['sd'][{key!r}][{t!r}]")
             if v < 0:
-                raise ValueError(f"params['sd'][{key!r}][{t!r}] must be >= 0, got {v}")
+                raise ArgumentError(f"params['sd'][{key!r}][{t!r}] must be >= 0, got {v}")
             values.append(v)
         sd[blk.name] = np.array([values])
 
@@ -193,12 +196,12 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
         centry, ckey = _block_spec(params.get("cor"), "cor", blk, design)
         if centry is not None:
             if not isinstance(centry, Mapping):
-                raise ValueError(
+                raise ArgumentError(
                     f"params['cor'][{ckey!r}] must be a dict {{(term1, term2): value}}"
                 )
             for pair, value in centry.items():
                 if not (isinstance(pair, tuple) and len(pair) == 2):
-                    raise ValueError(
+                    raise ArgumentError(
                         f"params['cor'][{ckey!r}] keys must be (term1, term2) pairs, got {pair!r}"
                     )
                 if pair[0] not in blk.terms or pair[1] not in blk.terms:
@@ -207,17 +210,17 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                         and len([b for b in design.blocks if b.group == blk.group]) > 1
                     ):
                         continue  # belongs to another block of the group (checked below)
-                    raise ValueError(
+                    raise ArgumentError(
                         f"params['cor'][{ckey!r}] pair {pair!r}: terms must be among "
                         f"{list(blk.terms)}"
                     )
                 if pair[0] == pair[1]:
-                    raise ValueError(f"params['cor'][{ckey!r}] pair {pair!r} repeats a term")
+                    raise ArgumentError(f"params['cor'][{ckey!r}] pair {pair!r} repeats a term")
                 v = _number(value, f"['cor'][{ckey!r}][{pair!r}]")
                 if not -1 <= v <= 1:
-                    raise ValueError(f"params['cor'][{ckey!r}][{pair!r}] must be in [-1, 1]")
+                    raise ArgumentError(f"params['cor'][{ckey!r}][{pair!r}] must be in [-1, 1]")
                 if v != 0 and not blk.covariance.correlated:
-                    raise ValueError(
+                    raise ArgumentError(
                         f"block {blk.name!r} is uncorrelated ('||' or one term): "
                         f"params['cor'][{ckey!r}][{pair!r}] must be 0"
                     )
@@ -227,7 +230,7 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
             try:
                 np.linalg.cholesky(c)
             except np.linalg.LinAlgError:
-                raise ValueError(
+                raise ArgumentError(
                     f"params['cor'][{ckey!r}] is not a valid correlation matrix "
                     "(not positive definite)"
                 ) from None
@@ -240,7 +243,7 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
         known = {t for b in design.blocks if key in (b.name, b.group) for t in b.terms}
         bad = sorted(str(t) for t in set(terms) - known)
         if bad:
-            raise ValueError(
+            raise ArgumentError(
                 f"params['sd'][{key!r}] names unknown term(s) {bad}; known: {sorted(known)}"
             )
     cor_spec = params.get("cor")
@@ -251,16 +254,16 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
             known = {t for b in design.blocks if key in (b.name, b.group) for t in b.terms}
             for pair in entry:
                 if isinstance(pair, tuple) and not set(pair) <= known:
-                    raise ValueError(
+                    raise ArgumentError(
                         f"params['cor'][{key!r}] pair {pair!r}: terms must be among {sorted(known)}"
                     )
 
     fam: dict[str, np.ndarray] = {}
     for name in family.params:
         if name not in params:
-            raise ValueError(f"params is missing the family parameter {name!r}")
+            raise ArgumentError(f"params is missing the family parameter {name!r}")
         v = _number(params[name], f"[{name!r}]")
         if v <= 0 and name in family.positive_params:
-            raise ValueError(f"params[{name!r}] must be > 0, got {v}")
+            raise ArgumentError(f"params[{name!r}] must be > 0, got {v}")
         fam[name] = np.array([v])
     return ParamDraws(b, sd, cor, fam)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..errors import ArgumentError
 from ..results.diagnostics import uniform_pvalue
 from ..results.params import ParamDraws, label_class
 from ..spec import FittableModel
@@ -97,7 +98,7 @@ def recover(
     among.
     """
     if n_sims < 1:
-        raise ValueError(f"n_sims must be >= 1, got {n_sims}")
+        raise ArgumentError(f"n_sims must be >= 1, got {n_sims}")
     design = model.design
     base = model_data(model, data)
     seeds = _seeds(seed, n_sims + 1)

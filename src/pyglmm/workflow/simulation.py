@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..design.grouping import columns_by_group
 from ..design.response import response_parts
+from ..errors import ArgumentError
 from ..formula import variable_names
 from ..posterior import design_eta
 from ..results.params import ParamDraws
@@ -56,7 +57,7 @@ def draw_responses(
     try:
         y = family.draw(rng, mu, pd_.family, trials)
     except ValueError as err:
-        raise ValueError(
+        raise ArgumentError(
             f"cannot draw {family.name} responses (means up to {np.nanmax(mu):.3g}): {err}; "
             "the parameters (or priors) imply extreme values"
         ) from None
@@ -73,7 +74,7 @@ def _response_columns(design: Design) -> tuple[str, str | None, str | None]:
     trials_col = None if trials_text is None else trials_text.strip()
     for part in (head, failures):
         if part is not None and (not part.isidentifier() or variable_names(part) != [part]):
-            raise ValueError(
+            raise ArgumentError(
                 f"simulate() writes the simulated response into the data, so the response must "
                 f"be a bare column (or cbind(s, f) / s | trials(n) of bare columns); "
                 f"{text!r} is a transformation: create the transformed column first "
@@ -104,7 +105,7 @@ def model_data(model: ModelSpec, data: pd.DataFrame | None = None) -> pd.DataFra
     if data is None:
         data = getattr(model, "data", None)
     if data is None:
-        raise ValueError(
+        raise ArgumentError(
             "this Model does not keep its data (model.data); pass data= (the DataFrame the "
             "model was built from)"
         )
@@ -112,7 +113,7 @@ def model_data(model: ModelSpec, data: pd.DataFrame | None = None) -> pd.DataFra
     if len(data) == len(index) and data.index.equals(index):
         return data
     if not data.index.is_unique:
-        raise ValueError("the model's data has a non-unique index and rows were dropped")
+        raise ArgumentError("the model's data has a non-unique index and rows were dropped")
     return data.loc[index]
 
 
@@ -157,7 +158,7 @@ def simulate(
     keyed by block name). ``n > 1`` gives a list. ``data`` defaults to ``model.data``.
     """
     if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+        raise ArgumentError(f"n must be >= 1, got {n}")
     _response_columns(model.design)  # fail early on a transformed response
     base = model_data(model, data)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
