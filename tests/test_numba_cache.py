@@ -53,10 +53,11 @@ def _empty(p: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "corrupt", [_truncate, _flip, _empty], ids=["truncated", "flipped", "empty"]
+    ("which", "corrupt"),
+    [("nbc", _truncate), ("nbi", _flip), ("nbc", _empty)],
+    ids=["data-truncated", "index-flipped", "data-empty"],
 )
-@pytest.mark.parametrize("which", ["nbc", "nbi"])
-def test_a_corrupted_kernel_cache_is_rebuilt(tmp_path, corrupt, which):
+def test_a_corrupted_kernel_cache_is_rebuilt(tmp_path, which, corrupt):
     cache = tmp_path / "numba"
     first = _fit(cache)  # compiles and fills the cache
     files = sorted(cache.rglob(f"*.{which}"))
