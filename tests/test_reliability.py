@@ -224,3 +224,10 @@ def test_two_columns_with_the_formulas_name_are_refused():
     df = pd.DataFrame(np.ones((6, 3)), columns=["y", "x", "x"]).assign(g=list("aabbcc"))
     with pytest.raises(pg.DesignError, match=r"the data have 2 columns named 'x'"):
         pg.Model("y ~ x + (1 | g)", df)
+
+
+def test_result_objects_have_an_html_view_for_notebooks(sleep_fit):
+    html = sleep_fit._repr_html_()
+    assert "<table" in html and "sd(Intercept)" in html and "Family: gaussian" in html
+    lmm = sleep_fit.model.optimize()
+    assert lmm._repr_html_().startswith("<pre>") and "REML" in lmm._repr_html_()

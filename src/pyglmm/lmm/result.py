@@ -7,6 +7,7 @@ is ``-criterion / 2`` (restricted log-likelihood for REML fits); AIC/BIC count
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 
 import numpy as np
@@ -221,6 +222,10 @@ class LmmFit:
         if not self.converged:
             out.append(f"\nWarning: optimizer did not converge ({self.message})")
         return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: lme4's printout, preformatted."""
+        return f"<pre>{html.escape(str(self))}</pre>"
 
     def __repr__(self) -> str:
         kind = "REML" if self.reml else "ML"

@@ -8,6 +8,7 @@ effective sample sizes of Vehtari et al. (2021), all from ArviZ.
 
 from __future__ import annotations
 
+import html
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
@@ -357,6 +358,14 @@ class Fit:
         if self.n_divergent:
             lines.append(f"Warning: {self.n_divergent} divergent transitions after warmup.")
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the printed header and the summary as an HTML table."""
+        text = str(self)
+        head = text.split("\n\n", 1)[0]
+        table = self.summary().to_html(index=False, float_format="{:.3g}".format)
+        warn = f"<p>Warning: {self.n_divergent} divergent transitions after warmup.</p>"
+        return f"<pre>{html.escape(head)}</pre>{table}" + (warn if self.n_divergent else "")
 
     def __repr__(self) -> str:
         return f"<pyglmm.Fit {self.design.formula.formula!r}, {self.chains}x{self.draws} draws>"

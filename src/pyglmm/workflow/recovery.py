@@ -10,6 +10,7 @@ among ``n_ranks`` thinned posterior draws and a chi-square test of the ranks' un
 
 from __future__ import annotations
 
+import html
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -65,6 +66,13 @@ class RecoveryResult:
         else:
             lines.append(self.coverage.to_string())
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = str(self).splitlines()[0]
+        n = len(self.diagnostics)
+        cols = ["parameter", "true", "mean", "q2.5", "q97.5", "covered"]
+        table = self.table[cols].to_html(index=False) if n == 1 else self.coverage.to_html()
+        return f"<p>{html.escape(head)}</p>{table}"
 
     def plot(self, bins: int | None = None) -> matplotlib.figure.Figure:
         """Rank histograms per parameter with the 99% band of a uniform histogram."""
