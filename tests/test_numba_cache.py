@@ -68,3 +68,28 @@ def test_a_corrupted_kernel_cache_is_rebuilt(tmp_path, which, corrupt):
     assert second[1] == first[1]  # the same draws
     third = _fit(cache)  # the rewritten cache loads cleanly
     assert third == ["clean", first[1]]
+
+
+@pytest.mark.slow
+def test_two_processes_filling_one_cache_at_once(tmp_path):
+    """Both compile into the same empty cache at the same time; both fit, with the same draws,
+    and a third process loads what they wrote."""
+    cache = tmp_path / "numba"
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", FIT],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for _ in range(2)
+    ]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-3000:]
+        outs.append(out.split())
+    assert outs[0][1] == outs[1][1]
+    assert _fit(cache) == ["clean", outs[0][1]]
