@@ -129,7 +129,8 @@ def dmatrix(formula: str, frame: pd.DataFrame, env: Any, what: str) -> Any:
         return patsy.dmatrix(formula, frame, eval_env=env, NA_action="raise")
     except PatsyError as err:
         raise patsy_error(err, what) from None
-    except (ArithmeticError, LookupError, TypeError, ValueError) as err:
+    except (ArithmeticError, LookupError, TypeError, ValueError, AssertionError) as err:
+        # (patsy asserts on some token streams Python's tokenizer rejects)
         raise DesignError(f"{what}: cannot evaluate {formula!r}: {err!r}") from None
     except SyntaxError as err:  # a term patsy hands to Python's parser (the formula checks
         # refuse the cases known to reach here; this names any other)

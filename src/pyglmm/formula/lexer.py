@@ -74,6 +74,10 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
+# Python 3.12's tokenizer refuses more than 200 nested brackets; patsy tokenizes every term
+MAX_NESTING = 100
+
+
 def _match_brackets(text: str, tokens: list[Token]) -> dict[int, int]:
     """Map the index of every opening bracket to its closing one; raise if unbalanced."""
     stack: list[int] = []
@@ -83,6 +87,13 @@ def _match_brackets(text: str, tokens: list[Token]) -> dict[int, int]:
             continue
         if tok.text in _OPEN:
             stack.append(i)
+            if len(stack) > MAX_NESTING:
+                raise FormulaError(
+                    f"brackets nested more than {MAX_NESTING} deep (Python's parser, which "
+                    "evaluates the terms, refuses deeper nesting)",
+                    text,
+                    tok.start,
+                )
         elif tok.text in _CLOSE:
             if not stack:
                 raise FormulaError(f"unmatched {tok.text!r}", text, tok.start)
