@@ -1,4 +1,4 @@
-"""Starting values for NUTS from a REML fit (``model.fit(init="reml")``).
+"""Starting values for NUTS from a point fit (``model.fit(init="reml")`` / ``"laplace"``).
 
 The REML estimates (beta, sigma, per-block SDs/correlations and conditional modes) are mapped
 to the free variables of the compiled model, on their constrained scale:
@@ -48,6 +48,8 @@ def initvals_from_lmm(
         out["b"] = beta
     centers = hierarchical_centering(design, parameterization, theta_names(design))
     out["sigma"] = np.asarray(max(float(lmm.sigma), 1e-6))
+    for name, value in getattr(lmm, "params", {}).items():  # a GLMM fit's shape
+        out[name] = np.asarray(float(value))
     floor = 1e-3 * max(float(lmm.sigma), 1e-6)
     for blk, (sd, cor), r in zip(design.blocks, lmm.theta_to_sd_cor(), lmm.b, strict=True):
         sd = np.maximum(np.asarray(sd, dtype=float), floor)

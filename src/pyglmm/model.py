@@ -20,7 +20,7 @@ from . import kernel as kernel_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
 from .design import Design, DesignError, as_frame, build_design
 from .design.build import drop_aliased_columns
-from .errors import ArgumentError, FamilyError
+from .errors import ArgumentError
 from .families import Family
 from .families import family as get_family
 from .families.base import ResponseError
@@ -140,7 +140,7 @@ class Model:
         cores: int | None = None,
         log_likelihood: bool | str = "auto",
         warn: bool = True,
-        init: Literal["reml"] | None = None,
+        init: Literal["reml", "laplace"] | None = None,
         low_rank_mass_matrix: bool | None = None,
         kernel: bool | None = None,
     ) -> Fit:
@@ -151,8 +151,9 @@ class Model:
 
         Warnings (divergences, R-hat > 1.01, ESS < 100 per chain) are issued unless ``warn=False``.
         The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
-        (``log_likelihood=True`` forces it). ``init="reml"`` starts the chains (jittered) from
-        the REML estimates of :meth:`optimize` (gaussian models).
+        (``log_likelihood=True`` forces it). ``init="reml"`` / ``init="laplace"`` start the
+        chains (jittered) from the point estimates of :meth:`optimize`: REML for gaussian
+        models, the Laplace fit for the other families (either name works for either).
 
         A block sampled with ``"marginal"`` has its effects ``r_<block>`` drawn afterwards from
         their exact conditional posterior given each draw (seeded from ``seed``), so
@@ -181,8 +182,8 @@ class Model:
             compiled = self.compile(spec)
         build = time.perf_counter() - t0
         initvals = None
-        if init == "reml":
-            initvals = initvals_from_lmm(self.design, self.optimize(reml=True), resolved)
+        if init is not None:
+            initvals = initvals_from_lmm(self.design, self.optimize(), resolved)
             if km is None:  # the PyMC model's free variables only (e.g. a mixed-prior LKJ block)
                 free = {rv.name for rv in compiled.model.free_RVs}
                 initvals = {k: v for k, v in initvals.items() if k in free}
@@ -250,16 +251,42 @@ class Model:
             return None
         return km
 
-    def optimize(self, reml: bool = True) -> Any:
-        """Point estimates by REML (default) or ML, as ``lmer`` computes them (gaussian only)."""
-        if not self.family.is_gaussian_identity:
-            raise FamilyError(
-                "optimize() is available for gaussian models with identity link; this model "
-                f"is {self.family.name}({self.family.link})"
-            )
-        from .lmm import fit_lmm
+    def optimize(
+        self, reml: bool | None = None, nagq: int = 1, information: str | None = None
+    ) -> Any:
+        """Point estimates as lme4 computes them.
 
-        return fit_lmm(self.design, reml=reml)
+        gaussian(identity): REML (default) or ML (``reml=False``), as ``lmer``; returns an
+        :class:`~pyglmm.lmm.LmmFit`. Other families (bernoulli, binomial, poisson, negative
+        binomial, gamma): maximum likelihood as ``glmer``, with the Laplace approximation
+        (``nagq=1``, the default), ``nagq=0`` (fixed effects profiled inside PIRLS: faster,
+        slightly less accurate) or adaptive Gauss-Hermite quadrature with ``nagq`` nodes
+        (``nagq > 1``, one scalar random-effect term); returns a
+        :class:`~pyglmm.lmm.GlmmFit`. The negative binomial's and the gamma's shape are
+        estimated with the rest (``glmer.nb``'s theta). ``information``: the Laplace
+        approximation's weights, ``"expected"`` (glmer's Fisher weights; the default except
+        for the gamma) or ``"observed"`` (glmmTMB's exact Hessian; the gamma's default); they
+        coincide for canonical links.
+        """
+        if self.family.is_gaussian_identity:
+            if nagq != 1:
+                raise ArgumentError(
+                    "nagq is for GLMMs (a linear mixed model's likelihood is exact); "
+                    f"got nagq={nagq!r} for a gaussian model"
+                )
+            from .lmm import fit_lmm
+
+            return fit_lmm(self.design, reml=True if reml is None else reml)
+        if reml:
+            raise ArgumentError(
+                f"REML is for gaussian models; a {self.family.name} model is fitted by "
+                "maximum likelihood (drop reml=True)"
+            )
+        from .lmm import fit_glmm
+
+        return fit_glmm(
+            self.design, self.family, nagq=nagq, data_name=self.data_name, information=information
+        )
 
 
 def _check_fit_arguments(
@@ -274,8 +301,8 @@ def _check_fit_arguments(
         raise ArgumentError(
             f"target_accept must be between 0 and 1 (exclusive), got {target_accept!r}"
         )
-    if init not in (None, "reml"):
-        raise ArgumentError(f"unknown init {init!r}; use None or 'reml'")
+    if init not in (None, "reml", "laplace"):
+        raise ArgumentError(f"unknown init {init!r}; use None, 'reml' or 'laplace'")
 
 
 def _check_row_level_blocks(design: Design, family: Family) -> None:

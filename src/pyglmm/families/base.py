@@ -42,6 +42,58 @@ LINKS: dict[str, tuple[Any, Any]] = {
     "inverse": (pt.reciprocal, np.reciprocal),  # mu = 1 / eta
 }
 
+_EPS = np.finfo(float).eps
+
+
+def _logit_mu_eta(eta: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(eta))
+    return np.asarray(np.maximum(e / (1.0 + e) ** 2, _EPS))
+
+
+def _cloglog_mu_eta(eta: np.ndarray) -> np.ndarray:
+    eta = np.minimum(eta, 700.0)
+    return np.asarray(np.maximum(np.exp(eta - np.exp(eta)), _EPS))
+
+
+def _cloglog_mu_eta2(eta: np.ndarray) -> np.ndarray:
+    eta = np.minimum(eta, 700.0)
+    return np.asarray(np.exp(eta - np.exp(eta)) * (1.0 - np.exp(eta)))
+
+
+# link name -> d^2 mu / d eta^2 in numpy (the observed information of a Laplace point fit)
+MU_ETA2: dict[str, Any] = {
+    "identity": lambda e: np.zeros_like(e),
+    "log": np.exp,
+    "logit": lambda e: special.expit(e) * (1 - special.expit(e)) * (1 - 2 * special.expit(e)),
+    "probit": lambda e: -e * np.exp(-0.5 * e**2) / np.sqrt(2 * np.pi),
+    "cloglog": _cloglog_mu_eta2,
+    "sqrt": lambda e: np.full_like(e, 2.0),
+    "inverse": lambda e: 2.0 / e**3,
+}
+
+# link name -> the link g(mu) in numpy (starting values of a point fit)
+LINKFUN: dict[str, Any] = {
+    "identity": lambda m: m,
+    "log": np.log,
+    "logit": special.logit,
+    "probit": special.ndtri,
+    "cloglog": lambda m: np.log(-np.log1p(-m)),
+    "sqrt": np.sqrt,
+    "inverse": np.reciprocal,
+}
+
+# link name -> d mu / d eta in numpy (the GLM working weights of a point fit; R's
+# ``family()$mu.eta``, with the same floor at machine epsilon for the 0/1 links)
+MU_ETA: dict[str, Any] = {
+    "identity": lambda e: np.ones_like(e),
+    "log": lambda e: np.maximum(np.exp(e), _EPS),
+    "logit": _logit_mu_eta,
+    "probit": lambda e: np.maximum(np.exp(-0.5 * e**2) / np.sqrt(2 * np.pi), _EPS),
+    "cloglog": _cloglog_mu_eta,
+    "sqrt": lambda e: 2.0 * e,
+    "inverse": lambda e: -1.0 / e**2,
+}
+
 
 @dataclass(frozen=True)
 class Family:
@@ -108,6 +160,81 @@ class Family:
     def linkinv_np(self, eta: np.ndarray) -> np.ndarray:
         """Inverse link on a numpy array."""
         return np.asarray(LINKS[self.link][1](eta))
+
+    def mu_eta(self, eta: np.ndarray) -> np.ndarray:
+        """``d mu / d eta`` on a numpy array."""
+        return np.asarray(MU_ETA[self.link](np.asarray(eta, dtype=float)))
+
+    # --- what the point fits (``Model.optimize``, PIRLS) need ---------------------------
+    # The family parameters a point fit estimates beside theta and beta (outer optimization,
+    # on the log scale; ``glmer.nb``'s theta is the negative binomial's shape). Empty for the
+    # families whose likelihood has no parameter beyond mu.
+    point_params: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def has_point_fit(self) -> bool:
+        """Whether ``Model.optimize`` fits this family by PIRLS (a GLM variance function)."""
+        return type(self).variance is not Family.variance
+
+    def variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        """The conditional variance ``V(mu) = w Var[y | mu]`` of the response on the scale of
+        :meth:`working_response` (``w`` the prior weights of :meth:`prior_weights`; for the
+        binomial, per trial on the proportion scale), the family parameters included (the
+        gamma's ``mu^2 / shape``): the PIRLS weights ``w (d mu / d eta)^2 / V(mu)`` are then
+        the Fisher information of each row about ``eta``."""
+        raise FamilyError(f"point estimates (optimize) are not available for family {self.name!r}")
+
+    def variance_derivative(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        """``dV / dmu`` of :meth:`variance` (the observed information needs it)."""
+        raise FamilyError(f"family {self.name!r} has no variance derivative")
+
+    # Which information the Laplace approximation's log-determinant uses by default:
+    # "expected" (Fisher weights, lme4's glmer and glmer.nb) or "observed" (the exact
+    # Hessian of log p(y | u), glmmTMB's). They coincide for canonical links.
+    laplace_information: ClassVar[str] = "expected"
+
+    def information_weights(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        eta: np.ndarray,
+        params: dict[str, float],
+        weights: np.ndarray,
+        kind: str,
+    ) -> np.ndarray:
+        """Per row, ``-d^2 log p(y | eta) / d eta^2``: the Fisher weight
+        ``a mu'^2 / V`` (``kind="expected"``) or the observed information ::
+
+            a [ mu'^2 / V - (y - mu) (mu'' / V - mu'^2 V' / V^2) ]
+
+        (``a`` the prior weights, ``mu'``, ``mu''`` the derivatives of the inverse link,
+        ``V`` the variance function and ``V'`` its derivative), floored at 0."""
+        dmu = self.mu_eta(eta)
+        var = self.variance(mu, params)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            w = weights * dmu**2 / var
+            if kind == "observed":
+                d2 = np.asarray(MU_ETA2[self.link](np.asarray(eta, dtype=float)))
+                dv = self.variance_derivative(mu, params)
+                w = w - weights * (y - mu) * (d2 / var - dmu**2 * dv / var**2)
+        return np.asarray(np.where(np.isfinite(w), np.maximum(w, 0.0), 0.0))
+
+    def prior_weights(self, trials: np.ndarray | None, n: int) -> np.ndarray:
+        """The GLM prior weights: 1 per row (the binomial: its number of trials)."""
+        return np.ones(n)
+
+    def working_response(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
+        """The response on the scale of ``mu`` (the binomial: the proportion of successes)."""
+        return np.asarray(y, dtype=float)
+
+    def start_mean(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """A starting ``mu`` inside the link's domain from the working response (R's
+        ``mustart``): counts get 0.1 added, proportions are pulled towards 1/2."""
+        return np.asarray(y, dtype=float)
+
+    def linkfun_np(self, mu: np.ndarray) -> np.ndarray:
+        """The link ``g(mu)`` on a numpy array."""
+        return np.asarray(LINKFUN[self.link](np.asarray(mu, dtype=float)))
 
     # --- what the engines need ---------------------------------------------------------
     @property

@@ -182,6 +182,17 @@ class Gamma(_LogScaled, Family):
     def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
         return {"alpha": params["shape"], "beta": params["shape"] / mu}
 
+    point_params: ClassVar[tuple[str, ...]] = ("shape",)
+    # glmer has no likelihood-based gamma GLMM (its dispersion is a moment estimate), so the
+    # point fit follows glmmTMB: maximum likelihood of the shape, exact Laplace
+    laplace_information: ClassVar[str] = "observed"
+
+    def variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(mu**2 / float(params["shape"]))
+
+    def variance_derivative(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(2.0 * mu / float(params["shape"]))
+
     def draw(
         self,
         rng: np.random.Generator,

@@ -59,6 +59,15 @@ class Bernoulli(Family):
     def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
         return {"p": mu}
 
+    def variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(mu * (1.0 - mu))
+
+    def variance_derivative(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(1.0 - 2.0 * mu)
+
+    def start_mean(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.asarray((weights * y + 0.5) / (weights + 1.0))
+
     def draw(
         self,
         rng: np.random.Generator,
@@ -123,6 +132,23 @@ class Binomial(Family):
     def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
         return {"n": np.asarray(trials).astype(np.int64), "p": mu}
 
+    def variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(mu * (1.0 - mu))
+
+    def variance_derivative(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(1.0 - 2.0 * mu)
+
+    def start_mean(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.asarray((weights * y + 0.5) / (weights + 1.0))
+
+    def prior_weights(self, trials: np.ndarray | None, n: int) -> np.ndarray:
+        return np.asarray(_need_trials(trials, "weights"), dtype=float)
+
+    def working_response(self, y: np.ndarray, trials: np.ndarray | None) -> np.ndarray:
+        n = np.asarray(_need_trials(trials, "proportions"), dtype=float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(np.where(n > 0, np.asarray(y, float) / np.where(n > 0, n, 1), 0.0))
+
     def draw(
         self,
         rng: np.random.Generator,
@@ -184,6 +210,15 @@ class Poisson(_LogScaled, Family):
     def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
         return {"mu": mu}
 
+    def variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(mu)
+
+    def variance_derivative(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.ones_like(mu)
+
+    def start_mean(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.asarray(y + 0.1)
+
     def draw(
         self,
         rng: np.random.Generator,
@@ -244,6 +279,17 @@ class NegativeBinomial(_LogScaled, Family):
 
     def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
         return {"mu": mu, "alpha": params["shape"]}
+
+    point_params: ClassVar[tuple[str, ...]] = ("shape",)
+
+    def variance(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(mu + mu**2 / float(params["shape"]))
+
+    def variance_derivative(self, mu: np.ndarray, params: dict[str, float]) -> np.ndarray:
+        return np.asarray(1.0 + 2.0 * mu / float(params["shape"]))
+
+    def start_mean(self, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        return np.asarray(y + 0.1)
 
     def draw(
         self,

@@ -163,7 +163,7 @@ MAX_PAIRS = 40_000_000
 class ProfiledLmm:
     """Cross-products of a design and the profiled criterion as a function of theta."""
 
-    def __init__(self, design: Design) -> None:
+    def __init__(self, design: Design, check_rank: bool = True) -> None:
         if not design.blocks:
             raise ValueError("a linear mixed model needs at least one random-effect term")
         y = np.asarray(design.y, dtype=float)
@@ -171,7 +171,7 @@ class ProfiledLmm:
             y = y - np.asarray(design.offset, dtype=float)
         X = np.asarray(design.X, dtype=float)
         self.n, self.p = X.shape
-        if np.linalg.matrix_rank(X) < self.p:
+        if check_rank and np.linalg.matrix_rank(X) < self.p:
             raise ValueError("fixed-effect model matrix is rank deficient")
         self.blocks = design.blocks
         self.layout = ThetaLayout.from_blocks(design.blocks)
@@ -281,26 +281,35 @@ class ProfiledLmm:
         """Back substitution: ``(beta, b, Rinv)`` with ``b[k]`` the conditional modes
         ``(m_k, q_k)`` of block k (design order) and ``Rinv = R_X^{-1}`` (vcov is
         ``sigma^2 Rinv Rinv'``)."""
+        beta, u = self.spherical_modes(f)
+        b = [uk @ T.T for uk, T in zip(u, f.Ts, strict=True)]
+        return beta, b, self.rx_inverse(f)
+
+    def rx_inverse(self, f: Factor) -> np.ndarray:
+        """``R_X^{-1}``: the fixed-effect block of the factor, inverted."""
+        Qr, p = self.Qr, self.p
+        RX = f.LS[Qr : Qr + p, Qr : Qr + p]  # = R_X' (lower)
+        return np.asarray(sla.solve_triangular(RX, np.eye(p), lower=True).T)
+
+    def spherical_modes(self, f: Factor) -> tuple[np.ndarray, list[np.ndarray]]:
+        """``(beta, u)``: the fixed effects and the spherical random effects ``u[k]``
+        ``(m_k, q_k)`` of block k (design order), with ``b[k] = u[k] T_k'``; the PIRLS step
+        of :mod:`pyglmm.lmm.pirls` and the penalty ``||u||^2`` need ``u`` itself."""
         Qr, p, m1, q1 = self.Qr, self.p, self.m1, self.q1
         LS = f.LS
         x_rest = sla.solve_triangular(LS[:-1, :-1].T, LS[-1, :-1], lower=False)
         u_r, beta = x_rest[:Qr], x_rest[Qr:]
         rhs = f.WX[:, -1] - f.WX[:, :p] @ beta
-        if Qr:  # W_Z u_r = P BZ Lambda_r u_r
+        if Qr:
             bzu = np.asarray(self.BZ @ (f.lam_r @ u_r)).reshape(m1, q1)
             rhs = rhs - np.einsum("lab,lb->la", f.Pk, bzu).ravel()
         L11t = np.transpose(f.L11, (0, 2, 1))
-        u1 = np.linalg.solve(L11t, rhs.reshape(m1, q1, 1))[:, :, 0]
-        b: list[np.ndarray] = [np.empty(0)] * len(self.blocks)
-        k1 = self.order[0]
-        b[k1] = u1 @ f.Ts[k1].T
-        br = f.lam_r @ u_r if Qr else np.zeros(0)
+        u: list[np.ndarray] = [np.empty(0)] * len(self.blocks)
+        u[self.order[0]] = np.linalg.solve(L11t, rhs.reshape(m1, q1, 1))[:, :, 0]
         pos = 0
         for k in self.order[1:]:
             blk = self.blocks[k]
             size = blk.n_levels * blk.q
-            b[k] = np.asarray(br[pos : pos + size]).reshape(blk.n_levels, blk.q)
+            u[k] = np.asarray(u_r[pos : pos + size]).reshape(blk.n_levels, blk.q)
             pos += size
-        RX = LS[Qr : Qr + p, Qr : Qr + p]  # = R_X' (lower)
-        Rinv = sla.solve_triangular(RX, np.eye(p), lower=True).T
-        return beta, b, Rinv
+        return beta, u
