@@ -133,7 +133,9 @@ out$gamma_inverse_tmb <- list(fixef = as.list(fixef(tgi)$cond), shape = 1 / sigm
                               loglik = as.numeric(logLik(tgi)))
 # glmmTMB binomial Laplace on cbpp: the same Laplace likelihood as glmer's
 tb <- glmmTMB(f_cbpp, cbpp, family = binomial)
-out$cbpp_tmb <- list(fixef = as.list(fixef(tb)$cond), loglik = as.numeric(logLik(tb)))
+out$cbpp_tmb <- list(fixef = as.list(fixef(tb)$cond), loglik = as.numeric(logLik(tb)),
+                     fixef_se = as.list(sqrt(diag(vcov(tb)$cond))),
+                     sd = sqrt(unname(VarCorr(tb)$cond$herd[1, 1])))
 
 writeLines(toJSON(out, auto_unbox = TRUE, digits = 15, pretty = TRUE),
            "tests/data/glmer_reference.json")
