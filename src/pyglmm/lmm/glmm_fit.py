@@ -304,11 +304,10 @@ def _hessian_vcov(obj: _Objective, x: np.ndarray, fx: float, nt: int, p: int) ->
 def _rx_vcov_fixed_beta(obj: _Objective, res: PirlsResult) -> np.ndarray:
     """``R_X^{-1} R_X^{-T}`` of the PIRLS system at the final weights, ``X`` included."""
     data = obj.data
-    sqrtw = np.sqrt(res.weights)
     # any response with a non-zero residual keeps the augmented matrix positive definite;
     # R_X does not depend on it
     z = np.arange(1.0, data.design.n_obs + 1.0)
-    system = weighted_system(data, sqrtw, z, with_x=True)
+    system = weighted_system(data, res.weights, z, with_x=True)
     f = system.factor(res.factor.theta)
     Rinv = system.rx_inverse(f)
     return np.asarray(Rinv @ Rinv.T)

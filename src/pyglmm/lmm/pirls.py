@@ -53,13 +53,14 @@ which is the Laplace deviance for ``K = 1`` (``t_1 = 0``, ``omega_1 = sqrt(2 pi)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..design import Design
 from ..families import Family
 from .profiled import Factor, ProfiledLmm
+from .weighted import SystemStructure
 
 # PIRLS ends when no coordinate of (beta, u) moves by more than PIRLS_STEP_TOL (times
 # 1 + the largest |u|), or the penalised deviance changes by less than rounding: the
@@ -80,6 +81,10 @@ class GlmmData:
     weights: np.ndarray  # prior weights (binomial: trials)
     offset: np.ndarray
     information: str = "expected"  # the Laplace log-determinant's weights (see Family)
+    structure: SystemStructure = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "structure", SystemStructure(self.design))
 
     @classmethod
     def from_design(
@@ -139,15 +144,12 @@ class PirlsResult:
         return -2.0 * self.loglik + self.penalty + self.logdet
 
 
-def weighted_system(data: GlmmData, sqrtw: np.ndarray, z: np.ndarray, with_x: bool) -> ProfiledLmm:
+def weighted_system(data: GlmmData, w: np.ndarray, z: np.ndarray, with_x: bool) -> ProfiledLmm:
     """The PIRLS least-squares problem as a linear mixed model on the ``W^{1/2}``-scaled
     design (``z``: the working response, offset and, when ``beta`` is fixed, ``X beta``
-    already taken off)."""
-    d = data.design
-    X = data.X * sqrtw[:, None] if with_x else np.zeros((d.n_obs, 0))
-    blocks = tuple(replace(b, Z=np.asarray(b.Z, float) * sqrtw[:, None]) for b in d.blocks)
-    scaled = replace(d, y=sqrtw * z, X=X, offset=None, blocks=blocks, trials=None)
-    return ProfiledLmm(scaled, check_rank=False)
+    already taken off), from the fit's cached structure (:mod:`pyglmm.lmm.weighted`)."""
+    X = data.X if with_x else np.zeros((data.design.n_obs, 0))
+    return data.structure.system(w, X, z)
 
 
 def _moments(
@@ -217,7 +219,7 @@ def pirls(
         z = eta - data.offset + (data.ywork - mu) / dmu
         if fixed_beta:
             z = z - X @ b_cur
-        system = weighted_system(data, np.sqrt(w), z, with_x=not fixed_beta)
+        system = weighted_system(data, w, z, with_x=not fixed_beta)
         f = system.factor(theta)
         b_new, u_new = system.spherical_modes(f)
         if fixed_beta:
@@ -259,7 +261,7 @@ def pirls(
     z = eta - data.offset + (data.ywork - mu) / dmu
     if fixed_beta:
         z = z - X @ b_cur
-    system = weighted_system(data, np.sqrt(w), z, with_x=not fixed_beta)
+    system = weighted_system(data, w, z, with_x=not fixed_beta)
     f = system.factor(theta)
     ll = float(np.sum(data.loglik_rows(mu, params)))
     return PirlsResult(

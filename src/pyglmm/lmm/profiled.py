@@ -127,6 +127,14 @@ def _pair_list(BZ: sp.csr_matrix, m1: int, q1: int) -> tuple[np.ndarray, ...]:
     ``(col(e), col(f))``. Returns ``(target, weight_index, value)``: per evaluation the
     product is ``bincount(target, value * M.ravel()[weight_index])``.
     """
+    target, widx, first, second = pair_index(BZ, m1, q1)
+    return target, widx, BZ.data[first] * BZ.data[second]
+
+
+def pair_index(BZ: sp.csr_matrix, m1: int, q1: int) -> tuple[np.ndarray, ...]:
+    """The structure of :func:`_pair_list`: ``(target, weight_index, first, second)``, the
+    value of pair ``k`` being ``BZ.data[first[k]] * BZ.data[second[k]]`` (so a matrix with
+    the same pattern and new values, PIRLS's reweighted one, reuses it)."""
     ptr = BZ.indptr[::q1] if q1 > 1 else BZ.indptr
     n_l = np.diff(ptr)  # nonzeros per level
     row_sub = np.repeat(np.arange(BZ.shape[0]) % q1, np.diff(BZ.indptr))  # a of each nz
@@ -138,7 +146,7 @@ def _pair_list(BZ: sp.csr_matrix, m1: int, q1: int) -> tuple[np.ndarray, ...]:
     Qr = BZ.shape[1]
     target = BZ.indices[first].astype(np.intp) * Qr + BZ.indices[second]
     widx = (lev_nz[first] * q1 + row_sub[first]) * q1 + row_sub[second]
-    return target, widx, BZ.data[first] * BZ.data[second]
+    return target, widx, first, second
 
 
 @dataclass(frozen=True)
