@@ -43,7 +43,7 @@ class SystemStructure:
         rest = [block_matrix(design.blocks[k]) for k in self.order[1:]]
         self.Qr = sum(z.shape[1] for z in rest)
         self.rest_diagonal = all(_diagonal_factor(design.blocks[k]) for k in self.order[1:])
-        self.pairs: tuple[np.ndarray, ...] | None = None
+        self.pair_structure: tuple[np.ndarray, ...] | None = None
         if rest:
             Zr = sp.hstack(rest, format="csr")
             Zr.sort_indices()
@@ -72,8 +72,6 @@ class SystemStructure:
             n_pairs = int((np.diff(pattern.indptr[:: self.q1]) ** 2).sum())
             if n_pairs <= MAX_PAIRS:
                 self.pair_structure = pair_index(pattern, self.m1, self.q1)
-            else:
-                self.pair_structure = None
 
     def system(self, w: np.ndarray, X: np.ndarray, z: np.ndarray) -> WeightedSystem:
         """The system for weights ``w`` (n,), fixed-effect columns ``X`` (n, p; p may be 0)
