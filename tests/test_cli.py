@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import pandas as pd
 import pytest
 
+import pyglmm as pg
 from pyglmm import cli
 from pyglmm.design import DesignError
 from pyglmm.formula import FormulaError
@@ -184,8 +185,43 @@ def test_point_estimates_instead_of_sampling(fake, csv, capsys, flag, reml):
     assert POINT_SUMMARY in out
     assert SUMMARY not in out
     (model,) = fake.instances
-    assert model.optimize_kwargs == {"reml": reml}
+    assert model.optimize_kwargs == {"reml": reml, "nagq": 1}
     assert model.fit_kwargs is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--nagq", "9"], {"reml": False, "nagq": 9}),
+        (["--ml", "--nagq", "0"], {"reml": False, "nagq": 0}),
+    ],
+)
+def test_glmm_point_estimates_with_nagq(fake, csv, capsys, argv, expected):
+    code, out, _ = run(capsys, "fit", str(csv), "y ~ x + (1 | g)", "--family", "binomial", *argv)
+    assert code == 0 and POINT_SUMMARY in out
+    (model,) = fake.instances
+    assert model.optimize_kwargs == expected
+
+
+def test_glmm_point_fit_end_to_end(tmp_path, capsys):
+    path = tmp_path / "cbpp.csv"
+    pg.datasets.load("cbpp").to_csv(path, index=False)
+    formula = "cbind(incidence, size - incidence) ~ period + (1 | herd)"
+    code, out, _ = run(
+        capsys,
+        "fit",
+        str(path),
+        formula,
+        "--family",
+        "binomial",
+        "--ml",
+        "--group-cols",
+        "herd,period",
+    )
+    assert code == 0
+    assert "['glmerMod']" in out and "Data: cbpp.csv" in out
+    code, _, err = run(capsys, "fit", str(path), formula, "--family", "binomial", "--reml")
+    assert code == 2 and "REML is for gaussian models" in err
 
 
 def test_reml_and_ml_are_exclusive(fake, csv, capsys):

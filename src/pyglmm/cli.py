@@ -2,6 +2,8 @@
 
     pyglmm fit data.csv "Reaction ~ Days + (Days | Subject)" --draws 1000 --output fit.nc
     pyglmm fit data.csv "Reaction ~ Days + (Days | Subject)" --reml
+    pyglmm fit cbpp.csv "cbind(incidence, size - incidence) ~ period + (1 | herd)" \
+        --family binomial --ml
     pyglmm summary fit.nc
     pyglmm demo
     python -m pyglmm demo
@@ -154,6 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="maximum-likelihood point estimates instead of sampling",
     )
     fit.add_argument(
+        "--nagq",
+        type=_nonnegative_int,
+        default=None,
+        metavar="N",
+        help="GLMM point estimates (implies --ml): 1 Laplace, 0 fast, N > 1 adaptive "
+        "Gauss-Hermite with N nodes (one scalar random-effect term)",
+    )
+    fit.add_argument(
         "--group-cols",
         metavar="A,B",
         default="",
@@ -222,8 +232,11 @@ def _cmd_fit(args: argparse.Namespace) -> int:
         family=family(args.family, link=args.link) if args.link else args.family,
         parameterization=args.parameterization,
     )
+    if args.nagq is not None and args.reml is None:
+        args.reml = False
     if args.reml is not None:
-        print(model.optimize(reml=args.reml))
+        nagq = 1 if args.nagq is None else args.nagq
+        print(model.optimize(reml=args.reml, nagq=nagq))
         return 0
     fit = model.fit(**_sample_kwargs(args))
     print(fit)

@@ -183,6 +183,7 @@ def fit_glmm(
     blas_threads: int | None = 1,
     data_name: str | None = None,
     information: str | None = None,
+    start: GlmmFit | None = None,
 ) -> GlmmFit:
     """GLMM point estimates (glmer's Laplace, ``nagq=1``; ``nagq=0``; adaptive
     Gauss-Hermite for ``nagq > 1`` with one scalar random-effect term).
@@ -190,7 +191,8 @@ def fit_glmm(
     ``information``: the weights of the Laplace log-determinant, ``"expected"`` (Fisher:
     glmer, glmer.nb) or ``"observed"`` (the exact Hessian: glmmTMB); default the family's
     :attr:`~pyglmm.families.base.Family.laplace_information`. Identical for canonical
-    links."""
+    links. ``start``: a fit of the same model whose estimates start the optimization (its
+    nAGQ=0 stage is then skipped, e.g. for the refits of a parametric bootstrap)."""
     if information not in (None, "expected", "observed"):
         raise ArgumentError(f"information must be 'expected' or 'observed', got {information!r}")
     if not family.has_point_fit:
@@ -202,7 +204,7 @@ def fit_glmm(
         raise ArgumentError("optimize() needs at least one random-effect term")
     check_nagq(design, nagq)
     with _blas_threads(blas_threads), np.errstate(all="ignore"):
-        return _fit(design, family, nagq, maxiter, data_name, information)
+        return _fit(design, family, nagq, maxiter, data_name, information, start)
 
 
 def _fit(
@@ -212,6 +214,7 @@ def _fit(
     maxiter: int,
     data_name: str | None,
     information: str | None,
+    start: GlmmFit | None,
 ) -> GlmmFit:
     t0 = time.perf_counter()
     data = GlmmData.from_design(design, family, information)
@@ -219,18 +222,22 @@ def _fit(
     nt, p, npar = layout.size, data.X.shape[1], len(family.point_params)
     theta_bounds = layout.bounds()
     par_bounds = [LOG_PARAM_BOUNDS] * npar
-    # stage 1: nAGQ = 0
-    obj0 = _Objective(data, layout, nagq, stage0=True)
-    x0 = np.concatenate([layout.start(), _start_params(data)])
-    x, fx, converged, message = _minimize(
-        obj0, x0, theta_bounds + par_bounds, maxiter, polish=nagq == 0
-    )
-    res = obj0.evaluate(x)
-    n_evals = obj0.n_evals
-    theta = x[:nt]
-    logp = x[nt:]
-    beta = res.beta
-    u = res.u
+    if start is None or nagq == 0:  # stage 1: nAGQ = 0
+        obj0 = _Objective(data, layout, nagq, stage0=True)
+        x0 = np.concatenate([layout.start(), _start_params(data)])
+        if start is not None:
+            logp0 = [np.log(start.params[k]) for k in family.point_params]
+            x0 = np.concatenate([start.theta, logp0])
+        x, fx, converged, message = _minimize(
+            obj0, x0, theta_bounds + par_bounds, maxiter, polish=nagq == 0
+        )
+        res = obj0.evaluate(x)
+        n_evals = obj0.n_evals
+        theta, logp, beta, u = x[:nt], x[nt:], res.beta, res.u
+    else:
+        theta, beta, u = start.theta, start.beta, list(start.u)
+        logp = np.log(np.array([start.params[k] for k in family.point_params], dtype=float))
+        message, n_evals = "started from a previous fit", 0
     if nagq >= 1:
         obj = _Objective(data, layout, nagq, stage0=False)
         obj.u = u

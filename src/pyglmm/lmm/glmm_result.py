@@ -208,6 +208,23 @@ class GlmmFit:
         Ts = ThetaLayout.from_blocks(self.design.blocks).unpack(self.theta)
         return pirls(data, self.theta, self.params, Ts, beta=self.beta, u0=list(self.u))
 
+    def simulate(self, n: int = 1, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """``n`` new responses (n, n_obs) from the estimates, as lme4's ``simulate`` with
+        ``use.u = FALSE``: new effects ``b ~ N(0, T T')`` per level, then ``y | b`` from
+        the family (binomial: successes out of the same trials)."""
+        rng = np.random.default_rng(seed)
+        d = self.design
+        Ts = ThetaLayout.from_blocks(d.blocks).unpack(self.theta)
+        eta0 = np.asarray(d.X, float) @ self.beta
+        if d.offset is not None:
+            eta0 = eta0 + d.offset
+        params = {k: np.full(n, v) for k, v in self.params.items()}
+        eta = np.broadcast_to(eta0, (n, d.n_obs)).copy()
+        for blk, T in zip(d.blocks, Ts, strict=True):
+            u = rng.standard_normal((n, blk.n_levels, blk.q))
+            eta += block_term(np.asarray(blk.Z, float), blk.codes, u @ T.T)
+        return np.asarray(self.family.draw(rng, self.family.linkinv_np(eta), params, d.trials))
+
     # ----- predictions -----------------------------------------------------------------
     def fitted(self, kind: str = "response") -> np.ndarray:
         """Conditional fitted values on the ``"link"`` or ``"response"`` (mean) scale."""
@@ -276,14 +293,10 @@ class GlmmFit:
 
     def __str__(self) -> str:
         d, fam = self.design, self.family
-        approx = (
+        approx = (  # lme4's methTitle, nAGQ = 0 included
             "Laplace Approximation"
             if self.nagq == 1
-            else (
-                f"Adaptive Gauss-Hermite Quadrature (nAGQ = {self.nagq})"
-                if self.nagq > 1
-                else "Laplace Approximation (nAGQ = 0)"
-            )
+            else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nagq}"
         )
         out = [f"Generalized linear mixed model fit by maximum likelihood ({approx}) ['glmerMod']"]
         extra = "".join(f"({v:.4g})" for v in self.params.values())
