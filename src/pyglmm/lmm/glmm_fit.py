@@ -28,7 +28,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..design import Design
-from ..errors import ArgumentError, ConvergenceWarning, FamilyError
+from ..errors import ArgumentError, ConvergenceWarning, FamilyError, SingularFitWarning
 from ..families import Family
 from .fit import MAX_POLISH, _blas_threads, _grad_hess, _newton_polish
 from .glmm_result import GlmmFit
@@ -257,7 +257,7 @@ def _fit(
         warnings.warn(
             f"the GLMM optimizer did not converge ({message})", ConvergenceWarning, stacklevel=3
         )
-    return GlmmFit(
+    fit = GlmmFit(
         design=design,
         family=family,
         nagq=nagq,
@@ -275,6 +275,14 @@ def _fit(
         information=data.information,
         pirls_result=res,
     )
+    if fit.is_singular():
+        warnings.warn(
+            "boundary (singular) fit: see help('isSingular') (lme4's message): a random-effect "
+            "SD is estimated as 0 or a correlation matrix is singular; fit.is_singular() is True",
+            SingularFitWarning,
+            stacklevel=3,
+        )
+    return fit
 
 
 def _rx_vcov(res: PirlsResult) -> np.ndarray:
