@@ -75,22 +75,44 @@ def test_trace(sleep, tmp_path):
 
 
 def test_forest(sleep, tmp_path):
+    """One row per parameter with its own x axis: the intercept (~250) and the slope (~10)
+    each fill their row instead of sharing one axis."""
     fig = plots.plot_forest(sleep)
+    names = [
+        "b_Intercept",
+        "b_Days",
+        "sd_Subject__Intercept",
+        "sd_Subject__Days",
+        "cor_Subject__Intercept__Days",
+        "sigma",
+    ]
+    assert [[t.get_text() for t in ax.get_yticklabels()] for ax in fig.axes] == [[n] for n in names]
+    # a heading on the first row of each class
     assert [ax.get_title(loc="left") for ax in fig.axes] == [
         "Fixed effects",
+        "",
         "Group-level SDs",
+        "",
         "Group-level correlations",
         "Family parameters",
     ]
-    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
-    assert labels == ["b_Days", "b_Intercept"]
-    # two interval segments (50%, 95%) per parameter
-    assert len(fig.axes[1].collections) == 4
-    q = np.quantile(sleep.idata.posterior["sigma"].values, [0.025, 0.975])
-    seg = fig.axes[3].collections[0].get_segments()[0]
-    np.testing.assert_allclose(seg[:, 0], q)
+    post = sleep.idata.posterior
+    for ax, name in zip(fig.axes, names, strict=True):
+        assert len(ax.collections) >= 2  # the 95% and 50% segments (and maybe a zero line)
+        seg = ax.collections[0].get_segments()[0][:, 0]
+        lo, hi = ax.get_xlim()
+        assert lo <= seg.min() and seg.max() <= hi
+        assert (seg.max() - seg.min()) / (hi - lo) > 0.5, name  # readable, not a dot
+    q = np.quantile(post["sigma"].values, [0.025, 0.975])
+    np.testing.assert_allclose(fig.axes[-1].collections[0].get_segments()[0][:, 0], q)
+    # the two fixed effects have very different scales: their axes are not shared
+    spans = [np.diff(ax.get_xlim())[0] for ax in fig.axes[:2]]
+    assert spans[0] > 2 * spans[1]
     save(fig, tmp_path / "forest.png")
-    assert len(plots.plot_forest(sleep, include_intercept=False).axes[0].get_yticks()) == 1
+    no_intercept = plots.plot_forest(sleep, include_intercept=False)
+    assert no_intercept.axes[0].get_yticklabels()[0].get_text() == "b_Days"
+    assert no_intercept.axes[0].get_title(loc="left") == "Fixed effects"
+    assert len(no_intercept.axes) == len(names) - 1
 
 
 def test_pp_check_density(sleep, tmp_path):

@@ -231,3 +231,33 @@ def test_result_objects_have_an_html_view_for_notebooks(sleep_fit):
     assert "<table" in html and "sd(Intercept)" in html and "Family: gaussian" in html
     lmm = sleep_fit.model.optimize()
     assert lmm._repr_html_().startswith("<pre>") and "REML" in lmm._repr_html_()
+
+
+def test_result_objects_repr_as_tables_not_dataclass_fields():
+    from pyglmm.workflow.comparison import CompareResult
+    from pyglmm.workflow.recovery import RecoveryResult
+
+    table = pd.DataFrame({"wall_s": [1.5, 2.5]}, index=["centered", "marginal"])
+    cmp = CompareResult(table=table, verdict="marginal samples best", best="marginal")
+    assert repr(cmp) == str(cmp)
+    assert not repr(cmp).startswith("CompareResult(") and "marginal samples best" in repr(cmp)
+    rec_table = pd.DataFrame(
+        {
+            "parameter": ["b_x"],
+            "true": [0.5],
+            "mean": [0.48],
+            "q2.5": [0.3],
+            "q97.5": [0.7],
+            "covered": [True],
+        }
+    )
+    rec = RecoveryResult(
+        table=rec_table,
+        coverage=pd.DataFrame(),
+        ranks=pd.DataFrame(),
+        diagnostics=pd.DataFrame({"divergences": [0]}),
+        n_ranks=100,
+        sbc=False,
+    )
+    assert repr(rec) == str(rec) and not repr(rec).startswith("RecoveryResult(")
+    assert "b_x" in repr(rec)

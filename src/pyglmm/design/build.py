@@ -13,8 +13,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import patsy
-from patsy import PatsyError
 
 from ..errors import DesignError as DesignError  # defined in errors, raised here
 from ..formula import (
@@ -26,6 +24,7 @@ from ..formula import (
 from ..formula.text import variable_names
 from . import terms as _terms
 from .blocks import kind_for
+from .desc import model_desc
 from .frame import (
     as_frame,
     check_columns,
@@ -35,6 +34,7 @@ from .frame import (
     finite_matrix,
     format_counts,
     na_counts,
+    patsy_call,
     patsy_frame,
 )
 from .records import Design, REBlock
@@ -99,10 +99,12 @@ def build_design(
         else:
             fixed_terms.append((sign, text))
     x_formula = join_terms(fixed_terms) or "1"
-    xm = dmatrix(x_formula, frame, env, "fixed effects")
-    x_order = _r_column_order(xm.design_info, x_formula)
+    desc = patsy_call(lambda: model_desc(fixed_terms), x_formula, "fixed effects")
+    xm = dmatrix(desc, frame, env, "fixed effects", text=x_formula)
+    x_order = _r_column_order(xm.design_info, desc.rhs_termlist)
     X = finite_matrix(xm, "fixed-effect")[:, x_order]
-    x_names = tuple(column_label(xm.design_info.column_names[j]) for j in x_order)
+    columns = xm.design_info.column_names  # (a list built anew on every access)
+    x_names = tuple(column_label(columns[j]) for j in x_order)
     offset = offset_info = None
     if offsets:
         om = dmatrix(" + ".join(["0", *(f"I({o})" for o in offsets)]), frame, env, "offset")
@@ -129,13 +131,10 @@ def build_design(
     )
 
 
-def _r_column_order(info: Any, formula: str) -> np.ndarray:
+def _r_column_order(info: Any, listed: list[Any]) -> np.ndarray:
     """Column permutation from patsy's order (terms grouped by numeric factors) to R's:
-    terms by degree (main effects, then two-way interactions, ...), then formula order."""
-    try:
-        listed = patsy.ModelDesc.from_formula(formula).rhs_termlist
-    except PatsyError:
-        listed = []
+    terms by degree (main effects, then two-way interactions, ...), then formula order
+    (``listed``, the terms of the ``ModelDesc``)."""
     pos = {term: i for i, term in enumerate(listed)}
     terms = sorted(info.term_slices, key=lambda t: (len(t.factors), pos.get(t, len(pos))))
     cols = [np.arange(info.term_slices[t].start, info.term_slices[t].stop) for t in terms]
@@ -143,19 +142,27 @@ def _r_column_order(info: Any, formula: str) -> np.ndarray:
 
 
 def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBlock, ...]:
+    """One block per random term. The terms of ``(1 | g1/.../gK)`` share their expression and
+    their group prefixes: each expression is evaluated by patsy once and each group's codes
+    extend its prefix's (so building is linear in K)."""
     blocks: list[REBlock] = []
     seen: dict[str, int] = {}
+    models: dict[str, tuple[Any, np.ndarray]] = {}
+    groups: _terms.GroupCache = {}
     for term in formula.random:
         group = term.group_name
         seen[group] = seen.get(group, 0) + 1
         name = group if seen[group] == 1 else f"{group}_{seen[group]}"
         label = f"({term.expr} | {group})"
-        zm = dmatrix(term.expr, frame, env, f"random-effect term {label}")
-        Z = finite_matrix(zm, f"random-effect term {label}")
-        terms = tuple(column_label(c) for c in zm.design_info.column_names)
+        if term.expr not in models:
+            zm = dmatrix(term.expr, frame, env, f"random-effect term {label}")
+            models[term.expr] = (zm.design_info, finite_matrix(zm, f"random-effect term {label}"))
+        info, Z = models[term.expr]
+        Z = Z.copy()  # each block owns its matrix
+        terms = tuple(column_label(c) for c in info.column_names)
         if not terms:
             raise DesignError(f"random-effect term {label} has no columns")
-        codes, levels = _terms.group_codes(frame, term.group)
+        codes, levels = _terms.group_codes(frame, term.group, groups)
         if len(levels) < 2:
             raise DesignError(
                 f"grouping factor {group!r} has a single level ({levels[0]!r}); "
@@ -176,7 +183,7 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
                 Z=Z,
                 terms=terms,
                 kind=kind.name,
-                design_info=zm.design_info,
+                design_info=info,
             )
         )
     return tuple(blocks)
@@ -217,20 +224,40 @@ RANK_TOLERANCE = 1e-7
 def full_rank_columns(X: np.ndarray, tol: float = RANK_TOLERANCE) -> np.ndarray:
     """Positions of the columns of ``X`` to keep so that it has full column rank, keeping
     columns in order as R's ``qr`` (LINPACK's limited pivoting) does: column j is dropped when
-    ``|R_jj| < tol * ||X_j||`` in the QR factorization of the columns kept before it plus j.
+    its residual after projection on the kept columns before it is below ``tol * ||X_j||``
+    (``|R_jj|`` of the QR factorization of those columns plus j).
 
-    One Householder QR per dropped column plus one: the factorization of the kept columns is
-    repeated after each drop, so a dropped column leaves no trace in the later ones.
+    Rounds of one Householder QR each: the remaining columns, projected off the kept ones, are
+    factorized; the columns before the first aliased one are kept, that one is dropped, and so
+    is every remaining column already aliased with the kept ones (its residual can only shrink
+    as more columns are kept). A dropped column leaves no trace in the later ones, and 3,000
+    multiples of one column take two rounds, not 3,000.
     """
-    keep = np.arange(X.shape[1])
-    norms = np.linalg.norm(X, axis=0)
-    while keep.size:
-        r = np.abs(np.diag(np.linalg.qr(X[:, keep], mode="r")))
-        bad = np.flatnonzero(r < tol * np.maximum(norms[keep], np.finfo(float).tiny))
-        if bad.size == 0:
+    n, m = X.shape
+    thresh = tol * np.maximum(np.linalg.norm(X, axis=0), np.finfo(float).tiny)
+    kept: list[np.ndarray] = []
+    basis = np.zeros((n, 0))  # orthonormal basis of the kept columns
+    rest = np.arange(m)
+    while rest.size:
+        resid = X[:, rest]
+        if basis.shape[1]:
+            for _ in range(2):  # Gram-Schmidt twice: orthogonal to working precision
+                resid = resid - basis @ (basis.T @ resid)
+            alive = np.linalg.norm(resid, axis=0) >= thresh[rest]
+            rest, resid = rest[alive], resid[:, alive]
+            if not rest.size:
+                break
+        diag = np.abs(np.diag(np.linalg.qr(resid, mode="r")))  # min(n, columns) values
+        bad = np.flatnonzero(diag < thresh[rest[: diag.size]])
+        good = int(bad[0]) if bad.size else diag.size
+        kept.append(rest[:good])
+        if good == rest.size:
+            break  # full rank (the common case: one QR, no Q formed)
+        basis = np.hstack([basis, np.linalg.qr(resid[:, :good])[0]])
+        rest = rest[good + 1 :] if bad.size else rest[good:]
+        if basis.shape[1] >= n:  # the kept columns span everything: the rest is aliased
             break
-        keep = np.delete(keep, bad[0])  # the first aliased column; later ones are re-tested
-    return keep
+    return np.concatenate(kept) if kept else np.arange(0)
 
 
 _QUOTED = re.compile(r"""Q\((["'])(.*?)\1\)""")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 import warnings
 from collections import ChainMap
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,8 @@ from ..formula import (
     ParsedFormula,
     variable_names,
 )
+
+T = TypeVar("T")
 
 
 def as_frame(data: Any) -> pd.DataFrame:
@@ -124,9 +126,26 @@ def patsy_error(err: PatsyError, what: str) -> DesignError:
     return DesignError(f"{what}: {where}{code!r}: {err.message}")
 
 
-def dmatrix(formula: str, frame: pd.DataFrame, env: Any, what: str) -> Any:
+def dmatrix(
+    formula: str | patsy.ModelDesc,
+    frame: pd.DataFrame,
+    env: Any,
+    what: str,
+    text: str | None = None,
+) -> Any:
+    """``patsy.dmatrix`` of ``formula`` (text, or a ``ModelDesc`` whose formula is ``text``) on
+    ``frame``, with patsy's and Python's errors as :class:`DesignError`."""
+    if text is None:
+        text = formula if isinstance(formula, str) else formula.describe()
+    return patsy_call(
+        lambda: patsy.dmatrix(formula, frame, eval_env=env, NA_action="raise"), text, what
+    )
+
+
+def patsy_call(call: Callable[[], T], formula: str, what: str) -> T:
+    """``call()``, a patsy step on ``formula``, with its errors as :class:`DesignError`."""
     try:
-        return patsy.dmatrix(formula, frame, eval_env=env, NA_action="raise")
+        return call()
     except PatsyError as err:
         raise patsy_error(err, what) from None
     except (ArithmeticError, LookupError, TypeError, ValueError, AssertionError) as err:

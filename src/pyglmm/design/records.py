@@ -168,12 +168,17 @@ class Design:
         Z: dict[str, np.ndarray] = {}
         codes: dict[str, np.ndarray] = {}
         labels: dict[str, np.ndarray] = {}
+        built: dict[int, np.ndarray] = {}  # blocks of (1 | a/b/c) share their design info
+        groups: _terms.GroupCache = {}
         for block in self.blocks if random else ():
-            Z[block.name] = rebuild_columns(
-                block.design_info, frame, f"random-effect block {block.name!r}"
-            )
+            key = id(block.design_info)
+            if key not in built:
+                built[key] = rebuild_columns(
+                    block.design_info, frame, f"random-effect block {block.name!r}"
+                )
+            Z[block.name] = built[key].copy()
             group = tuple(block.group.split(":"))
-            new_codes, new_names = _terms.group_codes(frame, group)
+            new_codes, new_names = _terms.group_codes(frame, group, groups)
             lookup = pd.Index(block.levels).get_indexer(pd.Index(new_names)).astype(np.int64)
             codes[block.name] = lookup[new_codes]
             labels[block.name] = np.asarray(new_names, dtype=object)[new_codes]

@@ -99,16 +99,39 @@ def _factorize(col: pd.Series) -> tuple[np.ndarray, list[str]]:
     return np.asarray(codes, dtype=np.int64), names
 
 
-def group_codes(frame: pd.DataFrame, group: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+GroupCache = dict[tuple[str, ...], tuple[np.ndarray, list[str]]]
+
+
+def group_codes(
+    frame: pd.DataFrame, group: Sequence[str], cache: GroupCache | None = None
+) -> tuple[np.ndarray, list[str]]:
     """Integer codes (int64, n) of the observed levels of ``group`` (``a:b`` when several
-    columns; combinations ordered by ``a`` then ``b``) and the level names joined by ``:``."""
-    codes, names = _factorize(frame[group[0]])
-    for col in group[1:]:
-        nxt, nxt_names = _factorize(frame[col])
+    columns; combinations ordered by ``a`` then ``b``) and the level names joined by ``:``.
+
+    ``cache`` (a dict kept across calls on the same ``frame``) holds the codes of every group
+    and prefix computed so far: ``a:b:c`` then starts from the codes of ``a:b``, so the K blocks
+    of ``(1 | g1/.../gK)`` cost K factorizations instead of K^2/2.
+    """
+    group = tuple(group)
+    cache = {} if cache is None else cache
+    start = len(group)
+    while start > 0 and group[:start] not in cache:
+        start -= 1
+    if start == 0:
+        cache[group[:1]] = _factorize(frame[group[0]])
+        start = 1
+    codes, names = cache[group[:start]]
+    for k in range(start, len(group)):
+        col = group[k]
+        single = (col,)
+        if single not in cache:
+            cache[single] = _factorize(frame[col])
+        nxt, nxt_names = cache[single]
         m = len(nxt_names)
         combined = codes * m + nxt
         new_codes, uniq = pd.factorize(combined, sort=True)
         uniq = np.asarray(uniq, dtype=np.int64)
         names = [f"{names[u // m]}:{nxt_names[u % m]}" for u in uniq.tolist()]
         codes = np.asarray(new_codes, dtype=np.int64)
-    return codes, names
+        cache[group[: k + 1]] = (codes, names)
+    return codes.copy(), list(names)  # the caller's own, the cache's stay intact

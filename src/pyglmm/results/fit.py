@@ -220,7 +220,8 @@ class Fit:
         return plot_trace(self, var_names, **kwargs)
 
     def plot_forest(self, include_intercept: bool = True) -> Any:
-        """Forest plot: medians with 50%/95% intervals per parameter class (a Figure)."""
+        """Forest plot: medians with 50%/95% intervals, one row (own x axis) per parameter,
+        grouped by class (a Figure)."""
         from ..workflow.plots import plot_forest
 
         return plot_forest(self, include_intercept=include_intercept)

@@ -62,6 +62,9 @@ class CompareResult:
         with pd.option_context("display.width", 200, "display.max_columns", 30):
             return f"{self.table.to_string()}\n{self.verdict}"
 
+    def __repr__(self) -> str:  # the table, not the dataclass fields (a notebook's text view)
+        return str(self)
+
     def _repr_html_(self) -> str:
         return f"{self.table.to_html()}<p>{self.verdict}</p>"
 

@@ -2,8 +2,9 @@
 
 * :func:`plot_trace`: ArviZ trace plot of the reported scalars (``b_<coef>``,
   ``sd_<group>__<term>``, ``cor_<group>__<t1>__<t2>``, family parameters).
-* :func:`plot_forest`: posterior medians with 50% and 95% equal-tailed intervals, one panel per
-  class (fixed effects, SDs, correlations, family parameters) so scales do not clash.
+* :func:`plot_forest`: posterior medians with 50% and 95% equal-tailed intervals, one row per
+  parameter with its own x axis (grouped by class: fixed effects, SDs, correlations, family
+  parameters), so scales do not clash.
 * :func:`pp_check`: observed response against posterior-predictive draws (density overlay; for
   discrete families bars of observed counts with the predictive counts' median and 90% range).
 * :func:`plot_effects`: conditional effect of one predictor (others at their means / reference
@@ -72,40 +73,61 @@ def plot_trace(fit: FittedModel, var_names: list[str] | None = None, **kwargs: A
     return fig
 
 
-def plot_forest(fit: FittedModel, include_intercept: bool = True) -> Figure:
-    """Posterior median (point), 50% (thick) and 95% (thin) equal-tailed intervals of fixed
-    effects, group-level SDs and correlations and family parameters, a panel per class."""
-    draws = posterior_params(fit.posterior, fit.design, fit.family.params)
-    if not include_intercept:
-        draws.pop("b_Intercept", None)
+def _forest_classes(draws: dict[str, np.ndarray]) -> dict[str, list[str]]:
+    """Parameter labels by class (``b``, ``sd``, ``cor``, then family parameters)."""
     classes: dict[str, list[str]] = {}
     for label in draws:
         cls = label_class(label)
-        key = cls if cls in CLASS_TITLES else "family"
-        classes.setdefault(key, []).append(label)
-    heights = [max(1, len(v)) for v in classes.values()]
-    fig, axes = _figure(
-        len(classes),
-        1,
-        figsize=(7, 1.0 + 0.45 * sum(heights) + 0.6 * len(classes)),
-        gridspec_kw={"height_ratios": heights},
-    )
-    for ax, (cls, labels) in zip(axes[:, 0], classes.items(), strict=True):
-        for i, label in enumerate(labels):
-            flat = draws[label].reshape(-1)
-            q = np.quantile(flat, [0.025, 0.25, 0.5, 0.75, 0.975])
-            y = len(labels) - 1 - i
-            ax.hlines(y, q[0], q[4], color=REP_COLOR, linewidth=1.2)
-            ax.hlines(y, q[1], q[3], color="#03396c", linewidth=4)
-            ax.plot(q[2], y, "o", color="white", markeredgecolor="#03396c", markersize=6)
-        ax.set_yticks(range(len(labels)))
-        ax.set_yticklabels(list(reversed(labels)))
-        ax.set_ylim(-0.7, len(labels) - 0.3)
-        ax.set_title(CLASS_TITLES.get(cls, "Family parameters"), fontsize=10, loc="left")
-        if cls == "b":
+        classes.setdefault(cls if cls in CLASS_TITLES else "family", []).append(label)
+    return classes
+
+
+# the 95% interval fills this fraction of its row's axis (the rest is margin on both sides)
+FOREST_FILL = 0.8
+
+
+def plot_forest(fit: FittedModel, include_intercept: bool = True) -> Figure:
+    """Posterior median (point), 50% (thick) and 95% (thin) equal-tailed intervals of fixed
+    effects, group-level SDs and correlations and family parameters.
+
+    One row per parameter, each with its own x axis (as brms's ``plot()`` gives each parameter
+    its own panel), so an intercept of 250 and a slope of 10 are both readable; the 95%
+    interval fills most of its row. Rows are grouped by class under a heading; a dotted line
+    marks zero where it falls inside a row's range. Drawn with matplotlib alone, so both
+    ArviZ stacks give the same figure.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    draws = posterior_params(fit.posterior, fit.design, fit.family.params)
+    if not include_intercept:
+        draws.pop("b_Intercept", None)
+    classes = _forest_classes(draws)
+    rows = [(cls, label) for cls, labels in classes.items() for label in labels]
+    fig, axes = _figure(len(rows), 1, figsize=(7, 0.9 + 0.62 * len(rows) + 0.3 * len(classes)))
+    first = {labels[0] for labels in classes.values()}
+    for ax, (cls, label) in zip(axes[:, 0], rows, strict=True):
+        q = np.quantile(draws[label].reshape(-1), [0.025, 0.25, 0.5, 0.75, 0.975])
+        ax.hlines(0, q[0], q[4], color=REP_COLOR, linewidth=1.2)
+        ax.hlines(0, q[1], q[3], color="#03396c", linewidth=4)
+        ax.plot(q[2], 0, "o", color="white", markeredgecolor="#03396c", markersize=6)
+        width = float(q[4] - q[0]) or max(abs(float(q[2])), 1.0) * 1e-3
+        pad = width * (1 - FOREST_FILL) / (2 * FOREST_FILL)
+        lo, hi = float(q[0]) - pad, float(q[4]) + pad
+        ax.set_xlim(lo, hi)
+        if lo < 0 < hi:
             ax.axvline(0, color="grey", linewidth=0.8, linestyle=":")
+        ax.set_ylim(-1, 1)
+        ax.set_yticks([0])
+        ax.set_yticklabels([label])
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
+        ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", alpha=0.3)
-    axes[-1, 0].set_xlabel("posterior median, 50% and 95% intervals")
+        for side in ("top", "right", "left"):
+            ax.spines[side].set_visible(False)
+        ax.tick_params(axis="y", length=0)
+        if label in first:
+            ax.set_title(CLASS_TITLES.get(cls, "Family parameters"), fontsize=10, loc="left")
+    axes[-1, 0].set_xlabel("posterior median, 50% and 95% intervals (each row on its own scale)")
     fig.tight_layout()
     return fig
 

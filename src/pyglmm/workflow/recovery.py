@@ -67,6 +67,9 @@ class RecoveryResult:
             lines.append(self.coverage.to_string())
         return "\n".join(lines)
 
+    def __repr__(self) -> str:  # the table, not the dataclass fields (a notebook's text view)
+        return str(self)
+
     def _repr_html_(self) -> str:
         head = str(self).splitlines()[0]
         n = len(self.diagnostics)
