@@ -15,7 +15,11 @@ that catches ``ValueError`` keeps working.
   sampler or parameterization).
 * :class:`FitFileError`: a file that is not a saved pyglmm fit, or one this pyglmm cannot read.
 
-:class:`SamplingWarning` is the warning issued after sampling (divergences, R-hat, ESS).
+:class:`ModelComparisonError`: models that cannot be compared (``pg.anova`` of fits to
+different data).
+
+:class:`SamplingWarning` is the warning issued after sampling (divergences, R-hat, ESS);
+:class:`SingularFitWarning` lme4's "boundary (singular) fit" warning of a point fit.
 """
 
 from __future__ import annotations
@@ -58,6 +62,14 @@ class ArgumentError(PyglmmError, ValueError):
 
 class FitFileError(PyglmmError, ValueError):
     """A file that is not a saved pyglmm fit, or one this pyglmm cannot read."""
+
+
+class ModelComparisonError(PyglmmError, ValueError):
+    """Models that cannot be compared, e.g. ``pg.anova`` of fits to different data."""
+
+
+class SingularFitWarning(UserWarning):
+    """A point fit on the boundary of its parameter space (lme4's ``isSingular``)."""
 
 
 class SamplingWarning(UserWarning):
