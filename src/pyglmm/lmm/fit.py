@@ -12,31 +12,15 @@ derivative-free) from identity relative covariance factors. Here:
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 
 from ..design import Design
 from ..errors import DesignError, SingularFitWarning
+from .optimize import blas_threads as _blas_threads
 from .pointfit import SINGULAR_MESSAGE
 from .result import LmmFit, fit_design
-
-
-@contextlib.contextmanager
-def _blas_threads(n: int | None) -> Iterator[None]:
-    """Limit BLAS threads (oversubscribed multi-threaded OpenBLAS can be 5x slower)."""
-    if n is None:
-        yield
-        return
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with pymc
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
 
 
 def fit_lmm(

@@ -13,7 +13,8 @@ derivative-free) from identity relative covariance factors. Here:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,3 +139,18 @@ def optimize_theta(
         converged = bool(res2.success)
         message += f"; Nelder-Mead: {res2.message}"
     return ThetaOptimum(np.asarray(theta, dtype=float), fun, converged, n_evals, message)
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None) -> Iterator[None]:
+    """Limit BLAS threads (oversubscribed multi-threaded OpenBLAS can be 5x slower)."""
+    if n is None:
+        yield
+        return
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with pymc
+        yield
+        return
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield

@@ -38,6 +38,7 @@ import pandas as pd
 from scipy.interpolate import CubicHermiteSpline, CubicSpline
 from scipy.stats import chi2, norm
 
+from .optimize import blas_threads
 from .pointfit import PointFit, percent_labels
 
 MINSTEP = 1e-6
@@ -182,24 +183,27 @@ def profile(
     nv = len(names) - len(fit.beta)
     opt = est.to_numpy()
     frames = {}
-    for w in idx:
-        rows = _profile_one(
-            ml,
-            w,
-            opt,
-            base,
-            lower[w],
-            upper[w],
-            cutoff,
-            step,
-            maxpts,
-            maxmult,
-            devtol,
-            None if w < nv else se[w - nv],
-        )
-        frame = pd.DataFrame([np.concatenate([[z], v]) for z, v in rows], columns=["zeta", *names])
-        frame = frame.drop_duplicates(subset=names[w]).sort_values(names[w])
-        frames[names[w]] = frame.reset_index(drop=True)
+    with blas_threads(1):
+        for w in idx:
+            rows = _profile_one(
+                ml,
+                w,
+                opt,
+                base,
+                lower[w],
+                upper[w],
+                cutoff,
+                step,
+                maxpts,
+                maxmult,
+                devtol,
+                None if w < nv else se[w - nv],
+            )
+            frame = pd.DataFrame(
+                [np.concatenate([[z], v]) for z, v in rows], columns=["zeta", *names]
+            )
+            frame = frame.drop_duplicates(subset=names[w]).sort_values(names[w])
+            frames[names[w]] = frame.reset_index(drop=True)
     return Profile(
         frames, est, pd.Series(lower, index=names), pd.Series(upper, index=names), cutoff
     )

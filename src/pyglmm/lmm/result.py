@@ -20,7 +20,7 @@ from ..design.grouping import columns_by_group
 from ..posterior import design_eta
 from . import intervals, likelihood, pointfit
 from .natural import NaturalLayout, lme4_name
-from .optimize import optimize_theta
+from .optimize import blas_threads, optimize_theta
 from .printing import coefmat_lines, data_line, fixef_correlation_lines
 from .profiled import ProfiledLmm, ThetaLayout
 
@@ -216,8 +216,17 @@ class LmmFit:
         return NaturalLayout.from_blocks(self.design.blocks, self.design.x_names, True)
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickle without the cached cross-products (rebuilt on use)."""
-        return {k: v for k, v in self.__dict__.items() if k not in ("profiled", "_ml")}
+        """Pickle without the cached cross-products (rebuilt on use) and without the design's
+        patsy state (patsy objects do not pickle; a pickled fit cannot transform new data)."""
+        import dataclasses
+
+        state = {k: v for k, v in self.__dict__.items() if k not in ("profiled", "_ml", "natural_layout")}
+        d = self.design
+        blocks = tuple(dataclasses.replace(b, design_info=None) for b in d.blocks)
+        state["design"] = dataclasses.replace(
+            d, blocks=blocks, x_design_info=None, offset_design_info=None
+        )
+        return state
 
     def natural_params(self) -> pd.Series:
         """SDs and correlations (lme4's block and ``confint`` order), ``sigma``, then the fixed
@@ -407,8 +416,9 @@ def fit_design(
     import time
 
     t0 = time.perf_counter()
-    prof = ProfiledLmm(design) if prof is None else prof
-    opt = optimize_theta(prof, reml, start, maxiter)
+    with blas_threads(1):  # tiny BLAS calls: threads only contend
+        prof = ProfiledLmm(design) if prof is None else prof
+        opt = optimize_theta(prof, reml, start, maxiter)
     f = prof.factor(opt.theta)
     beta, b, Rinv = prof.solve(f)
     nu = prof.n - prof.p if reml else prof.n
