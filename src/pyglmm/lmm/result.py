@@ -220,7 +220,8 @@ class LmmFit:
         patsy state (patsy objects do not pickle; a pickled fit cannot transform new data)."""
         import dataclasses
 
-        state = {k: v for k, v in self.__dict__.items() if k not in ("profiled", "_ml", "natural_layout")}
+        cached = ("profiled", "_ml", "natural_layout")
+        state = {k: v for k, v in self.__dict__.items() if k not in cached}
         d = self.design
         blocks = tuple(dataclasses.replace(b, design_info=None) for b in d.blocks)
         state["design"] = dataclasses.replace(
