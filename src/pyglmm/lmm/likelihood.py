@@ -160,15 +160,22 @@ def conditional_fit(
 def simulate(fit: LmmFit, n: int = 1, seed: Any = None) -> np.ndarray:
     """``(n, n_obs)`` responses: ``X beta + offset + sum_k Z_k b_k + sigma e`` with new
     ``b_k[l] ~ N(0, sigma^2 T_k T_k')`` and ``e ~ N(0, I)`` (lme4's ``simulate``, ``use.u =
-    FALSE``). Draws: every block's effects in design order, then the residuals."""
+    FALSE``). Draws, replicate by replicate: every block's effects in design order, then the
+    residuals; so the first ``k`` replicates do not depend on ``n``."""
     rng = np.random.default_rng(seed)
     d = fit.design
-    effects = {}
-    for blk, T in zip(d.blocks, fit.profiled.layout.unpack(fit.theta), strict=True):
-        z = rng.standard_normal((n, blk.n_levels, blk.q))
-        effects[blk.name] = fit.sigma * (z @ T.T)
+    Ts = fit.profiled.layout.unpack(fit.theta)
+    z = {blk.name: np.empty((n, blk.n_levels, blk.q)) for blk in d.blocks}
+    e = np.empty((n, d.n_obs))
+    for i in range(n):
+        for blk in d.blocks:
+            z[blk.name][i] = rng.standard_normal((blk.n_levels, blk.q))
+        e[i] = rng.standard_normal(d.n_obs)
+    effects = {
+        blk.name: fit.sigma * (z[blk.name] @ T.T) for blk, T in zip(d.blocks, Ts, strict=True)
+    }
     eta = design_eta(d, np.asarray(fit.beta, dtype=float), effects)
-    return np.asarray(eta + fit.sigma * rng.standard_normal((n, d.n_obs)))
+    return np.asarray(eta + fit.sigma * e)
 
 
 def conditional_covariances(fit: LmmFit) -> list[np.ndarray]:
