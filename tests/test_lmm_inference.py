@@ -257,6 +257,19 @@ def test_singular_fit_warns_like_lme4() -> None:
     assert "boundary (singular) fit" in str(fit)
 
 
+def test_profile_of_a_singular_fit() -> None:
+    """Dyestuff2 (SD at 0): the SD's lower limit is its bound 0, as lme4 gives; the intercept's
+    profile needs refits that leave the boundary (theta > 0 away from beta_hat)."""
+    df = pg.datasets.load_rdataset("lme4", "Dyestuff2", categorical=["Batch"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", pg.SingularFitWarning)
+        fit = fit_lmm(pg.Model("Yield ~ 1 + (1 | Batch)", df).design, reml=False)
+    ci = fit.confint()
+    want = ref_ci(REF["dyestuff2"]["confint_profile"])
+    assert ci.iloc[0, 0] == 0.0
+    np.testing.assert_allclose(ci.to_numpy(), want.to_numpy(), rtol=1e-4, atol=1e-8)
+
+
 def test_regular_fit_is_not_singular(sleep: LmmFit) -> None:
     assert sleep.is_singular() is REF["sleepstudy"]["reml"]["is_singular"] is False
     assert not sleep.is_singular(tol=1e-2)

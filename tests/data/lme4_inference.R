@@ -87,9 +87,12 @@ out$dyestuff <- list(
 msg <- ""
 dm2 <- withCallingHandlers(lmer(Yield ~ 1 + (1 | Batch), Dyestuff2),
                            message = function(m) {msg <<- conditionMessage(m); invokeRestart("muffleMessage")})
+dm2ML <- suppressMessages(lmer(Yield ~ 1 + (1 | Batch), Dyestuff2, REML = FALSE))
 out$dyestuff2 <- list(formula = "Yield ~ 1 + (1 | Batch)", theta = getME(dm2, "theta"),
                       is_singular = isSingular(dm2), message = msg,
-                      sigma = sigma(dm2))
+                      sigma = sigma(dm2),
+                      confint_profile = ci_list(suppressWarnings(
+                        confint(profile(dm2ML, signames = FALSE)))))
 
 ## ---- Penicillin: two crossed blocks, lme4's block order -------------------------------
 pm1 <- lmer(diameter ~ 1 + (1 | sample) + (1 | plate), Penicillin)

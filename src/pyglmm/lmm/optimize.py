@@ -88,6 +88,13 @@ def _newton_polish(
 MAX_POLISH = 15  # largest len(theta) for the finite-difference Newton polish
 
 
+WARM_FLOOR = 0.05
+"""Smallest diagonal theta entry of a warm start: the criterion depends on a diagonal entry
+through its square near 0 (zero slope there), so an optimiser started on the boundary of a
+singular fit stays there even when the optimum of the new problem (a refit, a profile point)
+is inside; from ``WARM_FLOOR`` it goes back to 0 when 0 is the optimum."""
+
+
 @dataclass(frozen=True)
 class ThetaOptimum:
     theta: np.ndarray
@@ -110,7 +117,12 @@ def optimize_theta(
         return prof.criterion(theta, reml)
 
     layout = prof.layout
-    x0 = layout.start() if start is None else np.asarray(start, dtype=float)
+    if start is None:
+        x0 = layout.start()
+    else:  # a warm start: lift diagonal entries off 0 (see WARM_FLOOR)
+        x0 = np.asarray(start, dtype=float).copy()
+        diag = layout.is_diagonal()
+        x0[diag] = np.maximum(x0[diag], WARM_FLOOR)
     bounds = layout.bounds()
     lower = np.array([-np.inf if lo is None else lo for lo, _ in bounds])
     res = minimize(

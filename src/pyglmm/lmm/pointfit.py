@@ -192,6 +192,8 @@ def minimize_conditional(
     if idx.size == 0:
         return f(np.zeros(0)), x
     z0 = np.clip(x[idx] / sc, lo, up)
+    # an SD starting at its bound 0 sees a zero slope (the deviance depends on its square)
+    z0 = np.where((lo == 0) & (z0 < 1e-2), 1e-2, z0)
     bounds = [
         (a if np.isfinite(a) else None, b if np.isfinite(b) else None)
         for a, b in zip(lo, up, strict=True)
