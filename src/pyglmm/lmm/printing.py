@@ -301,3 +301,83 @@ def fixef_correlation_lines(cor: np.ndarray, names: Sequence[str]) -> list[str]:
 def data_line(name: str | None) -> list[str]:
     """lme4's ``   Data: <name>`` line (nothing when the data set's name is unknown)."""
     return [f"   Data: {name}"] if name else []
+
+
+# ----- the other blocks of lme4's summary ---------------------------------------------
+def named_vector_lines(names: Sequence[str], cells: Sequence[str]) -> list[str]:
+    """R's ``print`` of a named character vector (``quote = FALSE``) on one row: every field
+    right-justified to the widest name or value, each followed by a space."""
+    w = max(max(len(n) for n in names), max(len(c) for c in cells))
+    return ["".join(n.rjust(w) + " " for n in names), "".join(c.rjust(w) + " " for c in cells)]
+
+
+def criterion_lines(
+    reml_criterion: float | None,
+    aic: float = np.nan,
+    bic: float = np.nan,
+    loglik: float = np.nan,
+    deviance: float = np.nan,
+    df_resid: int = 0,
+) -> list[str]:
+    """lme4's ``.prt.aictab``: ``REML criterion at convergence: x`` (REML fits) or the
+    ``AIC BIC logLik deviance df.resid`` row, rounded to 1 decimal and formatted together."""
+    if reml_criterion is not None:
+        return [f"REML criterion at convergence: {r_format([round(reml_criterion, 1)])[0]}"]
+    vals = [round(v, 1) for v in (aic, bic, loglik, deviance, float(df_resid))]
+    cells = [c.strip() for c in r_format(vals)]
+    cells[-1] = r_format([vals[-1]])[0].strip()
+    return named_vector_lines(["AIC", "BIC", "logLik", "deviance", "df.resid"], cells)
+
+
+def residual_lines(
+    resid: np.ndarray, digits: int = 4, title: str = "Scaled residuals:"
+) -> list[str]:
+    """lme4's ``.prt.resids``: quantiles (R's type 7) of the scaled residuals, ``zapsmall``-ed
+    to ``digits + 1`` and printed with ``digits``."""
+    q = zapsmall(np.quantile(np.asarray(resid, dtype=float), [0, 0.25, 0.5, 0.75, 1]), digits + 1)
+    cells = [c.strip() for c in r_format(q, digits)]
+    return [f"{title} ", *named_vector_lines(["Min", "1Q", "Median", "3Q", "Max"], cells)]
+
+
+def varcorr_lines(
+    groups: Sequence[tuple[str, Sequence[str], np.ndarray, np.ndarray | None]],
+    residual: float | None = None,
+    digits: int = 4,
+) -> list[str]:
+    """lme4's ``Random effects:`` table (``formatVC``, ``comp = c("Variance", "Std.Dev.")``).
+
+    ``groups``: per block in lme4's order ``(group, term names, SDs, correlation matrix or
+    None)``; ``residual``: the residual SD (None for families without a scale). Variances and
+    SDs are each formatted together with ``digits``; correlations ``round(, 2)`` with two
+    decimals, lower triangle; all columns left-justified."""
+    rows: list[list[str]] = []
+    sds: list[float] = []
+    for group, names, sd, _ in groups:
+        for i, name in enumerate(names):
+            rows.append([group if i == 0 else "", name])
+            sds.append(float(sd[i]))
+    if residual is not None:
+        rows.append(["Residual", ""])
+        sds.append(float(residual))
+    var_s = r_format(np.square(sds), digits)  # padded to a common width, as format() does
+    sd_s = r_format(sds, digits)
+    for r, v, s in zip(rows, var_s, sd_s, strict=True):
+        r += [v, s]
+    cols = ["Groups", "Name", "Variance", "Std.Dev."]
+    maxlen = max(len(names) for _, names, _, _ in groups) if groups else 0
+    if maxlen > 1:
+        corr: list[list[str]] = []
+        for _, names, _, cor in groups:
+            q = len(names)
+            if cor is None or q == 1:
+                corr += [[""] * (maxlen - 1) for _ in range(q)]
+                continue
+            cc = np.array(r_format(np.round(np.asarray(cor, dtype=float), 2).ravel(), nsmall=2))
+            cc = cc.reshape(q, q)
+            for i in range(q):
+                corr.append([cc[i, j] if j < i else "" for j in range(maxlen - 1)])
+        corr += [[""] * (maxlen - 1) for _ in range(len(rows) - len(corr))]
+        for r, c in zip(rows, corr, strict=True):
+            r += c
+        cols += ["Corr"] + [""] * (maxlen - 2)
+    return ["Random effects:", *matrix_lines([""] * len(rows), cols, rows, right=False)]

@@ -19,9 +19,16 @@ from ..design import Design, REBlock
 from ..design.grouping import columns_by_group
 from ..posterior import design_eta
 from . import intervals, likelihood, pointfit
-from .natural import NaturalLayout, lme4_name
+from .natural import NaturalLayout, lme4_block_order, lme4_name
 from .optimize import blas_threads, optimize_theta
-from .printing import coefmat_lines, data_line, fixef_correlation_lines
+from .printing import (
+    coefmat_lines,
+    criterion_lines,
+    data_line,
+    fixef_correlation_lines,
+    residual_lines,
+    varcorr_lines,
+)
 from .profiled import ProfiledLmm, ThetaLayout
 
 if TYPE_CHECKING:
@@ -42,17 +49,6 @@ def theta_to_sd_cor(
         np.fill_diagonal(cor, 1.0)
         out.append((sd, cor))
     return out
-
-
-def _rformat(values: np.ndarray, digits: int = 4) -> list[str]:
-    """Format a column like R's ``format(x, digits=4)``: common decimals, >= 4 sig. digits."""
-    v = np.asarray(values, dtype=float)
-    fin = np.abs(v[np.isfinite(v) & (v != 0)])
-    dec = 0
-    if fin.size:
-        dec = int(max(0, np.max(digits - 1 - np.floor(np.log10(fin)))))
-        dec = min(dec, 10)
-    return [f"{x:.{dec}f}" for x in v]
 
 
 @dataclass(frozen=True, eq=False)
@@ -323,34 +319,6 @@ class LmmFit:
         )
 
     # ----- printing ------------------------------------------------------------------
-    def _re_table(self) -> list[str]:
-        lines, cells = [], []
-        any_cor = any(b.covariance.cor_pairs(b.q) for b in self.design.blocks)
-        order = sorted(
-            range(len(self.design.blocks)), key=lambda k: -self.design.blocks[k].n_levels
-        )
-        sdcor = self.theta_to_sd_cor()
-        for k in order:
-            blk = self.design.blocks[k]
-            sd, cor = sdcor[k]
-            for i, t in enumerate(blk.terms):
-                cs = ""
-                if blk.covariance.correlated and i > 0:
-                    cs = " ".join(f"{cor[i, j]:5.2f}" for j in range(i))
-                cells.append((blk.group if i == 0 else "", lme4_name(t), sd[i], cs))
-        cells.append(("Residual", "", self.sigma, ""))
-        gw = max(6, *(len(c[0]) for c in cells))
-        nw = max(4, *(len(c[1]) for c in cells))
-        sds = np.array([c[2] for c in cells])
-        var_s, sd_s = _rformat(sds**2), _rformat(sds)
-        vw, sw = max(8, *map(len, var_s)), max(8, *map(len, sd_s))
-        head = f" {'Groups':<{gw}} {'Name':<{nw}} {'Variance':<{vw}} {'Std.Dev.':<{sw}}"
-        lines.append((head + (" Corr" if any_cor else "")).rstrip())
-        for (g, nm, _, cs), v, sdv in zip(cells, var_s, sd_s, strict=True):
-            line = f" {g:<{gw}} {nm:<{nw}} {v:<{vw}} {sdv:<{sw}}"
-            lines.append((line + (" " + cs if cs else "")).rstrip())
-        return lines
-
     def __str__(self) -> str:
         d = self.design
         method = "REML" if self.reml else "maximum likelihood "
@@ -359,25 +327,27 @@ class LmmFit:
         out.extend(data_line(self.data_name))
         out.append("")
         if self.reml:
-            out.append(f"REML criterion at convergence: {self.criterion:.1f}")
+            out.extend(criterion_lines(self.criterion))
         else:
-            out.append(f"{'AIC':>10}{'BIC':>10}{'logLik':>10}{'deviance':>10}{'df.resid':>10}")
-            out.append(
-                f"{self.aic:>10.1f}{self.bic:>10.1f}{self.loglik:>10.1f}"
-                f"{self.criterion:>10.1f}{self.n_obs - self.n_params:>10d}"
+            df_resid = self.n_obs - self.n_params
+            out.extend(
+                criterion_lines(None, self.aic, self.bic, self.loglik, self.criterion, df_resid)
             )
         out.append("")
-        q = np.quantile(self.residuals() / self.sigma, [0, 0.25, 0.5, 0.75, 1])
-        out.append("Scaled residuals:")
-        out.append("".join(f"{h:>9}" for h in ("Min", "1Q", "Median", "3Q", "Max")))
-        out.append("".join(f"{v:>9.4f}" for v in q))
+        out.extend(residual_lines(self.residuals() / self.sigma))
         out.append("")
-        out.append("Random effects:")
-        out.extend(self._re_table())
-        groups = "; ".join(
+        sdcor = self.theta_to_sd_cor()
+        groups = []
+        for k in lme4_block_order(d.blocks):
+            blk = d.blocks[k]
+            sd, cor = sdcor[k]
+            names = [lme4_name(t) for t in blk.terms]
+            groups.append((blk.group, names, sd, cor if blk.covariance.correlated else None))
+        out.extend(varcorr_lines(groups, self.sigma))
+        ngroups = "; ".join(
             f"{b.group}, {b.n_levels}" for b in sorted(d.blocks, key=lambda b: -b.n_levels)
         )
-        out.append(f"Number of obs: {self.n_obs}, groups:  {groups}")
+        out.append(f"Number of obs: {self.n_obs}, groups:  {ngroups}")
         out.append("")
         out.append("Fixed effects:")
         fe = self.fixef()
