@@ -429,3 +429,18 @@ def test_r_abbreviate_and_coefmat() -> None:
         "period2 -0.351       ",
         "period3 -0.329  0.267",
     ]
+
+
+def test_generic_conditional_fit_agrees_with_the_lmm_one(sleep_ml: LmmFit) -> None:
+    """What a GLMM fit may use (deviance_at only, every other parameter optimised) gives the
+    LMM's conditional minimum (beta and theta profiled exactly)."""
+    from pyglmm.lmm.pointfit import conditional_fit_by_deviance
+
+    est = sleep_ml.natural_params()
+    for index, value in ((0, 18.0), (1, 0.4), (3, 28.0), (5, 12.5)):
+        d1, v1 = sleep_ml.conditional_fit(index, value)
+        d2, v2 = conditional_fit_by_deviance(sleep_ml, index, value)
+        assert d2 == pytest.approx(d1, abs=1e-6)
+        np.testing.assert_allclose(v2, v1, rtol=2e-3, atol=1e-3)
+        assert v1[index] == value and d1 > sleep_ml.deviance
+    assert len(est) == 6

@@ -1,13 +1,8 @@
 """``fit_lmm``: minimise the profiled (restricted) deviance over theta, as lme4's ``lmer``.
 
-lme4 minimises the profiled criterion ``d(theta)`` with bobyqa (bound-constrained,
-derivative-free) from identity relative covariance factors. Here:
-
-1. L-BFGS-B with forward-difference gradients brings theta close to the optimum (the
-   criterion is smooth and costs one blocked Cholesky per evaluation);
-2. a bounded Newton polish with central-difference gradient and Hessian,
-   ``theta <- theta - H^{-1} g`` over the free coordinates (diagonal entries sitting on their
-   bound 0 stay fixed), with step halving, converges quadratically to lme4's precision.
+The optimiser is :func:`pyglmm.lmm.optimize.optimize_theta` (L-BFGS-B, then a bounded Newton
+polish); the fit is assembled by :func:`pyglmm.lmm.result.fit_design`. ``fit_lmm`` adds the
+checks of the response and lme4's singular-fit warning.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """The protocol of a mixed-model point fit (REML/ML ``LmmFit``, Laplace ``GlmmFit``), and the
-inference every such fit shares: Wald intervals, ``confint`` dispatch, ``isSingular`` and a
-generic conditional minimiser for profiles.
+pieces every such fit shares: ``isSingular`` and a generic conditional minimiser for profiles
+(:func:`minimize_conditional`, :func:`conditional_fit_by_deviance`). Intervals are in
+:mod:`pyglmm.lmm.intervals`.
 
 A point fit is a design plus estimates: ``theta`` (relative covariance factors, lme4 scale),
 ``beta`` (fixed effects) and, for families with a scale, ``sigma``. Its *natural parameters*
@@ -231,3 +232,31 @@ def minimize_conditional(
     v = x.copy()
     v[idx] = z * sc
     return fz, v
+
+
+def natural_bounds(names: list[str] | pd.Index, n_beta: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds of natural parameters: SDs and sigma ``[0, inf)``, correlations ``[-1, 1]``,
+    fixed effects free."""
+    names = list(names)
+    nv = len(names) - n_beta
+    lo = [-1.0 if n.startswith("cor_") else 0.0 for n in names[:nv]] + [-np.inf] * n_beta
+    up = [1.0 if n.startswith("cor_") else np.inf for n in names[:nv]] + [np.inf] * n_beta
+    return np.array(lo), np.array(up)
+
+
+def conditional_fit_by_deviance(
+    fit: PointFit, index: int, value: float, start: np.ndarray | None = None
+) -> tuple[float, np.ndarray]:
+    """A :meth:`PointFit.conditional_fit` from :meth:`PointFit.deviance_at` alone: minimise
+    the deviance over every other natural parameter numerically (what lme4's ``profile`` does
+    for GLMMs, whose Laplace deviance is a function of theta and beta jointly). Units: the
+    estimate for SDs and sigma, 1 for correlations, the standard errors for fixed effects.
+    ``fit`` must be an ML fit (``fit.deviance_at`` is then ``-2 log L``)."""
+    est = fit.natural_params()
+    p = len(fit.beta)
+    lo, up = natural_bounds(est.index, p)
+    v = est.to_numpy(dtype=float)
+    sc = np.where(lo == -1.0, 1.0, np.maximum(np.abs(v), 1e-3))
+    se = np.sqrt(np.diag(np.asarray(fit.vcov(), dtype=float)))
+    sc[len(v) - p :] = np.maximum(se, 1e-12)
+    return minimize_conditional(fit.deviance_at, v, lo, up, index, value, start, scale=sc)

@@ -39,7 +39,7 @@ from scipy.interpolate import CubicHermiteSpline, CubicSpline
 from scipy.stats import chi2, norm
 
 from .optimize import blas_threads
-from .pointfit import PointFit, percent_labels
+from .pointfit import PointFit, natural_bounds, percent_labels
 
 MINSTEP = 1e-6
 
@@ -176,7 +176,7 @@ def profile(
     names = list(est.index)
     idx = _select(est, which)
     base = ml.deviance
-    lower, upper = _bounds(names, len(fit.beta))
+    lower, upper = natural_bounds(names, len(fit.beta))
     cutoff = float(np.sqrt(chi2.ppf(1 - alphamax, len(names))))
     step = cutoff * delta_cutoff if delta is None else delta
     se = np.sqrt(np.diag(np.asarray(ml.vcov(), dtype=float)))
@@ -207,16 +207,6 @@ def profile(
     return Profile(
         frames, est, pd.Series(lower, index=names), pd.Series(upper, index=names), cutoff
     )
-
-
-def _bounds(names: list[str], p: int) -> tuple[np.ndarray, np.ndarray]:
-    lo = np.array(
-        [-1.0 if n.startswith("cor_") else 0.0 for n in names[: len(names) - p]] + [-np.inf] * p
-    )
-    up = np.array(
-        [1.0 if n.startswith("cor_") else np.inf for n in names[: len(names) - p]] + [np.inf] * p
-    )
-    return lo, up
 
 
 def _profile_one(
