@@ -444,3 +444,12 @@ def test_generic_conditional_fit_agrees_with_the_lmm_one(sleep_ml: LmmFit) -> No
         np.testing.assert_allclose(v2, v1, rtol=2e-3, atol=1e-3)
         assert v1[index] == value and d1 > sleep_ml.deviance
     assert len(est) == 6
+
+
+def test_uncorrelated_block_prints_and_names_as_lme4() -> None:
+    """``(Days || Subject)``: lme4 expands it into two terms, printed as Subject, Subject.1."""
+    ref = REF["sleepstudy_uncorrelated"]
+    fit = lmm(ref["formula"], "sleepstudy")
+    assert list(fit.natural_params().index) == ref["confint_wald_names"]
+    got, want = str(fit).splitlines(), ref["summary"]
+    assert got[0] == want[0] and got[2:] == want[2:]  # lme4 prints the expanded formula

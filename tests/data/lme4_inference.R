@@ -60,6 +60,13 @@ out$sleepstudy <- list(
   )
 )
 
+fm2 <- lmer(Reaction ~ Days + (Days || Subject), sleepstudy)
+out$sleepstudy_uncorrelated <- list(
+  formula = "Reaction ~ Days + (Days || Subject)",
+  summary = text_of(summary(fm2)),
+  confint_wald_names = rownames(confint(fm2, method = "Wald", oldNames = FALSE))
+)
+
 ## ---- anova ---------------------------------------------------------------------------
 fm0 <- lmer(Reaction ~ Days + (1 | Subject), sleepstudy)
 an <- anova(fm0, fm1)

@@ -336,17 +336,11 @@ class LmmFit:
         out.append("")
         out.extend(residual_lines(self.residuals() / self.sigma))
         out.append("")
-        sdcor = self.theta_to_sd_cor()
-        groups = []
-        for k in lme4_block_order(d.blocks):
-            blk = d.blocks[k]
-            sd, cor = sdcor[k]
-            names = [lme4_name(t) for t in blk.terms]
-            groups.append((blk.group, names, sd, cor if blk.covariance.correlated else None))
-        out.extend(varcorr_lines(groups, self.sigma))
-        ngroups = "; ".join(
-            f"{b.group}, {b.n_levels}" for b in sorted(d.blocks, key=lambda b: -b.n_levels)
-        )
+        out.extend(varcorr_lines(self._varcorr_groups(), self.sigma))
+        seen: dict[str, int] = {}
+        for b in sorted(d.blocks, key=lambda b: -b.n_levels):
+            seen.setdefault(b.group, b.n_levels)
+        ngroups = "; ".join(f"{g}, {m}" for g, m in seen.items())
         out.append(f"Number of obs: {self.n_obs}, groups:  {ngroups}")
         out.append("")
         out.append("Fixed effects:")
@@ -362,6 +356,29 @@ class LmmFit:
         if not self.converged:
             out.append(f"\nWarning: optimizer did not converge ({self.message})")
         return "\n".join(out)
+
+    def _varcorr_groups(self) -> list[tuple[str, list[str], np.ndarray, np.ndarray | None]]:
+        """The rows of lme4's random-effects table: blocks in lme4's order, an uncorrelated
+        block split into one term each (lme4 expands ``(x || g)`` so), a repeated group name
+        made unique as R's ``make.unique`` (``Subject``, ``Subject.1``)."""
+        d = self.design
+        sdcor = self.theta_to_sd_cor()
+        rows: list[tuple[str, list[str], np.ndarray, np.ndarray | None]] = []
+        for k in lme4_block_order(d.blocks):
+            blk = d.blocks[k]
+            sd, cor = sdcor[k]
+            names = [lme4_name(t) for t in blk.terms]
+            if blk.covariance.correlated:
+                rows.append((blk.group, names, sd, cor))
+            else:
+                rows += [(blk.group, [n], sd[i : i + 1], None) for i, n in enumerate(names)]
+        count: dict[str, int] = {}
+        out = []
+        for g, names, sd, cor in rows:
+            n = count.get(g, 0)
+            count[g] = n + 1
+            out.append((g if n == 0 else f"{g}.{n}", names, sd, cor))
+        return out
 
     def _repr_html_(self) -> str:
         """A notebook's view: lme4's printout, preformatted."""
