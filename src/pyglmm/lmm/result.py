@@ -373,11 +373,11 @@ class LmmFit:
             else:
                 rows += [(blk.group, [n], sd[i : i + 1], None) for i, n in enumerate(names)]
         count: dict[str, int] = {}
-        out = []
-        for g, names, sd, cor in rows:
+        out: list[tuple[str, list[str], np.ndarray, np.ndarray | None]] = []
+        for g, names, sd, c in rows:
             n = count.get(g, 0)
             count[g] = n + 1
-            out.append((g if n == 0 else f"{g}.{n}", names, sd, cor))
+            out.append((g if n == 0 else f"{g}.{n}", names, sd, c))
         return out
 
     def _repr_html_(self) -> str:
