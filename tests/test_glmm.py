@@ -192,9 +192,13 @@ def test_cbpp_tables(cbpp_laplace):
     assert list(fe.columns) == ["Estimate", "Std. Error", "z value", "Pr(>|z|)"]
     np.testing.assert_allclose(fe["z value"], fe["Estimate"] / fe["Std. Error"])
     np.testing.assert_allclose(fe["Pr(>|z|)"], 2 * stats.norm.sf(np.abs(fe["z value"])))
-    modes, condvar = cbpp_laplace.ranef(condvar=True)
+    modes = cbpp_laplace.ranef(condvar=True)
+    condvar = cbpp_laplace.ranef_condvar()
     np.testing.assert_allclose(modes["herd"]["Intercept"], ref["ranef_herd"], atol=2e-3)
     np.testing.assert_allclose(condvar["herd"]["Intercept"], ref["condvar_herd"], rtol=5e-3)
+    np.testing.assert_allclose(
+        modes["herd"].attrs["postVar"][:, 0, 0], condvar["herd"]["Intercept"], rtol=1e-12
+    )
     coef = cbpp_laplace.coef()["herd"]
     np.testing.assert_allclose(
         coef["Intercept"], cbpp_laplace.beta[0] + modes["herd"]["Intercept"], atol=1e-12
@@ -416,9 +420,8 @@ def test_refit_from_a_previous_fit_gives_the_same_optimum(cbpp, cbpp_laplace):
 
     m = pg.Model(CBPP, cbpp, family="binomial")
     y = cbpp_laplace.simulate(1, seed=8)[0].astype(float)
-    design = replace(m.design, y=y)
-    warm = fit_glmm(design, m.family, start=cbpp_laplace)
-    cold = fit_glmm(design, m.family)
+    warm = cbpp_laplace.refit(y)
+    cold = fit_glmm(replace(m.design, y=y), m.family)
     np.testing.assert_allclose(warm.loglik, cold.loglik, atol=1e-6)
     np.testing.assert_allclose(warm.beta, cold.beta, atol=2e-3)
 
@@ -430,3 +433,48 @@ def test_nuts_starts_from_the_laplace_fit(cbpp):
     point = m.optimize()
     post = fit.fixef()["Estimate"].to_numpy()
     assert np.all(np.abs(post - point.beta) < 0.3)
+
+
+# ----- inference: profiles, intervals, anova, bootstrap -------------------------------------
+def test_cbpp_profile_and_wald_intervals_against_lme4(cbpp_laplace):
+    """confint(method="profile") against lme4's ``confint(gm, oldNames=FALSE)`` (2e-3: lme4's
+    noisy Laplace deviance, see the module docstring, moves its interpolated limits in the
+    third decimal); "wald" against glmmTMB's estimates and standard errors (lme4's Wald
+    limits carry its ~1% standard-error noise), NA for the SD as lme4."""
+    ref = REF["cbpp_laplace"]["confint_profile"]
+    ci = cbpp_laplace.confint(method="profile")
+    assert list(ci.columns) == ["2.5 %", "97.5 %"]
+    assert list(ci.index[:2]) == ref["rows"][:2]  # then patsy's period[T.2] for period2
+    np.testing.assert_allclose(ci.iloc[:, 0], ref["lower"], atol=2e-3)
+    np.testing.assert_allclose(ci.iloc[:, 1], ref["upper"], atol=2e-3)
+    tmb = REF["cbpp_tmb"]
+    wald = cbpp_laplace.confint(method="wald")
+    z = stats.norm.ppf(0.975)
+    beta, se = _values(tmb["fixef"]), _values(tmb["fixef_se"])
+    assert np.isnan(wald.iloc[0, 0]) and np.isnan(wald.iloc[0, 1])
+    np.testing.assert_allclose(wald.iloc[1:, 0], beta - z * se, atol=1e-3)
+    np.testing.assert_allclose(wald.iloc[1:, 1], beta + z * se, atol=1e-3)
+    nat = cbpp_laplace.natural_params()
+    np.testing.assert_allclose(cbpp_laplace.deviance_at(nat), cbpp_laplace.deviance, atol=1e-8)
+
+
+def test_cbpp_anova_against_lme4(cbpp):
+    ref = REF["cbpp_anova"]
+    m0 = pg.Model("cbind(incidence, size - incidence) ~ 1 + (1 | herd)", cbpp, family="binomial")
+    m1 = pg.Model(CBPP, cbpp, family="binomial")
+    table = pg.anova(m0.optimize(), m1.optimize()).table
+    np.testing.assert_allclose(table["Chisq"].iloc[1], ref["chisq"], atol=2e-3)
+    assert table["Df"].iloc[1] == ref["df"]
+    np.testing.assert_allclose(table["Pr(>Chisq)"].iloc[1], ref["p"], rtol=2e-3)
+    np.testing.assert_allclose(table["logLik"], ref["loglik"], atol=1e-3)
+
+
+def test_cbpp_bootstrap_is_seeded_and_near_the_profile(cbpp_laplace):
+    boot = cbpp_laplace.bootstrap(n=40, seed=3, progressbar=False)
+    again = cbpp_laplace.bootstrap(n=40, seed=3, progressbar=False)
+    pd.testing.assert_frame_equal(boot.replicates, again.replicates)
+    assert boot.n_failed == 0 and len(boot.replicates) == 40
+    means = boot.replicates.mean()
+    est = cbpp_laplace.natural_params()
+    se = np.sqrt(np.diag(cbpp_laplace.vcov_beta))
+    np.testing.assert_array_less(np.abs(means.iloc[1:] - est.iloc[1:]), 3 * se / np.sqrt(40) + 0.1)

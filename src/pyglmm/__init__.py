@@ -19,12 +19,14 @@ from .errors import (
     FamilyError,
     FitFileError,
     FormulaError,
+    ModelComparisonError,
     PriorError,
     PyglmmError,
     SamplingWarning,
+    SingularFitWarning,
 )
 from .families import Family, family
-from .lmm import LmmFit
+from .lmm import AnovaResult, LmmFit, PointFit, Profile, anova
 from .model import Model
 from .persist import load_fit
 from .priors import Prior, prior
@@ -33,6 +35,7 @@ from .workflow import CompareResult, RecoveryResult, compare, plots, recover
 from .workflow.simulation import simulate
 
 __all__ = [
+    "AnovaResult",
     "ArgumentError",
     "CompareResult",
     "DesignError",
@@ -43,12 +46,17 @@ __all__ = [
     "FormulaError",
     "LmmFit",
     "Model",
+    "ModelComparisonError",
+    "PointFit",
     "Prior",
     "PriorError",
+    "Profile",
     "PyglmmError",
     "RecoveryResult",
     "SamplingWarning",
+    "SingularFitWarning",
     "__version__",
+    "anova",
     "compare",
     "datasets",
     "family",

@@ -15,6 +15,9 @@ that catches ``ValueError`` keeps working.
   sampler or parameterization).
 * :class:`FitFileError`: a file that is not a saved pyglmm fit, or one this pyglmm cannot read.
 
+:class:`ModelComparisonError`: models that cannot be compared (``pg.anova`` of fits to
+different data).
+
 :class:`SamplingWarning` is the warning issued after sampling (divergences, R-hat, ESS);
 :class:`ConvergenceWarning` says a point fit's optimizer did not converge, and
 :class:`SingularFitWarning` that a point fit is on the boundary (lme4's "boundary (singular)
@@ -63,14 +66,17 @@ class FitFileError(PyglmmError, ValueError):
     """A file that is not a saved pyglmm fit, or one this pyglmm cannot read."""
 
 
+class ModelComparisonError(PyglmmError, ValueError):
+    """Models that cannot be compared, e.g. ``pg.anova`` of fits to different data."""
+
+
+class SingularFitWarning(UserWarning):
+    """A point fit on the boundary of its parameter space (lme4's ``isSingular``)."""
+
+
 class SamplingWarning(UserWarning):
     """Divergences, high R-hat or low ESS after sampling."""
 
 
 class ConvergenceWarning(UserWarning):
     """A point fit (``model.optimize()``) whose optimizer did not converge."""
-
-
-class SingularFitWarning(UserWarning):
-    """A point fit on the boundary of its parameter space (a random-effect SD at 0, a
-    correlation at +-1): lme4's "boundary (singular) fit"."""

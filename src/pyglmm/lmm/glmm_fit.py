@@ -1,4 +1,5 @@
-"""``fit_glmm``: GLMM point estimates as lme4's ``glmer`` computes them.
+"""The optimizer of the GLMM point fits (:func:`pyglmm.lmm.glmm_result.fit_glmm`), as lme4's
+``glmer`` runs it.
 
 Two stages, as glmer (Bates et al. 2015; lme4's ``glmer`` with ``nAGQ``):
 
@@ -20,18 +21,17 @@ over ``(theta, beta)`` at the optimum; for ``nAGQ = 0`` it is PIRLS's ``R_X^{-1}
 
 from __future__ import annotations
 
-import time
-import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import minimize
 
 from ..design import Design
-from ..errors import ArgumentError, ConvergenceWarning, FamilyError, SingularFitWarning
+from ..errors import ArgumentError, FamilyError
 from ..families import Family
-from .fit import MAX_POLISH, _blas_threads, _grad_hess, _newton_polish
-from .glmm_result import GlmmFit
+from .optimize import MAX_POLISH, _grad_hess, _newton_polish
 from .pirls import GlmmData, PirlsResult, agq_deviance, pirls, weighted_system
 from .profiled import ThetaLayout
 
@@ -174,49 +174,55 @@ def _start_params(data: GlmmData) -> np.ndarray:
     return np.zeros(len(data.family.point_params))
 
 
-def fit_glmm(
-    design: Design,
-    family: Family,
-    nagq: int = 1,
-    *,
-    maxiter: int = 1000,
-    blas_threads: int | None = 1,
-    data_name: str | None = None,
-    information: str | None = None,
-    start: GlmmFit | None = None,
-) -> GlmmFit:
-    """GLMM point estimates (glmer's Laplace, ``nagq=1``; ``nagq=0``; adaptive
-    Gauss-Hermite for ``nagq > 1`` with one scalar random-effect term).
+class GlmmStart(NamedTuple):
+    """Estimates that start the optimization (a previous fit's), skipping the nAGQ=0 stage."""
 
-    ``information``: the weights of the Laplace log-determinant, ``"expected"`` (Fisher:
-    glmer, glmer.nb) or ``"observed"`` (the exact Hessian: glmmTMB); default the family's
-    :attr:`~pyglmm.families.base.Family.laplace_information`. Identical for canonical
-    links. ``start``: a fit of the same model whose estimates start the optimization (its
-    nAGQ=0 stage is then skipped, e.g. for the refits of a parametric bootstrap)."""
-    if information not in (None, "expected", "observed"):
-        raise ArgumentError(f"information must be 'expected' or 'observed', got {information!r}")
+    theta: np.ndarray
+    beta: np.ndarray
+    params: dict[str, float]
+    u: list[np.ndarray] | tuple[np.ndarray, ...]
+
+
+@dataclass(frozen=True)
+class GlmmOptimum:
+    """What :func:`optimize_glmm` found: estimates, the PIRLS state at them, the minimised
+    deviance and the covariance of the fixed effects."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    params: dict[str, float]
+    u: tuple[np.ndarray, ...]
+    vcov_beta: np.ndarray
+    criterion: float
+    converged: bool
+    n_evals: int
+    message: str
+    information: str
+    pirls_result: PirlsResult
+
+
+def check_family(family: Family) -> None:
     if not family.has_point_fit:
         raise FamilyError(
             f"optimize() has no point fit for family {family.name!r}; it covers "
             "bernoulli, binomial, poisson, negativebinomial and gamma"
         )
-    if not design.blocks:
-        raise ArgumentError("optimize() needs at least one random-effect term")
-    check_nagq(design, nagq)
-    with _blas_threads(blas_threads), np.errstate(all="ignore"):
-        return _fit(design, family, nagq, maxiter, data_name, information, start)
 
 
-def _fit(
+def check_information(information: str | None) -> None:
+    if information not in (None, "expected", "observed"):
+        raise ArgumentError(f"information must be 'expected' or 'observed', got {information!r}")
+
+
+def optimize_glmm(
     design: Design,
     family: Family,
     nagq: int,
-    maxiter: int,
-    data_name: str | None,
-    information: str | None,
-    start: GlmmFit | None,
-) -> GlmmFit:
-    t0 = time.perf_counter()
+    maxiter: int = 1000,
+    information: str | None = None,
+    start: GlmmStart | None = None,
+) -> GlmmOptimum:
+    """The two stages of the module docstring (checks of the arguments are the caller's)."""
     data = GlmmData.from_design(design, family, information)
     layout = ThetaLayout.from_blocks(design.blocks)
     nt, p, npar = layout.size, data.X.shape[1], len(family.point_params)
@@ -252,37 +258,19 @@ def _fit(
         vcov = _hessian_vcov(obj, x, fx, nt, p)
     else:
         vcov = _rx_vcov(res)
-    params = {k: float(np.exp(v)) for k, v in zip(family.point_params, logp, strict=True)}
-    if not converged:
-        warnings.warn(
-            f"the GLMM optimizer did not converge ({message})", ConvergenceWarning, stacklevel=3
-        )
-    fit = GlmmFit(
-        design=design,
-        family=family,
-        nagq=nagq,
+    return GlmmOptimum(
         theta=np.asarray(theta, float),
         beta=np.asarray(beta, float),
-        params=params,
+        params={k: float(np.exp(v)) for k, v in zip(family.point_params, logp, strict=True)},
         u=tuple(u),
         vcov_beta=vcov,
         criterion=float(fx),
         converged=converged,
         n_evals=n_evals,
-        fit_time=time.perf_counter() - t0,
         message=message,
-        data_name=data_name,
         information=data.information,
         pirls_result=res,
     )
-    if fit.is_singular():
-        warnings.warn(
-            "boundary (singular) fit: see help('isSingular') (lme4's message): a random-effect "
-            "SD is estimated as 0 or a correlation matrix is singular; fit.is_singular() is True",
-            SingularFitWarning,
-            stacklevel=3,
-        )
-    return fit
 
 
 def _rx_vcov(res: PirlsResult) -> np.ndarray:

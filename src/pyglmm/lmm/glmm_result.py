@@ -1,4 +1,4 @@
-"""The fit object of :func:`pyglmm.lmm.glmm_fit.fit_glmm`, with glmer's accessors and summary.
+"""``fit_glmm`` and its fit object, :class:`GlmmFit`, with glmer's accessors and summary.
 
 Conventions (lme4's ``glmerMod``): the random-effect covariance of block k is ``T_k T_k'``
 (no residual scale); ``loglik`` is ``-criterion / 2`` with ``criterion`` the Laplace (or
@@ -6,28 +6,115 @@ adaptive Gauss-Hermite) deviance, all constants included; ``deviance`` is ``-2 l
 summary's ``deviance`` column); AIC/BIC count ``p + len(theta)`` parameters plus the family's
 own (the negative binomial's shape); Wald ``z`` tests use ``vcov`` (see
 :mod:`pyglmm.lmm.glmm_fit` for how it is computed).
+
+A :class:`GlmmFit` is a :class:`~pyglmm.lmm.pointfit.PointFit`: its natural parameters are the
+SDs and correlations and the fixed effects (lme4's ``confint`` order; the family's shape is
+held at its estimate by ``deviance_at`` and the profiles, as ``glmer.nb``'s profile does), so
+it has profiles, intervals, the bootstrap and ``anova``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
+import time
+import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from scipy import special
 
 from ..design import Design
 from ..design.grouping import columns_by_group
-from ..design.sparse import block_matrix
+from ..errors import ArgumentError, ConvergenceWarning, SingularFitWarning
 from ..families import Family
 from ..posterior import block_term
-from .pirls import GlmmData, PirlsResult, pirls
+from . import intervals, pointfit
+from .glmm_fit import (
+    GlmmOptimum,
+    GlmmStart,
+    check_family,
+    check_information,
+    check_nagq,
+    optimize_glmm,
+)
+from .likelihood import block_conditional_covariances
+from .natural import NaturalLayout, lme4_name
+from .optimize import blas_threads
+from .pirls import GlmmData, PirlsResult, agq_deviance, pirls
+from .printing import (
+    coefmat_lines,
+    criterion_lines,
+    data_line,
+    fixef_correlation_lines,
+    residual_lines,
+    varcorr_lines,
+)
 from .profiled import ThetaLayout
-from .result import _lme4_name, _rformat, theta_to_sd_cor
+from .result import pickle_state, theta_to_sd_cor, varcorr_groups, varcorr_table
 
-SINGULAR_TOL = 1e-4  # lme4's isSingular tolerance on theta's diagonal
+if TYPE_CHECKING:
+    from .profile import Profile
+
+
+def fit_glmm(
+    design: Design,
+    family: Family,
+    nagq: int = 1,
+    *,
+    maxiter: int = 1000,
+    blas_threads_: int | None = 1,
+    data_name: str | None = None,
+    information: str | None = None,
+    start: GlmmFit | None = None,
+) -> GlmmFit:
+    """GLMM point estimates: glmer's Laplace (``nagq=1``), ``nagq=0``, or adaptive
+    Gauss-Hermite for ``nagq > 1`` with one scalar random-effect term
+    (:mod:`pyglmm.lmm.glmm_fit`).
+
+    ``information``: the weights of the Laplace log-determinant, ``"expected"`` (Fisher:
+    glmer, glmer.nb) or ``"observed"`` (the exact Hessian: glmmTMB); default the family's
+    :attr:`~pyglmm.families.base.Family.laplace_information`; identical for canonical links.
+    ``start``: a fit of the same model whose estimates start the optimization (its nAGQ=0
+    stage is then skipped: the refits of a parametric bootstrap and of profiles). Warns
+    :class:`~pyglmm.errors.ConvergenceWarning` when the optimizer did not converge and
+    :class:`~pyglmm.errors.SingularFitWarning` (lme4's message) for a singular fit.
+    """
+    check_family(family)
+    if not design.blocks:
+        raise ArgumentError("optimize() needs at least one random-effect term")
+    check_nagq(design, nagq)
+    check_information(information)
+    fit = _fit(design, family, nagq, maxiter, blas_threads_, data_name, information, start)
+    if not fit.converged:
+        warnings.warn(
+            f"the GLMM optimizer did not converge ({fit.message})",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    if fit.is_singular():
+        warnings.warn(pointfit.SINGULAR_MESSAGE, SingularFitWarning, stacklevel=2)
+    return fit
+
+
+def _fit(
+    design: Design,
+    family: Family,
+    nagq: int,
+    maxiter: int,
+    threads: int | None,
+    data_name: str | None,
+    information: str | None,
+    start: GlmmFit | None,
+) -> GlmmFit:
+    t0 = time.perf_counter()
+    begin = None if start is None else GlmmStart(start.theta, start.beta, start.params, start.u)
+    with blas_threads(threads), np.errstate(all="ignore"):
+        opt = optimize_glmm(design, family, nagq, maxiter, information, begin)
+    return GlmmFit.from_optimum(design, family, nagq, opt, time.perf_counter() - t0, data_name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,7 +125,7 @@ class GlmmFit:
     fixed effects; ``params``: the family's own estimated parameters (``shape``); ``u``: the
     spherical conditional modes per block ``(m_k, q_k)`` (``b_k = u_k T_k'``);
     ``criterion``: the minimised deviance; ``nagq``: 0, 1 (Laplace) or the number of
-    adaptive Gauss-Hermite nodes.
+    adaptive Gauss-Hermite nodes; ``information``: the Laplace weights (see :func:`fit_glmm`).
     """
 
     design: Design
@@ -59,6 +146,35 @@ class GlmmFit:
     pirls_result: PirlsResult | None = field(default=None, repr=False)
 
     reml = False  # a GLMM point fit is a maximum-likelihood fit
+
+    @classmethod
+    def from_optimum(
+        cls,
+        design: Design,
+        family: Family,
+        nagq: int,
+        opt: GlmmOptimum,
+        fit_time: float,
+        data_name: str | None,
+    ) -> GlmmFit:
+        return cls(
+            design=design,
+            family=family,
+            nagq=nagq,
+            theta=opt.theta,
+            beta=opt.beta,
+            params=opt.params,
+            u=opt.u,
+            vcov_beta=opt.vcov_beta,
+            criterion=opt.criterion,
+            converged=opt.converged,
+            n_evals=opt.n_evals,
+            fit_time=fit_time,
+            message=opt.message,
+            data_name=data_name,
+            information=opt.information,
+            pirls_result=opt.pirls_result,
+        )
 
     # ----- scalars -------------------------------------------------------------------
     @property
@@ -94,14 +210,17 @@ class GlmmFit:
     @property
     def b(self) -> tuple[np.ndarray, ...]:
         """Conditional modes on the scale of the effects, per block ``(m_k, q_k)``."""
-        Ts = ThetaLayout.from_blocks(self.design.blocks).unpack(self.theta)
+        Ts = self._layout.unpack(self.theta)
         return tuple(uk @ T.T for uk, T in zip(self.u, Ts, strict=True))
 
-    def is_singular(self, tol: float = SINGULAR_TOL) -> bool:
+    @cached_property
+    def _layout(self) -> ThetaLayout:
+        return ThetaLayout.from_blocks(self.design.blocks)
+
+    def is_singular(self, tol: float = 1e-4) -> bool:
         """lme4's ``isSingular``: a diagonal entry of theta below ``tol`` (a zero SD, or a
         correlation matrix of less than full rank)."""
-        diag = ThetaLayout.from_blocks(self.design.blocks).is_diagonal()
-        return bool(np.any(self.theta[diag] < tol))
+        return pointfit.is_singular(self.theta, self._layout.is_diagonal(), tol)
 
     # ----- tables --------------------------------------------------------------------
     def vcov(self) -> pd.DataFrame:
@@ -130,25 +249,40 @@ class GlmmFit:
     def varcorr(self) -> pd.DataFrame:
         """lme4's ``as.data.frame(VarCorr(fit))`` columns, as :meth:`LmmFit.varcorr` (no
         ``Residual`` row: the family has no residual scale)."""
-        rows: list[tuple[str, str, str, str, float]] = []
-        for blk, (sd, cor) in zip(self.design.blocks, self.theta_to_sd_cor(), strict=True):
-            for t, s in zip(blk.terms, sd, strict=True):
-                rows.append((blk.group, t, "", "sd", float(s)))
-            for i, j in blk.covariance.cor_pairs(blk.q):
-                rows.append((blk.group, blk.terms[i], blk.terms[j], "cor", cor[i, j]))
-        df = pd.DataFrame(rows, columns=["group", "var1", "var2", "kind", "Estimate"])
-        for c in ("Est.Error", "Q2.5", "Q97.5"):
-            df[c] = np.nan
-        return df
+        return varcorr_table(self.design.blocks, self.theta_to_sd_cor(), None)
 
-    def ranef(self, condvar: bool = False) -> dict[str, pd.DataFrame] | tuple[dict, dict]:
+    def ranef(self, condvar: bool = False) -> dict[str, pd.DataFrame]:
         """Conditional modes per grouping factor (levels x terms), as lme4's ``ranef``;
-        ``condvar=True``: also their conditional variances (lme4's ``postVar``, the
-        diagonal of each level's block), as a second dict of the same shape."""
-        modes = self._by_group(dict(self._effects()), None)
-        if not condvar:
-            return modes
-        return modes, self._by_group(self._condvar(), None)
+        ``condvar=True``: each table carries ``attrs["postVar"]``, the conditional covariance
+        matrices ``(levels, q, q)`` (:meth:`LmmFit.ranef`'s layout)."""
+        out = self._by_group(dict(self._effects()), None)
+        if condvar:
+            covs = self._conditional_covariances()
+            for group, df in out.items():
+                blks = [k for k, b in enumerate(self.design.blocks) if b.group == group]
+                q = sum(self.design.blocks[k].q for k in blks)
+                pv, pos = np.zeros((len(df), q, q)), 0
+                for k in blks:
+                    qk = self.design.blocks[k].q
+                    pv[:, pos : pos + qk, pos : pos + qk] = covs[k]
+                    pos += qk
+                df.attrs["postVar"] = pv
+        return out
+
+    def ranef_condvar(self) -> dict[str, pd.DataFrame]:
+        """Conditional variances of the random effects at the modes, keyed like :meth:`ranef`
+        (the diagonals of lme4's ``postVar``: ``T (A^{-1})_{ll} T'`` with ``A = Lambda' Z' W
+        Z Lambda + I`` and W the working weights)."""
+        covs = self._conditional_covariances()
+        effects = {
+            blk.name: np.diagonal(c, axis1=1, axis2=2)
+            for blk, c in zip(self.design.blocks, covs, strict=True)
+        }
+        return self._by_group(effects, None)
+
+    def _conditional_covariances(self) -> list[np.ndarray]:
+        res = self._pirls()
+        return block_conditional_covariances(res.system, self.theta, 1.0)
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per level, fixed effects plus the matching random effects (lme4's ``coef``)."""
@@ -166,64 +300,15 @@ class GlmmFit:
             for group, (levels, cols) in columns_by_group(self.design.blocks, effects, beta).items()
         }
 
-    def _condvar(self) -> dict[str, np.ndarray]:
-        """``diag(T (A^{-1})_{ll} T')`` per level, ``A = Lambda' Z' W Z Lambda + I`` at the
-        modes (W the working weights): the conditional variances of the effects."""
-        d = self.design
-        res = self._pirls()
-        Ts = ThetaLayout.from_blocks(d.blocks).unpack(self.theta)
-        sqrtw = np.sqrt(res.weights)
-        parts = []
-        for blk, T in zip(d.blocks, Ts, strict=True):
-            lam = sp.kron(sp.identity(blk.n_levels), sp.csr_matrix(T))
-            parts.append(sp.csr_matrix(sp.diags(sqrtw) @ block_matrix(blk) @ lam))
-        ZL = sp.hstack(parts, format="csc")
-        A = sp.csc_matrix(ZL.T @ ZL + sp.identity(ZL.shape[1]))
-        lu = sp.linalg.splu(A)
-        out, pos = {}, 0
-        for blk, T in zip(d.blocks, Ts, strict=True):
-            out[blk.name] = self._condvar_block(lu, A.shape[0], pos, blk.n_levels, blk.q, T)
-            pos += blk.n_levels * blk.q
-        return out
-
-    @staticmethod
-    def _condvar_block(
-        lu: sp.linalg.SuperLU, size: int, pos: int, m: int, q: int, T: np.ndarray
-    ) -> np.ndarray:
-        """Per level the diagonal of ``T C_l T'``, ``C_l`` the level's q x q block of A^{-1}."""
-        C = np.empty((m, q, q))
-        for j in range(q):
-            e = np.zeros((size, m))
-            e[pos + np.arange(m) * q + j, np.arange(m)] = 1.0
-            sol = lu.solve(e)
-            for i in range(q):
-                C[:, i, j] = sol[pos + np.arange(m) * q + i, np.arange(m)]
-        V = np.einsum("ab,lbc,dc->lad", T, C, T)
-        return np.asarray(np.diagonal(V, axis1=1, axis2=2))
+    @cached_property
+    def _data(self) -> GlmmData:
+        return GlmmData.from_design(self.design, self.family, self.information)
 
     def _pirls(self) -> PirlsResult:
         if self.pirls_result is not None:
             return self.pirls_result
-        data = GlmmData.from_design(self.design, self.family, self.information)
-        Ts = ThetaLayout.from_blocks(self.design.blocks).unpack(self.theta)
-        return pirls(data, self.theta, self.params, Ts, beta=self.beta, u0=list(self.u))
-
-    def simulate(self, n: int = 1, seed: int | np.random.Generator | None = None) -> np.ndarray:
-        """``n`` new responses (n, n_obs) from the estimates, as lme4's ``simulate`` with
-        ``use.u = FALSE``: new effects ``b ~ N(0, T T')`` per level, then ``y | b`` from
-        the family (binomial: successes out of the same trials)."""
-        rng = np.random.default_rng(seed)
-        d = self.design
-        Ts = ThetaLayout.from_blocks(d.blocks).unpack(self.theta)
-        eta0 = np.asarray(d.X, float) @ self.beta
-        if d.offset is not None:
-            eta0 = eta0 + d.offset
-        params = {k: np.full(n, v) for k, v in self.params.items()}
-        eta = np.broadcast_to(eta0, (n, d.n_obs)).copy()
-        for blk, T in zip(d.blocks, Ts, strict=True):
-            u = rng.standard_normal((n, blk.n_levels, blk.q))
-            eta += block_term(np.asarray(blk.Z, float), blk.codes, u @ T.T)
-        return np.asarray(self.family.draw(rng, self.family.linkinv_np(eta), params, d.trials))
+        Ts = self._layout.unpack(self.theta)
+        return pirls(self._data, self.theta, self.params, Ts, beta=self.beta, u0=list(self.u))
 
     # ----- predictions -----------------------------------------------------------------
     def fitted(self, kind: str = "response") -> np.ndarray:
@@ -239,58 +324,135 @@ class GlmmFit:
         ``newdata``). Levels not seen in the fit get no random effect (the population
         value), as lme4's ``allow.new.levels = TRUE``."""
         if kind not in ("link", "response"):
-            from ..errors import ArgumentError
-
             raise ArgumentError(f"kind must be 'link' or 'response', got {kind!r}")
         d = self.design
         effects = dict(self._effects())
         if newdata is None:
-            eta = np.asarray(d.X, float) @ self.beta
-            if d.offset is not None:
-                eta = eta + d.offset
-            if re:
-                for blk in d.blocks:
-                    eta = eta + block_term(np.asarray(blk.Z, float), blk.codes, effects[blk.name])
+            X, offset = np.asarray(d.X, float), d.offset
+            terms = [(blk, blk.codes, np.asarray(blk.Z, float)) for blk in d.blocks]
         else:
             new = d.transform(newdata, random=re)
-            eta = np.asarray(new.X, float) @ self.beta
-            if new.offset is not None:
-                eta = eta + new.offset
-            if re:
-                for blk in d.blocks:
-                    codes, z = new.codes[blk.name], np.asarray(new.Z[blk.name], float)
-                    r = np.vstack([effects[blk.name], np.zeros((1, blk.q))])  # code -1: zero
-                    eta = eta + block_term(z, np.where(codes < 0, blk.n_levels, codes), r)
+            X, offset = np.asarray(new.X, float), new.offset
+            terms = (
+                [(b, new.codes[b.name], np.asarray(new.Z[b.name], float)) for b in d.blocks]
+                if re
+                else []
+            )
+        eta = X @ self.beta
+        if offset is not None:
+            eta = eta + offset
+        if re:
+            for blk, codes, z in terms:
+                r = np.vstack([effects[blk.name], np.zeros((1, blk.q))])  # code -1: zero
+                eta = eta + block_term(z, np.where(codes < 0, blk.n_levels, codes), r)
         return eta if kind == "link" else self.family.linkinv_np(eta)
 
-    # ----- printing ------------------------------------------------------------------
-    def _re_lines(self) -> list[str]:
-        cells = []
-        order = sorted(
-            range(len(self.design.blocks)), key=lambda k: -self.design.blocks[k].n_levels
-        )
-        sdcor = self.theta_to_sd_cor()
-        any_cor = any(b.covariance.cor_pairs(b.q) for b in self.design.blocks)
-        for k in order:
-            blk = self.design.blocks[k]
-            sd, cor = sdcor[k]
-            for i, t in enumerate(blk.terms):
-                cs = ""
-                if blk.covariance.correlated and i > 0:
-                    cs = " ".join(f"{cor[i, j]:5.2f}" for j in range(i))
-                cells.append((blk.group if i == 0 else "", _lme4_name(t), sd[i], cs))
-        gw = max(6, *(len(c[0]) for c in cells))
-        nw = max(4, *(len(c[1]) for c in cells))
-        sds = np.array([c[2] for c in cells])
-        var_s, sd_s = _rformat(sds**2), _rformat(sds)
-        vw, sw = max(8, *map(len, var_s)), max(7, *map(len, sd_s))
-        head = f" {'Groups':<{gw}} {'Name':<{nw}} {'Variance':<{vw}} {'Std.Dev.':<{sw}}"
-        lines = [(head + (" Corr" if any_cor else "")).rstrip()]
-        for (g, nm, _, cs), v, sdv in zip(cells, var_s, sd_s, strict=True):
-            line = f" {g:<{gw}} {nm:<{nw}} {v:<{vw}} {sdv:<{sw}}"
-            lines.append((line + (" " + cs if cs else "")).rstrip())
-        return lines
+    # ----- the point-fit protocol (pyglmm.lmm.pointfit) ------------------------------
+    @cached_property
+    def natural_layout(self) -> NaturalLayout:
+        return NaturalLayout.from_blocks(self.design.blocks, self.design.x_names, False)
 
+    def natural_params(self) -> pd.Series:
+        """SDs and correlations (lme4's block and ``confint`` order), then the fixed effects,
+        named as lme4's ``confint(oldNames = FALSE)``: ``sd_(Intercept)|herd``, ..."""
+        lay = self.natural_layout
+        return lay.series(lay.from_theta(self.theta, None, self.beta))
+
+    def deviance_at(self, values: Any) -> float:
+        """``-2 log L`` (Laplace, or adaptive Gauss-Hermite for ``nagq > 1``) at natural
+        parameters ``values`` (array in :meth:`natural_params` order, Series or dict), the
+        conditional modes found by PIRLS and the family's shape held at its estimate. An
+        ``nagq = 0`` fit is evaluated with the Laplace deviance."""
+        names = list(self.natural_layout.names)
+        if isinstance(values, pd.Series | dict):
+            v = pd.Series(values).reindex(names).to_numpy(dtype=float)
+        else:
+            v = np.asarray(values, dtype=float)
+        theta, _, beta = self.natural_layout.to_theta(v)
+        Ts = self._layout.unpack(theta)
+        with np.errstate(all="ignore"):
+            res = pirls(self._data, theta, self.params, Ts, beta=beta, u0=list(self.u))
+            if self.nagq > 1:
+                return agq_deviance(self._data, res, theta, self.params, self.nagq)
+        return float(res.laplace)
+
+    def to_ml(self) -> GlmmFit:
+        """``self``: a GLMM point fit is a maximum-likelihood fit."""
+        return self
+
+    def conditional_fit(
+        self, index: int, value: float, start: np.ndarray | None = None
+    ) -> tuple[float, np.ndarray]:
+        """The deviance minimised over every natural parameter but ``index`` (held at
+        ``value``), numerically, as lme4's ``profile`` does for GLMMs."""
+        return pointfit.conditional_fit_by_deviance(self, index, value, start)
+
+    def refit(self, y: Any) -> GlmmFit:
+        """The same model fitted to a new response ``y`` (n_obs,; successes for the
+        binomial, the trials unchanged), started from this fit's estimates."""
+        y = np.asarray(y, dtype=float)
+        if y.shape != (self.n_obs,):
+            raise ArgumentError(f"y must have shape ({self.n_obs},), got {y.shape}")
+        design = dataclasses.replace(self.design, y=y)
+        return _fit(design, self.family, self.nagq, 1000, 1, self.data_name, self.information, self)
+
+    def simulate(self, n: int = 1, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """``n`` new responses (n, n_obs) from the estimates, as lme4's ``simulate`` with
+        ``use.u = FALSE``: replicate by replicate, new effects ``b ~ N(0, T T')`` for every
+        block (design order), then ``y | b`` from the family (binomial: successes out of the
+        same trials); so the first ``k`` replicates do not depend on ``n``."""
+        rng = np.random.default_rng(seed)
+        d = self.design
+        Ts = self._layout.unpack(self.theta)
+        eta0 = np.asarray(d.X, float) @ self.beta
+        if d.offset is not None:
+            eta0 = eta0 + d.offset
+        params = {k: np.full(1, v) for k, v in self.params.items()}
+        out = np.empty((n, d.n_obs))
+        for i in range(n):
+            eta = eta0.copy()
+            for blk, T in zip(d.blocks, Ts, strict=True):
+                u = rng.standard_normal((blk.n_levels, blk.q))
+                eta += block_term(np.asarray(blk.Z, float), blk.codes, u @ T.T)
+            mu = self.family.linkinv_np(eta)[None, :]
+            out[i] = self.family.draw(rng, mu, params, d.trials)[0]
+        return out
+
+    def profile(self, which: Any = None, **kwargs: Any) -> Profile:
+        """lme4's ``profile``: see :func:`pyglmm.lmm.profile.profile`."""
+        from .profile import profile
+
+        return profile(self, which=which, **kwargs)
+
+    def confint(
+        self, method: str = "profile", level: float = 0.95, parm: Any = None, **kwargs: Any
+    ) -> pd.DataFrame:
+        """lme4's ``confint``: ``method`` ``"profile"``, ``"wald"`` or ``"boot"``; see
+        :func:`pyglmm.lmm.intervals.confint`."""
+        return intervals.confint(self, method, level, parm, **kwargs)
+
+    def bootstrap(
+        self,
+        n: int = 500,
+        seed: Any = 1,
+        executor: Any = None,
+        progressbar: bool = True,
+        **kwargs: Any,
+    ) -> Any:
+        """Parametric bootstrap (lme4's ``bootMer``); see
+        :func:`pyglmm.workflow.bootstrap.bootstrap`."""
+        return intervals.bootstrap(
+            self, n=n, seed=seed, executor=executor, progressbar=progressbar, **kwargs
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle without caches, the PIRLS state and the design's patsy objects (see
+        :func:`pyglmm.lmm.result.pickle_state`)."""
+        state = pickle_state(self, ("natural_layout", "_layout", "_data"))
+        state["pirls_result"] = None
+        return state
+
+    # ----- printing ------------------------------------------------------------------
     def __str__(self) -> str:
         d, fam = self.design, self.family
         approx = (  # lme4's methTitle, nAGQ = 0 included
@@ -298,49 +460,39 @@ class GlmmFit:
             if self.nagq == 1
             else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nagq}"
         )
-        out = [f"Generalized linear mixed model fit by maximum likelihood ({approx}) ['glmerMod']"]
         extra = "".join(f"({v:.4g})" for v in self.params.values())
-        out.append(f" Family: {fam.name}{extra}  ( {fam.link} )")
-        out.append(f"Formula: {d.formula.formula}")
-        if self.data_name:
-            out.append(f"   Data: {self.data_name}")
+        out = [
+            f"Generalized linear mixed model fit by maximum likelihood ({approx}) ['glmerMod']",
+            f" Family: {fam.name}{extra}  ( {fam.link} )",
+            f"Formula: {d.formula.formula}",
+            *data_line(self.data_name),
+            "",
+        ]
+        df_resid = self.n_obs - self.n_params
+        out += criterion_lines(None, self.aic, self.bic, self.loglik, self.deviance, df_resid)
         out.append("")
-        out.append(f"{'AIC':>9}{'BIC':>9}{'logLik':>9}{'deviance':>9}{'df.resid':>9}")
-        out.append(
-            f"{self.aic:>9.1f}{self.bic:>9.1f}{self.loglik:>9.1f}"
-            f"{self.deviance:>9.1f}{self.n_obs - self.n_params:>9d}"
-        )
-        out.append("")
-        res = self._pirls()
+        res, data = self._pirls(), self._data
         with np.errstate(divide="ignore", invalid="ignore"):
-            pearson = (GlmmData.from_design(d, fam).ywork - res.mu) * np.sqrt(
-                GlmmData.from_design(d, fam).weights / fam.variance(res.mu, self.params)
+            pearson = (data.ywork - res.mu) * np.sqrt(
+                data.weights / fam.variance(res.mu, self.params)
             )
-        q = np.quantile(pearson[np.isfinite(pearson)], [0, 0.25, 0.5, 0.75, 1])
-        out.append("Scaled residuals:")
-        out.append("".join(f"{h:>9}" for h in ("Min", "1Q", "Median", "3Q", "Max")))
-        out.append("".join(f"{v:>9.4f}" for v in q))
+        out += residual_lines(pearson[np.isfinite(pearson)])
         out.append("")
-        out.append("Random effects:")
-        out.extend(self._re_lines())
-        groups = "; ".join(
-            f"{b.group}, {b.n_levels}" for b in sorted(d.blocks, key=lambda b: -b.n_levels)
-        )
-        out.append(f"Number of obs: {self.n_obs}, groups:  {groups}")
-        out.append("")
-        out.append("Fixed effects:")
+        out += varcorr_lines(varcorr_groups(d.blocks, self.theta_to_sd_cor()), None)
+        seen: dict[str, int] = {}
+        for b in sorted(d.blocks, key=lambda b: -b.n_levels):
+            seen.setdefault(b.group, b.n_levels)
+        groups = "; ".join(f"{g}, {m}" for g, m in seen.items())
+        out += [f"Number of obs: {self.n_obs}, groups:  {groups}", "", "Fixed effects:"]
         fe = self.fixef()
-        table = pd.DataFrame(
-            {c: _rformat(fe[c].to_numpy()) for c in ("Estimate", "Std. Error", "z value")},
-            index=pd.Index([_lme4_name(str(i)) for i in fe.index]),
-        )
-        table["Pr(>|z|)"] = [_pformat(p) for p in fe["Pr(>|z|)"]]
-        table[""] = [_stars(p) for p in fe["Pr(>|z|)"]]
-        out.append(table.to_string())
-        out.append("---")
-        out.append("Signif. codes:  0 '***' 0.001 '**' 0.01 '*' 0.05 '.' 0.1 ' ' 1")
+        names = [lme4_name(str(i)) for i in fe.index]
+        out += coefmat_lines(names, list(fe.columns), fe.to_numpy())
+        if len(names) > 1:
+            se = np.sqrt(np.diag(self.vcov_beta))
+            out.append("")
+            out += fixef_correlation_lines(self.vcov_beta / np.outer(se, se), names)
         if self.is_singular():
-            out.append("optimizer: boundary (singular) fit: see help('isSingular')")
+            out.append(pointfit.SINGULAR_MESSAGE)
         if not self.converged:
             out.append(f"\nWarning: optimizer did not converge ({self.message})")
         return "\n".join(out)
@@ -354,14 +506,3 @@ class GlmmFit:
             f"<GlmmFit {self.family.name}({self.family.link}) nAGQ={self.nagq} "
             f"{self.design.formula.formula!r} deviance={self.criterion:.4f}>"
         )
-
-
-def _pformat(p: float) -> str:
-    """R's ``format.pval`` with 3 significant digits and ``< 2e-16``."""
-    if p < 2e-16:
-        return "< 2e-16"
-    return f"{p:.3g}" if p >= 1e-4 else f"{p:.2e}".replace("e-0", "e-")
-
-
-def _stars(p: float) -> str:
-    return "***" if p < 0.001 else "**" if p < 0.01 else "*" if p < 0.05 else "." if p < 0.1 else ""
