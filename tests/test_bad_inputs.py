@@ -273,10 +273,26 @@ CASES = [
     ("unseen level", lambda s, f: f.predict(s.assign(Subject="999")), pg.DesignError, "999"),
     # --- optimize --------------------------------------------------------------------------
     (
-        "optimize a poisson model",
-        lambda s, f: pg.Model("n ~ Days + (1 | Subject)", _poisson(s), family="poisson").optimize(),
+        "optimize a student model (no point fit)",
+        lambda s, f: pg.Model("Reaction ~ Days + (1 | Subject)", s, family="student").optimize(),
         pg.FamilyError,
-        "poisson",
+        "student",
+    ),
+    (
+        "REML for a poisson model",
+        lambda s, f: pg.Model("n ~ Days + (1 | Subject)", _poisson(s), family="poisson").optimize(
+            reml=True
+        ),
+        pg.ArgumentError,
+        "REML",
+    ),
+    (
+        "nagq > 1 with a slope block",
+        lambda s, f: pg.Model(
+            "n ~ Days + (Days | Subject)", _poisson(s), family="poisson"
+        ).optimize(nagq=5),
+        pg.ArgumentError,
+        "(1 + Days | Subject)",
     ),
     (
         "constant response",

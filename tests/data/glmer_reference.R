@@ -56,11 +56,13 @@ out$cbpp_laplace$confint_wald <- {
   list(rows = rownames(ci), lower = unname(ci[, 1]), upper = unname(ci[, 2]))
 }
 out$cbpp_laplace$vcov <- unname(as.matrix(vcov(g1)))
+out$cbpp_laplace$summary_text <- capture.output(print(summary(g1)))
 
 g0 <- glmer(f_cbpp, cbpp, binomial, nAGQ = 0, control = ctrl)
 out$cbpp_nagq0 <- glmer_summary(g0, 0)
 g9 <- glmer(f_cbpp, cbpp, binomial, nAGQ = 9, control = ctrl)
 out$cbpp_agq9 <- glmer_summary(g9, 9)
+out$cbpp_agq9$summary_text <- capture.output(print(summary(g9)))
 g25 <- glmer(f_cbpp, cbpp, binomial, nAGQ = 25, control = ctrl)
 out$cbpp_agq25 <- glmer_summary(g25, 25)
 gp <- glmer(f_cbpp, cbpp, binomial(link = "probit"), control = ctrl)
@@ -106,6 +108,7 @@ out$contraception_diag <- glmer_summary(ctd)
 nb <- glmer.nb(y ~ lbase * trt + lage + V4 + (1 | subject), epil)
 out$epil_nb <- glmer_summary(nb)
 out$epil_nb$shape <- getME(nb, "glmer.nb.theta")
+out$epil_nb$summary_text <- capture.output(print(summary(nb)))
 tnb <- glmmTMB(y ~ lbase * trt + lage + V4 + (1 | subject), epil, family = nbinom2)
 out$epil_nb_tmb <- list(fixef = as.list(fixef(tnb)$cond), shape = sigma(tnb),
                         sd = sqrt(unname(VarCorr(tnb)$cond$subject[1, 1])),

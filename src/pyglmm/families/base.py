@@ -137,6 +137,8 @@ class Family:
     # The parameter ``Fit.varcorr()`` reports as lme4's "Residual" SD row: gaussian's
     # ``sigma``, the SD of ``y - mu``; None for the other families (lme4 shows no such row).
     residual_sd: ClassVar[str | None] = None
+    # the family's name in R's printouts (lme4's " Family:" line); "" for the family's own
+    r_name: ClassVar[str] = ""
 
     def __post_init__(self) -> None:
         if self.link not in self.links:

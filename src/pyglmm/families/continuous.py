@@ -165,6 +165,7 @@ class Gamma(_LogScaled, Family):
 
     link: str = "log"
     name: ClassVar[str] = "gamma"
+    r_name: ClassVar[str] = "Gamma"
     links: ClassVar[tuple[str, ...]] = ("log", "inverse", "identity")
     params: ClassVar[tuple[str, ...]] = ("shape",)
     positive_params: ClassVar[tuple[str, ...]] = ("shape",)

@@ -41,6 +41,7 @@ class Bernoulli(Family):
 
     link: str = "logit"
     name: ClassVar[str] = "bernoulli"
+    r_name: ClassVar[str] = "binomial"  # glmer fits 0/1 responses with binomial()
     links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
     information_factor: ClassVar[int] = 4
 
@@ -261,6 +262,7 @@ class NegativeBinomial(_LogScaled, Family):
 
     link: str = "log"
     name: ClassVar[str] = "negativebinomial"
+    r_name: ClassVar[str] = "Negative Binomial"  # glmer.nb's family
     aliases: ClassVar[tuple[str, ...]] = ("negbinomial",)
     links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
     params: ClassVar[tuple[str, ...]] = ("shape",)

@@ -46,7 +46,10 @@ def check_nagq(design: Design, nagq: int) -> None:
     if nagq > 1:
         blocks = design.blocks
         if len(blocks) != 1 or blocks[0].q != 1:
-            terms = ", ".join(f"({' + '.join(b.terms)} | {b.group})" for b in blocks)
+            terms = ", ".join(
+                f"({' + '.join('1' if t == 'Intercept' else t for t in b.terms)} | {b.group})"
+                for b in blocks
+            )
             raise ArgumentError(
                 f"nagq = {nagq} (adaptive Gauss-Hermite) needs a single scalar random-effect "
                 f"term, as glmer; this model has {terms}: use nagq=1 (Laplace) or nagq=0"

@@ -50,6 +50,8 @@ from .printing import (
     criterion_lines,
     data_line,
     fixef_correlation_lines,
+    method_title_lines,
+    r_format,
     residual_lines,
     varcorr_lines,
 )
@@ -460,10 +462,12 @@ class GlmmFit:
             if self.nagq == 1
             else f"Adaptive Gauss-Hermite Quadrature, nAGQ = {self.nagq}"
         )
-        extra = "".join(f"({v:.4g})" for v in self.params.values())
+        extra = "".join(f"({r_format([v], 5)[0].strip()})" for v in self.params.values())
         out = [
-            f"Generalized linear mixed model fit by maximum likelihood ({approx}) ['glmerMod']",
-            f" Family: {fam.name}{extra}  ( {fam.link} )",
+            *method_title_lines(
+                f"Generalized linear mixed model fit by maximum likelihood ({approx})", "glmerMod"
+            ),
+            f" Family: {fam.r_name or fam.name}{extra}  ( {fam.link} )",
             f"Formula: {d.formula.formula}",
             *data_line(self.data_name),
             "",

@@ -21,6 +21,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 import numpy as np
@@ -97,7 +98,7 @@ def format_pval(pv: Sequence[float] | np.ndarray, digits: int) -> list[str]:
     if rest.any():
         vals = p[rest]
         expo = np.floor(np.log10(np.where(vals > 0, vals, 1e-50)))
-        fixp = (expo >= -3) | (vals == 0)
+        fixp = (expo >= -3) | ((expo == -4) & (digits > 1)) | (vals == 0)  # R >= 4.1
         cells = np.empty(len(vals), dtype=object)
         if fixp.any():
             cells[fixp] = r_format(vals[fixp], digits)
@@ -296,6 +297,19 @@ def fixef_correlation_lines(cor: np.ndarray, names: Sequence[str]) -> list[str]:
     cols = abbreviate(names, 6)
     body = [[cells[i, j] if i > j else "" for j in range(p - 1)] for i in range(1, p)]
     return ["Correlation of Fixed Effects:", *matrix_lines(rows[1:], cols[:-1], body, right=False)]
+
+
+def method_title_lines(title: str, cls: str, width: int = 80) -> list[str]:
+    """lme4's ``.prt.methTit``: ``title ['cls']`` on one line when it fits R's console
+    ``width``, else the title wrapped (``strwrap(width - 2, exdent = 2)``) and `` [cls]``
+    after its last line."""
+    if len(title) + 5 + len(cls) <= width:
+        return [f"{title} ['{cls}']"]
+    lines = textwrap.wrap(
+        title, width - 3, subsequent_indent="  ", break_on_hyphens=False, break_long_words=False
+    )
+    lines[-1] += f" [{cls}]"
+    return lines
 
 
 def data_line(name: str | None) -> list[str]:
