@@ -219,7 +219,7 @@ def test_glmm_point_fit_end_to_end(tmp_path, capsys):
         "herd,period",
     )
     assert code == 0
-    assert "['glmerMod']" in out and "Data: cbpp.csv" in out
+    assert "[glmerMod]" in out and "Data: cbpp.csv" in out
     code, _, err = run(capsys, "fit", str(path), formula, "--family", "binomial", "--reml")
     assert code == 2 and "REML is for gaussian models" in err
 

@@ -113,7 +113,7 @@ def test_a_dict_of_columns_is_data_and_other_objects_are_refused():
         ({"target_accept": 1.5}, "target_accept"),
         ({"target_accept": 0.0}, "target_accept"),
         ({"sampler": "stan"}, "stan"),
-        ({"init": "laplace"}, "laplace"),
+        ({"init": "lme4"}, "lme4"),
     ],
 )
 def test_fit_refuses_arguments_that_cannot_work(sleep, kwargs, culprit):
@@ -135,10 +135,9 @@ def test_an_unknown_parameterization_is_refused_when_the_model_is_built(sleep, s
     assert culprit in str(info.value)
 
 
-def test_optimize_names_the_family_it_cannot_fit():
-    cbpp = pg.datasets.load("cbpp")
-    model = pg.Model("cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, "binomial")
-    with pytest.raises(pg.FamilyError, match=r"binomial\(logit\)"):
+def test_optimize_names_the_family_it_cannot_fit(sleep):
+    model = pg.Model("Reaction ~ Days + (1 | Subject)", sleep, "student")
+    with pytest.raises(pg.FamilyError, match="'student'"):
         model.optimize()
 
 
@@ -171,7 +170,7 @@ def test_prior_parameters_that_are_fine_pass():
     [
         (["--family", "gausian"], "gausian"),
         (["--family", "poisson", "--link", "probit"], "probit"),
-        (["--family", "poisson", "--reml"], "optimize()"),
+        (["--family", "poisson", "--reml"], "REML is for gaussian models"),
         (["--parameterization", "centred"], "centred"),
     ],
 )
