@@ -17,7 +17,9 @@ again; here such a directory is still used when it holds an up-to-date index for
 
 A cache file that cannot be read (truncated, corrupted, written by another numba) or written
 (read-only) never breaks a fit: for the kernel's functions, loading falls back to compiling
-(with a warning, once per function) and rewrites the index; a failed save only warns.
+(with a warning, once per function) and rewrites the index; a failed save only warns. The same
+holds for the functions PyTensor compiles with numba into its own cache directory (with one
+warning per process: they are many).
 Registered on import of :mod:`pyglmm`, before any kernel is defined.
 """
 
@@ -174,25 +176,47 @@ def _is_kernel(cache: Any) -> bool:
     return code is not None and os.path.realpath(code.co_filename) in SOURCES
 
 
+def _is_pytensor(cache: Any) -> bool:
+    """Whether ``cache`` is PyTensor's numba cache (``<base_compiledir>/numba``): the functions
+    PyTensor generates for a model's graph (the nutpie path; on PyTensor 3 also PyMC's own
+    NUTS). numba's loader lets any unreadable file there raise out of the compile, so a single
+    truncated entry would break every fit of a model that uses it."""
+    locator = getattr(getattr(cache, "_impl", None), "locator", None)
+    return type(locator).__module__.startswith("pytensor.")
+
+
+_warned_pytensor: set[str] = set()  # "load"/"save": PyTensor's functions are many, warn once
+
+
+def _warn(cache: Any, what: str, message: str) -> None:
+    if _is_kernel(cache):
+        warnings.warn(f"pyglmm: {message.format(name=cache._name)}", RuntimeWarning, stacklevel=3)
+    elif what not in _warned_pytensor:
+        _warned_pytensor.add(what)
+        where = f"PyTensor's compiled functions ({cache._cache_path})"
+        warnings.warn(f"pyglmm: {message.format(name=where)}", RuntimeWarning, stacklevel=3)
+
+
 _load_overload = caching.Cache.load_overload
 _save_overload = caching.Cache.save_overload
 
 
 def _robust_load(self: Any, sig: Any, target_context: Any) -> Any:
-    """numba's load; for a kernel function an unreadable cache entry means: compile afresh."""
+    """numba's load; for a kernel or PyTensor function an unreadable cache entry means: compile
+    afresh (and rewrite the entry)."""
     if _uncached(self):
         target_context.refresh()  # (as numba's load does first)
         return None
     try:
         return _load_overload(self, sig, target_context)
     except Exception as err:
-        if not _is_kernel(self):
+        if not (_is_kernel(self) or _is_pytensor(self)):
             raise
-        warnings.warn(
-            f"pyglmm: the numba cache of {self._name} is unreadable ({type(err).__name__}); "
-            "compiling it again and rewriting the cache",
-            RuntimeWarning,
-            stacklevel=2,
+        _warn(
+            self,
+            "load",
+            f"the numba cache of {{name}} is unreadable ({type(err).__name__}); "
+            "compiling again and rewriting the cache",
         )
         with contextlib.suppress(Exception):  # (an unwritable cache: the save then warns)
             self._cache_file.flush()  # an empty index in place of the unreadable one
@@ -200,19 +224,20 @@ def _robust_load(self: Any, sig: Any, target_context: Any) -> Any:
 
 
 def _robust_save(self: Any, sig: Any, data: Any) -> None:
-    """numba's save; for a kernel function a cache that cannot be written only warns."""
+    """numba's save; for a kernel or PyTensor function a cache that cannot be written only
+    warns."""
     if _uncached(self):
         return
     try:
         _save_overload(self, sig, data)
     except Exception as err:
-        if not _is_kernel(self):
+        if not (_is_kernel(self) or _is_pytensor(self)):
             raise
-        warnings.warn(
-            f"pyglmm: cannot write the numba cache of {self._name} ({type(err).__name__}: "
-            f"{err}); it is compiled again in the next process",
-            RuntimeWarning,
-            stacklevel=2,
+        _warn(
+            self,
+            "save",
+            f"cannot write the numba cache of {{name}} ({type(err).__name__}: {err}); "
+            "it is compiled again in the next process",
         )
 
 
