@@ -122,3 +122,14 @@ def test_two_processes_compiling_into_one_fresh_compiledir(tmp_path):
         outs.append(_parse(out))
     assert outs[0] == outs[1]
     assert outs[0]["warnings"] == []
+
+
+@pytest.mark.slow
+def test_an_uncreatable_compiledir_falls_back_to_a_private_one(tmp_path):
+    """base_compiledir below a regular file: PyTensor raised out of the first compile; now
+    pyglmm moves it to a private temporary directory, with one warning."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = _fit(blocker / "pytensor")
+    assert len(out["warnings"]) == 1, out["warnings"]
+    assert "compile cache is unusable" in out["warnings"][0]
