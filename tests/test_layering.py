@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "pyglmm._version": 0,
     "pyglmm._quiet": 0,
     "pyglmm._numba_cache": 0,
+    "pyglmm._pytensor_cache": 0,
     "pyglmm.errors": 0,
     "pyglmm.stack": 0,
     "pyglmm.datasets": 0,

@@ -1,16 +1,22 @@
-"""A corrupted or truncated numba cache never breaks a fit (#14): the kernel's functions are
-compiled again, with a warning, and the cache is rewritten. Each step runs in a fresh process
-with its own ``NUMBA_CACHE_DIR``."""
+"""A corrupted, truncated or read-only numba cache never breaks a fit (#14): the kernel's
+functions are compiled again, with a warning, and the cache is rewritten; a read-only filled
+cache is loaded; with no writable directory at all the cache is bypassed with one warning.
+Each step runs in a fresh process with its own ``NUMBA_CACHE_DIR``."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from readonly_mount import read_only_command, require_read_only_mounts
+
+import pyglmm
 
 FIT = textwrap.dedent(
     """
@@ -93,3 +99,103 @@ def test_two_processes_filling_one_cache_at_once(tmp_path):
         outs.append(out.split())
     assert outs[0][1] == outs[1][1]
     assert _fit(cache) == ["clean", outs[0][1]]
+
+
+# the fit of FIT, printing every warning pyglmm's cache code gave (from the import on)
+FIT_JSON = textwrap.dedent(
+    """
+    import json, warnings
+    with warnings.catch_warnings(record=True) as caught:  # (some kernels compile on import)
+        warnings.simplefilter("always")
+        import pyglmm as pg
+        fit = pg.Model("Reaction ~ Days + (Days | Subject)", pg.datasets.load("sleepstudy")).fit(
+            draws=50, tune=50, chains=1, seed=1, progressbar=False, warn=False
+        )
+    days = round(float(fit.fixef().loc["Days", "Estimate"]), 6)
+    notes = [str(w.message) for w in caught if str(w.message).startswith("pyglmm:")]
+    print(json.dumps({"days": days, "warnings": notes}))
+    """
+)
+
+
+def _fit_json(env: dict[str, str], prefix=None, cwd=None) -> dict:
+    argv = [sys.executable, "-c", FIT_JSON]
+    res = subprocess.run(
+        argv if prefix is None else prefix(argv),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        cwd=cwd,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _nothing_writable(tmp_path: Path, cache: Path, hide_in_tree: bool):
+    """(env, wrap) for a process in which none of numba's cache locations can be written:
+    ``cache`` (NUMBA_CACHE_DIR), the package's own ``__pycache__`` (hidden behind an empty
+    read-only mount when ``hide_in_tree``, else only read-only), the user cache (a regular file
+    where ``numba/`` would go) and every temporary directory; the user cache directory of the
+    other libraries (matplotlib, ArviZ) stays writable."""
+    pkg = Path(pyglmm.__file__).resolve().parent
+    scratch = tmp_path / "xdg"
+    scratch.mkdir()
+    temps = {tempfile.gettempdir(), "/tmp", "/var/tmp"}
+    ro = [cache, pkg, *sorted(t for t in temps if os.path.isdir(t))]
+    hidden = [d for d in (pkg / "__pycache__", pkg / "kernel" / "__pycache__") if d.is_dir()]
+    env = {
+        "NUMBA_CACHE_DIR": str(cache),
+        "XDG_CACHE_HOME": str(scratch),
+        "TMPDIR": str(cache),
+        # the process runs in `cache` (the last candidate of tempfile): this pyglmm, not the one
+        # a relative PYTHONPATH would miss from there
+        "PYTHONPATH": os.pathsep.join([str(pkg.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+
+    def wrap(argv):
+        return read_only_command(
+            argv,
+            ro,
+            tmpfs=[scratch],
+            files=[scratch / "numba"],
+            hidden=hidden if hide_in_tree else (),
+        )
+
+    return env, wrap
+
+
+@pytest.mark.slow
+def test_an_uncreatable_cache_dir_is_bypassed(tmp_path):
+    """NUMBA_CACHE_DIR below a regular file: numba's next location is used, without a word."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = _fit_json({"NUMBA_CACHE_DIR": str(blocker / "numba")})
+    assert out["warnings"] == []
+    assert 5 < out["days"] < 15
+
+
+@pytest.mark.slow
+def test_no_writable_cache_directory_at_all(tmp_path):
+    """Nowhere to cache: ``import pyglmm`` and the fit still work, with one warning."""
+    require_read_only_mounts()
+    cache = tmp_path / "numba"
+    cache.mkdir()
+    env, wrap = _nothing_writable(tmp_path, cache, hide_in_tree=True)
+    out = _fit_json(env, wrap, cwd=cache)
+    assert len(out["warnings"]) == 1, out["warnings"]
+    assert "no writable directory for numba's cache" in out["warnings"][0]
+    assert 5 < out["days"] < 15
+
+
+@pytest.mark.slow
+def test_a_filled_cache_made_read_only_still_loads(tmp_path):
+    """A cache filled by one process and then mounted read-only (nothing else writable either)
+    is loaded by the next: no compilation, so no warning about saving, and the same draws."""
+    require_read_only_mounts()
+    cache = tmp_path / "numba"
+    first = _fit_json({"NUMBA_CACHE_DIR": str(cache)})
+    assert list(cache.rglob("*.nbi"))
+    env, wrap = _nothing_writable(tmp_path, cache, hide_in_tree=True)
+    second = _fit_json(env, wrap, cwd=cache)
+    assert second == {"days": first["days"], "warnings": []}

@@ -1,10 +1,11 @@
 """The same seed gives the same draws in two fresh processes, on every sampling path (#14):
-the compiled-once kernel, the PyMC model through nutpie, and PyMC's own NUTS; and a Poisson
-model (PyMC/nutpie, no kernel). Each process fits all of them and prints a digest of the
-posterior draws."""
+the compiled-once kernel, the PyMC model through nutpie, PyMC's own NUTS, a Poisson model
+(PyMC/nutpie, no kernel), and the JAX samplers (numpyro, blackjax). Each process fits them and
+prints a digest of the posterior draws."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -24,13 +25,8 @@ SCRIPT = textwrap.dedent(
     gauss = pg.Model("Reaction ~ Days + (Days | Subject)", sleep)
     counts = sleep.assign(n=np.round(sleep["Reaction"] / 10).astype(int))
     pois = pg.Model("n ~ Days + (1 | Subject)", counts, family="poisson")
-    fits = {
-        "kernel": gauss.fit(**kw),
-        "pymc_nutpie": gauss.fit(kernel=False, **kw),
-        "pymc_sampler": gauss.fit(sampler="pymc", **kw),
-        "poisson": pois.fit(**kw),
-    }
-    out = {}
+    fits = {{{fits}}}
+    out = {{}}
     for name, fit in fits.items():
         post = fit.posterior
         h = hashlib.sha256()
@@ -42,15 +38,45 @@ SCRIPT = textwrap.dedent(
     """
 )
 
+PATHS = {
+    "kernel": "gauss.fit(**kw)",
+    "pymc_nutpie": "gauss.fit(kernel=False, **kw)",
+    "pymc_sampler": 'gauss.fit(sampler="pymc", **kw)',
+    "poisson": "pois.fit(**kw)",
+}
 
-@pytest.mark.slow
-def test_the_same_seed_gives_the_same_draws_in_fresh_processes():
+# JAX: a chain per host device (chain_method "parallel", two cores) as the default picks it
+JAX_PATHS = {
+    "numpyro": 'gauss.fit(sampler="numpyro", **kw)',
+    "blackjax": 'gauss.fit(sampler="blackjax", **kw)',
+}
+
+
+def _digests_in_two_processes(paths: dict[str, str]) -> list[dict[str, str]]:
+    fits = ", ".join(f"{name!r}: {call}" for name, call in paths.items())
+    script = SCRIPT.format(fits=fits)
     digests = []
     for _ in range(2):
         res = subprocess.run(
-            [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=900
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=900
         )
         assert res.returncode == 0, res.stderr[-2000:]
         digests.append(json.loads(res.stdout.strip().splitlines()[-1]))
-    assert digests[0] == digests[1]
-    assert set(digests[0]) == {"kernel", "pymc_nutpie", "pymc_sampler", "poisson"}
+    return digests
+
+
+@pytest.mark.slow
+def test_the_same_seed_gives_the_same_draws_in_fresh_processes():
+    first, second = _digests_in_two_processes(PATHS)
+    assert first == second
+    assert set(first) == set(PATHS)
+
+
+@pytest.mark.slow
+def test_the_jax_samplers_give_the_same_draws_in_fresh_processes():
+    for module in ("jax", "numpyro", "blackjax"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"{module} is not installed (extra pyglmm[jax])")
+    first, second = _digests_in_two_processes(JAX_PATHS)
+    assert first == second
+    assert set(first) == set(JAX_PATHS)

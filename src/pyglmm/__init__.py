@@ -8,6 +8,7 @@ print(fit)
 
 from . import (
     _numba_cache,  # noqa: F401  (first: before any kernel is defined with cache=True)
+    _pytensor_cache,  # noqa: F401  (before PyTensor compiles: a usable compiledir)
     _quiet,  # noqa: F401  (filters a PyTensor import-time warning)
     datasets,
     workflow,

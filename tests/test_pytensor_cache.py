@@ -1,0 +1,135 @@
+"""PyTensor's compile cache never breaks a fit (#14).
+
+PyTensor keeps the functions it generates with numba (the nutpie path; on PyTensor 3 also
+PyMC's own NUTS) in ``<base_compiledir>/numba``, read by numba's loader, which lets any
+unreadable file raise out of the compile: one truncated entry broke every fit of a model using
+it, on both stacks. :mod:`pyglmm._numba_cache` compiles such entries again (one warning per
+process) and rewrites them. Each step runs in a fresh process with its own
+``PYTENSOR_FLAGS=base_compiledir=...``; the model is a Poisson GLMM (the PyMC/nutpie path).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+FIT = textwrap.dedent(
+    """
+    import hashlib, json, warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import numpy as np
+        import pyglmm as pg
+        sleep = pg.datasets.load("sleepstudy")
+        counts = sleep.assign(n=np.round(sleep["Reaction"] / 10).astype(int))
+        fit = pg.Model("n ~ Days + (1 | Subject)", counts, family="poisson").fit(
+            draws=50, tune=50, chains=1, seed=3, progressbar=False, warn=False
+        )
+    h = hashlib.sha256()
+    for var in sorted(fit.posterior.data_vars):
+        h.update(var.encode())
+        h.update(np.ascontiguousarray(fit.posterior[var].values).tobytes())
+    notes = [str(w.message) for w in caught if str(w.message).startswith("pyglmm:")]
+    print(json.dumps({"digest": h.hexdigest(), "warnings": notes}))
+    """
+)
+
+
+def _env(base: Path) -> dict[str, str]:
+    return {**os.environ, "PYTENSOR_FLAGS": f"base_compiledir={base}"}
+
+
+def _parse(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def _fit(base: Path) -> dict:
+    res = subprocess.run(
+        [sys.executable, "-c", FIT], capture_output=True, text=True, env=_env(base), timeout=900
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return _parse(res.stdout)
+
+
+def _truncate(p: Path) -> None:
+    p.write_bytes(p.read_bytes()[: max(1, p.stat().st_size // 3)])
+
+
+def _flip(p: Path) -> None:
+    data = bytearray(p.read_bytes())
+    for k in range(8, len(data), 97):
+        data[k] ^= 0xFF
+    p.write_bytes(bytes(data))
+
+
+def _empty(p: Path) -> None:
+    p.write_bytes(b"")
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory) -> tuple[Path, dict]:
+    """A base_compiledir filled by one fit, and that fit's output."""
+    base = tmp_path_factory.mktemp("pytensor") / "base"
+    out = _fit(base)
+    assert list((base / "numba").glob("*.nbi")), "PyTensor wrote no numba cache"
+    return base, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "corrupt", [_truncate, _flip, _empty], ids=["truncated", "flipped", "empty"]
+)
+def test_a_corrupted_pytensor_numba_cache_is_rebuilt(filled, tmp_path, corrupt):
+    source, first = filled
+    base = tmp_path / "base"
+    shutil.copytree(source, base)
+    files = sorted((base / "numba").glob("*.nb[ci]"))
+    for f in files:
+        corrupt(f)
+    second = _fit(base)
+    assert second["digest"] == first["digest"]  # compiled again, as in the first process
+    assert len(second["warnings"]) == 1, second["warnings"]
+    assert "unreadable" in second["warnings"][0]
+    assert _fit(base)["warnings"] == []  # the rewritten cache loads cleanly
+
+
+@pytest.mark.slow
+def test_two_processes_compiling_into_one_fresh_compiledir(tmp_path):
+    """Both compile the same model into the same empty base_compiledir at once: both fit,
+    cleanly, with the same draws."""
+    base = tmp_path / "base"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", FIT],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(base),
+        )
+        for _ in range(2)
+    ]
+    outs = []
+    for p in procs:
+        out, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err[-3000:]
+        outs.append(_parse(out))
+    assert outs[0] == outs[1]
+    assert outs[0]["warnings"] == []
+
+
+@pytest.mark.slow
+def test_an_uncreatable_compiledir_falls_back_to_a_private_one(tmp_path):
+    """base_compiledir below a regular file: PyTensor raised out of the first compile; now
+    pyglmm moves it to a private temporary directory, with one warning."""
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    out = _fit(blocker / "pytensor")
+    assert len(out["warnings"]) == 1, out["warnings"]
+    assert "compile cache is unusable" in out["warnings"][0]
