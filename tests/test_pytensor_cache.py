@@ -134,3 +134,67 @@ def test_an_uncreatable_compiledir_falls_back_to_a_private_one(tmp_path):
     out = _fit(blocker / "pytensor")
     assert len(out["warnings"]) == 1, out["warnings"]
     assert "compile cache is unusable" in out["warnings"][0]
+
+
+def test_a_truncated_elf_module_is_recognised(tmp_path):
+    """The check behind removing truncated C modules: a real shared library is whole; cut to
+    a third, or to a few bytes, it is truncated; a file that is not ELF is left alone."""
+    import numpy as npcore
+
+    from pyglmm._pytensor_cache import _elf_truncated
+
+    lib = next(Path(npcore.__file__).parent.rglob("_multiarray_umath*.so"), None)
+    whole = tmp_path / "whole.so"
+    shutil.copyfile(lib, whole)
+    assert not _elf_truncated(whole)
+    cut = tmp_path / "cut.so"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    assert _elf_truncated(cut)
+    tiny = tmp_path / "tiny.so"
+    tiny.write_bytes(b"\x7fELF")
+    assert _elf_truncated(tiny)
+    other = tmp_path / "other.so"
+    other.write_bytes(b"not an ELF file at all, but long enough to have a header" * 2)
+    assert not _elf_truncated(other)
+
+
+SO_FIT = textwrap.dedent(
+    """
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        import pyglmm as pg
+        fit = pg.Model("Reaction ~ Days + (1 | Subject)", pg.datasets.load("sleepstudy")).fit(
+            draws=30, tune=30, chains=1, seed=1, sampler="pymc", progressbar=False, warn=False
+        )
+    print(sum("truncated module" in str(w.message) for w in caught))
+    print(round(float(fit.fixef().loc["Days", "Estimate"]), 8))
+    """
+)
+
+
+@pytest.mark.slow
+def test_truncated_c_modules_are_compiled_again(tmp_path):
+    """Before: PyMC's own NUTS on PyTensor 2 died with SIGBUS (exit 135) loading a truncated
+    ``.so`` of the C cache; now the module is removed on import and compiled again."""
+    base = tmp_path / "base"
+
+    def run() -> list[str]:
+        res = subprocess.run(
+            [sys.executable, "-c", SO_FIT],
+            capture_output=True,
+            text=True,
+            env=_env(base),
+            timeout=900,
+        )
+        assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
+        return res.stdout.split()
+
+    first = run()
+    modules = list(base.rglob("*.so"))
+    if not modules:
+        pytest.skip("this PyTensor wrote no C modules")
+    for so in modules:
+        so.write_bytes(so.read_bytes()[: so.stat().st_size // 3])
+    second = run()
+    assert int(second[0]) == 1 and second[1] == first[1]

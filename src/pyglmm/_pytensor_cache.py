@@ -8,6 +8,13 @@ Both are checked once, on import of :mod:`pyglmm` (before PyTensor compiles anyt
 either is unusable, PyTensor is pointed at a fresh private directory in the temporary directory
 (nothing is cached across processes then), with one warning.
 
+A C module of the cache cut short (a full disk, a killed copy) would crash the process when
+PyTensor loads it: ``dlopen`` maps the file and the first access past its end is a ``SIGBUS``,
+which Python cannot catch. :func:`remove_truncated_modules` checks, on import, that every
+``compiledir/*/*.so`` is as long as its ELF header says (the section header table, which the
+linker writes last, ends at ``e_shoff + e_shnum * e_shentsize``) and removes the module's
+directory when it is not, so PyTensor compiles it again (one warning).
+
 The two settings cannot be changed once PyTensor has read them; a value that failed PyTensor's
 check was never stored, and ``base_compiledir``'s check does not test writing, so the fallback
 replaces only values PyTensor could not use. (A corrupted entry of the numba cache is handled
@@ -77,4 +84,49 @@ def ensure_usable_compiledir() -> Path | None:
     return private
 
 
-ensure_usable_compiledir()
+def _elf_truncated(path: Path) -> bool:
+    """Whether an ELF file is shorter than its header says (or has no readable header)."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return False
+    if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only
+        return len(head) < 64
+    order = "little" if head[5] == 1 else "big"
+    shoff = int.from_bytes(head[0x28:0x30], order)
+    shentsize = int.from_bytes(head[0x3A:0x3C], order)
+    shnum = int.from_bytes(head[0x3C:0x3E], order)
+    return size < shoff + shentsize * shnum
+
+
+def remove_truncated_modules() -> list[Path]:
+    """Remove the module directories of PyTensor's compiledir whose ``.so`` is truncated
+    (module docstring); returns them."""
+    import shutil
+
+    from pytensor import config
+
+    try:
+        compiledir = Path(config.compiledir)
+        modules = list(compiledir.glob("*/*.so"))
+    except (OSError, ValueError):
+        return []
+    removed = []
+    for so in modules:
+        if _elf_truncated(so):
+            shutil.rmtree(so.parent, ignore_errors=True)
+            removed.append(so.parent)
+    if removed:
+        warnings.warn(
+            f"pyglmm: removed {len(removed)} truncated module(s) from PyTensor's compile cache "
+            f"({compiledir}); they are compiled again",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return removed
+
+
+if ensure_usable_compiledir() is None:
+    remove_truncated_modules()
