@@ -137,6 +137,10 @@ class Family:
     # The parameter ``Fit.varcorr()`` reports as lme4's "Residual" SD row: gaussian's
     # ``sigma``, the SD of ``y - mu``; None for the other families (lme4 shows no such row).
     residual_sd: ClassVar[str | None] = None
+    # The row log-density of the compiled-once GLMM kernel (a key of
+    # ``pyglmm.kernel.likelihoods.DENSITIES``: "binomial", "poisson", "negativebinomial"),
+    # or None: the family is sampled through its PyMC model.
+    kernel_density: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         if self.link not in self.links:

@@ -41,6 +41,7 @@ class Bernoulli(Family):
 
     link: str = "logit"
     name: ClassVar[str] = "bernoulli"
+    kernel_density: ClassVar[str | None] = "binomial"  # one trial per row
     links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
     information_factor: ClassVar[int] = 4
 
@@ -106,6 +107,7 @@ class Binomial(Family):
 
     link: str = "logit"
     name: ClassVar[str] = "binomial"
+    kernel_density: ClassVar[str | None] = "binomial"
     links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
     information_factor: ClassVar[int] = 4
 
@@ -197,6 +199,7 @@ class Poisson(_LogScaled, Family):
 
     link: str = "log"
     name: ClassVar[str] = "poisson"
+    kernel_density: ClassVar[str | None] = "poisson"
     links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
@@ -261,6 +264,7 @@ class NegativeBinomial(_LogScaled, Family):
 
     link: str = "log"
     name: ClassVar[str] = "negativebinomial"
+    kernel_density: ClassVar[str | None] = "negativebinomial"
     aliases: ClassVar[tuple[str, ...]] = ("negbinomial",)
     links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
     params: ClassVar[tuple[str, ...]] = ("shape",)
