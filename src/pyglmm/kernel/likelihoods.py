@@ -20,7 +20,7 @@ Stable forms per link (``s(t) = log(1 + e^t)``, computed as ``max(t, 0) + log1p(
 
 * logit: ``ll = y eta - n s(eta)``, ``d ll / d eta = y - n expit(eta)``;
 * probit: ``log mu = log Phi(eta)``, ``log(1 - mu) = log Phi(-eta)`` (:func:`log_ndtr`: ``erfc``
-  where it is accurate, the asymptotic series below ``-37``), ``dlog Phi(x) = phi(x) / Phi(x)``
+  ``log1p`` above 0, the asymptotic series below ``-37``), ``dlog Phi(x) = phi(x) / Phi(x)``
   (:func:`ndtr_ratio`);
 * cloglog: ``t = e^eta``, ``log(1 - mu) = -t``, ``log mu = log(1 - e^-t)`` (``log(-expm1(-t))``
   for ``t < log 2``, else ``log1p(-e^-t)``; ``eta - t/2`` for tiny ``t``), ``dlog mu = t /
@@ -85,9 +85,9 @@ def _mills_series(x: float) -> float:  # pragma: no cover - numba
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def log_ndtr(x: float) -> float:  # pragma: no cover - numba
-    """``log Phi(x)``: ``log1p(-erfc(x / sqrt 2) / 2)`` above 6, ``log(erfc(-x / sqrt 2) / 2)``
+    """``log Phi(x)``: ``log1p(-erfc(x / sqrt 2) / 2)`` above 0, ``log(erfc(-x / sqrt 2) / 2)``
     down to -37 (``erfc`` keeps its relative accuracy there), the asymptotic series below."""
-    if x > 6.0:
+    if x > 0.0:
         return math.log1p(-0.5 * math.erfc(x * _SQRT1_2))
     if x > -37.0:
         return math.log(0.5 * math.erfc(-x * _SQRT1_2))
