@@ -1,7 +1,7 @@
 """The same seed gives the same draws in two fresh processes, on every sampling path (#14):
 the compiled-once kernel, the PyMC model through nutpie, and PyMC's own NUTS; and a Poisson
-model (PyMC/nutpie, no kernel). Each process fits all of them and prints a digest of the
-posterior draws."""
+model through the GLMM kernel and through PyMC/nutpie. Each process fits all of them and
+prints a digest of the posterior draws."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ SCRIPT = textwrap.dedent(
         "kernel": gauss.fit(**kw),
         "pymc_nutpie": gauss.fit(kernel=False, **kw),
         "pymc_sampler": gauss.fit(sampler="pymc", **kw),
-        "poisson": pois.fit(**kw),
+        "poisson": pois.fit(kernel=False, **kw),
+        "poisson_kernel": pois.fit(**kw),
     }
     out = {}
     for name, fit in fits.items():
@@ -53,4 +54,10 @@ def test_the_same_seed_gives_the_same_draws_in_fresh_processes():
         assert res.returncode == 0, res.stderr[-2000:]
         digests.append(json.loads(res.stdout.strip().splitlines()[-1]))
     assert digests[0] == digests[1]
-    assert set(digests[0]) == {"kernel", "pymc_nutpie", "pymc_sampler", "poisson"}
+    assert set(digests[0]) == {
+        "kernel",
+        "pymc_nutpie",
+        "pymc_sampler",
+        "poisson",
+        "poisson_kernel",
+    }
