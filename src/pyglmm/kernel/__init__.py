@@ -1,4 +1,5 @@
-"""Compiled-once log-density kernel for gaussian models (``model.fit(kernel=...)``).
+"""Compiled-once log-density kernel for gaussian models and the common GLMMs
+(``model.fit(kernel=...)``).
 
 Why: nutpie compiles each PyMC model with numba from scratch (15-40 s for sleepstudy, most of it
 LLVM work that is not cached across processes), while sampling takes under a second. For the
@@ -48,13 +49,16 @@ GLMMs (:mod:`pyglmm.kernel.glmm`): ``ll = sum_i log p(y_i | eta_i)``, ``eta = of
 
 Modules: this one builds the :class:`KernelModel` of a model (:func:`kernel_model`);
 :mod:`~pyglmm.kernel.layout` holds the parameter layout and the data arguments,
-:mod:`~pyglmm.kernel.nutpie` the sampling (:func:`sample`) and the naming of the draws, and
-:mod:`~pyglmm.kernel.ccall` the C callbacks nutpie calls. The numba code: :func:`~pyglmm.
-kernel.logp.logp_grad` in :mod:`~pyglmm.kernel.logp`, with :mod:`~pyglmm.kernel.scale` (a
-block's scale), :mod:`~pyglmm.kernel.latent` (latent blocks' priors and gradients),
-:mod:`~pyglmm.kernel.woodbury` (the marginal block per level), :mod:`~pyglmm.kernel.rows`
-(the row loops) and :mod:`~pyglmm.kernel.densities` (priors, LKJ); the triangular products
-and substitutions are in :mod:`pyglmm.marginal`, which this package imports.
+:mod:`~pyglmm.kernel.nutpie` the sampling (:func:`sample`) and the naming of the draws,
+:mod:`~pyglmm.kernel.ccall` and :mod:`~pyglmm.kernel.glmm_ccall` the C callbacks nutpie calls
+(gaussian, GLMM), with the slot table and nutpie model of :mod:`~pyglmm.kernel.slots`. The
+numba code: :func:`~pyglmm.kernel.logp.logp_grad` in :mod:`~pyglmm.kernel.logp` and
+:func:`~pyglmm.kernel.glmm.glmm_logp_grad` in :mod:`~pyglmm.kernel.glmm`, with
+:mod:`~pyglmm.kernel.scale` (a block's scale), :mod:`~pyglmm.kernel.latent` (latent blocks'
+priors and gradients), :mod:`~pyglmm.kernel.woodbury` (the marginal block per level),
+:mod:`~pyglmm.kernel.rows` (the row loops), :mod:`~pyglmm.kernel.likelihoods` (the GLMM row
+densities) and :mod:`~pyglmm.kernel.densities` (priors, LKJ); the triangular products and
+substitutions are in :mod:`pyglmm.marginal`, which this package imports.
 """
 
 from __future__ import annotations
