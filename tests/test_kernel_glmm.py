@@ -407,3 +407,14 @@ def test_poisson_with_offset_kernel_and_pymc_agree():
     model = pg.Model(formula, df, family="poisson")
     fast, slow = model.fit(**KW), model.fit(kernel=False, **KW)
     _agree(fast, slow)
+
+
+def test_glmm_kernel_cache_is_stamped_by_every_kernel_source():
+    """numba would otherwise reuse machine code compiled before an edit to a callee's file."""
+    from pyglmm import _numba_cache
+
+    for fn in (glmm_ccall.logp_cfunc, glmm.glmm_logp_grad, likelihoods.rows_logp):
+        locator = fn._cache._impl.locator
+        assert isinstance(locator, _numba_cache.LOCATORS)
+        names = {name for name, _, _ in locator.get_source_stamp()}
+        assert {"glmm_ccall.py", "glmm.py", "likelihoods.py", "slots.py", "latent.py"} <= names

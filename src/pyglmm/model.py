@@ -99,9 +99,10 @@ class Model:
         return self.compile().model
 
     def code(self, parameterization: str | Mapping[str, str] | None = None) -> str:
-        """A readable listing of the PyMC model :meth:`fit` builds (``pymc_model``). A gaussian
-        model that the compiled-once kernel covers is sampled through :mod:`pyglmm.kernel`
-        instead, the same posterior from the same density written in numba."""
+        """A readable listing of the PyMC model :meth:`fit` builds (``pymc_model``). A model
+        that the compiled-once kernel covers (gaussian, and the common GLMMs: see :meth:`fit`)
+        is sampled through :mod:`pyglmm.kernel` instead, the same posterior from the same
+        density written in numba."""
         return self.compile(parameterization).code
 
     def graph(self, parameterization: str | Mapping[str, str] | None = None) -> Any:
