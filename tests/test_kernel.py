@@ -340,13 +340,16 @@ def test_scope(data):
         return kernel.kernel_model(model.design, model.prior_set, model.family, spec)
 
     assert isinstance(reason("y ~ x + (1 + x | g)"), kernel.KernelModel)
-    assert "not gaussian" in reason("c ~ x + (1 | g)", family="bernoulli", param="noncentered")
+    gamma = reason("c + 1 ~ x + (1 | g)", family="gamma", param="noncentered")
+    assert "family gamma(log) has no kernel density" in gamma
+    assert isinstance(
+        reason("c ~ x + (1 | g)", family="bernoulli", param="noncentered"), kernel.KernelModel
+    )
     assert isinstance(reason("y ~ x + (1 + x | g)", param="noncentered"), kernel.KernelModel)
     lognormal_sd = {"sd": pg.prior("LogNormal", mu=0, sigma=1)}
     assert "no kernel density" in reason("y ~ x + (1 | g)", priors=lognormal_sd)
-    binary = data.assign(c=(data.y > 3).astype(int))
-    with pytest.raises(ValueError, match="has no kernel: family bernoulli"):
-        pg.Model("c ~ x + (1 | g)", binary, family="bernoulli").fit(kernel=True)
+    with pytest.raises(ValueError, match="has no kernel: family gamma"):
+        pg.Model("exp(y) ~ x + (1 | g)", data, family="gamma").fit(kernel=True)
     with pytest.raises(ValueError, match="needs sampler='nutpie'"):
         pg.Model("y ~ x + (1 | g)", data).fit(sampler="pymc", kernel=True)
 

@@ -1,6 +1,6 @@
 """The same seed gives the same draws in two fresh processes, on every sampling path (#14):
 the compiled-once kernel, the PyMC model through nutpie, PyMC's own NUTS, a Poisson model
-(PyMC/nutpie, no kernel), and the JAX samplers (numpyro, blackjax). Each process fits them and
+(through the GLMM kernel and through PyMC/nutpie), and the JAX samplers (numpyro, blackjax). Each process fits them and
 prints a digest of the posterior draws."""
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ PATHS = {
     "kernel": "gauss.fit(**kw)",
     "pymc_nutpie": "gauss.fit(kernel=False, **kw)",
     "pymc_sampler": 'gauss.fit(sampler="pymc", **kw)',
-    "poisson": "pois.fit(**kw)",
+    "poisson": "pois.fit(kernel=False, **kw)",
+    "poisson_kernel": "pois.fit(**kw)",
 }
 
 # JAX: a chain per host device (chain_method "parallel", two cores) as the default picks it

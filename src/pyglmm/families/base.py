@@ -139,6 +139,10 @@ class Family:
     residual_sd: ClassVar[str | None] = None
     # the family's name in R's printouts (lme4's " Family:" line); "" for the family's own
     r_name: ClassVar[str] = ""
+    # The row log-density of the compiled-once GLMM kernel (a key of
+    # ``pyglmm.kernel.likelihoods.DENSITIES``: "binomial", "poisson", "negativebinomial"),
+    # or None: the family is sampled through its PyMC model.
+    kernel_density: ClassVar[str | None] = None
 
     def __post_init__(self) -> None:
         if self.link not in self.links:

@@ -42,6 +42,7 @@ class Bernoulli(Family):
     link: str = "logit"
     name: ClassVar[str] = "bernoulli"
     r_name: ClassVar[str] = "binomial"  # glmer fits 0/1 responses with binomial()
+    kernel_density: ClassVar[str | None] = "binomial"  # one trial per row
     links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
     information_factor: ClassVar[int] = 4
 
@@ -107,6 +108,7 @@ class Binomial(Family):
 
     link: str = "logit"
     name: ClassVar[str] = "binomial"
+    kernel_density: ClassVar[str | None] = "binomial"
     links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
     information_factor: ClassVar[int] = 4
 
@@ -198,6 +200,7 @@ class Poisson(_LogScaled, Family):
 
     link: str = "log"
     name: ClassVar[str] = "poisson"
+    kernel_density: ClassVar[str | None] = "poisson"
     links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
@@ -263,6 +266,7 @@ class NegativeBinomial(_LogScaled, Family):
     link: str = "log"
     name: ClassVar[str] = "negativebinomial"
     r_name: ClassVar[str] = "Negative Binomial"  # glmer.nb's family
+    kernel_density: ClassVar[str | None] = "negativebinomial"
     aliases: ClassVar[tuple[str, ...]] = ("negbinomial",)
     links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
     params: ClassVar[tuple[str, ...]] = ("shape",)

@@ -1,8 +1,13 @@
 """The kernel's parameter layout: :class:`KernelBlock` (where a block's scale and effects sit
 in the unconstrained vector ``x``, see :mod:`pyglmm.kernel.logp`) and :class:`KernelModel`
-(the data arguments of :func:`~pyglmm.kernel.logp.logp_grad`, and the maps between ``x`` and
-the PyMC model's variables: :meth:`~KernelModel.constrained`,
+(the data arguments of :func:`~pyglmm.kernel.logp.logp_grad`, or of
+:func:`~pyglmm.kernel.glmm.glmm_logp_grad` for a GLMM (:class:`GlmmData`), and the maps
+between ``x`` and the PyMC model's variables: :meth:`~KernelModel.constrained`,
 :meth:`~KernelModel.unconstrained`, :meth:`~KernelModel.initial_point`).
+
+``x = [theta (p), log of each family parameter, blocks...]``: the family parameters are
+:attr:`KernelModel.family_params` (``sigma`` for the gaussian, ``shape`` for the negative
+binomial, none for the binomial and Poisson).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import numpy as np
 
 from .. import names
 from .densities import corr_cholesky
+from .glmm import glmm_logp_grad
 from .logp import logp_grad
 
 if TYPE_CHECKING:
@@ -72,6 +78,24 @@ class KernelBlock:
 
 
 @dataclass(frozen=True, eq=False)
+class GlmmData:
+    """The data of a GLMM kernel (:func:`~pyglmm.kernel.glmm.glmm_logp_grad`): the row
+    density and link codes of :mod:`~pyglmm.kernel.likelihoods`, the log-likelihood's
+    data-only constant, the response, trials (ones but for the binomial), offset (zeros
+    without one), the family parameters' priors (rows of ``[code, a, b, c]``) and the start of
+    ``theta`` (the link of the mean response as intercept)."""
+
+    density: int
+    link: int
+    ll_const: float
+    y: np.ndarray
+    trials: np.ndarray
+    offset: np.ndarray
+    family_priors: np.ndarray
+    theta0: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class KernelModel:
     """Everything the kernel needs for one model (data as arguments, never compiled in)."""
 
@@ -90,6 +114,8 @@ class KernelModel:
     x_names: tuple[str, ...]
     intercept_pos: int | None  # position of "Intercept" in x_names
     xbar: np.ndarray  # means of the slope columns (with an intercept)
+    family_params: tuple[str, ...] = ("sigma",)  # at x[p:], each on the log scale
+    glmm: GlmmData | None = None  # a GLMM: glmm_logp_grad's data (ys, sigma_prior unused)
 
     @property
     def p(self) -> int:
@@ -101,19 +127,36 @@ class KernelModel:
 
     @property
     def ndim(self) -> int:
-        return self.p + 1 + sum(b.size for b in self.blocks)
+        return self.p + len(self.family_params) + sum(b.size for b in self.blocks)
 
     def logp(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """Log posterior density (unconstrained ``x``) and its gradient (-inf and zeros where
         it overflows, far out in the tails)."""
         grad = np.empty(self.ndim)
-        lp = logp_grad(np.ascontiguousarray(x, dtype=np.float64), grad, *self._args)
+        fn = logp_grad if self.glmm is None else glmm_logp_grad
+        lp = fn(np.ascontiguousarray(x, dtype=np.float64), grad, *self._args)
         return lp, grad
+
+    @property
+    def callbacks(self) -> Any:
+        """The module with this model's C callbacks for nutpie: :mod:`~pyglmm.kernel.ccall`
+        (gaussian) or :mod:`~pyglmm.kernel.glmm_ccall` (imported on first use: importing
+        compiles, or loads from numba's cache, its callbacks)."""
+        if self.glmm is None:
+            from . import ccall
+
+            return ccall
+        from . import glmm_ccall
+
+        return glmm_ccall
 
     @cached_property
     def _args(self) -> tuple:
-        """The data arguments of :func:`~pyglmm.kernel.logp.logp_grad` (built once: the
-        sampler calls :meth:`logp` tens of thousands of times)."""
+        """The data arguments of :func:`~pyglmm.kernel.logp.logp_grad` or
+        :func:`~pyglmm.kernel.glmm.glmm_logp_grad` (built once: the sampler calls
+        :meth:`logp` tens of thousands of times)."""
+        if self.glmm is not None:
+            return self._glmm_args
         mb, st, lat = self.marginal, self.stats, self._lat
         return (
             self.p,
@@ -142,6 +185,28 @@ class KernelModel:
             lat["eta"],
             lat["sd_priors"],
             lat["off"],
+            self.lat_codes,
+            self.lat_Z,
+            lat["unit"],
+            lat["center"],
+        )
+
+    @cached_property
+    def _glmm_args(self) -> tuple:
+        g, lat = self.glmm, self._lat
+        assert g is not None
+        return (
+            self.p,
+            g.density,
+            g.link,
+            g.ll_const,
+            self.theta_priors,
+            g.family_priors,
+            self.Xc,
+            g.y,
+            g.trials,
+            g.offset,
+            *(lat[k] for k in ("q", "G", "diag", "centered", "eta", "sd_priors", "off")),
             self.lat_codes,
             self.lat_Z,
             lat["unit"],
@@ -215,7 +280,8 @@ class KernelModel:
                     out[var_names[4]] = eff - self._center_values(blk, X)
                     if blk.center:
                         out[var_names[5]] = eff.copy()
-        out["sigma"] = np.exp(X[:, p])
+        for i, name in enumerate(self.family_params):
+            out[name] = np.exp(X[:, p + i])
         return {k: v.reshape(lead + v.shape[1:]) for k, v in out.items()}
 
     @staticmethod
@@ -265,7 +331,8 @@ class KernelModel:
             x[1:p] = np.asarray(values.get("beta", np.zeros(p - 1)), dtype=float)
         elif p:
             x[:p] = np.asarray(values["b"], dtype=float)
-        x[p] = math.log(float(values["sigma"]))
+        for i, name in enumerate(self.family_params):
+            x[p + i] = math.log(float(values[name]))
         for blk in self.blocks:
             o, q = blk.offset, blk.q
             if blk.diag:
@@ -296,7 +363,10 @@ class KernelModel:
     def initial_point(self, seed: int) -> np.ndarray:
         """Least-squares fixed effects, residual SD, block SDs at half of it, no correlation,
         effects 0; jittered by U(-1, 1) on log scales, correlations and ``z`` (PyMC's jitter),
-        by 0.1 residual SD (per column SD) on the coefficients and 0.1 SD on centered ``r``."""
+        by 0.1 residual SD (per column SD) on the coefficients and 0.1 SD on centered ``r``.
+        A GLMM (:meth:`_glmm_initial_point`) starts elsewhere."""
+        if self.glmm is not None:
+            return self._glmm_initial_point(seed)
         rng = np.random.default_rng(seed)
         p, n = self.p, len(self.ys)
         x = np.zeros(self.ndim)
@@ -317,6 +387,29 @@ class KernelModel:
             x[o + q : o + q + blk.m] = rng.uniform(-1, 1, blk.m)
             size = blk.size - q - blk.m
             jitter = 1.0 if blk.role == "noncentered" else 0.05 * resid_sd
+            eff = jitter * rng.uniform(-1, 1, size).reshape(-1, q)
+            x[o + q + blk.m : o + blk.size] = (eff + self._center_values(blk, x[None])[0]).ravel()
+        return x
+
+    def _glmm_initial_point(self, seed: int) -> np.ndarray:
+        """``theta`` at :attr:`GlmmData.theta0` jittered by U(-0.1, 0.1) per column SD, the
+        family parameters at 1, block SDs at 1 (link scale) and no correlation, jittered by
+        U(-1, 1) on the log scales, correlations and ``z``; centered ``r`` by U(-0.1, 0.1)."""
+        assert self.glmm is not None
+        rng = np.random.default_rng(seed)
+        p, nf = self.p, len(self.family_params)
+        x = np.zeros(self.ndim)
+        if p:
+            col_sd = np.std(self.Xc, axis=0)
+            col_sd[col_sd == 0] = 1.0
+            x[:p] = self.glmm.theta0 + 0.1 / col_sd * rng.uniform(-1, 1, p)
+        x[p : p + nf] = rng.uniform(-1, 1, nf)
+        for blk in self.blocks:
+            o, q = blk.offset, blk.q
+            x[o : o + q] = rng.uniform(-1, 1, q)
+            x[o + q : o + q + blk.m] = rng.uniform(-1, 1, blk.m)
+            size = blk.size - q - blk.m
+            jitter = 1.0 if blk.role == "noncentered" else 0.1
             eff = jitter * rng.uniform(-1, 1, size).reshape(-1, q)
             x[o + q + blk.m : o + blk.size] = (eff + self._center_values(blk, x[None])[0]).ravel()
         return x

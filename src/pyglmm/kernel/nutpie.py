@@ -16,7 +16,9 @@ from .. import names, stack
 from ..marginal import woodbury_system
 from ..nuts import SampleResult, nutpie_sample, resolve_cores
 from .densities import corr_cholesky, prior_lp
+from .glmm import glmm_logp_grad
 from .layout import KernelModel
+from .likelihoods import rows_logp
 from .logp import block_scale, block_scale_grad, logp_grad, marginal_levels
 
 NUMBA_FUNCTIONS = (
@@ -27,16 +29,20 @@ NUMBA_FUNCTIONS = (
     marginal_levels,
     logp_grad,
     woodbury_system,
+    rows_logp,
+    glmm_logp_grad,
 )
 
 
 def nutpie_model(km: KernelModel, initvals: dict[str, Any] | None = None) -> tuple[Any, float]:
-    """A nutpie model of ``km`` (C callbacks, :mod:`pyglmm.kernel.ccall`) and the seconds
-    spent loading (or, the first time on a machine, compiling) the kernel."""
-    t0 = time.perf_counter()
-    from . import ccall  # loads the cached machine code (compiles it on first use)
+    """A nutpie model of ``km`` (C callbacks, :mod:`pyglmm.kernel.ccall` or
+    :mod:`pyglmm.kernel.glmm_ccall`) and the seconds spent loading (or, the first time on a
+    machine, compiling) the kernel."""
+    from .slots import nutpie_compiled
 
-    table, keep = ccall.pack(km._args)
+    t0 = time.perf_counter()
+    callbacks = km.callbacks  # loads the cached machine code (compiles it on first use)
+    table, keep = callbacks.pack(km._args)
     compile_s = time.perf_counter() - t0
     base = km.unconstrained(initvals) if initvals else None
 
@@ -48,13 +54,14 @@ def nutpie_model(km: KernelModel, initvals: dict[str, Any] | None = None) -> tup
         x[km.p :] += rng.uniform(-0.1, 0.1, km.ndim - km.p)
         return x
 
-    return ccall.nutpie_compiled(table, keep, km.ndim, initial_point), compile_s
+    compiled = nutpie_compiled(table, keep, km.ndim, initial_point, callbacks.logp_cfunc.address)
+    return compiled, compile_s
 
 
 def named_posterior(km: KernelModel, posterior: xr.Dataset) -> xr.Dataset:
     """The kernel's draws (``posterior[DRAW_NAME]``, unconstrained) as the PyMC model's
     variables, with its names, dims and coordinates."""
-    from .ccall import DRAW_NAME
+    from .slots import DRAW_NAME
 
     values = km.constrained(posterior[DRAW_NAME].values)
     dims = _dims(km)
@@ -109,11 +116,12 @@ def sample(
     ``compile_cached`` (1.0 when nothing was compiled: numba loaded the kernel from its
     on-disk cache or it was loaded already, else 0.0)."""
     misses = _cache_misses()
-    imported = "pyglmm.kernel.ccall" in sys.modules  # its C callbacks load (compile) on import
+    module = "pyglmm.kernel." + ("ccall" if km.glmm is None else "glmm_ccall")
+    imported = module in sys.modules  # its C callbacks load (compile) on import
     compiled, compile_s = nutpie_model(km, initvals)
-    from .ccall import compiled_on_import
-
-    cached = float(_cache_misses() == misses and (imported or not compiled_on_import()))
+    cached = float(
+        _cache_misses() == misses and (imported or not km.callbacks.compiled_on_import())
+    )
     t0 = time.perf_counter()
     cores = resolve_cores(cores, chains)
     idata = nutpie_sample(

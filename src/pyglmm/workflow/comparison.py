@@ -103,12 +103,12 @@ def _speed_row(
 def _timing_seconds(timing: Mapping[str, float]) -> float:
     """The seconds a fit's ``timing`` adds up to (build, compile, sampling, ...): finite
     entries only (a sampler that compiles inside sampling reports ``compile`` as NaN), and
-    not flags such as the kernel's ``compile_cached``."""
+    not flags such as the kernel's ``compile_cached`` or ``kernel`` (which engine sampled)."""
     return float(
         sum(
             float(v)
             for k, v in timing.items()
-            if not k.endswith("_cached") and np.isfinite(float(v))
+            if not k.endswith("_cached") and k != "kernel" and np.isfinite(float(v))
         )
     )
 

@@ -1,0 +1,179 @@
+"""The row log-densities of the GLMM kernel (numba, ``cache=True``): ``log p(y_i | eta_i)``
+and its derivatives for the binomial (bernoulli: one trial), Poisson and negative binomial
+families, by a small integer *density* code and *link* code (:data:`DENSITIES`,
+:data:`LINK_CODES`; :func:`row_logp` is the one place a family is added).
+
+With ``n_i`` trials, ``mu = g^-1(eta)`` and the data-only constants left out (they are summed
+once per model by :func:`loglik_constant`):
+
+    binomial:   ll = y log mu + (n - y) log(1 - mu)            (+ log C(n, y))
+    poisson:    ll = y eta - exp(eta)                           (+ -log y!), log link
+    negbin:     ll = lgamma(y + a) - lgamma(a) + y eta + a log a - (y + a) log(mu + a)
+                                                                (+ -log y!), log link, a = shape
+
+Derivatives: ``d ll / d eta = y dlog mu - (n - y) dlog(1 - mu)`` (binomial), ``y - mu``
+(poisson), ``y - (y + a) mu / (mu + a)`` (negbin), and for the negative binomial
+
+    d ll / d a = psi(y + a) - psi(a) + log a + 1 - log(mu + a) - (y + a) / (mu + a).
+
+Stable forms per link (``s(t) = log(1 + e^t)``, computed as ``max(t, 0) + log1p(e^-|t|)``):
+
+* logit: ``ll = y eta - n s(eta)``, ``d ll / d eta = y - n expit(eta)``;
+* probit: ``log mu = log Phi(eta)``, ``log(1 - mu) = log Phi(-eta)`` (:func:`log_ndtr`: ``erfc``
+  ``log1p`` above 0, the asymptotic series below ``-37``), ``dlog Phi(x) = phi(x) / Phi(x)``
+  (:func:`ndtr_ratio`);
+* cloglog: ``t = e^eta``, ``log(1 - mu) = -t``, ``log mu = log(1 - e^-t)`` (``log(-expm1(-t))``
+  for ``t < log 2``, else ``log1p(-e^-t)``; ``eta - t/2`` for tiny ``t``), ``dlog mu = t /
+  expm1(t)``, ``dlog(1 - mu) = -t``;
+* log: ``log(mu + a) = logaddexp(eta, log a)``, ``mu / (mu + a) = expit(eta - log a)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from scipy import special
+
+# density code -> the links it has in the kernel (the first field of ``Family.kernel_density``)
+BINOMIAL, POISSON, NEGBIN = 0, 1, 2
+LOGIT, PROBIT, CLOGLOG, LOG = 0, 1, 2, 3
+LINK_CODES = {"logit": LOGIT, "probit": PROBIT, "cloglog": CLOGLOG, "log": LOG}
+DENSITIES: dict[str, tuple[int, tuple[str, ...], tuple[str, ...]]] = {
+    # name (Family.kernel_density) -> (code, links, family parameters on the log scale)
+    "binomial": (BINOMIAL, ("logit", "probit", "cloglog"), ()),
+    "poisson": (POISSON, ("log",), ()),
+    "negativebinomial": (NEGBIN, ("log",), ("shape",)),
+}
+
+_HALF_LOG2PI = 0.5 * math.log(2.0 * math.pi)
+_SQRT1_2 = math.sqrt(0.5)
+_LOG2 = math.log(2.0)
+
+
+def loglik_constant(code: int, y: np.ndarray, trials: np.ndarray) -> float:
+    """The data-only part of the log-likelihood the row densities leave out."""
+    if code == BINOMIAL:
+        lchoose = special.gammaln(trials + 1) - special.gammaln(y + 1)
+        return float(np.sum(lchoose - special.gammaln(trials - y + 1)))
+    return float(-np.sum(special.gammaln(y + 1)))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def softplus(t: float) -> float:  # pragma: no cover - numba
+    """``log(1 + e^t)`` without overflow or loss of precision."""
+    return max(t, 0.0) + math.log1p(math.exp(-abs(t)))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def expit(t: float) -> float:  # pragma: no cover - numba
+    """``1 / (1 + e^-t)`` without overflow."""
+    if t >= 0.0:
+        return 1.0 / (1.0 + math.exp(-t))
+    e = math.exp(t)
+    return e / (1.0 + e)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _mills_series(x: float) -> float:  # pragma: no cover - numba
+    """``S(x) = 1 - 1/x^2 + 3/x^4 - 15/x^6 + 105/x^8`` with ``Phi(x) ~ phi(x) S(x) / -x`` as
+    ``x -> -inf`` (relative error below 1e-12 for ``x < -37``)."""
+    f = 1.0 / (x * x)
+    return 1.0 - f * (1.0 - f * (3.0 - f * (15.0 - 105.0 * f)))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def log_ndtr(x: float) -> float:  # pragma: no cover - numba
+    """``log Phi(x)``: ``log1p(-erfc(x / sqrt 2) / 2)`` above 0, ``log(erfc(-x / sqrt 2) / 2)``
+    down to -37 (``erfc`` keeps its relative accuracy there), the asymptotic series below."""
+    if x > 0.0:
+        return math.log1p(-0.5 * math.erfc(x * _SQRT1_2))
+    if x > -37.0:
+        return math.log(0.5 * math.erfc(-x * _SQRT1_2))
+    return -0.5 * x * x - _HALF_LOG2PI - math.log(-x) + math.log(_mills_series(x))
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def ndtr_ratio(x: float, log_phi_cdf: float) -> float:  # pragma: no cover - numba
+    """``phi(x) / Phi(x) = d log Phi(x) / dx`` (``log_phi_cdf = log_ndtr(x)``); ``-x / S(x)``
+    below -37."""
+    if x > -37.0:
+        return math.exp(-0.5 * x * x - _HALF_LOG2PI - log_phi_cdf)
+    return -x / _mills_series(x)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def digamma(x: float) -> float:  # pragma: no cover - numba
+    """``psi(x)`` for ``x > 0``: the recurrence ``psi(x) = psi(x + 1) - 1/x`` up to 10, then
+    the asymptotic series to ``x^-10`` (absolute error below 1e-14)."""
+    r = 0.0
+    while x < 10.0:
+        r -= 1.0 / x
+        x += 1.0
+    f = 1.0 / (x * x)
+    tail = f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))))
+    return r + math.log(x) - 0.5 / x - tail
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def binomial_link(link: int, eta: float) -> tuple[float, float, float, float]:  # pragma: no cover
+    """``(log mu, log(1 - mu), d log mu / d eta, d log(1 - mu) / d eta)`` for the probit and
+    cloglog links (module docstring); logit is handled in :func:`row_logp` directly."""
+    if link == PROBIT:
+        lm, l1m = log_ndtr(eta), log_ndtr(-eta)
+        return lm, l1m, ndtr_ratio(eta, lm), -ndtr_ratio(-eta, l1m)
+    t = math.exp(eta)  # cloglog
+    if t < 1e-10:
+        return eta - 0.5 * t, -t, 1.0 - 0.5 * t, -t
+    lm = math.log(-math.expm1(-t)) if t < _LOG2 else math.log1p(-math.exp(-t))
+    return lm, -t, t / math.expm1(t), -t
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def row_logp(
+    code: int, link: int, y: float, n: float, eta: float, shape: float, log_shape: float
+) -> tuple[float, float, float]:  # pragma: no cover - numba
+    """``(ll, d ll / d eta, d ll / d shape)`` of one row (module docstring; no constants)."""
+    if code == BINOMIAL:
+        if link == LOGIT:
+            return y * eta - n * softplus(eta), y - n * expit(eta), 0.0
+        lm, l1m, dlm, dl1m = binomial_link(link, eta)
+        ll, d = 0.0, 0.0
+        if y > 0.0:
+            ll += y * lm
+            d += y * dlm
+        if n - y > 0.0:
+            ll += (n - y) * l1m
+            d += (n - y) * dl1m
+        return ll, d, 0.0
+    mu = math.exp(eta)
+    if code == POISSON:
+        return y * eta - mu, y - mu, 0.0
+    a = shape  # NEGBIN, log link
+    log_mu_a = max(eta, log_shape) + math.log1p(math.exp(-abs(eta - log_shape)))
+    ll = math.lgamma(y + a) - math.lgamma(a) + y * eta + a * log_shape - (y + a) * log_mu_a
+    d_eta = y - (y + a) * expit(eta - log_shape)
+    d_a = digamma(y + a) - digamma(a) + log_shape + 1.0 - log_mu_a - (y + a) * math.exp(-log_mu_a)
+    return ll, d_eta, d_a
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def rows_logp(
+    code: int,
+    link: int,
+    y: np.ndarray,
+    trials: np.ndarray,
+    eta: np.ndarray,
+    shape: float,
+    log_shape: float,
+) -> tuple[float, float]:  # pragma: no cover - numba
+    """Returns ``sum_i ll_i`` and ``sum_i d ll_i / d shape`` over a chunk of rows, and
+    overwrites ``eta`` with ``d ll_i / d eta_i`` (what the backward pass takes)."""
+    total, g_shape = 0.0, 0.0
+    for row in range(eta.shape[0]):
+        ll, d, ds = row_logp(code, link, y[row], trials[row], eta[row], shape, log_shape)
+        total += ll
+        g_shape += ds
+        eta[row] = d
+    return total, g_shape
