@@ -1,7 +1,7 @@
 """The same seed gives the same draws in two fresh processes, on every sampling path (#14):
 the compiled-once kernel, the PyMC model through nutpie, PyMC's own NUTS, a Poisson model
-(through the GLMM kernel and through PyMC/nutpie), and the JAX samplers (numpyro, blackjax). Each process fits them and
-prints a digest of the posterior draws."""
+(through the GLMM kernel and through PyMC/nutpie), and the JAX samplers (numpyro,
+blackjax). Each process fits them and prints a digest of the posterior draws."""
 
 from __future__ import annotations
 

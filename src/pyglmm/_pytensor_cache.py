@@ -27,7 +27,7 @@ import sys
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 
 def _usable(path: Path) -> bool:
@@ -94,7 +94,7 @@ def _elf_truncated(path: Path) -> bool:
         return False
     if len(head) < 64 or head[:4] != b"\x7fELF" or head[4] != 2:  # 64-bit ELF only
         return len(head) < 64
-    order = "little" if head[5] == 1 else "big"
+    order: Literal["little", "big"] = "little" if head[5] == 1 else "big"
     shoff = int.from_bytes(head[0x28:0x30], order)
     shentsize = int.from_bytes(head[0x3A:0x3C], order)
     shnum = int.from_bytes(head[0x3C:0x3E], order)
