@@ -56,7 +56,14 @@ from .printing import (
     varcorr_lines,
 )
 from .profiled import ThetaLayout
-from .result import pickle_state, theta_to_sd_cor, varcorr_groups, varcorr_table
+from .result import (
+    attach_post_var,
+    condvar_tables,
+    pickle_state,
+    theta_to_sd_cor,
+    varcorr_groups,
+    varcorr_table,
+)
 
 if TYPE_CHECKING:
     from .profile import Profile
@@ -259,28 +266,14 @@ class GlmmFit:
         matrices ``(levels, q, q)`` (:meth:`LmmFit.ranef`'s layout)."""
         out = self._by_group(dict(self._effects()), None)
         if condvar:
-            covs = self._conditional_covariances()
-            for group, df in out.items():
-                blks = [k for k, b in enumerate(self.design.blocks) if b.group == group]
-                q = sum(self.design.blocks[k].q for k in blks)
-                pv, pos = np.zeros((len(df), q, q)), 0
-                for k in blks:
-                    qk = self.design.blocks[k].q
-                    pv[:, pos : pos + qk, pos : pos + qk] = covs[k]
-                    pos += qk
-                df.attrs["postVar"] = pv
+            attach_post_var(self.design, out, self._conditional_covariances())
         return out
 
     def ranef_condvar(self) -> dict[str, pd.DataFrame]:
         """Conditional variances of the random effects at the modes, keyed like :meth:`ranef`
         (the diagonals of lme4's ``postVar``: ``T (A^{-1})_{ll} T'`` with ``A = Lambda' Z' W
         Z Lambda + I`` and W the working weights)."""
-        covs = self._conditional_covariances()
-        effects = {
-            blk.name: np.diagonal(c, axis1=1, axis2=2)
-            for blk, c in zip(self.design.blocks, covs, strict=True)
-        }
-        return self._by_group(effects, None)
+        return condvar_tables(self.design, self._conditional_covariances())
 
     def _conditional_covariances(self) -> list[np.ndarray]:
         res = self._pirls()

@@ -96,6 +96,34 @@ def varcorr_groups(
     return out
 
 
+def attach_post_var(
+    design: Design, tables: dict[str, pd.DataFrame], covs: list[np.ndarray]
+) -> None:
+    """Set ``attrs["postVar"]`` of each ``ranef`` table: the conditional covariance matrices
+    ``(levels, q, q)`` of its columns, block diagonal across the blocks on the factor."""
+    for group, df in tables.items():
+        blks = [k for k, b in enumerate(design.blocks) if b.group == group]
+        q = sum(design.blocks[k].q for k in blks)
+        pv, pos = np.zeros((len(df), q, q)), 0
+        for k in blks:
+            qk = design.blocks[k].q
+            pv[:, pos : pos + qk, pos : pos + qk] = covs[k]
+            pos += qk
+        df.attrs["postVar"] = pv
+
+
+def condvar_tables(design: Design, covs: list[np.ndarray]) -> dict[str, pd.DataFrame]:
+    """The diagonals of the conditional covariances, as tables keyed like ``ranef``."""
+    effects = {
+        blk.name: np.diagonal(c, axis1=1, axis2=2)
+        for blk, c in zip(design.blocks, covs, strict=True)
+    }
+    return {
+        group: pd.DataFrame(cols, index=pd.Index(levels))
+        for group, (levels, cols) in columns_by_group(design.blocks, effects, None).items()
+    }
+
+
 def pickle_state(fit: Any, cached: tuple[str, ...]) -> dict[str, Any]:
     """A point fit's ``__dict__`` for pickling (process pools): without the ``cached``
     attributes (rebuilt on use) and without the design's patsy state (patsy objects do not
@@ -197,33 +225,14 @@ class LmmFit:
         """
         out = self._by_group(fixed=False)
         if condvar:
-            covs = likelihood.conditional_covariances(self)
-            for group, df in out.items():
-                blks = [k for k, b in enumerate(self.design.blocks) if b.group == group]
-                m, q = len(df), sum(self.design.blocks[k].q for k in blks)
-                pv = np.zeros((m, q, q))
-                pos = 0
-                for k in blks:
-                    qk = self.design.blocks[k].q
-                    pv[:, pos : pos + qk, pos : pos + qk] = covs[k]
-                    pos += qk
-                df.attrs["postVar"] = pv
+            attach_post_var(self.design, out, likelihood.conditional_covariances(self))
         return out
 
     def ranef_condvar(self) -> dict[str, pd.DataFrame]:
         """Conditional variances ``Var(b | y)`` of the random effects at the estimates (lme4's
         ``attr(ranef(fit, condVar = TRUE)[[g]], "postVar")`` diagonals; their square roots are
         lme4's ``condsd``), keyed and laid out like :meth:`ranef`."""
-        covs = likelihood.conditional_covariances(self)
-        d = self.design
-        effects = {
-            blk.name: np.diagonal(c, axis1=1, axis2=2)
-            for blk, c in zip(d.blocks, covs, strict=True)
-        }
-        return {
-            group: pd.DataFrame(cols, index=pd.Index(levels))
-            for group, (levels, cols) in columns_by_group(d.blocks, effects, None).items()
-        }
+        return condvar_tables(self.design, likelihood.conditional_covariances(self))
 
     def coef(self) -> dict[str, pd.DataFrame]:
         """Per level, fixed effects plus the matching random effects (lme4's ``coef``)."""
