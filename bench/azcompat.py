@@ -68,8 +68,8 @@ def rhat(draws: np.ndarray) -> float:
 
 
 def mean_mcse(params: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
-    """Posterior ``mean`` and ``mcse_mean`` (``arviz.summary``, unrounded; both generations
-    name the columns so) per scalar parameter given as ``(chain, draw)`` arrays."""
+    """Posterior ``mean``, ``mcse_mean`` and ``sd`` (``arviz.summary``, unrounded; both
+    generations name the columns so) per scalar parameter given as ``(chain, draw)`` arrays."""
     import arviz as az
 
     names = list(params)
@@ -80,6 +80,7 @@ def mean_mcse(params: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
         k: {
             "mean": float(table.loc[f"p{i}", "mean"]),
             "mcse_mean": float(table.loc[f"p{i}", "mcse_mean"]),
+            "sd": float(table.loc[f"p{i}", "sd"]),
         }
         for i, k in enumerate(names)
     }

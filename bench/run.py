@@ -1,8 +1,9 @@
 """Sampling benchmark: pyglmm against bambi and a hand-written PyMC model (see bench/README.md).
 
-    python bench/run.py                      # models 1,2,4,5, all fitters, 4 chains x 1000 + 1000
+    python bench/run.py                      # models 1,2,4-9, all fitters but brms, 4 x 1000 + 1000
     python bench/run.py --quick --models 1,5 # smoke run: draws = tune = 100, 2 chains
-    python bench/run.py --big                # adds model 3 (1M rows; pyglmm fitters only)
+    python bench/run.py --models glmm --fitters pyglmm-auto,pyglmm-pymc,bambi-nutpie,brms
+    python bench/run.py --big                # adds models 3 and 10 (1M rows; pyglmm fitters only)
     python bench/run.py --peer-python /work/peer312/bin/python \
         --pyglmm-python .venv/bin/python,/work/v312/bin/python   # peers and pyglmm elsewhere
 
@@ -16,10 +17,12 @@ worker code imports pyglmm only in pyglmm fitters and handles ArviZ 0.2x and 1.x
 longer than ``--timeout`` minutes is killed and recorded as ``timeout``. Prints one table and
 writes it as CSV and markdown to ``bench/results/`` (or the path given to ``--out``).
 
-The pyglmm workers also write the posterior mean and Monte Carlo standard error of every
+The pyglmm workers also write the posterior mean, Monte Carlo standard error and SD of every
 reported parameter to ``<out stem>-model<N>-<fitter>.posterior.json`` beside the CSV; after the
-run the auto and non-centered fits of each model are compared parameter by parameter (issue #3:
-means within 3 MCSE) in ``<out stem>-agreement.csv`` and in the markdown.
+run the pairs of ``report.AGREEMENT_PAIRS`` (auto vs non-centered, kernel vs PyMC model: means
+within 3 MCSE, issues #3 and #16; auto vs laplace: its error in posterior SDs) are compared
+parameter by parameter in ``<out stem>-agreement.csv`` and in the markdown, and issue #16's
+targets (ESS/s against bambi + nutpie, time to the first draw) are listed per model.
 """
 
 # This file is the entry point: argument parsing, main() (the run: plan, one worker subprocess
@@ -55,6 +58,7 @@ from interpreters import Row, plan_rows, resolve_interpreters, resolve_reference
 from report import (  # noqa: E402
     AGREEMENT,
     AGREEMENT_TEXT,
+    PEER,
     add_rates,
     agreement,
     agreement_verdicts,
@@ -62,8 +66,15 @@ from report import (  # noqa: E402
     display_table,
     environment,
     markdown,
+    targets,
 )
-from workers import FITTERS, PYGLMM_FITTERS, worker  # noqa: E402
+from workers import (  # noqa: E402
+    DEFAULT_FITTERS,
+    FITTERS,
+    PYGLMM_FITTERS,
+    not_applicable,
+    worker,
+)
 
 REFERENCE = "pyglmm-auto"
 
@@ -129,14 +140,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--models", default="1,2,4,5", help="comma-separated model numbers (1-5)")
-    ap.add_argument("--big", action="store_true", help="add model 3 (1M rows x 5000 groups)")
+    ap.add_argument(
+        "--models",
+        default="lmm,glmm",
+        help="comma-separated model numbers (1-10) or sets: lmm (1,2,4), glmm (5-9), big (3,10)",
+    )
+    ap.add_argument(
+        "--big",
+        action="store_true",
+        help="add the big models (3: 1M rows gaussian, 10: 1M rows Bernoulli)",
+    )
     ap.add_argument(
         "--big-peers",
         action="store_true",
-        help="also run bambi and the hand-written model on model 3 (default: pyglmm only)",
+        help="also run the peers (bambi, hand-written, brms) on the big models (default: none)",
     )
-    ap.add_argument("--fitters", default=",".join(FITTERS), help="comma-separated fitters")
+    ap.add_argument(
+        "--fitters",
+        default=",".join(DEFAULT_FITTERS),
+        help=f"comma-separated, from {', '.join(FITTERS)} (default: all but brms)",
+    )
+    ap.add_argument(
+        "--peer-reference",
+        default=PEER,
+        help="the peer the 'vs' columns and the targets divide by (default: bambi-nutpie)",
+    )
     ap.add_argument(
         "--pyglmm-python",
         default=sys.executable,
@@ -187,11 +215,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.worker:
         worker(a)
         return
-    from data import MODELS
+    from data import MODELS, expand_models
 
-    models = [m.strip() for m in a.models.split(",") if m.strip()]
-    if a.big and "3" not in models:
-        models.append("3")
+    models = expand_models(a.models + (",big" if a.big else ""))
     fitters = a.fitter_list
     for m in models:
         if m not in MODELS:
@@ -200,7 +226,9 @@ def main(argv: list[str] | None = None) -> None:
         if f not in FITTERS:
             sys.exit(f"unknown fitter {f!r}; choose from {', '.join(FITTERS)}")
     need_peers = any(
-        f not in PYGLMM_FITTERS and (not MODELS[m].big or a.big_peers)
+        f not in PYGLMM_FITTERS
+        and (not MODELS[m].big or a.big_peers)
+        and not_applicable(f, MODELS[m]) is None
         for f in fitters
         for m in models
     )
@@ -231,7 +259,11 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
         post = posterior_path(out, row.model, row.label) if row.fitter in AGREEMENT else None
-        res = run_one(row, a, log_dir, post)
+        reason = not_applicable(row.fitter, spec)
+        if reason is None:
+            res = run_one(row, a, log_dir, post)
+        else:  # no worker: the fitter does not cover the model
+            res = {"status": "n/a", "note": reason}
         print(
             f"    {res.get('status')} in {res.get('wall_s', math.nan):.1f} s {res.get('note', '')}",
             file=sys.stderr,
@@ -251,8 +283,8 @@ def main(argv: list[str] | None = None) -> None:
         if res.get("status") == "ok" and post is not None and post.exists():
             posteriors[(row.model, row.label)] = json.loads(post.read_text())
 
-    table = add_rates(pd.DataFrame(rows), reference)
-    shown = display_table(table, reference)
+    table = add_rates(pd.DataFrame(rows), reference, a.peer_reference)
+    shown = display_table(table, reference, a.peer_reference)
     header = "\n".join(f"{k}: {v}" for k, v in env.items())
     print(header)
     print()
@@ -266,18 +298,27 @@ def main(argv: list[str] | None = None) -> None:
         agree_csv = out.with_name(f"{out.stem}-agreement.csv")
         agree.to_csv(agree_csv, index=False)
         agree_shown = display_agreement(agree)
-        print(f"\nPosterior agreement, {AGREEMENT[0]} vs {AGREEMENT[1]} ({AGREEMENT_TEXT}):")
+        print(f"\nPosterior agreement ({AGREEMENT_TEXT}):")
         print(agreement_verdicts(agree))
         with pd.option_context("display.max_colwidth", 60, "display.width", 250):
             print(agree_shown.to_string(index=False))
         agree_md = (
-            f"\n## Posterior agreement: {AGREEMENT[0]} vs {AGREEMENT[1]}\n\n"
+            "\n## Posterior agreement\n\n"
             f"{AGREEMENT_TEXT}.\n\n"
             + agreement_verdicts(agree, bullet="- ")
             + "\n\n"
             + markdown(agree_shown)
             + "\n"
         )
+    goals = {f"{m} {MODELS[m].name}": MODELS[m].target for m in models if MODELS[m].glmm}
+    target_md = ""
+    target_table = targets(table, goals, reference, a.peer_reference)
+    if not target_table.empty:
+        title = f"Targets (issue #16; {reference}, 'check': R-hat <= 1.01 and no divergences)"
+        print(f"\n{title}:")
+        with pd.option_context("display.width", 250):
+            print(target_table.to_string(index=False))
+        target_md = f"\n## {title}\n\n" + markdown(target_table) + "\n"
     md = out.with_suffix(".md")
     md.write_text(
         "# pyglmm sampling benchmark\n\n"
@@ -286,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
         + "\n\n"
         + markdown(shown)
         + "\n"
+        + target_md
         + agree_md
     )
     print(f"\nwrote {out} and {md} (worker logs in {log_dir})", file=sys.stderr)

@@ -4,10 +4,14 @@
 (``data.py``), runs one fitter and writes a JSON result (timings, min ESS / max R-hat over the
 reported parameters, divergences, tree statistics, peak RSS) for the driver to collect:
 
-* :func:`fit_pyglmm`: ``pyglmm-auto`` / ``pyglmm-noncentered`` (also writes the posterior means
-  and MCSEs the agreement check compares, ``--posterior-file``);
+* :func:`fit_pyglmm`: the :data:`PYGLMM_FITTERS` (a parameterization and an engine each:
+  ``pyglmm-auto``, ``pyglmm-noncentered``, ``pyglmm-laplace`` on pyglmm's default engine, the
+  compiled-once kernel where it covers the model; ``pyglmm-pymc`` = ``auto`` through the PyMC
+  model, ``fit(kernel=False)``). Also writes the posterior mean, MCSE and SD of every parameter
+  the agreement check compares (``--posterior-file``);
 * :func:`fit_bambi`: ``bambi-pymc`` / ``bambi-nutpie`` on bambi 0.17 (PyMC 5) or 0.21 (PyMC 6);
 * :func:`fit_handwritten`: the PyMC model of ``handwritten.py``, sampled with nutpie;
+* ``brms``: ``brms_fit.fit_brms`` (``Rscript bench/brms_glmm.R``; ``skipped`` without R / brms);
 
 plus the parameter naming that picks the same parameters out of each fitter's posterior and the
 diagnostics computed on them.
@@ -35,8 +39,38 @@ import azcompat  # bench/ (on sys.path: run.py's folder); imports no pyglmm
 import numpy as np
 import pandas as pd
 
-FITTERS = ("pyglmm-auto", "pyglmm-noncentered", "bambi-pymc", "bambi-nutpie", "handwritten")
-PYGLMM_FITTERS = ("pyglmm-auto", "pyglmm-noncentered")
+# pyglmm fitter -> (parameterization, kernel): kernel None = pyglmm's default engine (the
+# compiled-once kernel when it covers the model), False = the PyMC model (fit(kernel=False)).
+# A new parameterization is one more entry here (and in report.AGREEMENT_PAIRS to compare it).
+PYGLMM_FITTERS: dict[str, tuple[str, bool | None]] = {
+    "pyglmm-auto": ("auto", None),
+    "pyglmm-noncentered": ("noncentered", None),
+    "pyglmm-pymc": ("auto", False),
+    "pyglmm-laplace": ("laplace", None),
+}
+PEER_FITTERS = ("bambi-pymc", "bambi-nutpie", "handwritten", "brms")
+FITTERS = (*PYGLMM_FITTERS, *PEER_FITTERS)
+# --fitters' default: all but brms (R, and minutes of C++ compile per model; ask for it)
+DEFAULT_FITTERS = tuple(f for f in FITTERS if f != "brms")
+
+
+class NotRun(Exception):
+    """A fit that did not run for a reason that is not a failure: ``status`` is ``n/a`` (the
+    fitter does not cover the model) or ``skipped`` (its software is not installed)."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+def not_applicable(fitter: str, spec: Any) -> str | None:
+    """Why ``fitter`` does not fit ``spec`` (a ``data.BenchModel``), or None if it does. Such
+    rows are ``n/a`` in the table without starting a worker."""
+    if fitter == "handwritten" and not spec.handwritten:
+        return f"the hand-written model has no {spec.family} / interaction support"
+    if fitter == "pyglmm-laplace" and not spec.glmm:
+        return "laplace integrates out GLMM blocks (a gaussian model's is 'marginal')"
+    return None
 
 
 def _diagnostics(params: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -166,12 +200,20 @@ def _pyglmm_key(p: Any) -> str:
     return f"{p.cls}:{p.group}:{p.label}".replace("::", ":")
 
 
-def fit_pyglmm(spec: Any, df: pd.DataFrame, param: str, a: argparse.Namespace) -> dict[str, Any]:
+def fit_pyglmm(spec: Any, df: pd.DataFrame, fitter: str, a: argparse.Namespace) -> dict[str, Any]:
+    """One of :data:`PYGLMM_FITTERS`. ``wall_s`` runs from ``pg.Model(...)`` to the returned
+    fit; ``build_s`` is the model's construction (design, priors) plus ``fit.timing["build"]``;
+    ``start_s`` adds the compile (kernel load or PyMC compile): the time until sampling starts.
+    A parameterization this pyglmm does not know raises ``ArgumentError`` and the row says so."""
     import pyglmm as pg
+
+    param, kernel = PYGLMM_FITTERS[fitter]
 
     def run(parameterization: str) -> tuple[Any, float, float]:
         t0 = time.perf_counter()
-        model = pg.Model(spec.formula, df, family=spec.family, parameterization=parameterization)
+        model = pg.Model(
+            spec.formula_for("pyglmm"), df, family=spec.family, parameterization=parameterization
+        )
         t_model = time.perf_counter() - t0
         fit = model.fit(
             draws=a.draws,
@@ -182,6 +224,7 @@ def fit_pyglmm(spec: Any, df: pd.DataFrame, param: str, a: argparse.Namespace) -
             progressbar=False,
             warn=False,
             log_likelihood=False,
+            kernel=kernel,
         )
         return fit, t_model, time.perf_counter() - t0
 
@@ -189,14 +232,19 @@ def fit_pyglmm(spec: Any, df: pd.DataFrame, param: str, a: argparse.Namespace) -
     try:
         fit, t_model, wall = run(param)
     except ValueError as err:
-        if param != "auto" or "parameterization" not in str(err):
+        if "parameterization" not in str(err):
             raise
+        if param != "auto":
+            # e.g. "laplace" before pyglmm has it, or a model it does not cover
+            raise ValueError(f"parameterization {param!r} not available here: {err}") from err
         note = "auto not available: ran noncentered"
         fit, t_model, wall = run("noncentered")
     resolved = ", ".join(f"{k}={v}" for k, v in fit.parameterization.items())
     cached = fit.timing.get("compile_cached")  # bool, or 1.0/0.0 (pyglmm's kernel)
+    engine = fit.timing.get("kernel")
+    engine_note = "" if engine is None else ("kernel" if engine else "PyMC model")
     cache_note = "" if cached is None else f"compile_cached={bool(cached)}"
-    note = "; ".join(x for x in (note, resolved, cache_note) if x)
+    note = "; ".join(x for x in (note, engine_note, resolved, cache_note) if x)
     params = {
         _pyglmm_key(p): np.asarray(p.draws)
         for p in fit.params
@@ -209,6 +257,7 @@ def fit_pyglmm(spec: Any, df: pd.DataFrame, param: str, a: argparse.Namespace) -
                     "model": spec.key,
                     "fitter": a.fitter,
                     "parameterization": fit.parameterization,
+                    "kernel": engine,
                     "draws": a.draws,
                     "chains": a.chains,
                     "python": platform.python_version(),
@@ -217,15 +266,20 @@ def fit_pyglmm(spec: Any, df: pd.DataFrame, param: str, a: argparse.Namespace) -
                 indent=1,
             )
         )
+    build_s = t_model + fit.timing.get("build", 0.0)
+    compile_s = fit.timing.get("compile", math.nan)
     return {
         "wall_s": wall,
-        "build_s": t_model + fit.timing.get("build", 0.0),
-        "compile_s": fit.timing.get("compile", math.nan),
+        "build_s": build_s,
+        "compile_s": compile_s,
+        "start_s": build_s + compile_s,
         "compile_cached": math.nan if cached is None else float(bool(cached)),
         "sample_s": fit.timing.get("sample", math.nan),
+        "kernel": math.nan if engine is None else float(engine),
         "divergences": fit.n_divergent,
         **_tree_stats(fit.idata),
         "note": note,
+        **{f"timing_{k}": float(v) for k, v in fit.timing.items()},
         **_diagnostics(params),
     }
 
@@ -265,7 +319,7 @@ def fit_bambi(spec: Any, df: pd.DataFrame, method: str, a: argparse.Namespace) -
             kwargs["nuts_sampler_kwargs"] = {"cores": a.cores, "save_warmup": False}
 
     t0 = time.perf_counter()
-    model = bmb.Model(spec.formula, df, family=spec.family)
+    model = bmb.Model(spec.formula_for("bambi"), df, family=spec.family)
     model.build()
     t_build = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -298,6 +352,7 @@ def fit_bambi(spec: Any, df: pd.DataFrame, method: str, a: argparse.Namespace) -
         "wall_s": wall,
         "build_s": t_build,
         "compile_s": compile_s,
+        "start_s": t_build + compile_s if method == "nutpie" else math.nan,
         "sample_s": sample_s,
         "divergences": _n_divergent(idata),
         **_tree_stats(idata),
@@ -332,6 +387,7 @@ def fit_handwritten(spec: Any, df: pd.DataFrame, a: argparse.Namespace) -> dict[
         "wall_s": time.perf_counter() - t0,
         "build_s": t_build,
         "compile_s": t_compile,
+        "start_s": t_build + t_compile,
         "sample_s": t_sample,
         "divergences": _n_divergent(idata),
         **_tree_stats(idata),
@@ -347,19 +403,28 @@ def worker(a: argparse.Namespace) -> None:
     result: dict[str, Any] = {"status": "ok"}
     try:
         spec = MODELS[a.model]
+        reason = not_applicable(a.fitter, spec)
+        if reason is not None:
+            raise NotRun("n/a", reason)
         df = spec.load()
         result["rows"] = len(df)
         if a.fitter in PYGLMM_FITTERS:
-            res = fit_pyglmm(spec, df, a.fitter.split("-", 1)[1], a)
+            res = fit_pyglmm(spec, df, a.fitter, a)
         elif a.fitter == "bambi-pymc":
             res = fit_bambi(spec, df, "pymc", a)
         elif a.fitter == "bambi-nutpie":
             res = fit_bambi(spec, df, "nutpie", a)
         elif a.fitter == "handwritten":
             res = fit_handwritten(spec, df, a)
+        elif a.fitter == "brms":
+            import brms_fit  # bench/
+
+            res = brms_fit.fit_brms(spec, df, a)
         else:
             raise ValueError(f"unknown fitter {a.fitter!r}")
         result.update(res)
+    except NotRun as why:
+        result = {"status": why.status, "note": str(why)[:300]}
     except Exception as err:
         traceback.print_exc()
         result = {"status": "error", "note": f"{type(err).__name__}: {err}"[:300]}
