@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -57,15 +58,24 @@ def _empty(p: Path) -> None:
     p.write_bytes(b"")
 
 
+@pytest.fixture(scope="module")
+def filled_cache(tmp_path_factory) -> tuple[Path, list[str]]:
+    """A cache filled by one fit (compiled once for this module; tests corrupt copies of it)
+    and that fit's output."""
+    cache = tmp_path_factory.mktemp("filled") / "numba"
+    return cache, _fit(cache)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("which", "corrupt"),
     [("nbc", _truncate), ("nbi", _flip), ("nbc", _empty)],
     ids=["data-truncated", "index-flipped", "data-empty"],
 )
-def test_a_corrupted_kernel_cache_is_rebuilt(tmp_path, which, corrupt):
+def test_a_corrupted_kernel_cache_is_rebuilt(tmp_path, filled_cache, which, corrupt):
     cache = tmp_path / "numba"
-    first = _fit(cache)  # compiles and fills the cache
+    shutil.copytree(filled_cache[0], cache)  # a copy of a cache one fit filled
+    first = filled_cache[1]
     files = sorted(cache.rglob(f"*.{which}"))
     assert files, f"no .{which} files in {cache}"
     for f in files:
@@ -189,13 +199,13 @@ def test_no_writable_cache_directory_at_all(tmp_path):
 
 
 @pytest.mark.slow
-def test_a_filled_cache_made_read_only_still_loads(tmp_path):
+def test_a_filled_cache_made_read_only_still_loads(tmp_path, filled_cache):
     """A cache filled by one process and then mounted read-only (nothing else writable either)
     is loaded by the next: no compilation, so no warning about saving, and the same draws."""
     require_read_only_mounts()
     cache = tmp_path / "numba"
-    first = _fit_json({"NUMBA_CACHE_DIR": str(cache)})
+    shutil.copytree(filled_cache[0], cache)
     assert list(cache.rglob("*.nbi"))
     env, wrap = _nothing_writable(tmp_path, cache, hide_in_tree=True)
     second = _fit_json(env, wrap, cwd=cache)
-    assert second == {"days": first["days"], "warnings": []}
+    assert second == {"days": float(filled_cache[1][1]), "warnings": []}
