@@ -243,10 +243,13 @@ def row_derivatives(
     * negbin: ``p = expit(eta - log a)``: ``-(y + a) p (1 - p)``, ``-(y + a) p (1 - p) (1 - 2p)``.
     """
     if code == BINOMIAL:
-        if link == LOGIT:
-            m, m1 = expit(eta), expit(-eta)
+        if link == LOGIT:  # one exp and one log1p: e = exp(-|eta|)
+            e = math.exp(-abs(eta))
+            inv = 1.0 / (1.0 + e)
+            m, m1 = (inv, e * inv) if eta >= 0.0 else (e * inv, inv)
             w = n * m * m1
-            return y * eta - n * softplus(eta), y - n * m, -w, -w * (m1 - m)
+            ll = y * eta - n * (max(eta, 0.0) + math.log1p(e))
+            return ll, y - n * m, -w, -w * (m1 - m)
         ll, d1, d2, d3 = 0.0, 0.0, 0.0, 0.0
         f = n - y
         if link == PROBIT:
