@@ -66,7 +66,8 @@ def _parameterization(text: str) -> str | dict[str, str]:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
             raise argparse.ArgumentTypeError(
-                f"bad --parameterization item {item!r}; use NAME=auto|marginal|centered|noncentered"
+                f"bad --parameterization item {item!r}; "
+                "use NAME=auto|marginal|laplace|centered|noncentered"
             )
         out[key.strip()] = value.strip()
     return out
@@ -108,7 +109,7 @@ def _add_sampling_options(p: argparse.ArgumentParser, seed_default: int | None) 
         type=_parameterization,
         default="auto",
         metavar="P",
-        help='"auto" (default), "marginal", "noncentered", "centered", or per block: '
+        help='"auto" (default), "marginal", "laplace", "noncentered", "centered", or per block: '
         '"Subject=marginal,plate=centered"',
     )
 

@@ -9,7 +9,7 @@ to the free variables of the compiled model, on their constrained scale:
   ``L_<block>`` = packed lower-triangular Cholesky factor of Sigma = diag(sd) C diag(sd)
   (PyMC's row-major packing) and ``z = r L^-T``; for diagonal blocks ``sd_<block>`` and
   ``z = r / sd``.
-* ``"marginal"`` blocks: their scale only (the effects are integrated out).
+* ``"marginal"`` and ``"laplace"`` blocks: their scale only (the effects are integrated out).
 * centered blocks hierarchically centered on fixed effects
   (:func:`pyglmm.compile.hierarchical_centering`): ``alpha = r + theta_c``.
 
@@ -57,7 +57,7 @@ def initvals_from_lmm(
         centered = parameterization[blk.name] == "centered"
         scale, z = pymc_block(blk.covariance).start(blk, sd, np.asarray(cor, dtype=float), r)
         out.update(scale)
-        if parameterization[blk.name] == "marginal":
+        if parameterization[blk.name] in ("marginal", "laplace"):
             continue  # integrated out: its effects are not sampled, so they get no start
         if blk.name in centers:
             out[names.alpha(blk.name)] = r + [

@@ -18,6 +18,7 @@ import pymc as pm
 
 from . import kernel as kernel_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
+from .compile.parameterization import INTEGRATED
 from .design import Design, DesignError, as_frame, build_design
 from .design.build import drop_aliased_columns
 from .errors import ArgumentError
@@ -42,8 +43,10 @@ class Model:
     ``family``: a name (``"gaussian"``) or :func:`pg.family` object. ``priors``: overrides by
     class and group/term (see :mod:`pyglmm.priors`). ``parameterization``: ``"auto"``
     (default: marginal for a gaussian model's block with most levels, else centered or
-    non-centered by rows per level), ``"marginal"``, ``"centered"``, ``"noncentered"``, or a
-    dict block/group name -> one of those (checked when the model is built). ``missing``:
+    non-centered by rows per level), ``"marginal"``, ``"laplace"`` (a GLMM's block with most
+    levels integrated out approximately, in the kernel only: see :meth:`fit`),
+    ``"centered"``, ``"noncentered"``, or a dict block/group name -> one of those (checked
+    when the model is built). ``missing``:
     ``"drop"`` (rows with missing values in used columns are dropped, with a warning that
     counts them) or ``"raise"``.
     """
@@ -160,6 +163,14 @@ class Model:
         their exact conditional posterior given each draw (seeded from ``seed``), so
         ``ranef``/``coef``/``predict``/``loo`` work as for latent blocks.
 
+        ``"laplace"`` (GLMMs of the kernel; nutpie and the kernel only): the block's effects
+        are integrated out by the Laplace approximation inside the log density
+        (:mod:`pyglmm.kernel.laplace`), so NUTS samples only the fixed effects, the family
+        parameter and the scales, and ``r_<block>`` is drawn afterwards from the Gaussian
+        approximation of its conditional posterior at each draw (seeded from ``seed``). Both
+        are approximate: see ``docs/laplace.md`` for the measured error (when it is safe);
+        it is never the default.
+
         ``low_rank_mass_matrix`` (nutpie): adapt a diagonal plus low-rank mass matrix. It
         captures the ridge between the intercept and the random intercepts of latent blocks;
         on the epilepsy Poisson model it raised the bulk ESS of the fixed effects about tenfold
@@ -200,7 +211,7 @@ class Model:
             cores=cores,
             initvals=initvals,
             low_rank_mass_matrix=(
-                any(p != "marginal" for p in resolved.values())
+                any(p not in INTEGRATED for p in resolved.values())
                 if low_rank_mass_matrix is None
                 else low_rank_mass_matrix
             ),
@@ -241,16 +252,26 @@ class Model:
         self, resolved: dict[str, str], sampler: str, kernel: bool | None
     ) -> kernel_mod.KernelModel | None:
         """The kernel of ``fit(kernel=...)`` (see :meth:`fit`), or None for the PyMC model."""
+        laplace = [name for name, value in resolved.items() if value == "laplace"]
+        only = (
+            f"parameterization 'laplace' (block {laplace[0]!r}) runs only in the kernel"
+            if laplace
+            else ""
+        )
         if kernel is False:
+            if laplace:
+                raise ArgumentError(f"{only}; kernel=False asks for the PyMC model")
             return None
         if sampler != "nutpie":
-            if kernel:
-                raise ArgumentError(f"kernel=True needs sampler='nutpie' (got {sampler!r})")
+            if kernel or laplace:
+                what = only if laplace else "kernel=True"
+                raise ArgumentError(f"{what}: it needs sampler='nutpie' (got {sampler!r})")
             return None
         km = kernel_mod.kernel_model(self.design, self.prior_set, self.family, resolved)
         if isinstance(km, str):
-            if kernel:
-                raise ArgumentError(f"kernel=True, but this model has no kernel: {km}")
+            if kernel or laplace:
+                what = only if laplace else "kernel=True"
+                raise ArgumentError(f"{what}, but this model has no kernel: {km}")
             return None
         return km
 

@@ -29,6 +29,7 @@ import pytensor.tensor as pt
 from .. import marginal
 from ..design import Design, REBlock
 from ..design.centering import centered_fixed
+from ..errors import ArgumentError
 from ..families import Family
 from ..priors import PriorSet
 from .blocks import Center, _dims, block_contribution, pymc_block
@@ -137,6 +138,13 @@ def build_model(
     ``pm.Potential('y_marginal', ...)``, and ``r_<block>`` is drawn after sampling.
     """
     params = resolve_parameterization(parameterization, design.blocks, family)
+    laplace = [name for name, value in params.items() if value == "laplace"]
+    if laplace:
+        raise ArgumentError(
+            f"parameterization 'laplace' (block {laplace[0]!r}) runs only in the compiled-once "
+            "kernel (model.fit() with sampler='nutpie' and kernel=None or True); there is no "
+            "PyMC model of it: use 'noncentered', 'centered' or 'auto' for the PyMC path"
+        )
     code = _Code()
     code(f"# {design.formula.formula}   family: {family.name}({family.link}), n = {design.n_obs}")
     code("with pm.Model(coords=coords) as model:")

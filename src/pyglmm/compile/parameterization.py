@@ -2,8 +2,10 @@
 
 A latent block's effects are sampled non-centered (``z ~ N(0, 1)``, ``r = z L'``) or centered
 (``r ~ N(0, Sigma)``); a ``"marginal"`` block (gaussian family, identity link) is integrated
-out (:mod:`pyglmm.marginal`). :func:`resolve_parameterization` turns the user's choice
-(``"auto"`` by default) into one of these per block; :func:`hierarchical_centering` picks the
+out (:mod:`pyglmm.marginal`), a ``"laplace"`` block (a GLMM the kernel covers) is integrated
+out approximately, by the Laplace approximation inside the kernel (:mod:`pyglmm.kernel.laplace`).
+:func:`resolve_parameterization` turns the user's choice (``"auto"`` by default) into one of
+these per block; :func:`hierarchical_centering` picks the
 centered blocks whose effects are centered on a fixed effect (:func:`theta_names`).
 """
 
@@ -14,11 +16,13 @@ from collections.abc import Mapping
 import numpy as np
 
 from ..design import Design, REBlock
-from ..design.blocks import MARGINAL_ENGINE
+from ..design.blocks import KERNEL_ENGINE, MARGINAL_ENGINE
 from ..errors import ArgumentError
 from ..families import Family
 
-PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "auto")
+PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "laplace", "auto")
+# the parameterizations that integrate a block out (at most one block per model)
+INTEGRATED = ("marginal", "laplace")
 
 # ``"auto"``: a latent block is centered when its median number of rows per level is at least this
 # (times ``Family.information_factor``: 4 for a 0/1 outcome, which carries at most 1/4 of the
@@ -29,6 +33,15 @@ AUTO_CENTERED_MIN_ROWS = 20
 def can_marginalize(family: Family | None) -> bool:
     """Whether a block can be integrated out (``Family.marginalizable``: gaussian, identity)."""
     return family is not None and family.marginalizable
+
+
+def can_laplace(family: Family | None) -> bool:
+    """Whether a block can be integrated out by the Laplace approximation: a family other
+    than gaussian(identity) with a row density in the GLMM kernel (``Family.kernel_density``;
+    whether its link and priors are covered too is the kernel's to say, at fit time)."""
+    return (
+        family is not None and not family.is_gaussian_identity and family.kernel_density is not None
+    )
 
 
 def auto_latent(blk: REBlock, family: Family | None = None) -> str:
@@ -43,7 +56,8 @@ def auto_latent(blk: REBlock, family: Family | None = None) -> str:
 def resolve_parameterization(
     spec: str | Mapping[str, str], blocks: tuple[REBlock, ...], family: Family | None = None
 ) -> dict[str, str]:
-    """Per-block parameterization (``"noncentered"``, ``"centered"`` or ``"marginal"``).
+    """Per-block parameterization (``"noncentered"``, ``"centered"``, ``"marginal"`` or
+    ``"laplace"``).
 
     ``spec`` is a string for all blocks or a dict keyed by block name or group (blocks not
     named get ``"noncentered"``).
@@ -54,6 +68,11 @@ def resolve_parameterization(
       the ``"auto"`` rule for latent blocks. In a dict, ``"marginal"`` names the block; at
       most one block may be marginal (a group name shared by several blocks is ambiguous:
       name the block, e.g. ``"g_2"``).
+    * ``"laplace"`` (string): as ``"marginal"``, for the GLMMs of the kernel (``can_laplace``):
+      the block with most levels among those the kernel covers is integrated out by the
+      Laplace approximation (:mod:`pyglmm.kernel.laplace`; approximate, kernel only), the
+      others follow the ``"auto"`` rule. In a dict it names the block; at most one block may
+      be ``"laplace"``. ``"auto"`` never chooses it.
     * ``"auto"`` (string): the marginal block as for ``"marginal"`` when the family allows it;
       each other block is ``"centered"`` if the median number of rows per level is at least
       ``AUTO_CENTERED_MIN_ROWS`` = 20, else ``"noncentered"``. Rationale: the data carry
@@ -72,19 +91,22 @@ def resolve_parameterization(
         _check_param(spec)
         if spec == "marginal" and not marginal_ok:
             raise ArgumentError(_not_marginal(family))
+        if spec == "laplace" and not can_laplace(family):
+            raise ArgumentError(_not_laplace(family))
         if spec in ("noncentered", "centered"):
             return {blk.name: spec for blk in blocks}
-        target = None
-        eligible = [blk for blk in blocks if MARGINAL_ENGINE in blk.covariance.engines]
-        if marginal_ok and eligible:
+        target, integrated = None, "laplace" if spec == "laplace" else "marginal"
+        engine = KERNEL_ENGINE if spec == "laplace" else MARGINAL_ENGINE
+        eligible = [blk for blk in blocks if engine in blk.covariance.engines]
+        if (marginal_ok or spec == "laplace") and eligible:
             target = max(eligible, key=lambda blk: blk.n_levels).name
-        elif spec == "marginal" and blocks:
+        elif spec in INTEGRATED and blocks:
             raise ArgumentError(
-                "parameterization 'marginal': no block of this model has a kind that can be "
+                f"parameterization {spec!r}: no block of this model has a kind that can be "
                 "integrated out; use 'noncentered', 'centered' or 'auto'"
             )
         return {
-            blk.name: "marginal" if blk.name == target else auto_latent(blk, family)
+            blk.name: integrated if blk.name == target else auto_latent(blk, family)
             for blk in blocks
         }
     known = {blk.name for blk in blocks} | {blk.group for blk in blocks}
@@ -111,10 +133,25 @@ def resolve_parameterization(
                     f"'marginal' for group {blk.group!r} is ambiguous: it has blocks {shared}; "
                     "name one block (only one block may be marginal)"
                 )
+        if value == "laplace":
+            if not can_laplace(family):
+                raise ArgumentError(_not_laplace(family))
+            if KERNEL_ENGINE not in blk.covariance.engines:
+                raise ArgumentError(
+                    f"block {blk.name!r} ({type(blk.covariance).__name__} covariance) has no "
+                    "kernel, so no Laplace approximation: use 'noncentered', 'centered' or 'auto'"
+                )
+            shared = [b.name for b in blocks if b.group == blk.group]
+            if blk.name not in spec and len(shared) > 1:
+                raise ArgumentError(
+                    f"'laplace' for group {blk.group!r} is ambiguous: it has blocks {shared}; "
+                    "name one block (only one block may be integrated out)"
+                )
         out[blk.name] = auto_latent(blk, family) if value == "auto" else value
-    marginal_blocks = [k for k, v in out.items() if v == "marginal"]
-    if len(marginal_blocks) > 1:
-        raise ArgumentError(f"only one block may be marginal, got {marginal_blocks}")
+    for what in INTEGRATED:
+        chosen = [k for k, v in out.items() if v == what]
+        if len(chosen) > 1:
+            raise ArgumentError(f"only one block may be {what}, got {chosen}")
     return out
 
 
@@ -165,6 +202,22 @@ def _not_marginal(family: Family | None) -> str:
     return (
         "parameterization 'marginal' integrates a block out of a gaussian model with identity "
         f"link; {what}: use 'noncentered', 'centered' or 'auto'"
+    )
+
+
+def _not_laplace(family: Family | None) -> str:
+    if family is None:
+        return "parameterization 'laplace' needs a family (GLMMs of the kernel only)"
+    what = f"family {family.name}({family.link})"
+    if family.is_gaussian_identity:
+        return (
+            f"parameterization 'laplace' approximates the integral over a GLMM block's effects; "
+            f"for {what} it is exact: use 'marginal'"
+        )
+    return (
+        f"parameterization 'laplace' runs in the GLMM kernel, which has no row density for "
+        f"{what} (kernel: bernoulli/binomial, poisson, negativebinomial): use 'noncentered', "
+        "'centered' or 'auto'"
     )
 
 

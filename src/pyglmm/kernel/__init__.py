@@ -73,7 +73,7 @@ from ..families import Family
 from ..marginal import sufficient_stats
 from ..priors import PriorSet
 from .densities import LOCATION_PRIORS, POSITIVE_PRIORS, PRIOR_CODES, encode_prior
-from .layout import GlmmData, KernelBlock, KernelModel
+from .layout import INTEGRATED_ROLES, GlmmData, KernelBlock, KernelModel
 from .likelihoods import BINOMIAL, DENSITIES, LINK_CODES, loglik_constant
 from .nutpie import NUMBA_FUNCTIONS, named_posterior, nutpie_model, sample
 
@@ -134,8 +134,9 @@ def _theta_priors(design: Design, priors: PriorSet) -> np.ndarray | str:
 def _blocks(
     design: Design, priors: PriorSet, parameterization: dict[str, str], offset: int
 ) -> list[KernelBlock] | str:
-    """The blocks' :class:`KernelBlock` (a marginal one first), the first scale at ``offset``."""
-    order = sorted(design.blocks, key=lambda b: parameterization[b.name] != "marginal")
+    """The blocks' :class:`KernelBlock` (an integrated one, marginal or Laplace, first), the
+    first scale at ``offset``."""
+    order = sorted(design.blocks, key=lambda b: parameterization[b.name] not in INTEGRATED_ROLES)
     centers = hierarchical_centering(design, parameterization, theta_names(design))
     blocks: list[KernelBlock] = []
     for blk in order:
@@ -166,6 +167,8 @@ def kernel_model(
     """The :class:`KernelModel` of a model, or the reason (a string) it has none."""
     if not family.is_gaussian_identity:
         return _glmm_kernel_model(design, priors, family, parameterization)
+    if any(v == "laplace" for v in parameterization.values()):  # refused by the policy first
+        return "a Laplace block (GLMMs only; a gaussian block is integrated out exactly: marginal)"
     names = list(design.x_names)
     fixed = centered_fixed(design)
     i0 = fixed.intercept
@@ -244,7 +247,8 @@ def _glmm_kernel_model(
     blocks = _blocks(design, priors, parameterization, p + len(fam_params))
     if isinstance(blocks, str):
         return blocks
-    latent = tuple(blocks)
+    laplace = blocks[0] if blocks and blocks[0].role == "laplace" else None
+    latent = tuple(b for b in blocks if b is not laplace)
     y = np.asarray(design.y, dtype=float)
     trials = np.ones(n)
     if density == BINOMIAL:
@@ -255,6 +259,16 @@ def _glmm_kernel_model(
         m = (y.sum() + 0.5) / (trials.sum() + 1.0) if density == BINOMIAL else y.mean() + 0.1
         theta0[0] = float(family.linkfun_np(np.array([m]))[0]) - float(offset.mean())
     lat_codes, lat_Z = _latent_arrays(design, latent)
+    lap_ptr, lap_Z = np.zeros(1, dtype=np.int64), np.zeros((0, 0))
+    if laplace is not None:  # rows sorted by the Laplace block's level (the density is a sum)
+        lblk = next(b for b in design.blocks if b.name == laplace.name)
+        order = np.argsort(lblk.codes, kind="stable")
+        counts = np.bincount(lblk.codes, minlength=lblk.n_levels)
+        lap_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        lap_Z = np.ascontiguousarray(lblk.Z[order], dtype=float)
+        Xc, y, trials, offset = (np.ascontiguousarray(a[order]) for a in (Xc, y, trials, offset))
+        lat_codes = np.ascontiguousarray(lat_codes[:, order])
+        lat_Z = np.ascontiguousarray(lat_Z[:, order])
     glmm = GlmmData(
         density=density,
         link=LINK_CODES[family.link],
@@ -264,6 +278,8 @@ def _glmm_kernel_model(
         offset=offset,
         family_priors=np.array(fam_enc, dtype=float).reshape(-1, 4),
         theta0=theta0,
+        lap_ptr=lap_ptr,
+        lap_Z=lap_Z,
     )
     return KernelModel(
         stats=None,
@@ -283,4 +299,5 @@ def _glmm_kernel_model(
         xbar=fixed.xbar if i0 is not None else np.zeros(0),
         family_params=fam_params,
         glmm=glmm,
+        laplace=laplace,
     )

@@ -1,11 +1,13 @@
 """The GLMM kernel's log posterior density and gradient, :func:`glmm_logp_grad` (numba,
-``cache=True``): bernoulli/binomial, Poisson and negative binomial models whose blocks are all
-latent (the marginal parameterization is gaussian-only).
+``cache=True``): bernoulli/binomial, Poisson and negative binomial models whose blocks are
+latent, but for at most one block integrated out by the Laplace approximation
+(:mod:`~pyglmm.kernel.laplace`; the marginal parameterization is gaussian-only).
 
 Layout of the unconstrained vector ``x`` (as :mod:`pyglmm.kernel.logp`, with the family's
 parameter in place of ``log sigma``)::
 
-    [theta (p), <log shape (negative binomial only)>, <latent block 1: scale, effects>, ...]
+    [theta (p), <log shape (negative binomial only)>, <Laplace block: scale>,
+     <latent block 1: scale, effects>, ...]
 
 The linear predictor and the likelihood, row by row (:mod:`~pyglmm.kernel.likelihoods`):
 
@@ -20,7 +22,10 @@ log-Jacobian ``x[p]``: ``d/dx[p] = (d ll / d a + d log p(a) / d a) a + 1``.
 
 One pass over the data in chunks of :data:`~pyglmm.kernel.rows.ROWS` rows: the chunk's
 ``eta``, then its log-density and ``v`` in place, then ``X'v`` and the effects' sums, while
-the chunk is in cache.
+the chunk is in cache. With a Laplace block (the rows then sorted by its level), ``eta`` less
+that block is formed for all rows, :func:`~pyglmm.kernel.laplace.laplace_levels` integrates
+the block out level by level and returns ``d L / d eta_i`` in place of ``v``, and the
+backward pass is the same.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import numba
 import numpy as np
 
 from .densities import prior_lp
+from .laplace import draw_effects, laplace_levels
 from .latent import latent_block_grad, latent_block_prior
 from .likelihoods import rows_logp
 from .rows import ROWS, add_effects_grad, add_xtv
@@ -99,9 +105,64 @@ def glmm_logp_grad(
     lat_Z: np.ndarray,
     lat_unit: np.ndarray,
     lat_center: np.ndarray,
+    # the Laplace block (lap_q = 0: none); the rows are sorted by its level
+    lap_q: int,
+    lap_diag: int,
+    lap_eta: float,
+    lap_sd_priors: np.ndarray,
+    lap_off: int,
+    lap_ptr: np.ndarray,
+    lap_Z: np.ndarray,
 ) -> float:  # pragma: no cover - numba
     """Log posterior density at ``x`` (module docstring); writes its gradient into ``grad``;
     -inf (gradient zeroed) where the density or the gradient is not finite."""
+    G = max(lap_ptr.shape[0] - 1, 0)
+    return glmm_density(
+        x, grad, np.empty((G, lap_q)), np.empty((G, lap_q, lap_q)), np.empty((lap_q, lap_q)),
+        p, density, link, ll_const, theta_priors, family_priors, Xc, y, trials, offset,
+        lat_q, lat_G, lat_diag, lat_centered, lat_eta, lat_sd_priors, lat_off, lat_codes, lat_Z,
+        lat_unit, lat_center, lap_q, lap_diag, lap_eta, lap_sd_priors, lap_off, lap_ptr, lap_Z,
+    )  # fmt: skip
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def glmm_density(
+    x: np.ndarray,
+    grad: np.ndarray,
+    lap_modes: np.ndarray,  # out: the Laplace block's modes z*_l (G, q)
+    lap_chols: np.ndarray,  # out: and the Cholesky factors of B_l (G, q, q)
+    lap_lam: np.ndarray,  # out: its Lambda (q, q)
+    p: int,
+    density: int,
+    link: int,
+    ll_const: float,
+    theta_priors: np.ndarray,
+    family_priors: np.ndarray,
+    Xc: np.ndarray,
+    y: np.ndarray,
+    trials: np.ndarray,
+    offset: np.ndarray,
+    lat_q: np.ndarray,
+    lat_G: np.ndarray,
+    lat_diag: np.ndarray,
+    lat_centered: np.ndarray,
+    lat_eta: np.ndarray,
+    lat_sd_priors: np.ndarray,
+    lat_off: np.ndarray,
+    lat_codes: np.ndarray,
+    lat_Z: np.ndarray,
+    lat_unit: np.ndarray,
+    lat_center: np.ndarray,
+    lap_q: int,
+    lap_diag: int,
+    lap_eta: float,
+    lap_sd_priors: np.ndarray,
+    lap_off: int,
+    lap_ptr: np.ndarray,
+    lap_Z: np.ndarray,
+) -> float:  # pragma: no cover - numba
+    """:func:`glmm_logp_grad`, also returning the Laplace block's modes, factors and
+    ``Lambda`` (what its effects are drawn from, :mod:`~pyglmm.kernel.laplace`)."""
     K = lat_q.shape[0]
     n = y.shape[0]
     grad[:] = 0.0
@@ -137,20 +198,49 @@ def glmm_logp_grad(
         lp = latent_block_prior(lp, x, eff, lat_centered[k], lat_center[k], Lamk, Rk, Uk)
     gth = np.zeros(p)
     GR = np.zeros((K, gmax, qmax))  # d ll / d r, a row per level
-    v = np.empty(min(ROWS, n))  # eta of a chunk, then d ll / d eta
     g_shape = 0.0
-    for lo in range(0, n, ROWS):
-        hi = min(lo + ROWS, n)
-        vc = v[: hi - lo]
-        fixed_predictor(offset[lo:hi], Xc[lo:hi], th, vc)
+    if lap_q > 0:  # the whole predictor first, then the Laplace block level by level
+        ml = 0 if lap_diag else lap_q * (lap_q - 1) // 2
+        LL, dLL = np.eye(lap_q), np.zeros((ml + 1, lap_q, lap_q))
+        lp += block_scale(
+            x, lap_off, lap_q, lap_diag != 0, lap_eta, lap_sd_priors, lap_lam, LL, dLL
+        )
+        if not np.isfinite(lp):
+            grad[:] = 0.0
+            return -np.inf
+        v = np.empty(n)  # eta less the Laplace block, then d L / d eta
+        fixed_predictor(offset, Xc, th, v)
         for k in range(K):
-            add_effects(vc, lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], lat_unit[k], R[k])
-        ll, gs = rows_logp(density, link, y[lo:hi], trials[lo:hi], vc, shape, log_shape)
+            add_effects(v, lat_codes[k], lat_Z[k], lat_q[k], lat_unit[k], R[k])
+        GLl = np.zeros((lap_q, lap_q))
+        V = np.empty(n)
+        ll, gs = laplace_levels(
+            density, link, y, trials, v, shape, log_shape, lap_ptr, lap_Z, lap_lam, GLl, V,
+            lap_modes, lap_chols,
+        )  # fmt: skip
         lp += ll
         g_shape += gs
-        add_xtv(Xc[lo:hi], vc, gth, 0)
-        for k in range(K):
-            add_effects_grad(vc, lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], lat_unit[k], GR[k])
+        if np.isfinite(lp):
+            add_xtv(Xc, V, gth, 0)
+            for k in range(K):
+                add_effects_grad(V, lat_codes[k], lat_Z[k], lat_q[k], lat_unit[k], GR[k])
+            block_scale_grad(GLl, x, lap_off, lap_q, lap_diag != 0, lap_sd_priors, LL, dLL, grad)
+    else:
+        v = np.empty(min(ROWS, n))  # eta of a chunk, then d ll / d eta
+        for lo in range(0, n, ROWS):
+            hi = min(lo + ROWS, n)
+            vc = v[: hi - lo]
+            fixed_predictor(offset[lo:hi], Xc[lo:hi], th, vc)
+            for k in range(K):
+                add_effects(vc, lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], lat_unit[k], R[k])
+            ll, gs = rows_logp(density, link, y[lo:hi], trials[lo:hi], vc, shape, log_shape)
+            lp += ll
+            g_shape += gs
+            add_xtv(Xc[lo:hi], vc, gth, 0)
+            for k in range(K):
+                add_effects_grad(
+                    vc, lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], lat_unit[k], GR[k]
+                )
     for k in range(K):
         qk, Gk = lat_q[k], lat_G[k]
         mk = 0 if lat_diag[k] else qk * (qk - 1) // 2
@@ -191,3 +281,58 @@ def glmm_logp_grad(
         grad[:] = 0.0
         return -np.inf
     return lp
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def glmm_laplace_effects(
+    X: np.ndarray,
+    E: np.ndarray,
+    out: np.ndarray,
+    p: int,
+    density: int,
+    link: int,
+    ll_const: float,
+    theta_priors: np.ndarray,
+    family_priors: np.ndarray,
+    Xc: np.ndarray,
+    y: np.ndarray,
+    trials: np.ndarray,
+    offset: np.ndarray,
+    lat_q: np.ndarray,
+    lat_G: np.ndarray,
+    lat_diag: np.ndarray,
+    lat_centered: np.ndarray,
+    lat_eta: np.ndarray,
+    lat_sd_priors: np.ndarray,
+    lat_off: np.ndarray,
+    lat_codes: np.ndarray,
+    lat_Z: np.ndarray,
+    lat_unit: np.ndarray,
+    lat_center: np.ndarray,
+    lap_q: int,
+    lap_diag: int,
+    lap_eta: float,
+    lap_sd_priors: np.ndarray,
+    lap_off: int,
+    lap_ptr: np.ndarray,
+    lap_Z: np.ndarray,
+) -> None:  # pragma: no cover - numba
+    """The Laplace block's effects at each draw ``X[s]`` (unconstrained points): ``out[s, l] =
+    Lambda (z*_l + C_l^-T E[s, l])`` (:func:`~pyglmm.kernel.laplace.draw_effects`; ``E``
+    standard normal); NaN where the density is not finite."""
+    G = lap_ptr.shape[0] - 1
+    grad = np.empty(X.shape[1])
+    modes, chols = np.empty((G, lap_q)), np.empty((G, lap_q, lap_q))
+    lam = np.empty((lap_q, lap_q))
+    for s in range(X.shape[0]):
+        lp = glmm_density(
+            X[s], grad, modes, chols, lam,
+            p, density, link, ll_const, theta_priors, family_priors, Xc, y, trials, offset,
+            lat_q, lat_G, lat_diag, lat_centered, lat_eta, lat_sd_priors, lat_off, lat_codes,
+            lat_Z, lat_unit, lat_center, lap_q, lap_diag, lap_eta, lap_sd_priors, lap_off,
+            lap_ptr, lap_Z,
+        )  # fmt: skip
+        if np.isfinite(lp):
+            draw_effects(modes, chols, lam, E[s], out[s])
+        else:
+            out[s] = np.nan

@@ -19,7 +19,7 @@ from .slots import LOGP_SIGNATURE, SLOT, a1, a2, a3, copy_cfunc, voidptr
 F64, I64, BOOL = slots.F64, slots.I64, slots.BOOL
 
 # float scalars of glmm_logp_grad, in the order of the float-scalar array (slot 0 points to it)
-FLOAT_SCALARS = ("ll_const",)
+FLOAT_SCALARS = ("ll_const", "lap_eta")
 # glmm_logp_grad's data arguments after (x, grad): name and how the slot table holds it
 ARGUMENTS = (
     ("p", "int"),
@@ -43,6 +43,13 @@ ARGUMENTS = (
     ("lat_Z", "f3"),
     ("lat_unit", "b1"),
     ("lat_center", "i2"),
+    ("lap_q", "int"),
+    ("lap_diag", "int"),
+    ("lap_eta", "float"),
+    ("lap_sd_priors", "f2"),
+    ("lap_off", "int"),
+    ("lap_ptr", "i1"),
+    ("lap_Z", "f2"),
 )
 N_SLOTS = len(ARGUMENTS) + 1  # slot 0: the float scalars
 
@@ -60,7 +67,7 @@ def logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # type: ignore[no-un
     grad = numba.carray(grad_ptr, (dim,))
     out = numba.carray(logp_ptr, (1,))
     t = numba.carray(table_ptr, (SLOT * N_SLOTS,), np.int64)
-    fs = numba.carray(voidptr(t[0]), (1,), np.float64)  # type: ignore[call-arg]
+    fs = numba.carray(voidptr(t[0]), (2,), np.float64)  # type: ignore[call-arg]
     lp = glmm_logp_grad(
         x,
         grad,
@@ -85,6 +92,13 @@ def logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # type: ignore[no-un
         a3(t, 19, F64),
         a1(t, 20, BOOL),
         a2(t, 21, I64),
+        t[SLOT * 22],
+        t[SLOT * 23],
+        fs[1],
+        a2(t, 25, F64),
+        t[SLOT * 26],
+        a1(t, 27, I64),
+        a2(t, 28, F64),
     )
     out[0] = lp
     if not np.isfinite(lp):

@@ -13,7 +13,7 @@ binomial, none for the binomial and Poisson).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -27,11 +27,14 @@ from .logp import logp_grad
 if TYPE_CHECKING:
     from ..marginal import MarginalStats
 
+INTEGRATED_ROLES = ("marginal", "laplace")  # blocks whose effects are not in ``x``
+
 
 @dataclass(frozen=True, eq=False)
 class KernelBlock:
-    """One random-effect block in the kernel: ``role`` is ``"marginal"``, ``"centered"`` or
-    ``"noncentered"``; ``offset`` is where its scale starts in ``x`` (its effects follow).
+    """One random-effect block in the kernel: ``role`` is ``"marginal"``, ``"laplace"``
+    (integrated out: only its scale is in ``x``), ``"centered"`` or ``"noncentered"``;
+    ``offset`` is where its scale starts in ``x`` (a latent block's effects follow).
     ``center[i]``: the index in ``theta`` that the centered block's term ``i`` is
     hierarchically centered on (its stored effects are ``theta_c + r``), or -1; empty when
     the block is not hierarchically centered."""
@@ -51,13 +54,18 @@ class KernelBlock:
         return len(self.terms)
 
     @property
+    def latent(self) -> bool:
+        """Whether its effects are sampled (in ``x``), not integrated out."""
+        return self.role not in INTEGRATED_ROLES
+
+    @property
     def m(self) -> int:
         return 0 if self.diag else self.q * (self.q - 1) // 2
 
     @property
     def size(self) -> int:
         """Entries of ``x``: scale, plus levels x q effects when latent."""
-        effects = 0 if self.role == "marginal" else len(self.levels) * self.q
+        effects = len(self.levels) * self.q if self.latent else 0
         return self.q + self.m + effects
 
     def scale(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +91,9 @@ class GlmmData:
     density and link codes of :mod:`~pyglmm.kernel.likelihoods`, the log-likelihood's
     data-only constant, the response, trials (ones but for the binomial), offset (zeros
     without one), the family parameters' priors (rows of ``[code, a, b, c]``) and the start of
-    ``theta`` (the link of the mean response as intercept)."""
+    ``theta`` (the link of the mean response as intercept). With a Laplace block the rows (of
+    these arrays and of the :class:`KernelModel`'s ``Xc``, ``lat_codes``, ``lat_Z``) are sorted
+    by its level: level l is rows ``lap_ptr[l]:lap_ptr[l + 1]``, whose columns are ``lap_Z``."""
 
     density: int
     link: int
@@ -93,6 +103,8 @@ class GlmmData:
     offset: np.ndarray
     family_priors: np.ndarray
     theta0: np.ndarray
+    lap_ptr: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.int64))
+    lap_Z: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +128,7 @@ class KernelModel:
     xbar: np.ndarray  # means of the slope columns (with an intercept)
     family_params: tuple[str, ...] = ("sigma",)  # at x[p:], each on the log scale
     glmm: GlmmData | None = None  # a GLMM: glmm_logp_grad's data (ys, sigma_prior unused)
+    laplace: KernelBlock | None = None  # a GLMM's block integrated out (kernel.laplace)
 
     @property
     def p(self) -> int:
@@ -123,7 +136,8 @@ class KernelModel:
 
     @property
     def blocks(self) -> tuple[KernelBlock, ...]:
-        return ((self.marginal,) if self.marginal else ()) + self.latent
+        integrated = tuple(b for b in (self.marginal, self.laplace) if b is not None)
+        return integrated + self.latent
 
     @property
     def ndim(self) -> int:
@@ -211,7 +225,17 @@ class KernelModel:
             self.lat_Z,
             lat["unit"],
             lat["center"],
+            *self._lap_args,
         )
+
+    @cached_property
+    def _lap_args(self) -> tuple:
+        """The Laplace block's arguments of ``glmm_logp_grad`` (``lap_q = 0``: none)."""
+        g, b = self.glmm, self.laplace
+        assert g is not None
+        if b is None:
+            return (0, 1, 1.0, _NO_PRIORS, 0, g.lap_ptr, g.lap_Z)
+        return (b.q, int(b.diag), b.eta, b.sd_priors, b.offset, g.lap_ptr, g.lap_Z)
 
     @cached_property
     def _lat(self) -> dict[str, np.ndarray]:
@@ -271,7 +295,7 @@ class KernelModel:
                 Lam = sd[:, :, None] * L
                 out[var_names[1]] = Lam[:, tril[0], tril[1]]
                 out[var_names[2]] = L @ L.transpose(0, 2, 1)
-            if blk.role != "marginal":
+            if blk.latent:
                 eff = X[:, o + q + blk.m : o + blk.size].reshape(S, -1, q)
                 if blk.role == "noncentered":
                     out[var_names[3]] = eff.copy()

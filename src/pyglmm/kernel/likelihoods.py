@@ -177,3 +177,130 @@ def rows_logp(
         g_shape += ds
         eta[row] = d
     return total, g_shape
+
+
+# --- derivatives to third order (the Laplace block, :mod:`~pyglmm.kernel.laplace`) ---------
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def probit_shift(x: float, r: float) -> float:  # pragma: no cover - numba
+    """``s(x) = x + r(x)`` with ``r = phi / Phi`` (``r' = -r s``): below -37, where ``r ~ -x``
+    cancels, ``x (S - 1) / S`` from the series of :func:`_mills_series`."""
+    if x > -37.0:
+        return x + r
+    f = 1.0 / (x * x)
+    s_minus_1 = -f * (1.0 - f * (3.0 - f * (15.0 - 105.0 * f)))
+    return x * s_minus_1 / (1.0 + s_minus_1)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def log_ndtr_derivatives(x: float) -> tuple[float, float, float, float]:  # pragma: no cover
+    """``log Phi(x)`` and its first three derivatives ``r``, ``r' = -r s``, ``r'' = r (s (s +
+    r) - 1)`` (``r = phi / Phi``, ``s = x + r``, :func:`probit_shift`)."""
+    lm = log_ndtr(x)
+    r = ndtr_ratio(x, lm)
+    s = probit_shift(x, r)
+    return lm, r, -r * s, r * (s * (s + r) - 1.0)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def cloglog_derivatives(eta: float) -> tuple[float, float, float, float]:  # pragma: no cover
+    """``log mu = log(1 - exp(-t))``, ``t = e^eta``, and its derivatives in ``eta``: ``rho =
+    t / expm1(t)``, ``rho' = rho (1 - t - rho)``, ``rho'' = rho' (1 - t - 2 rho) - rho t``
+    (``1 - t - rho = -t/2 - t^2/12 + t^4/720`` below ``t = 1e-4``, where it cancels)."""
+    t = math.exp(eta)
+    if t > 700.0:  # mu = 1 to double precision
+        return -math.exp(-t), 0.0, 0.0, 0.0
+    if t < 1e-10:
+        lm = eta - 0.5 * t
+    elif t < _LOG2:
+        lm = math.log(-math.expm1(-t))
+    else:
+        lm = math.log1p(-math.exp(-t))
+    if t < 1e-4:
+        rho = 1.0 - t * (0.5 - t / 12.0)
+        gap = -t * (0.5 + t / 12.0 - t * t * t / 720.0)  # 1 - t - rho
+    else:
+        rho = t / math.expm1(t)
+        gap = 1.0 - t - rho
+    d2 = rho * gap
+    return lm, rho, d2, d2 * (1.0 - t - 2.0 * rho) - rho * t
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def row_derivatives(
+    code: int, link: int, y: float, n: float, eta: float, shape: float, log_shape: float
+) -> tuple[float, float, float, float]:  # pragma: no cover - numba
+    """``(ll, d ll / d eta, d2 ll / d eta2, d3 ll / d eta3)`` of one row (no constants; ``ll``
+    and the first derivative as :func:`row_logp`). With ``m = expit(eta)``, ``m1 = 1 - m``:
+
+    * logit: ``-n m m1``, ``-n m m1 (m1 - m)``;
+    * probit: ``y r'(eta) + (n - y) r'(-eta)``, ``y r''(eta) - (n - y) r''(-eta)``
+      (:func:`log_ndtr_derivatives`);
+    * cloglog: ``y rho' - (n - y) t``, ``y rho'' - (n - y) t`` (:func:`cloglog_derivatives`;
+      ``log(1 - mu) = -t`` is its own derivative);
+    * poisson: ``-mu``, ``-mu``;
+    * negbin: ``p = expit(eta - log a)``: ``-(y + a) p (1 - p)``, ``-(y + a) p (1 - p) (1 - 2p)``.
+    """
+    if code == BINOMIAL:
+        if link == LOGIT:  # one exp and one log1p: e = exp(-|eta|)
+            e = math.exp(-abs(eta))
+            inv = 1.0 / (1.0 + e)
+            m, m1 = (inv, e * inv) if eta >= 0.0 else (e * inv, inv)
+            w = n * m * m1
+            ll = y * eta - n * (max(eta, 0.0) + math.log1p(e))
+            return ll, y - n * m, -w, -w * (m1 - m)
+        ll, d1, d2, d3 = 0.0, 0.0, 0.0, 0.0
+        f = n - y
+        if link == PROBIT:
+            if y > 0.0:
+                lm, r, r1, r2 = log_ndtr_derivatives(eta)
+                ll += y * lm
+                d1 += y * r
+                d2 += y * r1
+                d3 += y * r2
+            if f > 0.0:
+                lm, r, r1, r2 = log_ndtr_derivatives(-eta)
+                ll += f * lm
+                d1 -= f * r
+                d2 += f * r1
+                d3 -= f * r2
+            return ll, d1, d2, d3
+        t = math.exp(eta)  # cloglog
+        if y > 0.0:
+            lm, r, r1, r2 = cloglog_derivatives(eta)
+            ll += y * lm
+            d1 += y * r
+            d2 += y * r1
+            d3 += y * r2
+        if f > 0.0:
+            ll -= f * t
+            d1 -= f * t
+            d2 -= f * t
+            d3 -= f * t
+        return ll, d1, d2, d3
+    if code == POISSON:
+        mu = math.exp(eta)
+        return y * eta - mu, y - mu, -mu, -mu
+    a = shape  # NEGBIN, log link
+    ll, d1, _ = row_logp(code, link, y, n, eta, shape, log_shape)
+    p, p1 = expit(eta - log_shape), expit(log_shape - eta)
+    w = (y + a) * p * p1
+    return ll, d1, -w, -w * (p1 - p)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def negbin_shape_partials(
+    y: float, eta: float, shape: float, log_shape: float
+) -> tuple[float, float, float]:  # pragma: no cover - numba
+    """The negative binomial's partial derivatives in its shape ``a`` at fixed ``eta``: of
+    ``ll`` (:func:`row_logp`), of ``v = d ll / d eta = y - (y + a) p`` and of ``W = -d2 ll /
+    d eta2 = (y + a) p (1 - p)``, with ``p = expit(eta - log a)``, ``dp / da = -p (1 - p) / a``:
+
+        dv / da = -p + (y + a) p (1 - p) / a,
+        dW / da = p (1 - p) [1 - (y + a) (1 - 2p) / a]."""
+    a = shape
+    _, _, d_a = row_logp(NEGBIN, LOG, y, 1.0, eta, shape, log_shape)
+    p, p1 = expit(eta - log_shape), expit(log_shape - eta)
+    pp = p * p1
+    return d_a, -p + (y + a) * pp / a, pp * (1.0 - (y + a) * (p1 - p) / a)

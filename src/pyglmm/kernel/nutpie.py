@@ -16,7 +16,8 @@ from .. import names, stack
 from ..marginal import woodbury_system
 from ..nuts import SampleResult, nutpie_sample, resolve_cores
 from .densities import corr_cholesky, prior_lp
-from .glmm import glmm_logp_grad
+from .glmm import glmm_density, glmm_laplace_effects, glmm_logp_grad
+from .laplace import laplace_levels
 from .layout import KernelModel
 from .likelihoods import rows_logp
 from .logp import block_scale, block_scale_grad, logp_grad, marginal_levels
@@ -31,6 +32,9 @@ NUMBA_FUNCTIONS = (
     woodbury_system,
     rows_logp,
     glmm_logp_grad,
+    glmm_density,
+    laplace_levels,
+    glmm_laplace_effects,
 )
 
 
@@ -58,17 +62,36 @@ def nutpie_model(km: KernelModel, initvals: dict[str, Any] | None = None) -> tup
     return compiled, compile_s
 
 
-def named_posterior(km: KernelModel, posterior: xr.Dataset) -> xr.Dataset:
+def named_posterior(km: KernelModel, posterior: xr.Dataset, seed: int | None = None) -> xr.Dataset:
     """The kernel's draws (``posterior[DRAW_NAME]``, unconstrained) as the PyMC model's
-    variables, with its names, dims and coordinates."""
+    variables, with its names, dims and coordinates; a Laplace block's effects drawn from
+    their Gaussian approximation at each draw (:func:`laplace_effects`, seeded by ``seed``)."""
     from .slots import DRAW_NAME
 
-    values = km.constrained(posterior[DRAW_NAME].values)
+    X = posterior[DRAW_NAME].values
+    values = km.constrained(X)
+    if km.laplace is not None:
+        values[names.effects(km.laplace.name)] = laplace_effects(km, X, seed)
     dims = _dims(km)
     chain_draw = ("chain", "draw")
     data = {k: (chain_draw + dims.get(k, ()), v) for k, v in values.items()}
     coords = {**_coords(km), "chain": posterior.chain, "draw": posterior.draw}
     return xr.Dataset(data, coords=coords, attrs=posterior.attrs)
+
+
+def laplace_effects(km: KernelModel, X: np.ndarray, seed: int | None) -> np.ndarray:
+    """The Laplace block's effects ``r`` (shape ``X.shape[:-1] + (levels, q)``) at draws ``X``
+    (unconstrained points): one draw from ``N(u*_l, H_l^-1)`` per draw and level
+    (:mod:`~pyglmm.kernel.laplace`; approximate, as the density is)."""
+    blk = km.laplace
+    assert blk is not None and km.glmm is not None
+    lead = X.shape[:-1]
+    flat = np.ascontiguousarray(X.reshape(-1, km.ndim), dtype=np.float64)
+    shape = (flat.shape[0], len(blk.levels), blk.q)
+    E = np.random.default_rng(seed).standard_normal(shape)
+    out = np.empty(shape)
+    glmm_laplace_effects(flat, E, out, *km._args)
+    return out.reshape(lead + shape[1:])
 
 
 def _dims(km: KernelModel) -> dict[str, tuple[str, ...]]:
@@ -112,9 +135,10 @@ def sample(
     initvals: dict[str, Any] | None = None,
     low_rank_mass_matrix: bool = False,
 ) -> SampleResult:
-    """NUTS (nutpie) on the kernel; ``timing`` holds ``compile`` (kernel load), ``sample`` and
+    """NUTS (nutpie) on the kernel; ``timing`` holds ``compile`` (kernel load), ``sample``,
     ``compile_cached`` (1.0 when nothing was compiled: numba loaded the kernel from its
-    on-disk cache or it was loaded already, else 0.0)."""
+    on-disk cache or it was loaded already, else 0.0) and, with a Laplace block,
+    ``laplace_effects`` (drawing its effects after sampling)."""
     misses = _cache_misses()
     module = "pyglmm.kernel." + ("ccall" if km.glmm is None else "glmm_ccall")
     imported = module in sys.modules  # its C callbacks load (compile) on import
@@ -127,8 +151,15 @@ def sample(
     idata = nutpie_sample(
         compiled, draws, tune, chains, cores, seed, progressbar, target_accept, low_rank_mass_matrix
     )
-    stack.set_group(idata, "posterior", named_posterior(km, stack.posterior(idata)))
-    timing = {"compile": compile_s, "sample": time.perf_counter() - t0, "compile_cached": cached}
+    sample_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    stack.set_group(idata, "posterior", named_posterior(km, stack.posterior(idata), seed))
+    naming_s = time.perf_counter() - t0  # with a Laplace block: mostly drawing its effects
+    timing = {"compile": compile_s, "sample": sample_s, "compile_cached": cached}
+    if km.laplace is None:
+        timing["sample"] += naming_s
+    else:
+        timing["laplace_effects"] = naming_s
     return SampleResult(idata, timing)
 
 

@@ -164,8 +164,11 @@ def compare(
       second (compile + sampling, and sampling only), elpd_loo and its SE. The verdict names the
       fastest by ESS per second among the fits with no divergences and R-hat <= 1.01. A failed fit
       gets an ``error`` entry instead of numbers. Default parameterizations: noncentered, centered,
-      and marginal when the family allows. With a sampler that compiles inside sampling
-      (``sampler="pymc"``, JAX), ``compile_s`` is 0 and ``sample_s`` includes the compilation.
+      and marginal when the family allows (gaussian), or laplace for a GLMM that the kernel
+      covers with its largest block integrated out (nutpie, ``kernel`` not False; laplace is
+      approximate, so its speed is not the whole story: see ``docs/laplace.md``). With a
+      sampler that compiles inside sampling (``sampler="pymc"``, JAX), ``compile_s`` is 0 and
+      ``sample_s`` includes the compilation.
     * ``compare([fit1, fit2])`` or ``compare({"corr": fit1, "uncorr": fit2})`` (Models are fitted
       here with ``fit_kwargs``): the same speed columns plus ``arviz.compare``'s LOO columns
       (rank, elpd_loo, elpd_loo_se, p_loo, elpd_diff, dse, weight); the verdict names the model
@@ -237,6 +240,8 @@ def _compare_parameterizations(
         parameterizations = ["noncentered", "centered"]
         if can_marginalize(model.family) and model.design.blocks:
             parameterizations.append("marginal")
+        elif _kernel_covers_laplace(model, fit_kwargs):
+            parameterizations.append("laplace")
     specs = list(parameterizations)
     if not specs:
         raise ArgumentError("give at least one parameterization")
@@ -280,6 +285,25 @@ def _compare_parameterizations(
     table = table[cols]
     verdict, best = _speed_verdict(table, "parameterization")
     return CompareResult(table, verdict, best)
+
+
+def _kernel_covers_laplace(model: FittableModel, fit_kwargs: Mapping[str, Any]) -> bool:
+    """Whether ``parameterization="laplace"`` can fit ``model`` with ``fit_kwargs``: a GLMM
+    whose kernel covers it with its block of most levels integrated out
+    (:mod:`pyglmm.kernel.laplace`), sampled by nutpie through the kernel."""
+    from ..compile import can_laplace, resolve_parameterization
+    from ..kernel import KernelModel, kernel_model
+
+    if fit_kwargs.get("sampler", "nutpie") != "nutpie" or fit_kwargs.get("kernel") is False:
+        return False
+    if not model.design.blocks or not can_laplace(model.family):
+        return False
+    try:
+        resolved = resolve_parameterization("laplace", model.design.blocks, model.family)
+    except ArgumentError:
+        return False
+    km = kernel_model(model.design, model.prior_set, model.family, resolved)
+    return isinstance(km, KernelModel)
 
 
 def _spec_label(spec: str | Mapping[str, str]) -> str:
