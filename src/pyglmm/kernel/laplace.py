@@ -65,11 +65,12 @@ optimiser on all effects, a dense Hessian) and this gradient with central differ
 ``r_l = Lambda (z*_l + C_l^-T e)``, ``e ~ N(0, I_q)``: a draw from ``N(u*_l, H_l^-1)`` (seeded;
 :func:`effect_draws`). These draws are approximate, as the density is.
 
-**When it is safe** (measured by ``bench/laplace_error.py`` against exact NUTS, see
-``docs/laplace.md``): the approximation is the better the more information each level of the
-block carries (many rows per level, counts far from 0, probabilities away from 0 and 1); it
-is worst for few Bernoulli rows per level, where the Laplace approximation of the marginal
-likelihood is known to underestimate the variance components.
+**When it is safe.** Not measured yet against exact NUTS (issue #16 asks for the error on cbpp,
+epilepsy, VerbAgg and a simulated Bernoulli; ``bench/laplace_error.py`` is to report it). The
+theory: the approximation is the better the more information each level of the block carries
+(many rows per level, counts far from 0, probabilities away from 0 and 1); it is worst for few
+Bernoulli rows per level, where the Laplace approximation of the marginal likelihood is known to
+underestimate the variance components. It is never the default.
 """
 
 from __future__ import annotations
