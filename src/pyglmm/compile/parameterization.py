@@ -127,12 +127,7 @@ def resolve_parameterization(
                     f"block {blk.name!r} ({type(blk.covariance).__name__} covariance) cannot be "
                     "integrated out: use 'noncentered', 'centered' or 'auto'"
                 )
-            shared = [b.name for b in blocks if b.group == blk.group]
-            if blk.name not in spec and len(shared) > 1:
-                raise ArgumentError(
-                    f"'marginal' for group {blk.group!r} is ambiguous: it has blocks {shared}; "
-                    "name one block (only one block may be marginal)"
-                )
+            _check_named_block(blk, "marginal", spec, blocks, "marginal")
         if value == "laplace":
             if not can_laplace(family):
                 raise ArgumentError(_not_laplace(family))
@@ -141,12 +136,7 @@ def resolve_parameterization(
                     f"block {blk.name!r} ({type(blk.covariance).__name__} covariance) has no "
                     "kernel, so no Laplace approximation: use 'noncentered', 'centered' or 'auto'"
                 )
-            shared = [b.name for b in blocks if b.group == blk.group]
-            if blk.name not in spec and len(shared) > 1:
-                raise ArgumentError(
-                    f"'laplace' for group {blk.group!r} is ambiguous: it has blocks {shared}; "
-                    "name one block (only one block may be integrated out)"
-                )
+            _check_named_block(blk, "laplace", spec, blocks, "integrated out")
         out[blk.name] = auto_latent(blk, family) if value == "auto" else value
     for what in INTEGRATED:
         chosen = [k for k, v in out.items() if v == what]
@@ -203,6 +193,19 @@ def _not_marginal(family: Family | None) -> str:
         "parameterization 'marginal' integrates a block out of a gaussian model with identity "
         f"link; {what}: use 'noncentered', 'centered' or 'auto'"
     )
+
+
+def _check_named_block(
+    blk: REBlock, value: str, spec: Mapping[str, str], blocks: tuple[REBlock, ...], what: str
+) -> None:
+    """Refuse an integrated-out ``value`` given for ``blk``'s group when that group has several
+    blocks (only one block may be ``what``): the user must name the block."""
+    shared = [b.name for b in blocks if b.group == blk.group]
+    if blk.name not in spec and len(shared) > 1:
+        raise ArgumentError(
+            f"{value!r} for group {blk.group!r} is ambiguous: it has blocks {shared}; "
+            f"name one block (only one block may be {what})"
+        )
 
 
 def _not_laplace(family: Family | None) -> str:
