@@ -45,6 +45,7 @@ LAYERS: dict[str, int] = {
     # L3: running the sampler
     "pyglmm.sampling": 3,
     "pyglmm.init": 3,
+    "pyglmm.information": 3,
     # L4: results
     "pyglmm.results": 4,
     # L5: the workflow around fits, and writing a fit

@@ -296,6 +296,12 @@ def _frame(n: int = 1200, **levels: int) -> pd.DataFrame:
     return pd.DataFrame({"y": rng.normal(size=n) + 5, "x": rng.normal(size=n), **cols})
 
 
+def _rows_rule(model: pg.Model, spec: str = "auto") -> dict[str, str]:
+    """The data-only ``"auto"`` rule (rows per level), which applies when the model has no
+    cheap point fit; with one, ``model.resolve`` decides by information (test_information)."""
+    return resolve_parameterization(spec, model.design.blocks, model.family)
+
+
 def test_auto_rule_gaussian():
     # rows per level: g 12, h 20 (= AUTO_CENTERED_MIN_ROWS), k 171, m 15
     df = _frame(g=100, h=60, k=7, m=80)
@@ -303,17 +309,17 @@ def test_auto_rule_gaussian():
     model = pg.Model("y ~ x + (1 + x | g) + (1 | h) + (1 | k) + (1 | m)", df)
     assert model.parameterization == "auto"
     # g has most levels -> marginal; h, k have >= 20 rows per level -> centered; m -> non-centered
-    assert model.compile().parameterization == {
+    assert _rows_rule(model) == {
         "g": "marginal",
         "h": "centered",
         "k": "centered",
         "m": "noncentered",
     }
     # without g, m has most levels
-    got = pg.Model("y ~ x + (1 | h) + (1 | k) + (1 | m)", df).compile().parameterization
+    got = _rows_rule(pg.Model("y ~ x + (1 | h) + (1 | k) + (1 | m)", df))
     assert got == {"h": "centered", "k": "centered", "m": "marginal"}
     # "marginal" as a string: the same choice
-    assert model.compile("marginal").parameterization == model.compile().parameterization
+    assert _rows_rule(model, "marginal") == _rows_rule(model)
     # a dict: named blocks as given ("auto" -> the latent rule), others non-centered
     blocks = model.design.blocks
     assert resolve_parameterization({"h": "auto", "g": "auto"}, blocks, model.family) == {
@@ -328,7 +334,7 @@ def test_auto_rule_other_families():
     counts = _frame(g=100, h=40).assign(y=lambda d: np.arange(len(d)) % 4)
     model = pg.Model("y ~ x + (1 | g) + (1 | h)", counts, family="poisson")
     # no marginal block: g (12 rows per level) non-centered, h (30 rows per level) centered
-    assert model.compile().parameterization == {"g": "noncentered", "h": "centered"}
+    assert _rows_rule(model) == {"g": "noncentered", "h": "centered"}
     blocks = model.design.blocks
     assert resolve_parameterization("auto", blocks) == {"g": "noncentered", "h": "centered"}
     assert resolve_parameterization("centered", blocks) == {"g": "centered", "h": "centered"}
@@ -337,7 +343,7 @@ def test_auto_rule_other_families():
     # a 0/1 outcome needs 4x the rows: h (30 rows per level) stays non-centered
     binary = counts.assign(y=lambda d: (d.y > 1).astype(int))
     bern = pg.Model("y ~ x + (1 | g) + (1 | h)", binary, family="bernoulli")
-    assert bern.compile().parameterization == {"g": "noncentered", "h": "noncentered"}
+    assert _rows_rule(bern) == {"g": "noncentered", "h": "noncentered"}
     many = _frame(g=10).assign(y=lambda d: np.arange(len(d)) % 2)  # 120 rows per level
     bern = pg.Model("y ~ x + (1 | g)", many, family="bernoulli")
-    assert bern.compile().parameterization == {"g": "centered"}
+    assert _rows_rule(bern) == {"g": "centered"}

@@ -26,6 +26,7 @@ from .families import Family
 from .families import family as get_family
 from .families.base import ResponseError
 from .formula import ParsedFormula, parse_formula, quote_columns
+from .information import block_information, cheap_point_fit
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
 from .priors import PriorSet, build_priors
@@ -43,8 +44,9 @@ class Model:
     ``family``: a name (``"gaussian"``) or :func:`pg.family` object. ``priors``: overrides by
     class and group/term (see :mod:`pyglmm.priors`). ``parameterization``: ``"auto"``
     (default: marginal for a gaussian model's block with most levels, else centered or
-    non-centered by rows per level), ``"marginal"``, ``"laplace"`` (a GLMM's block with most
-    levels integrated out approximately, in the kernel only: see :meth:`fit`),
+    non-centered by how much the data say about each level at the point estimate, see
+    :meth:`resolve`), ``"marginal"``, ``"laplace"`` (a GLMM's block with most levels
+    integrated out approximately, in the kernel only: see :meth:`fit`),
     ``"centered"``, ``"noncentered"``, or a dict block/group name -> one of those (checked
     when the model is built). ``missing``:
     ``"drop"`` (rows with missing values in used columns are dropped, with a warning that
@@ -81,6 +83,33 @@ class Model:
         self.parameterization = parameterization
         self.data_name = data_name or str(data.attrs.get("name", "data"))
         self._compiled: dict[str, CompiledModel] = {}
+        self._point: tuple[Any] | None = None  # (cheap point fit or None,), once computed
+
+    def _cheap_point_fit(self) -> Any | None:
+        """:meth:`optimize`'s fit for ``"auto"`` and the default starting values, computed once
+        when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None."""
+        if self._point is None:
+            self._point = (cheap_point_fit(self.design, self.family, self.optimize),)
+        return self._point[0]
+
+    def resolve(self, parameterization: str | Mapping[str, str] | None = None) -> dict[str, str]:
+        """Each block's parameterization for ``parameterization`` (default: the model's), as
+        :meth:`fit` samples it: ``"auto"`` decides each latent block by the information the
+        data carry about its levels at the point estimate (:mod:`pyglmm.information`) when
+        :meth:`optimize` covers the model and it has at most 250,000 rows, else by rows per
+        level (:func:`~pyglmm.compile.resolve_parameterization`)."""
+        spec = self.parameterization if parameterization is None else parameterization
+        uses_auto = (
+            spec == "auto"
+            or (isinstance(spec, str) and spec in INTEGRATED)
+            or (isinstance(spec, Mapping) and "auto" in spec.values())
+        )
+        information = None
+        if uses_auto and self.design.blocks:
+            point = self._cheap_point_fit()
+            if point is not None:
+                information = block_information(self.design, self.family, point)
+        return resolve_parameterization(spec, self.design.blocks, self.family, information)
 
     # --- inspection ----------------------------------------------------------------------
     @property
@@ -89,11 +118,12 @@ class Model:
         return self.prior_set.table()
 
     def compile(self, parameterization: str | Mapping[str, str] | None = None) -> CompiledModel:
-        """The PyMC model (cached per parameterization)."""
-        spec = self.parameterization if parameterization is None else parameterization
-        key = repr(sorted(spec.items())) if isinstance(spec, Mapping) else spec
+        """The PyMC model (cached per parameterization), each block parameterized as
+        :meth:`resolve` says."""
+        resolved = self.resolve(parameterization)
+        key = repr(sorted(resolved.items()))
         if key not in self._compiled:
-            self._compiled[key] = build_model(self.design, self.prior_set, self.family, spec)
+            self._compiled[key] = build_model(self.design, self.prior_set, self.family, resolved)
         return self._compiled[key]
 
     @property
@@ -144,7 +174,7 @@ class Model:
         cores: int | None = None,
         log_likelihood: bool | str = "auto",
         warn: bool = True,
-        init: Literal["reml", "laplace"] | None = None,
+        init: Literal["auto", "reml", "laplace"] | None = "auto",
         low_rank_mass_matrix: bool | None = None,
         kernel: bool | None = None,
     ) -> Fit:
@@ -155,9 +185,15 @@ class Model:
 
         Warnings (divergences, R-hat > 1.01, ESS < 100 per chain) are issued unless ``warn=False``.
         The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
-        (``log_likelihood=True`` forces it). ``init="reml"`` / ``init="laplace"`` start the
-        chains (jittered) from the point estimates of :meth:`optimize`: REML for gaussian
-        models, the Laplace fit for the other families (either name works for either).
+        (``log_likelihood=True`` forces it).
+
+        ``init``: ``"auto"`` (default) starts the chains (jittered) from the point estimates
+        of :meth:`optimize` (REML for gaussian models, the Laplace fit for the others) when
+        that fit is cheap (the family has one, at most 250,000 rows; it is computed once per
+        model and also serves ``"auto"``'s parameterization), else where the sampler starts
+        by itself; ``"reml"`` / ``"laplace"`` (either name works for either family) always
+        use the point estimates; ``None`` never. ``fit.timing["point_init"]`` is 1.0 when the
+        chains started at the point estimates.
 
         A block sampled with ``"marginal"`` has its effects ``r_<block>`` drawn afterwards from
         their exact conditional posterior given each draw (seeded from ``seed``), so
@@ -187,17 +223,23 @@ class Model:
         kernel sampled, 0.0 when the PyMC model did.
         """
         _check_fit_arguments(draws, tune, chains, sampler, target_accept, init)
-        spec = self.parameterization if parameterization is None else parameterization
-        resolved = resolve_parameterization(spec, self.design.blocks, self.family)
+        t0 = time.perf_counter()
+        resolved = self.resolve(parameterization)
+        point = None
+        if init == "auto":
+            point = self._cheap_point_fit()
+        elif init is not None:
+            point = self.optimize()
+        point_fit = time.perf_counter() - t0
         t0 = time.perf_counter()
         # the engine is chosen first: the PyMC model is built only when it is what samples
         km = self._kernel_model(resolved, sampler, kernel)
         if km is None:
-            compiled = self.compile(spec)
+            compiled = self.compile(resolved)
         build = time.perf_counter() - t0
         initvals = None
-        if init is not None:
-            initvals = initvals_from_lmm(self.design, self.optimize(), resolved)
+        if point is not None:
+            initvals = initvals_from_lmm(self.design, point, resolved)
             if km is None:  # the PyMC model's free variables only (e.g. a mixed-prior LKJ block)
                 free = {rv.name for rv in compiled.model.free_RVs}
                 initvals = {k: v for k, v in initvals.items() if k in free}
@@ -220,7 +262,13 @@ class Model:
             result = run_sampler(compiled, sampler=sampler, **sampler_kwargs)
         else:
             result = kernel_mod.sample(km, **sampler_kwargs)
-        timing = {"build": build, **result.timing, "kernel": float(km is not None)}
+        timing = {
+            "point_fit": point_fit,
+            "build": build,
+            **result.timing,
+            "kernel": float(km is not None),
+            "point_init": float(initvals is not None),
+        }
         for name, value in resolved.items():
             if value == "marginal":
                 t0 = time.perf_counter()
@@ -325,8 +373,8 @@ def _check_fit_arguments(
         raise ArgumentError(
             f"target_accept must be between 0 and 1 (exclusive), got {target_accept!r}"
         )
-    if init not in (None, "reml", "laplace"):
-        raise ArgumentError(f"unknown init {init!r}; use None, 'reml' or 'laplace'")
+    if init not in (None, "auto", "reml", "laplace"):
+        raise ArgumentError(f"unknown init {init!r}; use 'auto', 'reml', 'laplace' or None")
 
 
 def _check_row_level_blocks(design: Design, family: Family) -> None:

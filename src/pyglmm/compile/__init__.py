@@ -22,6 +22,7 @@ from .blocks import (
 )
 from .build import CompiledModel, FixedPart, build_model, coords_of
 from .parameterization import (
+    AUTO_CENTERED_MIN_KAPPA,
     AUTO_CENTERED_MIN_ROWS,
     MARGINAL_ENGINE,
     PARAMETERIZATIONS,
@@ -34,6 +35,7 @@ from .parameterization import (
 )
 
 __all__ = [
+    "AUTO_CENTERED_MIN_KAPPA",
     "AUTO_CENTERED_MIN_ROWS",
     "MARGINAL_ENGINE",
     "PARAMETERIZATIONS",

@@ -24,9 +24,14 @@ PARAMETERIZATIONS = ("noncentered", "centered", "marginal", "laplace", "auto")
 # the parameterizations that integrate a block out (at most one block per model)
 INTEGRATED = ("marginal", "laplace")
 
-# ``"auto"``: a latent block is centered when its median number of rows per level is at least this
-# (times ``Family.information_factor``: 4 for a 0/1 outcome, which carries at most 1/4 of the
-# information of a gaussian row)
+# ``"auto"`` with a point fit: a latent block is centered when the median over its levels of
+# kappa (the data's information about a level's effects relative to the prior's, at the point
+# estimate: :mod:`pyglmm.information`) is at least this. 1 is where the two forms' Gibbs rates
+# cross in the normal hierarchy (Papaspiliopoulos, Roberts & Skold 2007).
+AUTO_CENTERED_MIN_KAPPA = 1.0
+# ``"auto"`` without one (families with no point fit, very large models): centered when the
+# median number of rows per level is at least this (times ``Family.information_factor``: 4 for
+# a 0/1 outcome, which carries at most 1/4 of the information of a gaussian row)
 AUTO_CENTERED_MIN_ROWS = 20
 
 
@@ -44,17 +49,26 @@ def can_laplace(family: Family | None) -> bool:
     )
 
 
-def auto_latent(blk: REBlock, family: Family | None = None) -> str:
-    """The ``"auto"`` rule for a latent block: ``"centered"`` when the median number of rows
-    per level is at least ``AUTO_CENTERED_MIN_ROWS`` times ``Family.information_factor`` (20;
-    80 for bernoulli/binomial), else ``"noncentered"``."""
+def auto_latent(
+    blk: REBlock, family: Family | None = None, information: Mapping[str, float] | None = None
+) -> str:
+    """The ``"auto"`` rule for a latent block. With ``information`` (per block name, the median
+    over levels of kappa at a point estimate, :func:`pyglmm.information.block_information`):
+    ``"centered"`` when it is at least ``AUTO_CENTERED_MIN_KAPPA`` (1). Without: when the
+    median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` times
+    ``Family.information_factor`` (20; 80 for bernoulli/binomial). Else ``"noncentered"``."""
+    if information is not None and blk.name in information:
+        return "centered" if information[blk.name] >= AUTO_CENTERED_MIN_KAPPA else "noncentered"
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
     threshold = AUTO_CENTERED_MIN_ROWS * (1 if family is None else family.information_factor)
     return "centered" if float(np.median(rows)) >= threshold else "noncentered"
 
 
 def resolve_parameterization(
-    spec: str | Mapping[str, str], blocks: tuple[REBlock, ...], family: Family | None = None
+    spec: str | Mapping[str, str],
+    blocks: tuple[REBlock, ...],
+    family: Family | None = None,
+    information: Mapping[str, float] | None = None,
 ) -> dict[str, str]:
     """Per-block parameterization (``"noncentered"``, ``"centered"``, ``"marginal"`` or
     ``"laplace"``).
@@ -74,17 +88,15 @@ def resolve_parameterization(
       others follow the ``"auto"`` rule. In a dict it names the block; at most one block may
       be ``"laplace"``. ``"auto"`` never chooses it.
     * ``"auto"`` (string): the marginal block as for ``"marginal"`` when the family allows it;
-      each other block is ``"centered"`` if the median number of rows per level is at least
-      ``AUTO_CENTERED_MIN_ROWS`` = 20, else ``"noncentered"``. Rationale: the data carry
-      ``n_j sd^2 / sigma^2`` units of information about a level's effect relative to its prior;
-      the centered form samples well when that is large, the non-centered one when it is
-      small, and with SDs of the order of sigma/4 the crossover is near 20 rows per level.
-      The rule uses the data only (no estimates); for non-gaussian families ``"auto"``
-      applies this latent rule only, with 4x the rows for bernoulli/binomial (a 0/1 outcome
-      carries at most 1/4 of the information; measured on a 100k-row, 2,000-group Bernoulli
-      model with 50 rows per level: non-centered finished 4 x 2000 iterations in 9 min,
-      centered had not after 15). In a dict, ``"auto"`` applies the latent rule to the named
-      block.
+      each other block by :func:`auto_latent`. With ``information`` (what :meth:`Model.fit`
+      passes when it has a point fit) a block is ``"centered"`` when the data's information
+      about its levels' effects relative to the prior's, ``kappa`` (median over levels, at
+      the point estimate: :mod:`pyglmm.information`), is at least ``AUTO_CENTERED_MIN_KAPPA``
+      = 1, else ``"noncentered"``. Without it the rule uses the data only: ``"centered"`` if
+      the median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` = 20 (80 for
+      bernoulli/binomial, whose rows carry at most 1/4 of a gaussian row's information; with
+      SDs of the order of sigma/4, kappa = 1 near 20 gaussian rows per level). In a dict,
+      ``"auto"`` applies the latent rule to the named block.
     """
     marginal_ok = can_marginalize(family)
     if isinstance(spec, str):
@@ -106,7 +118,7 @@ def resolve_parameterization(
                 "integrated out; use 'noncentered', 'centered' or 'auto'"
             )
         return {
-            blk.name: integrated if blk.name == target else auto_latent(blk, family)
+            blk.name: integrated if blk.name == target else auto_latent(blk, family, information)
             for blk in blocks
         }
     known = {blk.name for blk in blocks} | {blk.group for blk in blocks}
@@ -137,7 +149,7 @@ def resolve_parameterization(
                     "kernel, so no Laplace approximation: use 'noncentered', 'centered' or 'auto'"
                 )
             _check_named_block(blk, "laplace", spec, blocks, "integrated out")
-        out[blk.name] = auto_latent(blk, family) if value == "auto" else value
+        out[blk.name] = auto_latent(blk, family, information) if value == "auto" else value
     for what in INTEGRATED:
         chosen = [k for k, v in out.items() if v == what]
         if len(chosen) > 1:

@@ -100,15 +100,20 @@ def _speed_row(
     }
 
 
+# the entries of ``fit.timing`` that are flags, not seconds (which engine sampled; whether the
+# chains started at the point estimates), beside the ``*_cached`` ones
+TIMING_FLAGS = ("kernel", "point_init")
+
+
 def _timing_seconds(timing: Mapping[str, float]) -> float:
-    """The seconds a fit's ``timing`` adds up to (build, compile, sampling, ...): finite
-    entries only (a sampler that compiles inside sampling reports ``compile`` as NaN), and
-    not flags such as the kernel's ``compile_cached`` or ``kernel`` (which engine sampled)."""
+    """The seconds a fit's ``timing`` adds up to (point fit, build, compile, sampling, ...):
+    finite entries only (a sampler that compiles inside sampling reports ``compile`` as NaN),
+    and not flags (``TIMING_FLAGS``, the kernel's ``compile_cached``)."""
     return float(
         sum(
             float(v)
             for k, v in timing.items()
-            if not k.endswith("_cached") and k != "kernel" and np.isfinite(float(v))
+            if not k.endswith("_cached") and k not in TIMING_FLAGS and np.isfinite(float(v))
         )
     )
 

@@ -1,0 +1,205 @@
+"""The information-based ``"auto"`` rule (issue #16): kappa per level against its dense
+definition, the family weights, the rule's decisions, its fallbacks, and default starting
+values from the point fit (``init="auto"``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.linalg
+
+import pyglmm as pg
+from pyglmm import information
+from pyglmm.compile import AUTO_CENTERED_MIN_KAPPA, auto_latent, resolve_parameterization
+from pyglmm.information import block_information, level_information, row_information
+
+RUN = dict(progressbar=False, warn=False)
+
+
+def simulate(family: str, groups: int, rows: int, sd: float, seed: int = 0, slope: bool = False):
+    """``y ~ x + (1 | g)`` (or ``(1 + x | g)``) with intercept 0.3 (poisson: 1), slope 0.5."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(groups), rows)
+    x = rng.normal(size=g.size)
+    b = rng.normal(scale=sd, size=(groups, 2))
+    eta = 0.5 * x + b[g, 0] + (b[g, 1] * x if slope else 0.0)
+    if family == "poisson":
+        y = rng.poisson(np.exp(1.0 + eta))
+    elif family == "bernoulli":
+        y = rng.binomial(1, 1 / (1 + np.exp(-(0.3 + eta))))
+    else:
+        y = 0.3 + eta + rng.normal(size=g.size)
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{j}" for j in g]})
+
+
+def dense_kappa(design, w, sd, cor, blk_index=0):
+    """kappa_l from the definition: the smallest eigenvalue of S' Z_l' W Z_l S, S = Sigma^1/2,
+    level by level with dense matrices."""
+    blk = design.blocks[blk_index]
+    root = np.real(scipy.linalg.sqrtm(np.asarray(cor) * np.outer(sd, sd)))
+    out = []
+    for lev in range(blk.n_levels):
+        rows = blk.codes == lev
+        zl = blk.Z[rows]
+        k = root.T @ zl.T @ np.diag(w[rows]) @ zl @ root
+        out.append(np.linalg.eigvalsh(k)[0])
+    return np.array(out)
+
+
+def test_gaussian_kappa_is_rows_times_variance_ratio():
+    """One-way gaussian model: kappa_l = n_l sd^2 / sigma^2 (the module docstring's example)."""
+    df = simulate("gaussian", groups=30, rows=8, sd=0.7)
+    df = df.iloc[5:]  # unequal rows: level g0 has 3
+    model = pg.Model("y ~ x + (1 | g)", df)
+    point = model.optimize()
+    ((sd, _),) = point.theta_to_sd_cor()
+    n = np.bincount(model.design.blocks[0].codes)
+    kappa = level_information(model.design, model.family, point)["g"]
+    np.testing.assert_allclose(kappa, n * sd[0] ** 2 / point.sigma**2, rtol=1e-12)
+    assert block_information(model.design, model.family, point)["g"] == pytest.approx(
+        np.median(kappa)
+    )
+
+
+@pytest.mark.parametrize("family", ["bernoulli", "poisson"])
+def test_correlated_block_kappa_matches_dense_definition(family):
+    df = simulate(family, groups=25, rows=12, sd=0.6, slope=True)
+    model = pg.Model("y ~ x + (1 + x | g)", df, family=family)
+    point = model.optimize()
+    mu = point.fitted("response")
+    expected_w = mu * (1 - mu) if family == "bernoulli" else mu  # canonical links
+    w = row_information(model.design, model.family, point)
+    np.testing.assert_allclose(w, expected_w, rtol=1e-10)
+    ((sd, cor),) = point.theta_to_sd_cor()
+    got = level_information(model.design, model.family, point)["g"]
+    np.testing.assert_allclose(got, dense_kappa(model.design, w, sd, cor), rtol=1e-8, atol=1e-12)
+
+
+def test_binomial_weights_count_trials():
+    cbpp = pg.datasets.load("cbpp")
+    model = pg.Model(
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)", cbpp, family="binomial"
+    )
+    point = model.optimize()
+    p = point.fitted("response")
+    w = row_information(model.design, model.family, point)
+    np.testing.assert_allclose(w, cbpp["size"].to_numpy() * p * (1 - p), rtol=1e-10)
+
+
+def test_singular_fit_gives_zero_information():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame({"y": rng.normal(size=200), "g": np.arange(200) % 10})
+    df["y"] -= df.groupby("g")["y"].transform("mean")  # equal group means: SD estimate 0
+    model = pg.Model("y ~ 1 + (1 | g)", df.assign(g=df.g.astype(str)))
+    point = model.optimize()
+    assert point.theta_to_sd_cor()[0][0][0] < 1e-3
+    assert block_information(model.design, model.family, point)["g"] < 1e-3
+
+
+def test_rule_threshold_and_fallback():
+    df = simulate("poisson", groups=10, rows=5, sd=1.0)
+    model = pg.Model("y ~ x + (1 | g)", df, family="poisson")
+    blk = model.design.blocks[0]
+    assert AUTO_CENTERED_MIN_KAPPA == 1.0
+    assert auto_latent(blk, model.family, {"g": 1.0}) == "centered"
+    assert auto_latent(blk, model.family, {"g": 0.99}) == "noncentered"
+    assert auto_latent(blk, model.family, {}) == "noncentered"  # rows rule: 5 < 20
+    blocks = model.design.blocks
+    assert resolve_parameterization("auto", blocks, model.family, {"g": 3.0}) == {"g": "centered"}
+    # explicit choices are not overridden by the information
+    assert resolve_parameterization("noncentered", blocks, model.family, {"g": 3.0}) == {
+        "g": "noncentered"
+    }
+
+
+# centered wins: a Poisson with 40 rows per level and SD 1 (kappa ~ 40 e^1 >> 1); non-centered
+# wins: a Bernoulli with 4 rows per level and SD 0.5 (kappa <= 4 * 0.25 / 4 = 0.25)
+WINS = [
+    ("poisson", 30, 40, 1.0, "centered"),
+    ("bernoulli", 150, 4, 0.5, "noncentered"),
+]
+
+
+@pytest.mark.parametrize("family, groups, rows, sd, expected", WINS)
+def test_auto_picks_by_information(family, groups, rows, sd, expected):
+    model = pg.Model("y ~ x + (1 | g)", simulate(family, groups, rows, sd), family=family)
+    assert model.resolve() == {"g": expected}
+    kappa = block_information(model.design, model.family, model._cheap_point_fit())["g"]
+    assert (kappa >= 1) == (expected == "centered")
+
+
+def test_gaussian_rows_rule_and_information_can_differ():
+    """15 rows per level is below the rows rule's 20, but with SD = 2 sigma the data inform
+    each level strongly (kappa ~ 15 * 4 = 60): the information rule centres it."""
+    df = simulate("gaussian", groups=40, rows=15, sd=2.0)
+    df["h"] = [f"h{j}" for j in np.arange(len(df)) % 120]  # the marginal block (most levels)
+    model = pg.Model("y ~ x + (1 | g) + (1 | h)", df)
+    assert resolve_parameterization("auto", model.design.blocks, model.family)["g"] == (
+        "noncentered"
+    )
+    assert model.resolve() == {"g": "centered", "h": "marginal"}
+    assert model.compile().parameterization == model.resolve()
+
+
+def test_fallback_without_point_fit(monkeypatch):
+    df = simulate("gaussian", groups=40, rows=15, sd=2.0)
+    student = pg.Model("y ~ x + (1 | g)", df, family="student")  # no point fit
+    assert student._cheap_point_fit() is None
+    assert student.resolve() == {"g": "noncentered"}  # rows rule: 15 < 20
+    monkeypatch.setattr(information, "POINT_FIT_MAX_ROWS", 100)  # "too large" to fit cheaply
+    counts = simulate("poisson", groups=40, rows=15, sd=2.0)
+    big = pg.Model("y ~ x + (1 | g)", counts, family="poisson", parameterization="auto")
+    assert big._cheap_point_fit() is None
+    assert big.resolve() == resolve_parameterization("auto", big.design.blocks, big.family)
+
+
+def cbpp_model() -> pg.Model:
+    """cbpp: 3-4 rows per herd (the rows rule says non-centered), but about 15 trials per row:
+    kappa ~ 2 at lme4's estimates, so the information rule centres it."""
+    return pg.Model(
+        "cbind(incidence, size - incidence) ~ period + (1 | herd)",
+        pg.datasets.load("cbpp"),
+        family="binomial",
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "make, expected",
+    [
+        *[
+            (
+                lambda f=f, g=g, r=r, sd=sd: pg.Model(
+                    "y ~ x + (1 | g)", simulate(f, g, r, sd), family=f
+                ),
+                e,
+            )
+            for f, g, r, sd, e in WINS
+        ],
+        (cbpp_model, "centered"),
+    ],
+    ids=["poisson-40-rows", "bernoulli-4-rows", "cbpp"],
+)
+def test_chosen_parameterization_samples_better(make, expected):
+    """The form ``auto`` picks has the higher min bulk ESS per leapfrog step (a measure that
+    does not depend on the machine's load), seeded, 2 x 500 draws."""
+    model = make()
+    assert model.resolve() == {model.design.blocks[0].name: expected}
+    other = "noncentered" if expected == "centered" else "centered"
+    eff = {}
+    for par in (expected, other):
+        fit = model.fit(draws=500, tune=500, chains=2, seed=4, cores=1, parameterization=par, **RUN)
+        steps = float(np.asarray(fit.idata.sample_stats["n_steps"]).sum())
+        eff[par] = fit.diagnostics()["min_bulk_ess"] / steps
+    assert eff[expected] > 1.5 * eff[other], eff
+
+
+def test_default_init_starts_at_point_estimates():
+    df = simulate("bernoulli", groups=20, rows=10, sd=0.5)
+    model = pg.Model("y ~ x + (1 | g)", df, family="bernoulli")
+    kw = dict(draws=20, tune=20, chains=1, seed=1, **RUN)
+    assert model.fit(**kw).timing["point_init"] == 1.0
+    assert model.fit(init=None, **kw).timing["point_init"] == 0.0
+    student = pg.Model("y ~ x + (1 | g)", simulate("gaussian", 20, 10, 0.5), family="student")
+    assert student.fit(**kw).timing["point_init"] == 0.0  # no point fit: the sampler's start
