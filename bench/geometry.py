@@ -176,14 +176,18 @@ def crossover(w: pd.DataFrame, col: str = "kappa") -> list[str]:
     for fam, d in w.groupby("family", sort=False):
         k = d[col].to_numpy()
         c = (d["winner"] == "C").to_numpy()
-        cands = np.concatenate([np.sort(k), [np.inf]])
+        cands = np.concatenate([np.unique(k), [np.inf]])
         errs = [int(((k >= t) != c).sum()) for t in cands]
         best = min(errs)
         ok = [i for i, e in enumerate(errs) if e == best]
-        ivals = []
+        ivals = []  # contiguous runs of equally good thresholds, as (lo, hi]
         for i in ok:
             lo = cands[i - 1] if i > 0 else 0.0
-            ivals.append(f"({lo:.3g}, {cands[i]:.3g}]")
+            if ivals and ivals[-1][1] == lo:
+                ivals[-1][1] = cands[i]
+            else:
+                ivals.append([lo, cands[i]])
+        ivals = [f"({lo:.3g}, {hi:.3g}]" for lo, hi in ivals]
         # a line of log2(C/NC) against log10(kappa), fitted to the cells within a factor NEAR of
         # the best interval's geometric midpoint (far from it the ratio saturates)
         i = ok[len(ok) // 2]
