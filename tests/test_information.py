@@ -105,6 +105,11 @@ def test_rule_threshold_and_fallback():
     assert auto_latent(blk, model.family, {"g": 1.0}) == "centered"
     assert auto_latent(blk, model.family, {"g": 0.99}) == "noncentered"
     assert auto_latent(blk, model.family, {}) == "noncentered"  # rows rule: 5 < 20
+    # 0/1 outcomes: centered from kappa = 2 (bench/geometry.py's measured crossover)
+    bern = pg.Model("y ~ x + (1 | g)", df.assign(y=(df.y > 2).astype(int)), family="bernoulli")
+    assert bern.family.centered_min_kappa == 2.0
+    assert auto_latent(bern.design.blocks[0], bern.family, {"g": 1.9}) == "noncentered"
+    assert auto_latent(bern.design.blocks[0], bern.family, {"g": 2.0}) == "centered"
     blocks = model.design.blocks
     assert resolve_parameterization("auto", blocks, model.family, {"g": 3.0}) == {"g": "centered"}
     # explicit choices are not overridden by the information
@@ -203,3 +208,17 @@ def test_default_init_starts_at_point_estimates():
     assert model.fit(init=None, **kw).timing["point_init"] == 0.0
     student = pg.Model("y ~ x + (1 | g)", simulate("gaussian", 20, 10, 0.5), family="student")
     assert student.fit(**kw).timing["point_init"] == 0.0  # no point fit: the sampler's start
+
+
+def test_default_low_rank_by_size():
+    """The low-rank mass matrix is the default only for latent models with at most 100 sampled
+    parameters (its adaptation's cost grows quickly with the dimension)."""
+    from pyglmm.model import LOW_RANK_MAX_PARAMETERS, _default_low_rank
+
+    small = pg.Model("y ~ x + (1 | g)", simulate("poisson", 30, 5, 0.5), family="poisson")
+    big = pg.Model("y ~ x + (1 | g)", simulate("poisson", 120, 2, 0.5), family="poisson")
+    assert LOW_RANK_MAX_PARAMETERS == 100
+    assert _default_low_rank(small.design, {"g": "centered"})  # 2 + 1 + 30 parameters
+    assert not _default_low_rank(big.design, {"g": "centered"})  # 2 + 1 + 120
+    gauss = pg.Model("y ~ x + (1 | g)", simulate("gaussian", 30, 5, 0.5))
+    assert not _default_low_rank(gauss.design, {"g": "marginal"})  # nothing latent

@@ -30,6 +30,7 @@ def _frame(seed: int, n: int = 96, groups: int = 8) -> pd.DataFrame:
     mu = special.expit(eta)
     succ = rng.binomial(trials, mu)
     counts = rng.negative_binomial(4.0, 4.0 / (4.0 + np.exp(eta + 1)))
+    w = rng.normal(size=groups)[g]  # a group-level predictor: constant within g
     return pd.DataFrame(
         {
             "yb": rng.binomial(1, mu),
@@ -38,6 +39,7 @@ def _frame(seed: int, n: int = 96, groups: int = 8) -> pd.DataFrame:
             "yc": counts,
             "x": x,
             "off": off,
+            "w": w,
             "g": [f"g{k}" for k in g],
             "h": [f"h{k}" for k in h],
         }
@@ -69,6 +71,8 @@ STRUCTURES = {
     "one block": "x + offset(off) + (1 | g)",
     "two crossed": "x + offset(off) + (1 | g) + (1 | h)",
     "correlated slope": "x + offset(off) + (1 + x | g)",
+    # w is constant within g: a centered g block's intercepts are centered on it too
+    "group-level predictor": "x + w + offset(off) + (1 + x | g)",
 }
 USER_PRIORS = {
     "Intercept": pg.prior("Normal", mu=0, sigma=3),
@@ -244,6 +248,31 @@ def test_gradient_matches_finite_differences(data, family, link, spec):
     eps = 1e-6
     fd = [(km.logp(x + eps * e)[0] - km.logp(x - eps * e)[0]) / (2 * eps) for e in np.eye(km.ndim)]
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * max(1.0, abs(lp)) ** 0.5)
+
+
+def test_group_level_predictors_are_centered_on(data):
+    """w is constant within g: the centered g block's intercepts are centered on Intercept + w
+    (x varies within g, so only its own slope term is centered on it); the stored alpha maps
+    back and forth, and the gradient matches finite differences there."""
+    model = _model(data, "poisson", "log", "group-level predictor")
+    km = _kernel(model, "centered")
+    (blk,) = km.latent
+    assert blk.center == (0, 1) and blk.level_index == (2,)  # theta = [Intercept, x, w]
+    w = data.groupby("g")["w"].first().reindex(list(blk.levels)).to_numpy()
+    np.testing.assert_allclose(blk.level_values[:, 0], w - data["w"].mean(), rtol=1e-12)
+    x = _random_point(km, 5)
+    vals = km.constrained(x)
+    alpha = vals["alpha_g"][:, 0]
+    np.testing.assert_allclose(
+        vals["r_g"][:, 0], alpha - x[0] - x[2] * blk.level_values[:, 0], rtol=1e-12
+    )
+    np.testing.assert_allclose(km.unconstrained(vals), x, atol=1e-9)
+    lp, grad = km.logp(x)
+    eps = 1e-6
+    fd = [(km.logp(x + eps * e)[0] - km.logp(x - eps * e)[0]) / (2 * eps) for e in np.eye(km.ndim)]
+    np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * max(1.0, abs(lp)) ** 0.5)
+    noncentered = _kernel(model, "noncentered")
+    assert noncentered.latent[0].level_index == ()
 
 
 def test_hierarchically_centered_blocks_store_alpha(data):

@@ -11,7 +11,8 @@ to the free variables of the compiled model, on their constrained scale:
   ``z = r / sd``.
 * ``"marginal"`` and ``"laplace"`` blocks: their scale only (the effects are integrated out).
 * centered blocks hierarchically centered on fixed effects
-  (:func:`pyglmm.compile.hierarchical_centering`): ``alpha = r + theta_c``.
+  (:func:`pyglmm.compile.hierarchical_centering`): ``alpha = r + theta_c``, plus ``W_l theta_k``
+  on the intercept for group-level predictors (:func:`pyglmm.compile.group_level_centering`).
 
 SDs estimated at the boundary (0, a singular fit) are raised to a small positive floor so the
 start is inside the support. Samplers jitter these values per chain.
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import names
-from .compile import hierarchical_centering, pymc_block, theta_names
+from .compile import group_level_centering, hierarchical_centering, pymc_block, theta_names
 from .design import Design
 from .design.centering import centered_fixed
 
@@ -47,6 +48,7 @@ def initvals_from_lmm(
     elif coef_names:
         out["b"] = beta
     centers = hierarchical_centering(design, parameterization, theta_names(design))
+    levels = group_level_centering(design, parameterization, theta_names(design))
     out["sigma"] = np.asarray(max(float(lmm.sigma), 1e-6))
     for name, value in getattr(lmm, "params", {}).items():  # a GLMM fit's shape
         out[name] = np.asarray(float(value))
@@ -60,9 +62,11 @@ def initvals_from_lmm(
         if parameterization[blk.name] in ("marginal", "laplace"):
             continue  # integrated out: its effects are not sampled, so they get no start
         if blk.name in centers:
-            out[names.alpha(blk.name)] = r + [
-                theta[c] if c >= 0 else 0.0 for c in centers[blk.name]
-            ]
+            alpha = r + [theta[c] if c >= 0 else 0.0 for c in centers[blk.name]]
+            if blk.name in levels:
+                lv = levels[blk.name]
+                alpha[:, blk.terms.index("Intercept")] += lv.values @ theta[list(lv.index)]
+            out[names.alpha(blk.name)] = alpha
         elif centered:
             out[names.effects(blk.name)] = r
         else:

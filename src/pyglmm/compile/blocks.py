@@ -38,7 +38,9 @@ from .listing import _Code, _kw, _stacked
 @dataclass(frozen=True)
 class Center:
     """The mean a hierarchically centered block's effects are centered on: ``mean`` (q,)
-    holds ``theta_c`` for centered terms and 0 for the others; ``text`` is its code."""
+    holds ``theta_c`` for centered terms and 0 for the others, or (levels x q) when the
+    intercept is also centered on group-level predictors (``theta_0 + W_l theta_k``,
+    :func:`~pyglmm.compile.parameterization.group_level_centering`); ``text`` is its code."""
 
     mean: Any
     text: str
@@ -111,8 +113,8 @@ def _mvn_rows_logp(value: Any, mu: Any, chol: Any) -> Any:
     re-factors ``L L'`` and solves per level, which nutpie's numba backend runs ~20x slower.)"""
     while chol.ndim > 2:  # PyMC broadcasts the shared factor over the level axis
         chol = chol[0]
-    while mu.ndim > 1:
-        mu = mu[0]
+    while mu.ndim > value.ndim:  # mu: shared (q,), or per level (levels x q) with group-level
+        mu = mu[0]  # predictors (pyglmm.compile.group_level_centering)
     z = pt.linalg.solve_triangular(chol, (value - mu).T, lower=True)
     log_det = pt.sum(pt.log(pt.diag(chol)))
     return -0.5 * pt.sum(z**2, axis=0) - log_det - 0.5 * value.shape[-1] * np.log(2 * np.pi)
@@ -123,7 +125,9 @@ def _mvn_rows_random(
 ) -> np.ndarray:
     q = chol.shape[-1]
     factor = np.asarray(chol).reshape(-1, q, q)[0]
-    return np.asarray(mu).reshape(-1, q)[0] + rng.standard_normal((*size, q)) @ factor.T
+    eps = rng.standard_normal((*size, q)) @ factor.T
+    m = np.asarray(mu).reshape(-1, q)  # one mean, or one per level (group-level predictors)
+    return (m.reshape(eps.shape) if m.shape[0] > 1 and m.size == eps.size else m[0]) + eps
 
 
 def _centered_effects(blk: REBlock, center: Center | None, dims: Any, code: _Code, rv: Any) -> Any:

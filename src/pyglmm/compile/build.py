@@ -34,7 +34,13 @@ from ..families import Family
 from ..priors import PriorSet
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
-from .parameterization import hierarchical_centering, resolve_parameterization, theta_names
+from .parameterization import (
+    LevelPredictors,
+    group_level_centering,
+    hierarchical_centering,
+    resolve_parameterization,
+    theta_names,
+)
 
 
 @dataclass(frozen=True)
@@ -108,12 +114,17 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
     return FixedPart(intercept + pt.dot(Xc[:, 1:], beta), b, Xc, theta, 0)
 
 
-def _center(index: tuple[int, ...], fixed: FixedPart, names: list[str]) -> Center | None:
-    """The :class:`Center` of a block from its :func:`hierarchical_centering` indices (none:
-    not hierarchically centered)."""
+def _center(
+    blk: REBlock,
+    index: tuple[int, ...],
+    fixed: FixedPart,
+    names: list[str],
+    level: LevelPredictors | None = None,
+) -> Center | None:
+    """The :class:`Center` of a block from its :func:`hierarchical_centering` indices and
+    :func:`group_level_centering` predictors (none: not hierarchically centered)."""
     if not index:
         return None
-    mean = pt.stack([fixed.theta[c] if c >= 0 else pt.constant(0.0) for c in index])
     vec = "beta" if fixed.intercept_col is not None else "b"
     offset = 1 if fixed.intercept_col is not None else 0
 
@@ -122,7 +133,18 @@ def _center(index: tuple[int, ...], fixed: FixedPart, names: list[str]) -> Cente
             return "0"
         return "Intercept" if names[c] == "Intercept" else f"{vec}[{c - offset}]"
 
-    return Center(mean, "[" + ", ".join(text(c) for c in index) + "]")
+    parts = [fixed.theta[c] if c >= 0 else pt.constant(0.0) for c in index]
+    texts = [text(c) for c in index]
+    if level is None:
+        return Center(pt.stack(parts), "[" + ", ".join(texts) + "]")
+    i0 = blk.terms.index("Intercept")
+    shares = pt.dot(pt.as_tensor(level.values), fixed.theta[list(level.index)])
+    cols = [
+        shares + parts[i] if i == i0 else pt.ones(blk.n_levels) * parts[i]
+        for i in range(len(parts))
+    ]
+    texts[i0] += f" + W_{blk.name} @ {vec}[{[c - offset for c in level.index]}]"
+    return Center(pt.stack(cols, axis=1), "[" + ", ".join(texts) + "]")
 
 
 def build_model(
@@ -160,6 +182,7 @@ def build_model(
         latent: list[str] = []
         names = theta_names(design)
         centers = hierarchical_centering(design, params, names)
+        levels = group_level_centering(design, params, names)
         for blk in design.blocks:
             kind = pymc_block(blk.covariance)
             if params[blk.name] == "marginal":
@@ -167,7 +190,8 @@ def build_model(
                 marginal_scale = kind.scale(blk, priors, code)
                 continue
             builder = kind.builders[params[blk.name]]
-            r = builder(blk, priors, code, _center(centers.get(blk.name, ()), fixed, names))
+            center = _center(blk, centers.get(blk.name, ()), fixed, names, levels.get(blk.name))
+            r = builder(blk, priors, code, center)
             z_text = "" if blk.q == 1 and np.all(blk.Z == 1.0) else f" * Z_{blk.name}"
             code(f"eta = eta + (r_{blk.name}[codes_{blk.name}]{z_text}).sum(-1)")
             contribution = block_contribution(blk, r)

@@ -12,11 +12,13 @@ centered blocks whose effects are centered on a fixed effect (:func:`theta_names
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..design import Design, REBlock
 from ..design.blocks import KERNEL_ENGINE, MARGINAL_ENGINE
+from ..design.centering import centered_fixed
 from ..errors import ArgumentError
 from ..families import Family
 
@@ -26,8 +28,9 @@ INTEGRATED = ("marginal", "laplace")
 
 # ``"auto"`` with a point fit: a latent block is centered when the median over its levels of
 # kappa (the data's information about a level's effects relative to the prior's, at the point
-# estimate: :mod:`pyglmm.information`) is at least this. 1 is where the two forms' Gibbs rates
-# cross in the normal hierarchy (Papaspiliopoulos, Roberts & Skold 2007).
+# estimate: :mod:`pyglmm.information`) is at least ``Family.centered_min_kappa`` (this without
+# a family). 1 is where the two forms' Gibbs rates cross in the normal hierarchy
+# (Papaspiliopoulos, Roberts & Skold 2007); 2 for 0/1 outcomes, as measured (bench/geometry.py).
 AUTO_CENTERED_MIN_KAPPA = 1.0
 # ``"auto"`` without one (families with no point fit, very large models): centered when the
 # median number of rows per level is at least this (times ``Family.information_factor``: 4 for
@@ -54,11 +57,13 @@ def auto_latent(
 ) -> str:
     """The ``"auto"`` rule for a latent block. With ``information`` (per block name, the median
     over levels of kappa at a point estimate, :func:`pyglmm.information.block_information`):
-    ``"centered"`` when it is at least ``AUTO_CENTERED_MIN_KAPPA`` (1). Without: when the
+    ``"centered"`` when it is at least ``Family.centered_min_kappa`` (1; 2 for
+    bernoulli/binomial, as measured by bench/geometry.py). Without: when the
     median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` times
     ``Family.information_factor`` (20; 80 for bernoulli/binomial). Else ``"noncentered"``."""
     if information is not None and blk.name in information:
-        return "centered" if information[blk.name] >= AUTO_CENTERED_MIN_KAPPA else "noncentered"
+        kappa_min = AUTO_CENTERED_MIN_KAPPA if family is None else family.centered_min_kappa
+        return "centered" if information[blk.name] >= kappa_min else "noncentered"
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
     threshold = AUTO_CENTERED_MIN_ROWS * (1 if family is None else family.information_factor)
     return "centered" if float(np.median(rows)) >= threshold else "noncentered"
@@ -91,8 +96,9 @@ def resolve_parameterization(
       each other block by :func:`auto_latent`. With ``information`` (what :meth:`Model.fit`
       passes when it has a point fit) a block is ``"centered"`` when the data's information
       about its levels' effects relative to the prior's, ``kappa`` (median over levels, at
-      the point estimate: :mod:`pyglmm.information`), is at least ``AUTO_CENTERED_MIN_KAPPA``
-      = 1, else ``"noncentered"``. Without it the rule uses the data only: ``"centered"`` if
+      the point estimate: :mod:`pyglmm.information`), is at least the family's
+      ``centered_min_kappa`` (1; 2 for bernoulli/binomial, bench/geometry.py's measured
+      crossover), else ``"noncentered"``. Without it the rule uses the data only: ``"centered"`` if
       the median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` = 20 (80 for
       bernoulli/binomial, whose rows carry at most 1/4 of a gaussian row's information; with
       SDs of the order of sigma/4, kappa = 1 near 20 gaussian rows per level). In a dict,
@@ -189,6 +195,65 @@ def hierarchical_centering(
         for blk in design.blocks
         if blk.name in owners
     }
+
+
+@dataclass(frozen=True)
+class LevelPredictors:
+    """The fixed effects a hierarchically centered block's intercepts are also centered on
+    (:func:`group_level_centering`): ``index`` their positions in ``theta``, ``values``
+    (levels x len(index)) their centered predictor at each level."""
+
+    index: tuple[int, ...]
+    values: np.ndarray
+
+
+def group_level_centering(
+    design: Design, parameterization: Mapping[str, str], names: list[str]
+) -> dict[str, LevelPredictors]:
+    """For the block whose intercepts are hierarchically centered on ``Intercept``
+    (:func:`hierarchical_centering`), the other fixed effects whose predictor is constant
+    within each of its levels (group-level predictors: a patient's age, a treatment given per
+    patient), which its intercepts are centered on too::
+
+        alpha_l = Intercept + sum_k theta_k w_lk + r_l,    alpha_l ~ N(Intercept + w_l' theta, sd^2)
+
+    (``w_lk`` the centered predictor ``x_k - xbar_k`` at level l). The likelihood then sees
+    ``alpha_l`` and the row-varying predictors only: the ridge along ``theta_k w_lk + r_l =
+    const`` between a group-level coefficient and the block's effects goes, as the one along
+    the intercept does (Gelfand, Sahu & Carlin 1995, section 3). Unit Jacobian: the posterior
+    is the same. A fixed effect another block's term is centered on is left out; {} without an
+    intercept or such a block."""
+    centers = hierarchical_centering(design, parameterization, names)
+    if not design.has_intercept or "Intercept" not in names:
+        return {}
+    i0 = names.index("Intercept")
+    owner = next(
+        (
+            blk
+            for blk in design.blocks
+            if blk.name in centers and "Intercept" in blk.terms
+            and centers[blk.name][blk.terms.index("Intercept")] == i0
+        ),
+        None,
+    )  # fmt: skip
+    if owner is None:
+        return {}
+    used = {c for index in centers.values() for c in index if c >= 0}
+    fixed = centered_fixed(design)
+    order = np.argsort(owner.codes, kind="stable")
+    starts = np.searchsorted(owner.codes[order], np.arange(owner.n_levels))
+    index, columns = [], []
+    for c in range(1, 1 + len(fixed.slopes)):
+        if c in used:
+            continue
+        col = fixed.Xc[order, c]
+        lo, hi = np.minimum.reduceat(col, starts), np.maximum.reduceat(col, starts)
+        if np.all(hi - lo <= 1e-12 * max(1.0, float(np.max(np.abs(col))))):
+            index.append(c)
+            columns.append(fixed.Xc[order[starts], c])
+    if not index:
+        return {}
+    return {owner.name: LevelPredictors(tuple(index), np.column_stack(columns))}
 
 
 def theta_names(design: Design) -> list[str]:

@@ -134,6 +134,12 @@ class Family:
     # A heuristic: a 0/1 row carries Fisher information mu(1 - mu) <= 1/4 about its logit,
     # hence 4 for bernoulli and binomial (rows, whatever the number of trials); 1 otherwise.
     information_factor: ClassVar[int] = 1
+    # The information rule of ``"auto"``: a latent block is centered when the median over its
+    # levels of kappa (the data's information about a level's effects relative to the prior's,
+    # at the point fit: :mod:`pyglmm.information`) is at least this. 1 is where the two forms'
+    # Gibbs rates cross in the normal hierarchy; bench/geometry.py measured the NUTS crossover
+    # (ESS per leapfrog step) near 0.9 for poisson and 0.5-0.9 for gaussian blocks.
+    centered_min_kappa: ClassVar[float] = 1.0
     # The parameter ``Fit.varcorr()`` reports as lme4's "Residual" SD row: gaussian's
     # ``sigma``, the SD of ``y - mu``; None for the other families (lme4 shows no such row).
     residual_sd: ClassVar[str | None] = None

@@ -45,6 +45,9 @@ class Bernoulli(Family):
     kernel_density: ClassVar[str | None] = "binomial"  # one trial per row
     links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
     information_factor: ClassVar[int] = 4
+    # bench/geometry.py: for 0/1 outcomes centered wins from kappa ~ 2 (1.7-2.1; between 1 and 3
+    # either form is within 2x of the other)
+    centered_min_kappa: ClassVar[float] = 2.0
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
         if trials is not None:
@@ -111,6 +114,9 @@ class Binomial(Family):
     kernel_density: ClassVar[str | None] = "binomial"
     links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
     information_factor: ClassVar[int] = 4
+    # bench/geometry.py: for 0/1 outcomes centered wins from kappa ~ 2 (1.7-2.1; between 1 and 3
+    # either form is within 2x of the other)
+    centered_min_kappa: ClassVar[float] = 2.0
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
         if trials is None:

@@ -65,7 +65,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..compile import hierarchical_centering, theta_names
+from ..compile import group_level_centering, hierarchical_centering, theta_names
+from ..compile.parameterization import LevelPredictors
 from ..design import Design, REBlock
 from ..design.blocks import KERNEL_ENGINE
 from ..design.centering import centered_fixed
@@ -90,7 +91,12 @@ __all__ = [
 
 
 def _block(
-    blk: REBlock, priors: PriorSet, role: str, offset: int, center: tuple[int, ...] = ()
+    blk: REBlock,
+    priors: PriorSet,
+    role: str,
+    offset: int,
+    center: tuple[int, ...] = (),
+    level: LevelPredictors | None = None,
 ) -> KernelBlock | str:
     kind = blk.covariance
     if KERNEL_ENGINE not in kind.engines:
@@ -109,6 +115,8 @@ def _block(
         sd_priors=np.array(enc, dtype=float).reshape(-1, 4),
         offset=offset,
         center=center,
+        level_index=() if level is None else level.index,
+        level_values=None if level is None else level.values,
     )
 
 
@@ -137,10 +145,19 @@ def _blocks(
     """The blocks' :class:`KernelBlock` (an integrated one, marginal or Laplace, first), the
     first scale at ``offset``."""
     order = sorted(design.blocks, key=lambda b: parameterization[b.name] not in INTEGRATED_ROLES)
-    centers = hierarchical_centering(design, parameterization, theta_names(design))
+    names = theta_names(design)
+    centers = hierarchical_centering(design, parameterization, names)
+    levels = group_level_centering(design, parameterization, names)
     blocks: list[KernelBlock] = []
     for blk in order:
-        kb = _block(blk, priors, parameterization[blk.name], offset, centers.get(blk.name, ()))
+        kb = _block(
+            blk,
+            priors,
+            parameterization[blk.name],
+            offset,
+            centers.get(blk.name, ()),
+            levels.get(blk.name),
+        )
         if isinstance(kb, str):
             return kb
         blocks.append(kb)

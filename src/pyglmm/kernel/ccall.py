@@ -88,6 +88,9 @@ ARGUMENTS = (
     ("lat_Z", "f3"),
     ("lat_unit", "b1"),
     ("lat_center", "i2"),
+    ("lat_lc_term", "i1"),
+    ("lat_lc_index", "i2"),
+    ("lat_lc_values", "f3"),
 )
 N_SLOTS = len(ARGUMENTS) + 1  # slot 0: the float scalars
 F64, I64, BOOL = slots.F64, slots.I64, slots.BOOL
@@ -140,6 +143,9 @@ def logp_cfunc(dim, x_ptr, grad_ptr, logp_ptr, table_ptr):  # type: ignore[no-un
         a3(t, 28, F64),
         a1(t, 29, BOOL),
         a2(t, 30, I64),
+        a1(t, 31, I64),
+        a2(t, 32, I64),
+        a3(t, 33, F64),
     )
     out[0] = lp
     if not np.isfinite(lp):

@@ -105,6 +105,9 @@ def glmm_logp_grad(
     lat_Z: np.ndarray,
     lat_unit: np.ndarray,
     lat_center: np.ndarray,
+    lat_lc_term: np.ndarray,
+    lat_lc_index: np.ndarray,
+    lat_lc_values: np.ndarray,
     # the Laplace block (lap_q = 0: none); the rows are sorted by its level
     lap_q: int,
     lap_diag: int,
@@ -121,7 +124,8 @@ def glmm_logp_grad(
         x, grad, np.empty((G, lap_q)), np.empty((G, lap_q, lap_q)), np.empty((lap_q, lap_q)),
         p, density, link, ll_const, theta_priors, family_priors, Xc, y, trials, offset,
         lat_q, lat_G, lat_diag, lat_centered, lat_eta, lat_sd_priors, lat_off, lat_codes, lat_Z,
-        lat_unit, lat_center, lap_q, lap_diag, lap_eta, lap_sd_priors, lap_off, lap_ptr, lap_Z,
+        lat_unit, lat_center, lat_lc_term, lat_lc_index, lat_lc_values, lap_q, lap_diag,
+        lap_eta, lap_sd_priors, lap_off, lap_ptr, lap_Z,
     )  # fmt: skip
 
 
@@ -153,6 +157,9 @@ def glmm_density(
     lat_Z: np.ndarray,
     lat_unit: np.ndarray,
     lat_center: np.ndarray,
+    lat_lc_term: np.ndarray,
+    lat_lc_index: np.ndarray,
+    lat_lc_values: np.ndarray,
     lap_q: int,
     lap_diag: int,
     lap_eta: float,
@@ -195,7 +202,10 @@ def glmm_density(
         dLK[k, : mk + 1, :qk, :qk] = dLk
         eff = off + qk + mk
         Rk, Uk = R[k, :Gk, :qk], U[k, :Gk, :qk]
-        lp = latent_block_prior(lp, x, eff, lat_centered[k], lat_center[k], Lamk, Rk, Uk)
+        lp = latent_block_prior(
+            lp, x, eff, lat_centered[k], lat_center[k], lat_lc_term[k], lat_lc_index[k],
+            lat_lc_values[k, :Gk], Lamk, Rk, Uk,
+        )  # fmt: skip
     gth = np.zeros(p)
     GR = np.zeros((K, gmax, qmax))  # d ll / d r, a row per level
     g_shape = 0.0
@@ -249,6 +259,9 @@ def glmm_density(
             lat_off[k] + qk + mk,
             lat_centered[k],
             lat_center[k],
+            lat_lc_term[k],
+            lat_lc_index[k],
+            lat_lc_values[k, :Gk],
             LamK[k, :qk, :qk],
             U[k, :Gk, :qk],
             GR[k, :Gk, :qk],
@@ -309,6 +322,9 @@ def glmm_laplace_effects(
     lat_Z: np.ndarray,
     lat_unit: np.ndarray,
     lat_center: np.ndarray,
+    lat_lc_term: np.ndarray,
+    lat_lc_index: np.ndarray,
+    lat_lc_values: np.ndarray,
     lap_q: int,
     lap_diag: int,
     lap_eta: float,
@@ -329,7 +345,8 @@ def glmm_laplace_effects(
             X[s], grad, modes, chols, lam,
             p, density, link, ll_const, theta_priors, family_priors, Xc, y, trials, offset,
             lat_q, lat_G, lat_diag, lat_centered, lat_eta, lat_sd_priors, lat_off, lat_codes,
-            lat_Z, lat_unit, lat_center, lap_q, lap_diag, lap_eta, lap_sd_priors, lap_off,
+            lat_Z, lat_unit, lat_center, lat_lc_term, lat_lc_index, lat_lc_values, lap_q,
+            lap_diag, lap_eta, lap_sd_priors, lap_off,
             lap_ptr, lap_Z,
         )  # fmt: skip
         if np.isfinite(lp):

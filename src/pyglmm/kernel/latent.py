@@ -7,7 +7,10 @@ Block k's stored effects (levels x q, a row per level l) are ``r_l`` (centered) 
 with ``r_l = Lambda z_l`` (non-centered); a centered term with ``center_i >= 0`` stores
 ``alpha_li = theta_c + r_li`` instead (hierarchical centering): ``r_li = alpha_li - theta_c``,
 and the gradient ``g`` with respect to ``r_li`` goes to ``alpha_li`` and, negated, to
-``theta_c``. Log priors and gradients per level, with ``u_l = Lambda^-1 r_l``:
+``theta_c``. The term ``lc_term`` (the intercept; -1: none) is centered on the group-level
+predictors too (:func:`pyglmm.compile.group_level_centering`): ``r_li = alpha_li - theta_c -
+sum_j theta_{lc_index_j} lc_values_lj``, and ``g`` goes to each such ``theta`` times
+``-lc_values_lj``. Log priors and gradients per level, with ``u_l = Lambda^-1 r_l``:
 
     centered:      -1/2 u_l'u_l - sum log Lambda_ii - q/2 log 2 pi,
                    d/dr_l = g_l - Lambda^-T u_l,
@@ -37,6 +40,9 @@ def latent_block_prior(
     eff: int,
     centered: bool,
     center: np.ndarray,
+    lc_term: int,
+    lc_index: np.ndarray,
+    lc_values: np.ndarray,
     Lam: np.ndarray,
     R: np.ndarray,
     U: np.ndarray,
@@ -55,6 +61,10 @@ def latent_block_prior(
                 R[lev, i] = xk[lev, i]
                 if center[i] >= 0:  # x holds alpha = theta_c + r
                     R[lev, i] -= x[center[i]]
+            if lc_term >= 0:  # and the group-level predictors' share
+                for j in range(lc_index.shape[0]):
+                    if lc_index[j] >= 0:
+                        R[lev, lc_term] -= x[lc_index[j]] * lc_values[lev, j]
         solve_lower(Lam, R, U)
     else:  # z given, r = Lam z
         mul_lower(Lam, xk, R)
@@ -77,6 +87,9 @@ def latent_block_grad(
     eff: int,
     centered: bool,
     center: np.ndarray,
+    lc_term: int,
+    lc_index: np.ndarray,
+    lc_values: np.ndarray,
     Lam: np.ndarray,
     U: np.ndarray,
     GR: np.ndarray,
@@ -99,6 +112,10 @@ def latent_block_grad(
                 gk[lev, i] = gr
                 if center[i] >= 0:  # d/d theta_c of r = alpha - theta_c
                     gth[center[i]] -= gr
+                if i == lc_term:
+                    for j in range(lc_index.shape[0]):
+                        if lc_index[j] >= 0:
+                            gth[lc_index[j]] -= gr * lc_values[lev, j]
                 for j in range(i + 1):
                     GL[i, j] += a[lev, i] * U[lev, j]
         for i in range(q):

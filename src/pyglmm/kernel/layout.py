@@ -37,7 +37,9 @@ class KernelBlock:
     ``offset`` is where its scale starts in ``x`` (a latent block's effects follow).
     ``center[i]``: the index in ``theta`` that the centered block's term ``i`` is
     hierarchically centered on (its stored effects are ``theta_c + r``), or -1; empty when
-    the block is not hierarchically centered."""
+    the block is not hierarchically centered. ``level_index``, ``level_values``: the
+    group-level predictors its intercept term is centered on too (their ``theta`` indices and
+    values per level, :func:`pyglmm.compile.group_level_centering`), empty when none."""
 
     name: str
     terms: tuple[str, ...]
@@ -48,6 +50,13 @@ class KernelBlock:
     sd_priors: np.ndarray
     offset: int
     center: tuple[int, ...] = ()
+    level_index: tuple[int, ...] = ()
+    level_values: np.ndarray | None = None
+
+    @property
+    def level_term(self) -> int:
+        """The term centered on the group-level predictors (the intercept), or -1."""
+        return self.terms.index("Intercept") if self.level_index else -1
 
     @property
     def q(self) -> int:
@@ -203,6 +212,9 @@ class KernelModel:
             self.lat_Z,
             lat["unit"],
             lat["center"],
+            lat["lc_term"],
+            lat["lc_index"],
+            lat["lc_values"],
         )
 
     @cached_property
@@ -225,6 +237,9 @@ class KernelModel:
             self.lat_Z,
             lat["unit"],
             lat["center"],
+            lat["lc_term"],
+            lat["lc_index"],
+            lat["lc_values"],
             *self._lap_args,
         )
 
@@ -243,9 +258,16 @@ class KernelModel:
         qmax = max([b.q for b in lat], default=1)
         sd_priors = np.zeros((len(lat), qmax, 4))
         center = np.full((len(lat), qmax), -1, dtype=np.int64)
+        pmax = max([len(b.level_index) for b in lat], default=0) or 1
+        gmax = max([len(b.levels) for b in lat], default=0) or 1
+        lc_index = np.full((len(lat), pmax), -1, dtype=np.int64)
+        lc_values = np.zeros((len(lat), gmax, pmax))
         for k, b in enumerate(lat):
             sd_priors[k, : b.q] = b.sd_priors
             center[k, : len(b.center)] = b.center
+            if b.level_index:
+                lc_index[k, : len(b.level_index)] = b.level_index
+                lc_values[k, : len(b.levels), : len(b.level_index)] = b.level_values
         return {
             "q": np.array([b.q for b in lat], dtype=np.int64),
             "G": np.array([len(b.levels) for b in lat], dtype=np.int64),
@@ -259,6 +281,9 @@ class KernelModel:
                 dtype=np.bool_,
             ),
             "center": center,
+            "lc_term": np.array([b.level_term for b in lat], dtype=np.int64),
+            "lc_index": lc_index,
+            "lc_values": lc_values,
         }
 
     def constrained(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -310,12 +335,16 @@ class KernelModel:
 
     @staticmethod
     def _center_values(blk: KernelBlock, X: np.ndarray) -> np.ndarray:
-        """``theta_c`` per term of ``blk`` at draws ``X`` (S, ndim), 0 where not centered:
-        the centered block stores ``theta_c + r`` (shape (S, 1, q))."""
+        """``theta_c`` per term of ``blk`` at draws ``X`` (S, ndim), 0 where not centered,
+        plus the group-level predictors' share on the intercept: the centered block stores
+        ``theta_c + w_l' theta + r`` (shape (S, 1, q), or (S, levels, q) with predictors)."""
         out = np.zeros((X.shape[0], 1, blk.q))
         for i, c in enumerate(blk.center):
             if c >= 0:
                 out[:, 0, i] = X[:, c]
+        if blk.level_index:
+            out = np.repeat(out, len(blk.levels), axis=1)
+            out[:, :, blk.level_term] += X[:, list(blk.level_index)] @ blk.level_values.T
         return out
 
     @cached_property

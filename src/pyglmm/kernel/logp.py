@@ -211,6 +211,9 @@ def logp_grad(
     lat_Z: np.ndarray,
     lat_unit: np.ndarray,  # block k's only column is ones (its row loops skip the multiply)
     lat_center: np.ndarray,  # (K, qmax): theta index a centered term is centered on, or -1
+    lat_lc_term: np.ndarray,  # (K,): the term centered on group-level predictors too, or -1
+    lat_lc_index: np.ndarray,  # (K, Pmax): their theta indices (-1 padded)
+    lat_lc_values: np.ndarray,  # (K, gmax, Pmax): their values per level
 ) -> float:  # pragma: no cover - numba
     """Log posterior density at ``x`` (module docstring and :mod:`pyglmm.kernel`); writes
     its gradient into ``grad``."""
@@ -267,6 +270,9 @@ def logp_grad(
                 off + qk + mk,
                 lat_centered[k],
                 lat_center[k],
+                lat_lc_term[k],
+                lat_lc_index[k],
+                lat_lc_values[k, :Gk],
                 Lamk,
                 R[k, :Gk, :qk],
                 U[k, :Gk, :qk],
@@ -303,6 +309,9 @@ def logp_grad(
                 lat_off[k] + qk + mk,
                 lat_centered[k],
                 lat_center[k],
+                lat_lc_term[k],
+                lat_lc_index[k],
+                lat_lc_values[k, :Gk],
                 Lamk,
                 U[k, :Gk, :qk],
                 GR[k, :Gk, :qk],

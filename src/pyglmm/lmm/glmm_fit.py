@@ -154,7 +154,24 @@ def _minimize(
             x, fx = np.asarray(res2.x), float(res2.fun)
         converged = bool(res2.success)
         message += f"; Nelder-Mead: {res2.message}"
+    x, fx = _snap_to_bounds(f, x, fx, lower)
     return x, fx, converged, message
+
+
+def _snap_to_bounds(
+    f: Callable[[np.ndarray], float], x: np.ndarray, fx: float, lower: np.ndarray, tol: float = 1e-6
+) -> tuple[np.ndarray, float]:
+    """Coordinates within ``tol`` of their lower bound (an SD estimated at 0) put on it when
+    that does not raise ``f`` (beyond rounding): a singular fit reports 0 exactly, as lme4's
+    bounded bobyqa does, whatever digits L-BFGS-B stopped at."""
+    near = np.isfinite(lower) & (x - lower < tol) & (x != lower)
+    if not near.any():
+        return x, fx
+    snapped = np.where(near, lower, x)
+    f_snapped = float(f(snapped))
+    if f_snapped <= fx + 1e-10 * (1.0 + abs(fx)):
+        return snapped, f_snapped
+    return x, fx
 
 
 def _gradient_small(

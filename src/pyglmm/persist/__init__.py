@@ -200,6 +200,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
         model.parameterization = spec
         model.data_name = data_name
         model._compiled = {}
+        model._point = (None,)  # no data: no point fit ("auto" falls back to rows per level)
     return Fit(
         model,
         idata,
