@@ -80,8 +80,14 @@ CASES: dict[str, Case] = {
         "epilepsy_obs_patient", *_bench("8"), "patient", "the same, patient integrated out"
     ),
     "verbagg": Case("verbagg", *_bench("9"), "id", "316 respondents x 24 items, Bernoulli"),
+    "bern_1000x2": Case(
+        "bern_1000x2", "y ~ x + (1 | g)", "bernoulli", _bern(1000, 2), "g", "2 rows per level"
+    ),
     "bern_500x5": Case(
         "bern_500x5", "y ~ x + (1 | g)", "bernoulli", _bern(500, 5), "g", "5 rows per level"
+    ),
+    "bern_250x20": Case(
+        "bern_250x20", "y ~ x + (1 | g)", "bernoulli", _bern(250, 20), "g", "20 rows per level"
     ),
     "bern_200x50": Case(
         "bern_200x50", "y ~ x + (1 | g)", "bernoulli", _bern(200, 50), "g", "50 rows per level"
@@ -235,12 +241,12 @@ def markdown_tables(summaries: list[dict], rows: list[dict]) -> str:
     out = [
         "| model | block (levels, rows/level) | max \\|z\\| (param) | SD ratio | min cov90 | "
         "r: max / median \\|z\\| | div exact / laplace | max R-hat exact / laplace | "
-        "wall s exact / laplace |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "min ESS exact / laplace | wall s exact / laplace |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         if "error" in s:
-            out.append(f"| {s['model']} | error: {s['error']} | | | | | | | |")
+            out.append(f"| {s['model']} | error: {s['error']} | | | | | | | | |")
             continue
         out.append(
             f"| {s['model']} | {s['block']} ({s['levels']}, {s['rows_per_level']:.0f}) | "
@@ -249,7 +255,8 @@ def markdown_tables(summaries: list[dict], rows: list[dict]) -> str:
             f"{s['r_max_abs_z']:.2f} / {s['r_median_abs_z']:.2f} | "
             f"{s['div_exact']} / {s['div_laplace']} | "
             f"{s['max_rhat_exact']:.3f} / {s['max_rhat_laplace']:.3f} | "
-            f"{s['wall_s_exact']:.0f} / {s['wall_s_laplace']:.0f} |"
+            f"{s['min_ess_exact']:.0f} / {s['min_ess_laplace']:.0f} | "
+            f"{s['wall_s_exact']:.1f} / {s['wall_s_laplace']:.1f} |"
         )
     out += [
         "",
