@@ -57,6 +57,7 @@ class Case:
     load: Callable[[], pd.DataFrame]
     block: str  # the block integrated out by the Laplace fit
     note: str
+    trials: str | None = None  # a binomial's trials column
 
 
 def _bench(key: str) -> tuple[str, str, Callable[[], pd.DataFrame]]:
@@ -71,7 +72,7 @@ def _bern(n_groups: int, n_per_group: int) -> Callable[[], pd.DataFrame]:
 
 
 CASES: dict[str, Case] = {
-    "cbpp": Case("cbpp", *_bench("6"), "herd", "15 herds x ~4 periods, binomial (size 2-34)"),
+    "cbpp": Case("cbpp", *_bench("6"), "herd", "15 herds x ~4 periods, binomial", "size"),
     "epilepsy": Case("epilepsy", *_bench("7"), "patient", "59 patients x 4 visits, Poisson counts"),
     "epilepsy_obs": Case(
         "epilepsy_obs", *_bench("8"), "obs", "(1 | obs): one Poisson count per level"
@@ -167,6 +168,21 @@ def _effects_summary(block: str, ex: np.ndarray, la: np.ndarray) -> dict[str, An
     }
 
 
+def _information(case: Case, df: pd.DataFrame, fit: Any) -> float:
+    """The median over the integrated block's levels of the Fisher information its rows carry
+    about the linear predictor, ``sum_i W_i`` (bernoulli ``p (1 - p)``, binomial ``n p (1 -
+    p)``, Poisson ``mu``), at the exact fit's posterior mean of each row's ``eta``."""
+    eta = np.asarray(fit.predict(kind="link")["Estimate"], dtype=float)
+    if case.family == "poisson":
+        w = np.exp(eta)
+    else:
+        prob = 1.0 / (1.0 + np.exp(-eta))
+        w = prob * (1.0 - prob)
+        if case.trials is not None:
+            w = w * df[case.trials].to_numpy(dtype=float)
+    return float(pd.Series(w).groupby(df[case.block].to_numpy()).sum().median())
+
+
 def _fit(case: Case, df: pd.DataFrame, spec: Any, a: argparse.Namespace) -> tuple[Any, float]:
     import pyglmm as pg
 
@@ -209,12 +225,16 @@ def run_case(case: Case, a: argparse.Namespace) -> tuple[list[dict], dict[str, A
     rows.append(_effects_summary(case.block, r_exact, r_lap))
     ie, il = _fit_info(exact, wall_e, pe), _fit_info(lap, wall_l, pl)
     hyper = [r for r in rows if not r["param"].startswith("r[")]
+    sd_block = next(r["mean_exact"] for r in hyper if r["param"].startswith(f"sd:{case.block}:"))
+    info = _information(case, df, exact)
     summary = {
         "model": case.name,
         "rows": len(df),
         "block": case.block,
         "levels": int(df[case.block].nunique()),
         "rows_per_level": len(df) / df[case.block].nunique(),
+        "info_per_level": info,  # median sum_i W_i over the block's levels
+        "info_sd2": info * sd_block**2,  # the same relative to the prior precision 1 / sd^2
         "max_abs_z": max(abs(r["z"]) for r in hyper),
         "max_abs_z_param": max(hyper, key=lambda r: abs(r["z"]))["param"],
         "min_sd_ratio": min(r["sd_ratio"] for r in hyper),
@@ -239,17 +259,19 @@ def _fmt(x: Any, digits: int = 2) -> str:
 
 def markdown_tables(summaries: list[dict], rows: list[dict]) -> str:
     out = [
-        "| model | block (levels, rows/level) | max \\|z\\| (param) | SD ratio | min cov90 | "
+        "| model | block (levels, rows/level) | info/level (x sd^2) | max \\|z\\| (param) | "
+        "SD ratio | min cov90 | "
         "r: max / median \\|z\\| | div exact / laplace | max R-hat exact / laplace | "
         "min ESS exact / laplace | wall s exact / laplace |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         if "error" in s:
-            out.append(f"| {s['model']} | error: {s['error']} | | | | | | | | |")
+            out.append(f"| {s['model']} | error: {s['error']} | | | | | | | | | |")
             continue
         out.append(
             f"| {s['model']} | {s['block']} ({s['levels']}, {s['rows_per_level']:.0f}) | "
+            f"{s['info_per_level']:.1f} ({s['info_sd2']:.1f}) | "
             f"{s['max_abs_z']:.2f} ({s['max_abs_z_param']}) | "
             f"{s['min_sd_ratio']:.2f}-{s['max_sd_ratio']:.2f} | {s['min_cov90']:.2f} | "
             f"{s['r_max_abs_z']:.2f} / {s['r_median_abs_z']:.2f} | "
