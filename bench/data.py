@@ -91,13 +91,16 @@ def simulate(n_groups: int, n_per_group: int, seed: int = SEED) -> pd.DataFrame:
     return df
 
 
-def simulate_bernoulli(n_groups: int, n_per_group: int, seed: int = BERN_SEED) -> pd.DataFrame:
+def simulate_bernoulli(
+    n_groups: int, n_per_group: int, seed: int = BERN_SEED, sd: tuple = BERN_SD
+) -> pd.DataFrame:
     """``n_groups`` x ``n_per_group`` rows of ``y ~ x + (1 + x | g)``, logit link, with
     x ~ N(0, 1), intercept -0.5, slope 0.8, sd(u) = (1, 0.5), cor(u0, u1) = 0.3 and y a 0/1
-    integer column (``default_rng(seed)``)."""
+    integer column (``default_rng(seed)``). ``sd=(1.0, 0.0)`` simulates ``y ~ x + (1 | g)``
+    (no random slope; the same draws otherwise)."""
     rng = np.random.default_rng(seed)
     n = n_groups * n_per_group
-    u, g = _group_effects(rng, n_groups, n_per_group, BERN_SD, BERN_COR)
+    u, g = _group_effects(rng, n_groups, n_per_group, sd, BERN_COR)
     x = rng.standard_normal(n)
     b0, b1 = BERN_BETA
     eta = b0 + u[g, 0] + (b1 + u[g, 1]) * x
