@@ -11,7 +11,12 @@ import scipy.linalg
 
 import pyglmm as pg
 from pyglmm import information
-from pyglmm.compile import AUTO_CENTERED_MIN_KAPPA, auto_latent, resolve_parameterization
+from pyglmm.compile import (
+    AUTO_CENTERED_MIN_KAPPA,
+    AUTO_CENTERED_MIN_LEVELS,
+    auto_latent,
+    resolve_parameterization,
+)
 from pyglmm.information import block_information, level_information, row_information
 
 RUN = dict(progressbar=False, warn=False)
@@ -102,7 +107,10 @@ def test_rule_threshold_and_fallback():
     model = pg.Model("y ~ x + (1 | g)", df, family="poisson")
     blk = model.design.blocks[0]
     assert AUTO_CENTERED_MIN_KAPPA == 1.0
-    assert auto_latent(blk, model.family, {"g": 1.0}) == "centered"
+    assert auto_latent(blk, model.family, {"g": 1.0}) == "centered"  # 10 levels
+    assert AUTO_CENTERED_MIN_LEVELS == 10
+    few = pg.Model("y ~ x + (1 | g)", simulate("poisson", 9, 5, 1.0), family="poisson")
+    assert auto_latent(few.design.blocks[0], few.family, {"g": 50.0}) == "noncentered"
     assert auto_latent(blk, model.family, {"g": 0.99}) == "noncentered"
     assert auto_latent(blk, model.family, {}) == "noncentered"  # rows rule: 5 < 20
     # 0/1 outcomes: centered from kappa = 2 (bench/geometry.py's measured crossover)
@@ -201,13 +209,19 @@ def test_chosen_parameterization_samples_better(make, expected):
 
 
 def test_default_init_starts_at_point_estimates():
-    df = simulate("bernoulli", groups=20, rows=10, sd=0.5)
+    df = simulate("bernoulli", groups=20, rows=20, sd=1.0)
     model = pg.Model("y ~ x + (1 | g)", df, family="bernoulli")
+    assert not model._cheap_point_fit().is_singular()
     kw = dict(draws=20, tune=20, chains=1, seed=1, **RUN)
     assert model.fit(**kw).timing["point_init"] == 1.0
     assert model.fit(init=None, **kw).timing["point_init"] == 0.0
     student = pg.Model("y ~ x + (1 | g)", simulate("gaussian", 20, 10, 0.5), family="student")
     assert student.fit(**kw).timing["point_init"] == 0.0  # no point fit: the sampler's start
+    flat = simulate("gaussian", 20, 10, 0.5)
+    flat["y"] -= flat.groupby("g")["y"].transform("mean")  # a singular fit: SD 0
+    singular = pg.Model("y ~ 1 + (1 | g)", flat, parameterization="noncentered")
+    assert singular._cheap_point_fit().is_singular()
+    assert singular.fit(**kw).timing["point_init"] == 0.0  # no start at the funnel's neck
 
 
 def test_default_low_rank_by_size():

@@ -23,6 +23,7 @@ from .blocks import (
 from .build import CompiledModel, FixedPart, build_model, coords_of
 from .parameterization import (
     AUTO_CENTERED_MIN_KAPPA,
+    AUTO_CENTERED_MIN_LEVELS,
     AUTO_CENTERED_MIN_ROWS,
     MARGINAL_ENGINE,
     PARAMETERIZATIONS,
@@ -37,6 +38,7 @@ from .parameterization import (
 
 __all__ = [
     "AUTO_CENTERED_MIN_KAPPA",
+    "AUTO_CENTERED_MIN_LEVELS",
     "AUTO_CENTERED_MIN_ROWS",
     "MARGINAL_ENGINE",
     "PARAMETERIZATIONS",

@@ -32,6 +32,12 @@ INTEGRATED = ("marginal", "laplace")
 # a family). 1 is where the two forms' Gibbs rates cross in the normal hierarchy
 # (Papaspiliopoulos, Roberts & Skold 2007); 2 for 0/1 outcomes, as measured (bench/geometry.py).
 AUTO_CENTERED_MIN_KAPPA = 1.0
+# ... and when it has at least this many levels: with few levels the SD's posterior reaches
+# near 0, where a centered block's intercepts pin ``Intercept`` (its conditional SD is
+# sd / sqrt(levels)), a funnel in (Intercept, sd) whatever kappa is at the point estimate
+# (tests/test_kernel.py: a 4-level block with 300 rows per level diverged 131 times in 4,000
+# transitions centered, 7-9 non-centered)
+AUTO_CENTERED_MIN_LEVELS = 10
 # ``"auto"`` without one (families with no point fit, very large models): centered when the
 # median number of rows per level is at least this (times ``Family.information_factor``: 4 for
 # a 0/1 outcome, which carries at most 1/4 of the information of a gaussian row)
@@ -58,12 +64,14 @@ def auto_latent(
     """The ``"auto"`` rule for a latent block. With ``information`` (per block name, the median
     over levels of kappa at a point estimate, :func:`pyglmm.information.block_information`):
     ``"centered"`` when it is at least ``Family.centered_min_kappa`` (1; 2 for
-    bernoulli/binomial, as measured by bench/geometry.py). Without: when the
+    bernoulli/binomial, as measured by bench/geometry.py) and the block has at least
+    ``AUTO_CENTERED_MIN_LEVELS`` (10) levels. Without: when the
     median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` times
     ``Family.information_factor`` (20; 80 for bernoulli/binomial). Else ``"noncentered"``."""
     if information is not None and blk.name in information:
         kappa_min = AUTO_CENTERED_MIN_KAPPA if family is None else family.centered_min_kappa
-        return "centered" if information[blk.name] >= kappa_min else "noncentered"
+        informed = information[blk.name] >= kappa_min and blk.n_levels >= AUTO_CENTERED_MIN_LEVELS
+        return "centered" if informed else "noncentered"
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
     threshold = AUTO_CENTERED_MIN_ROWS * (1 if family is None else family.information_factor)
     return "centered" if float(np.median(rows)) >= threshold else "noncentered"
@@ -98,7 +106,8 @@ def resolve_parameterization(
       about its levels' effects relative to the prior's, ``kappa`` (median over levels, at
       the point estimate: :mod:`pyglmm.information`), is at least the family's
       ``centered_min_kappa`` (1; 2 for bernoulli/binomial, bench/geometry.py's measured
-      crossover), else ``"noncentered"``. Without it the rule uses the data only: ``"centered"`` if
+      crossover) and the block has at least ``AUTO_CENTERED_MIN_LEVELS`` = 10 levels, else
+      ``"noncentered"``. Without it the rule uses the data only: ``"centered"`` if
       the median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` = 20 (80 for
       bernoulli/binomial, whose rows carry at most 1/4 of a gaussian row's information; with
       SDs of the order of sigma/4, kappa = 1 near 20 gaussian rows per level). In a dict,

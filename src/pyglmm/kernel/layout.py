@@ -413,6 +413,20 @@ class KernelModel:
                 x[start : start + len(blk.levels) * q] = eff.reshape(-1)
         return x
 
+    def jittered(self, base: np.ndarray, seed: int) -> np.ndarray:
+        """A chain's start near ``base`` (a point estimate, :meth:`unconstrained`): U(-0.1, 0.1)
+        on the coefficients, the family parameters and centered effects, U(-1, 1) on the log
+        scales, correlations and ``z`` (as :meth:`initial_point`): chains that all start at
+        the mode with a small jitter of their scales adapted badly on a 9-level correlated
+        block (345 divergences in 4,000 transitions, against 4 from the default start)."""
+        rng = np.random.default_rng(seed)
+        x = base + rng.uniform(-0.1, 0.1, self.ndim)
+        for blk in self.blocks:
+            o, q = blk.offset, blk.q
+            wide = q + blk.m + (blk.size - q - blk.m if blk.role == "noncentered" else 0)
+            x[o : o + wide] = base[o : o + wide] + rng.uniform(-1, 1, wide)
+        return x
+
     def initial_point(self, seed: int) -> np.ndarray:
         """Least-squares fixed effects, residual SD, block SDs at half of it, no correlation,
         effects 0; jittered by U(-1, 1) on log scales, correlations and ``z`` (PyMC's jitter),

@@ -53,10 +53,7 @@ def nutpie_model(km: KernelModel, initvals: dict[str, Any] | None = None) -> tup
     def initial_point(seed: int) -> np.ndarray:
         if base is None:
             return km.initial_point(seed)
-        rng = np.random.default_rng(seed)
-        x = base.copy()
-        x[km.p :] += rng.uniform(-0.1, 0.1, km.ndim - km.p)
-        return x
+        return km.jittered(base, seed)
 
     compiled = nutpie_compiled(table, keep, km.ndim, initial_point, callbacks.logp_cfunc.address)
     return compiled, compile_s
