@@ -191,10 +191,10 @@ class Model:
         of :meth:`optimize` (REML for gaussian models, the Laplace fit for the others) when
         that fit is cheap (the family has one, at most 250,000 rows; it is computed once per
         model and also serves ``"auto"``'s parameterization) and not singular (an SD of 0 is
-        the neck of a funnel: chains started there explored a 4-level SD's tail less than
-        half as far), else where the sampler starts by itself; ``"reml"`` / ``"laplace"`` (either name works for either family) always
-        use the point estimates; ``None`` never. ``fit.timing["point_init"]`` is 1.0 when the
-        chains started at the point estimates.
+        the neck of a funnel), else where the sampler starts by itself; ``"reml"`` /
+        ``"laplace"`` (either name works for either family) always use the point estimates;
+        ``None`` never. ``fit.timing["point_init"]`` is 1.0 when the chains started at the
+        point estimates.
 
         A block sampled with ``"marginal"`` has its effects ``r_<block>`` drawn afterwards from
         their exact conditional posterior given each draw (seeded from ``seed``), so
