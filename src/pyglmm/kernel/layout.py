@@ -342,7 +342,7 @@ class KernelModel:
         for i, c in enumerate(blk.center):
             if c >= 0:
                 out[:, 0, i] = X[:, c]
-        if blk.level_index:
+        if blk.level_index and blk.level_values is not None:
             out = np.repeat(out, len(blk.levels), axis=1)
             out[:, :, blk.level_term] += X[:, list(blk.level_index)] @ blk.level_values.T
         return out
