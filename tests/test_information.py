@@ -108,8 +108,8 @@ def test_rule_threshold_and_fallback():
     blk = model.design.blocks[0]
     assert AUTO_CENTERED_MIN_KAPPA == 1.0
     assert auto_latent(blk, model.family, {"g": 1.0}) == "centered"  # 10 levels
-    assert AUTO_CENTERED_MIN_LEVELS == 10
-    few = pg.Model("y ~ x + (1 | g)", simulate("poisson", 9, 5, 1.0), family="poisson")
+    assert AUTO_CENTERED_MIN_LEVELS == 5
+    few = pg.Model("y ~ x + (1 | g)", simulate("poisson", 4, 5, 1.0), family="poisson")
     assert auto_latent(few.design.blocks[0], few.family, {"g": 50.0}) == "noncentered"
     assert auto_latent(blk, model.family, {"g": 0.99}) == "noncentered"
     assert auto_latent(blk, model.family, {}) == "noncentered"  # rows rule: 5 < 20
@@ -208,31 +208,31 @@ def test_chosen_parameterization_samples_better(make, expected):
     assert eff[expected] > 1.5 * eff[other], eff
 
 
-def test_default_init_starts_at_point_estimates():
+def test_auto_init_starts_at_point_estimates():
     df = simulate("bernoulli", groups=20, rows=20, sd=1.0)
     model = pg.Model("y ~ x + (1 | g)", df, family="bernoulli")
     assert not model._cheap_point_fit().is_singular()
     kw = dict(draws=20, tune=20, chains=1, seed=1, **RUN)
-    assert model.fit(**kw).timing["point_init"] == 1.0
-    assert model.fit(init=None, **kw).timing["point_init"] == 0.0
+    assert model.fit(init="auto", **kw).timing["point_init"] == 1.0
+    assert model.fit(**kw).timing["point_init"] == 0.0  # the default: the sampler's start
     student = pg.Model("y ~ x + (1 | g)", simulate("gaussian", 20, 10, 0.5), family="student")
-    assert student.fit(**kw).timing["point_init"] == 0.0  # no point fit: the sampler's start
+    assert student.fit(init="auto", **kw).timing["point_init"] == 0.0  # no point fit
     flat = simulate("gaussian", 20, 10, 0.5)
     flat["y"] -= flat.groupby("g")["y"].transform("mean")  # a singular fit: SD 0
     singular = pg.Model("y ~ 1 + (1 | g)", flat, parameterization="noncentered")
     assert singular._cheap_point_fit().is_singular()
-    assert singular.fit(**kw).timing["point_init"] == 0.0  # no start at the funnel's neck
+    assert singular.fit(init="auto", **kw).timing["point_init"] == 0.0  # not at the neck
 
 
 def test_default_low_rank_by_size():
-    """The low-rank mass matrix is the default only for latent models with at most 100 sampled
+    """The low-rank mass matrix is the default only for latent models with at most 250 sampled
     parameters (its adaptation's cost grows quickly with the dimension)."""
     from pyglmm.model import LOW_RANK_MAX_PARAMETERS, _default_low_rank
 
-    small = pg.Model("y ~ x + (1 | g)", simulate("poisson", 30, 5, 0.5), family="poisson")
-    big = pg.Model("y ~ x + (1 | g)", simulate("poisson", 120, 2, 0.5), family="poisson")
-    assert LOW_RANK_MAX_PARAMETERS == 100
-    assert _default_low_rank(small.design, {"g": "centered"})  # 2 + 1 + 30 parameters
-    assert not _default_low_rank(big.design, {"g": "centered"})  # 2 + 1 + 120
+    small = pg.Model("y ~ x + (1 | g)", simulate("poisson", 240, 2, 0.5), family="poisson")
+    big = pg.Model("y ~ x + (1 | g)", simulate("poisson", 250, 2, 0.5), family="poisson")
+    assert LOW_RANK_MAX_PARAMETERS == 250
+    assert _default_low_rank(small.design, {"g": "centered"})  # 2 + 1 + 240 parameters
+    assert not _default_low_rank(big.design, {"g": "centered"})  # 2 + 1 + 250
     gauss = pg.Model("y ~ x + (1 | g)", simulate("gaussian", 30, 5, 0.5))
     assert not _default_low_rank(gauss.design, {"g": "marginal"})  # nothing latent

@@ -356,8 +356,8 @@ def test_scope(data):
 
 @pytest.fixture(scope="module")
 def pair(data):
-    """The same model (g integrated out, h latent and non-centered by the auto rule: 4 levels)
-    sampled through the kernel and through the PyMC model."""
+    """The same model (g integrated out, h latent and non-centered by the auto rule: 4 levels,
+    fewer than 5) sampled through the kernel and through the PyMC model."""
     model = pg.Model("y ~ x + (1 + x | g) + (1 | h)", data)
     kw = dict(draws=1000, tune=1000, chains=4, seed=3, progressbar=False, warn=False)
     return model.fit(kernel=True, **kw), model.fit(kernel=False, **kw)

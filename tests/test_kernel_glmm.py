@@ -30,7 +30,8 @@ def _frame(seed: int, n: int = 96, groups: int = 8) -> pd.DataFrame:
     mu = special.expit(eta)
     succ = rng.binomial(trials, mu)
     counts = rng.negative_binomial(4.0, 4.0 / (4.0 + np.exp(eta + 1)))
-    w = rng.normal(size=groups)[g]  # a group-level predictor: constant within g
+    w = 0.5 * rng.normal(size=groups)[g]  # a group-level predictor: constant within g
+    v = 0.5 * rng.normal(size=5)[h]  # and one constant within h
     return pd.DataFrame(
         {
             "yb": rng.binomial(1, mu),
@@ -40,6 +41,7 @@ def _frame(seed: int, n: int = 96, groups: int = 8) -> pd.DataFrame:
             "x": x,
             "off": off,
             "w": w,
+            "v": v,
             "g": [f"g{k}" for k in g],
             "h": [f"h{k}" for k in h],
         }
@@ -73,6 +75,8 @@ STRUCTURES = {
     "correlated slope": "x + offset(off) + (1 + x | g)",
     # w is constant within g: a centered g block's intercepts are centered on it too
     "group-level predictor": "x + w + offset(off) + (1 + x | g)",
+    # crossed: h (fewest levels) is centered on Intercept and v, g on w alone
+    "group-level crossed": "x + w + v + offset(off) + (1 | g) + (1 | h)",
 }
 USER_PRIORS = {
     "Intercept": pg.prior("Normal", mu=0, sigma=3),
@@ -273,6 +277,12 @@ def test_group_level_predictors_are_centered_on(data):
     np.testing.assert_allclose(grad, fd, rtol=1e-5, atol=1e-5 * max(1.0, abs(lp)) ** 0.5)
     noncentered = _kernel(model, "noncentered")
     assert noncentered.latent[0].level_index == ()
+    crossed = _kernel(_model(data, "bernoulli", "logit", "group-level crossed"), "centered")
+    by_name = {b.name: b for b in crossed.latent}
+    assert by_name["h"].center == (0,) and by_name["h"].level_index == (3,)  # [Int, x, w, v]
+    assert by_name["g"].center == () and by_name["g"].level_index == (2,)
+    x = _random_point(crossed, 6)
+    np.testing.assert_allclose(crossed.unconstrained(crossed.constrained(x)), x, atol=1e-9)
 
 
 def test_hierarchically_centered_blocks_store_alpha(data):

@@ -235,7 +235,7 @@ def _simulate_crossed(seed: int = 11) -> pd.DataFrame:
 def crossed_fits():
     model = pg.Model("y ~ x + (1 + x | g) + (1 | h)", _simulate_crossed())
     kwargs = dict(draws=1000, tune=1000, chains=4, seed=7, progressbar=False, warn=False)
-    # "marginal": g integrated out; h (40 rows per level) centered by the auto rule
+    # "marginal": g integrated out; h (6 levels, 40 rows each) centered by the auto rule
     marginal = model.fit(parameterization="marginal", init="reml", **kwargs)
     # the latent reference needs small steps: at target_accept=0.9 it under-explores the right
     # tail of sd(h) (6 levels; Est.Error 0.27 against 0.32-0.33 at 0.99 and for the marginal fit)
@@ -245,7 +245,7 @@ def crossed_fits():
 
 def test_marginal_and_latent_posteriors_agree(crossed_fits):
     marginal, latent = crossed_fits
-    assert marginal.parameterization == {"g": "marginal", "h": "centered"}
+    assert marginal.parameterization == {"g": "marginal", "h": "centered"}  # 6 levels
     a, b = marginal.summary(), latent.summary()
     assert list(a["term"]) == list(b["term"])
     mcse_a = a["Est.Error"] / np.sqrt(a["Bulk_ESS"])

@@ -61,8 +61,9 @@ def initvals_from_lmm(
         out.update(scale)
         if parameterization[blk.name] in ("marginal", "laplace"):
             continue  # integrated out: its effects are not sampled, so they get no start
-        if blk.name in centers:
-            alpha = r + [theta[c] if c >= 0 else 0.0 for c in centers[blk.name]]
+        if blk.name in centers or blk.name in levels:
+            index = centers.get(blk.name, (-1,) * blk.q)
+            alpha = r + [theta[c] if c >= 0 else 0.0 for c in index]
             if blk.name in levels:
                 lv = levels[blk.name]
                 alpha[:, blk.terms.index("Intercept")] += lv.values @ theta[list(lv.index)]

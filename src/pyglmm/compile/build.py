@@ -123,8 +123,9 @@ def _center(
 ) -> Center | None:
     """The :class:`Center` of a block from its :func:`hierarchical_centering` indices and
     :func:`group_level_centering` predictors (none: not hierarchically centered)."""
-    if not index:
+    if not index and level is None:
         return None
+    index = index or (-1,) * blk.q
     vec = "beta" if fixed.intercept_col is not None else "b"
     offset = 1 if fixed.intercept_col is not None else 0
 

@@ -35,9 +35,10 @@ AUTO_CENTERED_MIN_KAPPA = 1.0
 # ... and when it has at least this many levels: with few levels the SD's posterior reaches
 # near 0, where a centered block's intercepts pin ``Intercept`` (its conditional SD is
 # sd / sqrt(levels)), a funnel in (Intercept, sd) whatever kappa is at the point estimate
-# (tests/test_kernel.py: a 4-level block with 300 rows per level diverged 131 times in 4,000
-# transitions centered, 7-9 non-centered)
-AUTO_CENTERED_MIN_LEVELS = 10
+# (tests/test_kernel.py: a 4-level block with 18 rows per level diverged 45 times in 4,000
+# transitions centered, 4 non-centered; tests/test_marginal.py: a 6-level block with 40 rows
+# per level 0 centered, 2 non-centered)
+AUTO_CENTERED_MIN_LEVELS = 5
 # ``"auto"`` without one (families with no point fit, very large models): centered when the
 # median number of rows per level is at least this (times ``Family.information_factor``: 4 for
 # a 0/1 outcome, which carries at most 1/4 of the information of a gaussian row)
@@ -65,7 +66,7 @@ def auto_latent(
     over levels of kappa at a point estimate, :func:`pyglmm.information.block_information`):
     ``"centered"`` when it is at least ``Family.centered_min_kappa`` (1; 2 for
     bernoulli/binomial, as measured by bench/geometry.py) and the block has at least
-    ``AUTO_CENTERED_MIN_LEVELS`` (10) levels. Without: when the
+    ``AUTO_CENTERED_MIN_LEVELS`` (5) levels. Without: when the
     median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` times
     ``Family.information_factor`` (20; 80 for bernoulli/binomial). Else ``"noncentered"``."""
     if information is not None and blk.name in information:
@@ -106,7 +107,7 @@ def resolve_parameterization(
       about its levels' effects relative to the prior's, ``kappa`` (median over levels, at
       the point estimate: :mod:`pyglmm.information`), is at least the family's
       ``centered_min_kappa`` (1; 2 for bernoulli/binomial, bench/geometry.py's measured
-      crossover) and the block has at least ``AUTO_CENTERED_MIN_LEVELS`` = 10 levels, else
+      crossover) and the block has at least ``AUTO_CENTERED_MIN_LEVELS`` = 5 levels, else
       ``"noncentered"``. Without it the rule uses the data only: ``"centered"`` if
       the median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` = 20 (80 for
       bernoulli/binomial, whose rows carry at most 1/4 of a gaussian row's information; with
@@ -219,50 +220,56 @@ class LevelPredictors:
 def group_level_centering(
     design: Design, parameterization: Mapping[str, str], names: list[str]
 ) -> dict[str, LevelPredictors]:
-    """For the block whose intercepts are hierarchically centered on ``Intercept``
-    (:func:`hierarchical_centering`), the other fixed effects whose predictor is constant
-    within each of its levels (group-level predictors: a patient's age, a treatment given per
-    patient), which its intercepts are centered on too::
+    """Per centered block with an intercept term, the fixed effects whose predictor is
+    constant within each of its levels (group-level predictors: a patient's age, a treatment
+    given per patient), which its intercepts are centered on::
 
-        alpha_l = Intercept + sum_k theta_k w_lk + r_l,    alpha_l ~ N(Intercept + w_l' theta, sd^2)
+        alpha_l = [Intercept +] sum_k theta_k w_lk + r_l,
+        alpha_l ~ N([Intercept +] w_l' theta, sd^2)
 
-    (``w_lk`` the centered predictor ``x_k - xbar_k`` at level l). The likelihood then sees
-    ``alpha_l`` and the row-varying predictors only: the ridge along ``theta_k w_lk + r_l =
-    const`` between a group-level coefficient and the block's effects goes, as the one along
-    the intercept does (Gelfand, Sahu & Carlin 1995, section 3). Unit Jacobian: the posterior
-    is the same. A fixed effect another block's term is centered on is left out; {} without an
-    intercept or such a block."""
-    centers = hierarchical_centering(design, parameterization, names)
+    (``w_lk`` the centered predictor ``x_k - xbar_k`` at level l; ``Intercept`` for the block
+    :func:`hierarchical_centering` centres on it). The likelihood then sees ``alpha_l`` and
+    the row-varying predictors only: the ridge along ``theta_k w_lk + r_l = const`` between a
+    group-level coefficient and the block's effects goes, as the one along the intercept does
+    (Gelfand, Sahu & Carlin 1995, section 3). Unit Jacobian: the posterior is the same. Each
+    fixed effect goes to one block: the one centered on ``Intercept`` first, then by fewest
+    levels; a fixed effect a term is centered on (a slope ``x`` in ``(x | g)``) is left out.
+    {} without an intercept."""
     if not design.has_intercept or "Intercept" not in names:
         return {}
+    centers = hierarchical_centering(design, parameterization, names)
     i0 = names.index("Intercept")
-    owner = next(
+
+    def owns_intercept(blk: REBlock) -> bool:
+        return blk.name in centers and centers[blk.name][blk.terms.index("Intercept")] == i0
+
+    candidates = sorted(
         (
             blk
             for blk in design.blocks
-            if blk.name in centers and "Intercept" in blk.terms
-            and centers[blk.name][blk.terms.index("Intercept")] == i0
+            if parameterization[blk.name] == "centered" and "Intercept" in blk.terms
         ),
-        None,
-    )  # fmt: skip
-    if owner is None:
-        return {}
+        key=lambda blk: (not owns_intercept(blk), blk.n_levels),
+    )
     used = {c for index in centers.values() for c in index if c >= 0}
     fixed = centered_fixed(design)
-    order = np.argsort(owner.codes, kind="stable")
-    starts = np.searchsorted(owner.codes[order], np.arange(owner.n_levels))
-    index, columns = [], []
-    for c in range(1, 1 + len(fixed.slopes)):
-        if c in used:
-            continue
-        col = fixed.Xc[order, c]
-        lo, hi = np.minimum.reduceat(col, starts), np.maximum.reduceat(col, starts)
-        if np.all(hi - lo <= 1e-12 * max(1.0, float(np.max(np.abs(col))))):
-            index.append(c)
-            columns.append(fixed.Xc[order[starts], c])
-    if not index:
-        return {}
-    return {owner.name: LevelPredictors(tuple(index), np.column_stack(columns))}
+    out = {}
+    for blk in candidates:
+        order = np.argsort(blk.codes, kind="stable")
+        starts = np.searchsorted(blk.codes[order], np.arange(blk.n_levels))
+        index, columns = [], []
+        for c in range(1, 1 + len(fixed.slopes)):
+            if c in used:
+                continue
+            col = fixed.Xc[order, c]
+            lo, hi = np.minimum.reduceat(col, starts), np.maximum.reduceat(col, starts)
+            if np.all(hi - lo <= 1e-12 * max(1.0, float(np.max(np.abs(col))))):
+                index.append(c)
+                columns.append(fixed.Xc[order[starts], c])
+        if index:
+            used.update(index)
+            out[blk.name] = LevelPredictors(tuple(index), np.column_stack(columns))
+    return out
 
 
 def theta_names(design: Design) -> list[str]:

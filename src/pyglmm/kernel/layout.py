@@ -327,7 +327,7 @@ class KernelModel:
                     out[var_names[4]] = np.einsum("slj,sij->sli", eff, Lam)
                 else:
                     out[var_names[4]] = eff - self._center_values(blk, X)
-                    if blk.center:
+                    if blk.center or blk.level_index:
                         out[var_names[5]] = eff.copy()
         for i, name in enumerate(self.family_params):
             out[name] = np.exp(X[:, p + i])
