@@ -86,8 +86,9 @@ class Model:
         self._point: tuple[Any] | None = None  # (cheap point fit or None,), once computed
 
     def _cheap_point_fit(self) -> Any | None:
-        """:meth:`optimize`'s fit for ``"auto"`` and the default starting values, computed once
-        when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None."""
+        """:meth:`optimize`'s fit for the ``"auto"`` parameterization and ``init="auto"``,
+        computed once when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else
+        None."""
         if self._point is None:
             self._point = (cheap_point_fit(self.design, self.family, self.optimize),)
         return self._point[0]
