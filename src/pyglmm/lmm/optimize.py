@@ -150,6 +150,25 @@ def optimize_theta(
             theta, fun = np.asarray(res2.x), float(res2.fun)
         converged = bool(res2.success)
         message += f"; Nelder-Mead: {res2.message}"
+    # a diagonal entry at 0 is a stationary point (zero slope, see WARM_FLOOR) where L-BFGS-B
+    # can stop although the criterion falls inside the box: restart once from WARM_FLOOR
+    diag = layout.is_diagonal()
+    stuck = diag & (theta <= 0.0)
+    if stuck.any():
+        x1 = theta.copy()
+        x1[stuck] = WARM_FLOOR
+        res3 = minimize(
+            objective,
+            x1,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": maxiter, "ftol": 1e-8, "gtol": 1e-5, "maxls": 50},
+        )
+        if res3.fun < fun - 1e-10 * (1.0 + abs(fun)):
+            theta, fun = np.asarray(res3.x), float(res3.fun)
+            if layout.size <= MAX_POLISH:
+                theta, fun, converged = _newton_polish(objective, theta, fun, lower)
+            message += "; restarted off the boundary"
     return ThetaOptimum(np.asarray(theta, dtype=float), fun, converged, n_evals, message)
 
 
