@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import OptimizeResult, minimize
 
 from .profiled import ProfiledLmm
 
@@ -125,13 +125,17 @@ def optimize_theta(
         x0[diag] = np.maximum(x0[diag], WARM_FLOOR)
     bounds = layout.bounds()
     lower = np.array([-np.inf if lo is None else lo for lo, _ in bounds])
-    res = minimize(
-        objective,
-        x0,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": maxiter, "ftol": 1e-8, "gtol": 1e-5, "maxls": 50},
-    )
+
+    def lbfgs(x: np.ndarray) -> OptimizeResult:
+        return minimize(
+            objective,
+            x,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": maxiter, "ftol": 1e-8, "gtol": 1e-5, "maxls": 50},
+        )
+
+    res = lbfgs(x0)
     theta, fun = np.asarray(res.x), float(res.fun)
     if layout.size <= MAX_POLISH:
         theta, fun, converged = _newton_polish(objective, theta, fun, lower)
@@ -157,13 +161,7 @@ def optimize_theta(
     if stuck.any():
         x1 = theta.copy()
         x1[stuck] = WARM_FLOOR
-        res3 = minimize(
-            objective,
-            x1,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"maxiter": maxiter, "ftol": 1e-8, "gtol": 1e-5, "maxls": 50},
-        )
+        res3 = lbfgs(x1)
         if res3.fun < fun - 1e-10 * (1.0 + abs(fun)):
             theta, fun = np.asarray(res3.x), float(res3.fun)
             if layout.size <= MAX_POLISH:
