@@ -39,19 +39,25 @@ import azcompat  # bench/ (on sys.path: run.py's folder); imports no pyglmm
 import numpy as np
 import pandas as pd
 
-# pyglmm fitter -> (parameterization, kernel): kernel None = pyglmm's default engine (the
-# compiled-once kernel when it covers the model), False = the PyMC model (fit(kernel=False)).
+# pyglmm fitter -> (parameterization, kernel, init): kernel None = pyglmm's default engine (the
+# compiled-once kernel when it covers the model), False = the PyMC model (fit(kernel=False));
+# init "default" = fit()'s default start, else fit(init=...).
 # A new parameterization is one more entry here (and in report.AGREEMENT_PAIRS to compare it).
-PYGLMM_FITTERS: dict[str, tuple[str, bool | None]] = {
-    "pyglmm-auto": ("auto", None),
-    "pyglmm-noncentered": ("noncentered", None),
-    "pyglmm-pymc": ("auto", False),
-    "pyglmm-laplace": ("laplace", None),
+PYGLMM_FITTERS: dict[str, tuple[str, bool | None, str | None]] = {
+    "pyglmm-auto": ("auto", None, "default"),
+    "pyglmm-noncentered": ("noncentered", None, "default"),
+    "pyglmm-pymc": ("auto", False, "default"),
+    "pyglmm-laplace": ("laplace", None, "default"),
+    "pyglmm-pointstart": ("auto", None, "auto"),
+    "pyglmm-ownstart": ("auto", None, None),
 }
 PEER_FITTERS = ("bambi-pymc", "bambi-nutpie", "handwritten", "brms")
 FITTERS = (*PYGLMM_FITTERS, *PEER_FITTERS)
-# --fitters' default: all but brms (R, and minutes of C++ compile per model; ask for it)
-DEFAULT_FITTERS = tuple(f for f in FITTERS if f != "brms")
+# --fitters' default: all but brms (R, and minutes of C++ compile per model) and the two start
+# comparisons (ask for them)
+DEFAULT_FITTERS = tuple(
+    f for f in FITTERS if f not in ("brms", "pyglmm-pointstart", "pyglmm-ownstart")
+)
 
 
 class NotRun(Exception):
@@ -203,11 +209,14 @@ def _pyglmm_key(p: Any) -> str:
 def fit_pyglmm(spec: Any, df: pd.DataFrame, fitter: str, a: argparse.Namespace) -> dict[str, Any]:
     """One of :data:`PYGLMM_FITTERS`. ``wall_s`` runs from ``pg.Model(...)`` to the returned
     fit; ``build_s`` is the model's construction (design, priors) plus ``fit.timing["build"]``;
-    ``start_s`` adds the compile (kernel load or PyMC compile): the time until sampling starts.
+    ``start_s`` adds the point fit (``fit.timing["point_fit"]``: the Laplace / REML fit behind
+    ``"auto"`` and the default start, run before sampling) and the compile (kernel load or PyMC
+    compile): the time until sampling starts.
     A parameterization this pyglmm does not know raises ``ArgumentError`` and the row says so."""
     import pyglmm as pg
 
-    param, kernel = PYGLMM_FITTERS[fitter]
+    param, kernel, init = PYGLMM_FITTERS[fitter]
+    start = {} if init == "default" else {"init": init}
 
     def run(parameterization: str) -> tuple[Any, float, float]:
         t0 = time.perf_counter()
@@ -225,6 +234,7 @@ def fit_pyglmm(spec: Any, df: pd.DataFrame, fitter: str, a: argparse.Namespace) 
             warn=False,
             log_likelihood=False,
             kernel=kernel,
+            **start,
         )
         return fit, t_model, time.perf_counter() - t0
 
@@ -272,7 +282,7 @@ def fit_pyglmm(spec: Any, df: pd.DataFrame, fitter: str, a: argparse.Namespace) 
         "wall_s": wall,
         "build_s": build_s,
         "compile_s": compile_s,
-        "start_s": build_s + compile_s,
+        "start_s": build_s + fit.timing.get("point_fit", 0.0) + compile_s,
         "compile_cached": math.nan if cached is None else float(bool(cached)),
         "sample_s": fit.timing.get("sample", math.nan),
         "kernel": math.nan if engine is None else float(engine),

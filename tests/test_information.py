@@ -213,8 +213,11 @@ def test_auto_init_starts_at_point_estimates():
     model = pg.Model("y ~ x + (1 | g)", df, family="bernoulli")
     assert not model._cheap_point_fit().is_singular()
     kw = dict(draws=20, tune=20, chains=1, seed=1, **RUN)
-    assert model.fit(init="auto", **kw).timing["point_init"] == 1.0
-    assert model.fit(**kw).timing["point_init"] == 0.0  # the default: the sampler's start
+    assert model.fit(**kw).timing["point_init"] == 1.0  # the default: init="auto"
+    assert model.fit(init=None, **kw).timing["point_init"] == 0.0  # the sampler's start
+    gaussian = pg.Model("y ~ x + (1 | g)", simulate("gaussian", 20, 10, 0.5))
+    assert gaussian.fit(**kw).timing["point_init"] == 0.0  # gaussian: the sampler's start
+    assert gaussian.fit(init="reml", **kw).timing["point_init"] == 1.0
     student = pg.Model("y ~ x + (1 | g)", simulate("gaussian", 20, 10, 0.5), family="student")
     assert student.fit(init="auto", **kw).timing["point_init"] == 0.0  # no point fit
     flat = simulate("gaussian", 20, 10, 0.5)

@@ -25,9 +25,10 @@ funnel in ``(r, sd)`` is worst exactly when ``kappa`` is small. A block's summar
 of ``kappa_l`` over its levels (:func:`block_information`).
 
 **When it is computed.** From :meth:`Model.optimize`'s fit (REML for gaussian models, the
-Laplace ML fit of the others), which :class:`Model` runs once (it also gives ``init="auto"``'s
-starting values) when the model has at most :data:`POINT_FIT_MAX_ROWS` rows (a point fit of
-100,000 Bernoulli rows in 2,000 groups took 8.5 s here, a small part of sampling it). A
+Laplace ML fit of the others), which :class:`Model` runs once (it also gives the default
+``init="auto"``'s starting values of a non-gaussian model) when the model has at most
+:data:`POINT_FIT_MAX_ROWS` rows (a point fit of 100,000 Bernoulli rows in 2,000 groups took
+6.7-8.5 s here, a small part of sampling it). A
 singular fit (an SD of 0) gives ``kappa = 0``: non-centered, the form that samples a block the
 data barely inform.
 """

@@ -16,7 +16,8 @@ Derivatives: ``d ll / d eta = y dlog mu - (n - y) dlog(1 - mu)`` (binomial), ``y
 
     d ll / d a = psi(y + a) - psi(a) + log a + 1 - log(mu + a) - (y + a) / (mu + a).
 
-Stable forms per link (``s(t) = log(1 + e^t)``, computed as ``max(t, 0) + log1p(e^-|t|)``):
+Stable forms per link (``s(t) = log(1 + e^t)``, computed as ``max(t, 0) - log(inv)`` with
+``inv = 1 / (1 + e^-|t|)``, :func:`logit_parts`):
 
 * logit: ``ll = y eta - n s(eta)``, ``d ll / d eta = y - n expit(eta)``;
 * probit: ``log mu = log Phi(eta)``, ``log(1 - mu) = log Phi(-eta)`` (:func:`log_ndtr`: ``erfc``
@@ -61,18 +62,25 @@ def loglik_constant(code: int, y: np.ndarray, trials: np.ndarray) -> float:
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def softplus(t: float) -> float:  # pragma: no cover - numba
-    """``log(1 + e^t)`` without overflow or loss of precision."""
-    return max(t, 0.0) + math.log1p(math.exp(-abs(t)))
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
 def expit(t: float) -> float:  # pragma: no cover - numba
     """``1 / (1 + e^-t)`` without overflow."""
     if t >= 0.0:
         return 1.0 / (1.0 + math.exp(-t))
     e = math.exp(t)
     return e / (1.0 + e)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def logit_parts(eta: float) -> tuple[float, float, float]:  # pragma: no cover - numba
+    """``(expit(eta), expit(-eta), log(1 + e^-|eta|))`` from one ``exp`` and one ``log``:
+    with ``e = e^-|eta|`` and ``inv = 1 / (1 + e)``, ``log(1 + e) = -log(inv)``. Its absolute
+    error is about 1e-16 (``log1p(e)`` is exact to the last bit in relative terms, but took
+    2.3x as long per row here: 31 against 13 ns, the logit kernel's main cost)."""
+    e = math.exp(-abs(eta))
+    inv = 1.0 / (1.0 + e)
+    if eta >= 0.0:
+        return inv, e * inv, -math.log(inv)
+    return e * inv, inv, -math.log(inv)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -137,7 +145,8 @@ def row_logp(
     """``(ll, d ll / d eta, d ll / d shape)`` of one row (module docstring; no constants)."""
     if code == BINOMIAL:
         if link == LOGIT:
-            return y * eta - n * softplus(eta), y - n * expit(eta), 0.0
+            m, _, log_1pe = logit_parts(eta)
+            return y * eta - n * (max(eta, 0.0) + log_1pe), y - n * m, 0.0
         lm, l1m, dlm, dl1m = binomial_link(link, eta)
         ll, d = 0.0, 0.0
         if y > 0.0:
@@ -171,6 +180,13 @@ def rows_logp(
     """Returns ``sum_i ll_i`` and ``sum_i d ll_i / d shape`` over a chunk of rows, and
     overwrites ``eta`` with ``d ll_i / d eta_i`` (what the backward pass takes)."""
     total, g_shape = 0.0, 0.0
+    if code == BINOMIAL and link == LOGIT:  # the common case in a loop of its own (no calls)
+        for row in range(eta.shape[0]):
+            t, yi, ni = eta[row], y[row], trials[row]
+            m, _, log_1pe = logit_parts(t)
+            total += yi * t - ni * (max(t, 0.0) + log_1pe)
+            eta[row] = yi - ni * m
+        return total, g_shape
     for row in range(eta.shape[0]):
         ll, d, ds = row_logp(code, link, y[row], trials[row], eta[row], shape, log_shape)
         total += ll
@@ -243,12 +259,10 @@ def row_derivatives(
     * negbin: ``p = expit(eta - log a)``: ``-(y + a) p (1 - p)``, ``-(y + a) p (1 - p) (1 - 2p)``.
     """
     if code == BINOMIAL:
-        if link == LOGIT:  # one exp and one log1p: e = exp(-|eta|)
-            e = math.exp(-abs(eta))
-            inv = 1.0 / (1.0 + e)
-            m, m1 = (inv, e * inv) if eta >= 0.0 else (e * inv, inv)
+        if link == LOGIT:
+            m, m1, log_1pe = logit_parts(eta)
             w = n * m * m1
-            ll = y * eta - n * (max(eta, 0.0) + math.log1p(e))
+            ll = y * eta - n * (max(eta, 0.0) + log_1pe)
             return ll, y - n * m, -w, -w * (m1 - m)
         ll, d1, d2, d3 = 0.0, 0.0, 0.0, 0.0
         f = n - y
