@@ -62,7 +62,8 @@ def fixed_predictor(
 def add_effects(
     eta: np.ndarray, codes: np.ndarray, Z: np.ndarray, q: int, unit: bool, R: np.ndarray
 ) -> None:  # pragma: no cover - numba
-    """``eta_i += Z_i r_l(i)`` for one latent block (``unit``: its only column is ones)."""
+    """``eta_i += Z_i r_l(i)`` for one latent block (``unit``: its only column is ones; q = 1
+    and 2 in loops of their own)."""
     n = eta.shape[0]
     if unit:
         for row in range(n):
@@ -70,6 +71,10 @@ def add_effects(
     elif q == 1:
         for row in range(n):
             eta[row] += Z[row, 0] * R[codes[row], 0]
+    elif q == 2:
+        for row in range(n):
+            lev = codes[row]
+            eta[row] = eta[row] + Z[row, 0] * R[lev, 0] + Z[row, 1] * R[lev, 1]
     else:
         for row in range(n):
             lev = codes[row]
@@ -237,13 +242,16 @@ def glmm_density(
             block_scale_grad(GLl, x, lap_off, lap_q, lap_diag != 0, lap_sd_priors, LL, dLL, grad)
     else:
         v = np.empty(min(ROWS, n))  # eta of a chunk, then d ll / d eta
+        scratch = np.empty(min(ROWS, n))  # the chunk's row log-densities
         for lo in range(0, n, ROWS):
             hi = min(lo + ROWS, n)
             vc = v[: hi - lo]
             fixed_predictor(offset[lo:hi], Xc[lo:hi], th, vc)
             for k in range(K):
                 add_effects(vc, lat_codes[k, lo:hi], lat_Z[k, lo:hi], lat_q[k], lat_unit[k], R[k])
-            ll, gs = rows_logp(density, link, y[lo:hi], trials[lo:hi], vc, shape, log_shape)
+            ll, gs = rows_logp(
+                density, link, y[lo:hi], trials[lo:hi], vc, shape, log_shape, scratch
+            )
             lp += ll
             g_shape += gs
             add_xtv(Xc[lo:hi], vc, gth, 0)

@@ -37,6 +37,8 @@ import numba
 import numpy as np
 from scipy import special
 
+from .vmath import exp_fast, log1p_unit, ordered_sum
+
 # density code -> the links it has in the kernel (the first field of ``Family.kernel_density``)
 BINOMIAL, POISSON, NEGBIN = 0, 1, 2
 LOGIT, PROBIT, CLOGLOG, LOG = 0, 1, 2, 3
@@ -169,7 +171,7 @@ def row_logp(
     return ll, d_eta, d_a
 
 
-@numba.njit(cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 def rows_logp(
     code: int,
     link: int,
@@ -178,17 +180,34 @@ def rows_logp(
     eta: np.ndarray,
     shape: float,
     log_shape: float,
+    scratch: np.ndarray,
 ) -> tuple[float, float]:  # pragma: no cover - numba
     """Returns ``sum_i ll_i`` and ``sum_i d ll_i / d shape`` over a chunk of rows, and
-    overwrites ``eta`` with ``d ll_i / d eta_i`` (what the backward pass takes)."""
+    overwrites ``eta`` with ``d ll_i / d eta_i`` (what the backward pass takes).
+
+    The logit and Poisson rows, the common cases, run in a loop of their own without calls
+    (:mod:`~pyglmm.kernel.vmath`), which the compiler vectorizes: each row's ``ll_i`` goes to
+    ``scratch`` (at least as long as the chunk) and is summed after the loop
+    (:func:`~pyglmm.kernel.vmath.ordered_sum`). Logit, with ``u = e^-|eta|``:
+    ``s(eta) = max(eta, 0) + log(1 + u)``, ``expit(eta) = 1 / (1 + u)`` or ``u / (1 + u)``."""
+    n = eta.shape[0]
+    if code == BINOMIAL and link == LOGIT:
+        for row in range(n):
+            e = eta[row]
+            u = exp_fast(-abs(e))
+            log1p_u, inv = log1p_unit(u)
+            scratch[row] = y[row] * e - trials[row] * (max(e, 0.0) + log1p_u)
+            eta[row] = y[row] - trials[row] * (inv if e >= 0.0 else u * inv)
+        return ordered_sum(scratch[:n]), 0.0
+    if code == POISSON:
+        for row in range(n):
+            e = eta[row]
+            mu = exp_fast(e)
+            scratch[row] = y[row] * e - mu
+            eta[row] = y[row] - mu
+        return ordered_sum(scratch[:n]), 0.0
     total, g_shape = 0.0, 0.0
-    if code == BINOMIAL and link == LOGIT:  # the common case in a loop of its own (no calls)
-        for row in range(eta.shape[0]):
-            ll, m, _ = logit_row(y[row], trials[row], eta[row])
-            total += ll
-            eta[row] = y[row] - trials[row] * m
-        return total, g_shape
-    for row in range(eta.shape[0]):
+    for row in range(n):
         ll, d, ds = row_logp(code, link, y[row], trials[row], eta[row], shape, log_shape)
         total += ll
         g_shape += ds
