@@ -46,6 +46,7 @@ import pandas as pd
 PYGLMM_FITTERS: dict[str, tuple[str, bool | None, str | None]] = {
     "pyglmm-auto": ("auto", None, "default"),
     "pyglmm-noncentered": ("noncentered", None, "default"),
+    "pyglmm-centered": ("centered", None, "default"),
     "pyglmm-pymc": ("auto", False, "default"),
     "pyglmm-laplace": ("laplace", None, "default"),
     "pyglmm-pointstart": ("auto", None, "auto"),
@@ -53,10 +54,12 @@ PYGLMM_FITTERS: dict[str, tuple[str, bool | None, str | None]] = {
 }
 PEER_FITTERS = ("bambi-pymc", "bambi-nutpie", "handwritten", "brms")
 FITTERS = (*PYGLMM_FITTERS, *PEER_FITTERS)
-# --fitters' default: all but brms (R, and minutes of C++ compile per model) and the two start
-# comparisons (ask for them)
+# --fitters' default: all but brms (R, and minutes of C++ compile per model), the two start
+# comparisons and the centered form (ask for them)
 DEFAULT_FITTERS = tuple(
-    f for f in FITTERS if f not in ("brms", "pyglmm-pointstart", "pyglmm-ownstart")
+    f
+    for f in FITTERS
+    if f not in ("brms", "pyglmm-pointstart", "pyglmm-ownstart", "pyglmm-centered")
 )
 
 
