@@ -23,6 +23,7 @@ from .errors import (
     ModelComparisonError,
     PriorError,
     PyglmmError,
+    UnsupportedModelError,
     SamplingWarning,
     SingularFitWarning,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "PriorError",
     "Profile",
     "PyglmmError",
+    "UnsupportedModelError",
     "RecoveryResult",
     "SamplingWarning",
     "SingularFitWarning",

@@ -16,6 +16,7 @@ from ..errors import DesignError, SingularFitWarning
 from .optimize import blas_threads as _blas_threads
 from .pointfit import SINGULAR_MESSAGE
 from .result import LmmFit, fit_design
+from .pointfit import check_point_fit_blocks
 
 
 def fit_lmm(
@@ -37,6 +38,7 @@ def fit_lmm(
     A singular fit (:meth:`LmmFit.is_singular`) warns as lme4 does, "boundary (singular)
     fit: see help('isSingular')", with :class:`pyglmm.errors.SingularFitWarning`.
     """
+    check_point_fit_blocks(design)
     _check_response(design)
     with _blas_threads(blas_threads):
         fit = _fit(design, reml, start, maxiter, data_name=data_name)

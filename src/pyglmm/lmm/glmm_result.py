@@ -64,6 +64,7 @@ from .result import (
     varcorr_groups,
     varcorr_table,
 )
+from .pointfit import check_point_fit_blocks
 
 if TYPE_CHECKING:
     from .profile import Profile
@@ -92,6 +93,7 @@ def fit_glmm(
     :class:`~pyglmm.errors.ConvergenceWarning` when the optimizer did not converge and
     :class:`~pyglmm.errors.SingularFitWarning` (lme4's message) for a singular fit.
     """
+    check_point_fit_blocks(design)
     check_family(family)
     if not design.blocks:
         raise ArgumentError("optimize() needs at least one random-effect term")
