@@ -23,9 +23,9 @@ from .errors import (
     ModelComparisonError,
     PriorError,
     PyglmmError,
-    UnsupportedModelError,
     SamplingWarning,
     SingularFitWarning,
+    UnsupportedModelError,
 )
 from .families import Family, family
 from .lmm import AnovaResult, LmmFit, PointFit, Profile, anova
@@ -54,10 +54,10 @@ __all__ = [
     "PriorError",
     "Profile",
     "PyglmmError",
-    "UnsupportedModelError",
     "RecoveryResult",
     "SamplingWarning",
     "SingularFitWarning",
+    "UnsupportedModelError",
     "__version__",
     "anova",
     "compare",

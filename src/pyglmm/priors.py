@@ -269,7 +269,12 @@ def build_priors(
     keys = set(groups) | set(groups.values())
     _check_keys(user.get("sd"), keys, "priors['sd']", "groups")
     _check_keys(user.get("cor"), keys, "priors['cor']", "groups")
-    ar_keys = {k for blk in design.blocks if blk.covariance.cor_class == "ar" for k in (blk.name, blk.group)}
+    ar_keys = {
+        k
+        for blk in design.blocks
+        if blk.covariance.cor_class == "ar"
+        for k in (blk.name, blk.group)
+    }
     if "ar" in user and not ar_keys:
         raise PriorError("priors['ar'] is for ar1() blocks; this model has none")
     _check_keys(user.get("ar"), ar_keys, "priors['ar']", "ar1() groups")

@@ -10,6 +10,7 @@ covariances among levels, ar1, cs), registered in ``PYMC_BLOCKS`` on import. To 
 kind see ``docs/architecture.md``.
 """
 
+from . import structured as structured  # registers the structured kinds' builders
 from .blocks import (
     PYMC_BLOCKS,
     Builder,
@@ -22,7 +23,6 @@ from .blocks import (
     lkj_noncentered,
     pymc_block,
 )
-from . import structured as structured  # registers the structured kinds' builders
 from .build import CompiledModel, FixedPart, build_model, coords_of
 from .parameterization import (
     AUTO_CENTERED_MIN_KAPPA,

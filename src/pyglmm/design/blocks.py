@@ -241,9 +241,7 @@ def block_kind(name: str) -> BlockKind:
         ) from None
 
 
-def kind_for(
-    correlated: bool, q: int, structure: str = "", known: bool = False
-) -> BlockKind:
+def kind_for(correlated: bool, q: int, structure: str = "", known: bool = False) -> BlockKind:
     """The kind of a random term with ``q`` columns: :class:`Correlated` for a ``|`` term
     with several columns, else :class:`Diagonal`; glmmTMB's ``structure`` (``"us"``: the
     same, ``"diag"``: :class:`Diagonal`, ``"ar1"``, ``"cs"``: their kinds, which need

@@ -25,7 +25,6 @@ from ..formula import (
 from ..formula.text import variable_names
 from . import terms as _terms
 from .blocks import kind_for
-from .levelcov import known_covariance
 from .desc import model_desc
 from .frame import (
     as_frame,
@@ -39,6 +38,7 @@ from .frame import (
     patsy_call,
     patsy_frame,
 )
+from .levelcov import known_covariance
 from .records import Design, REBlock
 from .response import response_columns
 
@@ -213,7 +213,9 @@ def _blocks(
     return tuple(blocks)
 
 
-_BARE_NAME = re.compile(r"^\s*(?:0\s*\+\s*|-\s*1\s*\+\s*)?([A-Za-z_]\w*)(?:\s*\+\s*0|\s*-\s*1)?\s*$")
+_BARE_NAME = re.compile(
+    r"^\s*(?:0\s*\+\s*|-\s*1\s*\+\s*)?([A-Za-z_]\w*)(?:\s*\+\s*0|\s*-\s*1)?\s*$"
+)
 
 
 def _structured_expr(expr: str, structure: str, frame: pd.DataFrame, label: str) -> str:

@@ -109,25 +109,22 @@ def lookup(data2: Mapping[str, Any] | None, name: str, where: str) -> Any:
 def factor_matrix(matrix: Any, name: str, levels: Sequence[str], group: str) -> np.ndarray:
     """The Cholesky factor of ``matrix`` restricted to ``levels`` (in that order), after the
     checks of the module docstring (:class:`DesignError` naming ``name`` and the levels)."""
+    try:
+        values = np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError):
+        raise DesignError(
+            f"covariance matrix {name!r} must be a numeric numpy array or DataFrame"
+        ) from None
+    if values.ndim != 2 or values.shape[0] != values.shape[1]:
+        raise DesignError(f"covariance matrix {name!r} must be square, got shape {values.shape}")
+    rows = None
     if isinstance(matrix, pd.DataFrame):
         rows = level_names(matrix.index.to_numpy())
-        cols = level_names(matrix.columns.to_numpy())
-        if rows != cols:
+        if rows != level_names(matrix.columns.to_numpy()):
             raise DesignError(
                 f"covariance matrix {name!r}: its index and columns must name the same levels "
                 "in the same order"
             )
-        values = matrix.to_numpy(dtype=float)
-    else:
-        try:
-            values = np.asarray(matrix, dtype=float)
-        except (TypeError, ValueError):
-            raise DesignError(
-                f"covariance matrix {name!r} must be a numeric numpy array or DataFrame"
-            ) from None
-        rows = None
-    if values.ndim != 2 or values.shape[0] != values.shape[1]:
-        raise DesignError(f"covariance matrix {name!r} must be square, got shape {values.shape}")
     if len(set(rows or ())) != len(rows or ()):
         raise DesignError(f"covariance matrix {name!r} names a level twice")
     if not np.all(np.isfinite(values)):

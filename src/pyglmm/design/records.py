@@ -26,7 +26,6 @@ from ..formula import (
 )
 from . import terms as _terms
 from .blocks import BlockKind, block_kind
-from .levelcov import LevelCovariance
 from .frame import (
     as_frame,
     check_columns,
@@ -37,6 +36,7 @@ from .frame import (
     rebuild_columns,
     rhs_variables,
 )
+from .levelcov import LevelCovariance
 from .response import new_trials
 
 CovKind = str  # a stored block-kind name, a key of pyglmm.design.blocks.KINDS

@@ -14,9 +14,8 @@ import numpy as np
 from ..design import Design
 from ..errors import DesignError, SingularFitWarning
 from .optimize import blas_threads as _blas_threads
-from .pointfit import SINGULAR_MESSAGE
+from .pointfit import SINGULAR_MESSAGE, check_point_fit_blocks
 from .result import LmmFit, fit_design
-from .pointfit import check_point_fit_blocks
 
 
 def fit_lmm(

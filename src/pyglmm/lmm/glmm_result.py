@@ -45,6 +45,7 @@ from .likelihood import block_conditional_covariances
 from .natural import NaturalLayout, lme4_name
 from .optimize import blas_threads
 from .pirls import GlmmData, PirlsResult, agq_deviance, pirls
+from .pointfit import check_point_fit_blocks
 from .printing import (
     coefmat_lines,
     criterion_lines,
@@ -64,7 +65,6 @@ from .result import (
     varcorr_groups,
     varcorr_table,
 )
-from .pointfit import check_point_fit_blocks
 
 if TYPE_CHECKING:
     from .profile import Profile
