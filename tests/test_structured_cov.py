@@ -349,3 +349,25 @@ def test_known_covariance_recovery() -> None:
     assert set(fit.ranef()["species"].index) == set(lev)
     summary = fit.summary()
     assert "sd(Intercept)" in set(summary.loc[summary["group"] == "species", "term"])
+
+
+def test_ar1_recovery() -> None:
+    """Simulated AR(1) effects (rho 0.6, sd 1.0) over 6 time points in 50 groups, two rows per
+    group and time (sigma 0.3): the true sd and rho are inside their central 95% intervals,
+    reported as the rows sd(C(time)[0]) and ar1."""
+    rng = np.random.default_rng(77)
+    n_g, n_t, rho = 50, 6, 0.6
+    R = rho ** np.abs(np.subtract.outer(np.arange(n_t), np.arange(n_t)))
+    r = rng.normal(size=(n_g, n_t)) @ np.linalg.cholesky(R).T
+    one = pd.DataFrame(
+        {"g": np.repeat([f"g{i}" for i in range(n_g)], n_t), "time": np.tile(np.arange(n_t), n_g)}
+    )
+    df = pd.concat([one, one], ignore_index=True)
+    df["y"] = 1.0 + np.tile(r.ravel(), 2) + rng.normal(scale=0.3, size=len(df))
+    m = pg.Model("y ~ 1 + ar1(0 + time | g)", df)
+    fit = m.fit(draws=500, tune=500, chains=2, seed=2, progressbar=False, warn=False)
+    table = fit.summary().set_index("term")
+    for term, truth in (("sd(C(time)[0])", 1.0), ("ar1", rho)):
+        row = table.loc[term]
+        assert row["group"] == "g"
+        assert row["l-95% CI"] < truth < row["u-95% CI"], (term, row)
