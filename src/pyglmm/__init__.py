@@ -25,6 +25,7 @@ from .errors import (
     PyglmmError,
     SamplingWarning,
     SingularFitWarning,
+    UnsupportedModelError,
 )
 from .families import Family, family
 from .lmm import AnovaResult, LmmFit, PointFit, Profile, anova
@@ -56,6 +57,7 @@ __all__ = [
     "RecoveryResult",
     "SamplingWarning",
     "SingularFitWarning",
+    "UnsupportedModelError",
     "__version__",
     "anova",
     "compare",

@@ -41,7 +41,9 @@ HALF = {
     "student_t": ("HalfStudentT", ("nu", "sigma"), 1),
     "cauchy": ("HalfCauchy", ("beta",), 0),
 }
-UNBOUNDED_CLASSES = frozenset({"b", "Intercept"})
+# "ar": a structure's correlation in (-1, 1) (ar1's rho; cs's rho is looked up under "cor"
+# but read as this class)
+UNBOUNDED_CLASSES = frozenset({"b", "Intercept", "ar"})
 
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$")
 

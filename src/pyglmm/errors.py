@@ -14,6 +14,8 @@ that catches ``ValueError`` keeps working.
 * :class:`ArgumentError`: an argument value that cannot be used (``draws=0``, an unknown
   sampler or parameterization).
 * :class:`FitFileError`: a file that is not a saved pyglmm fit, or one this pyglmm cannot read.
+* :class:`UnsupportedModelError`: a model that an engine or a workflow step does not cover
+  (``model.optimize()`` of a block with a structured or known covariance, ...).
 
 :class:`ModelComparisonError`: models that cannot be compared (``pg.anova`` of fits to
 different data).
@@ -64,6 +66,11 @@ class ArgumentError(PyglmmError, ValueError):
 
 class FitFileError(PyglmmError, ValueError):
     """A file that is not a saved pyglmm fit, or one this pyglmm cannot read."""
+
+
+class UnsupportedModelError(PyglmmError, ValueError):
+    """A valid model that this engine or step does not cover, e.g. the REML/ML point fit of
+    a block with a known (``gr(g, cov = A)``) or structured (``ar1``, ``cs``) covariance."""
 
 
 class ModelComparisonError(PyglmmError, ValueError):

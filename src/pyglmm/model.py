@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 import pymc as pm
 
@@ -50,7 +51,9 @@ class Model:
     ``"centered"``, ``"noncentered"``, or a dict block/group name -> one of those (checked
     when the model is built). ``missing``:
     ``"drop"`` (rows with missing values in used columns are dropped, with a warning that
-    counts them) or ``"raise"``.
+    counts them) or ``"raise"``. ``data2``: named matrices the formula refers to (brms's
+    ``data2``), the known covariances of ``(1 | gr(g, cov = A))`` and
+    ``gr(a:b, cov = kron(U, V))`` (:mod:`pyglmm.design.levelcov`).
     """
 
     def __init__(
@@ -62,6 +65,7 @@ class Model:
         parameterization: str | Mapping[str, str] = "auto",
         missing: Literal["drop", "raise"] = "drop",
         data_name: str | None = None,
+        data2: Mapping[str, Any] | None = None,
     ) -> None:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
@@ -70,7 +74,7 @@ class Model:
         parsed = parse_formula(quote_columns(formula, data.columns))
         self.formula: ParsedFormula = replace(parsed, formula=formula)
         self.design: Design = drop_aliased_columns(
-            build_design(self.formula, data, missing=missing)
+            build_design(self.formula, data, missing=missing, data2=data2)
         )
         self.family: Family = get_family(family)
         try:
@@ -410,9 +414,10 @@ def _check_row_level_blocks(design: Design, family: Family) -> None:
     if family.row_level_effects:
         return
     for blk in design.blocks:
-        if blk.n_levels >= design.n_obs:
+        observed = int(np.unique(blk.codes).size)  # a kron grid has levels without rows
+        if observed >= design.n_obs:
             raise DesignError(
-                f"grouping factor {blk.group!r} has {blk.n_levels} levels for "
+                f"grouping factor {blk.group!r} has {observed} levels for "
                 f"{design.n_obs} observations: in a {family.name} model its effects are not "
                 "identified beside the residual (lme4: the number of levels of each grouping "
                 "factor must be < the number of observations); drop the term, or use a family "

@@ -12,6 +12,8 @@ name cannot drift between the writer and the reader. For a block named ``g``:
 ``z_g``            standardized effects of a non-centered block (``r = z L'`` or ``z * sd``)
 ``alpha_g``        effects of a hierarchically centered block, shifted by the fixed effect
 ``g_level``        the dim of its levels; ``g_term``: the dim of its terms
+``sd1_g``          the one SD of an ``ar1`` block (``sd_g`` repeats it per term)
+``ar1_g``, ``cs_g``  the correlation rho of an ``ar1`` / ``cs`` block
 =================  ===========================================================================
 
 The fixed part is ``b`` (over the ``coef`` dim) as reported, ``Intercept`` and ``beta`` as
@@ -54,3 +56,12 @@ def level_dim(block: str) -> str:
 
 def term_dim(block: str) -> str:
     return f"{block}_term"
+
+
+def shared_sd(block: str) -> str:
+    return f"sd1_{block}"
+
+
+def structure_cor(tag: str, block: str) -> str:
+    """The correlation rho of an ``ar1``/``cs`` block: ``ar1_g``, ``cs_g``."""
+    return f"{tag}_{block}"

@@ -12,7 +12,11 @@ Parameter classes (brms's names):
   plausible. With a non-identity link, ``sd(y)`` is replaced by 1.
 * ``sd``: random-effect standard deviations, ``HalfStudentT(nu=3, sigma=s)``.
 * ``cor``: correlation matrices of correlated blocks, ``LKJ(eta=1)`` (uniform over correlation
-  matrices).
+  matrices); for a ``cs(x | g)`` block its one correlation rho, ``Uniform(-1/(q - 1), 1)``.
+* ``ar``: the correlation rho of an ``ar1(0 + time | g)`` block, ``Uniform(-1, 1)`` (brms's
+  class of autocorrelations). The correlation of ``cs``/``ar1`` takes a ``Uniform`` prior
+  inside its interval (where the covariance is positive definite).
+* an ``ar1`` block has one SD for all its terms: its ``sd`` prior is its first term's.
 * ``sigma`` and other family parameters: defaults from the family (``HalfStudentT(3, s)`` for
   gaussian).
 
@@ -43,7 +47,7 @@ import pymc as pm
 from .brms_prior import brms_prior
 from .errors import PriorError
 
-PRIOR_CLASSES = ("Intercept", "b", "sd", "cor")  # plus the family's own (sigma, shape, ...)
+PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "ar")  # plus the family's own (sigma, shape, ...)
 
 # parameters that must be positive wherever a PyMC distribution has them (scales, shapes,
 # rates, degrees of freedom, LKJ's eta); Cauchy's ``alpha`` is its location
@@ -144,8 +148,9 @@ class PriorSet:
     """The priors actually used by a model, one entry per (class, group, coef).
 
     ``intercept``: Prior or None; ``b``: coef -> Prior; ``sd``: block name -> term -> Prior;
-    ``cor``: block name -> Prior (eta); ``family``: family-parameter name -> Prior;
-    ``sources``: (class, group, coef) -> "default" | "user".
+    ``cor``: block name -> Prior (eta, or a structure's rho); ``family``: family-parameter
+    name -> Prior; ``sources``: (class, group, coef) -> "default" | "user"; ``cor_class``:
+    the class of a block's ``cor`` entry when it is not ``"cor"`` (``"ar"``).
     """
 
     intercept: Prior | None
@@ -155,6 +160,7 @@ class PriorSet:
     family: dict[str, Prior]
     groups: dict[str, str]
     sources: dict[tuple[str, str, str], str]
+    cor_class: dict[str, str] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """brms ``get_prior``-style table: prior, class, coef, group, source."""
@@ -172,7 +178,7 @@ class PriorSet:
             for term, p in terms.items():
                 add(p, "sd", term, self.groups[block])
         for block, p in self.cor.items():
-            add(p, "cor", "", self.groups[block])
+            add(p, self.cor_class.get(block, "cor"), "", self.groups[block])
         for name, p in self.family.items():
             add(p, name)
         return pd.DataFrame(rows, columns=["prior", "class", "coef", "group", "source"])
@@ -263,8 +269,18 @@ def build_priors(
     keys = set(groups) | set(groups.values())
     _check_keys(user.get("sd"), keys, "priors['sd']", "groups")
     _check_keys(user.get("cor"), keys, "priors['cor']", "groups")
+    ar_keys = {
+        k
+        for blk in design.blocks
+        if blk.covariance.cor_class == "ar"
+        for k in (blk.name, blk.group)
+    }
+    if "ar" in user and not ar_keys:
+        raise PriorError("priors['ar'] is for ar1() blocks; this model has none")
+    _check_keys(user.get("ar"), ar_keys, "priors['ar']", "ar1() groups")
     sd: dict[str, dict[str, Prior]] = {}
     cor: dict[str, Prior] = {}
+    cor_class: dict[str, str] = {}
     for blk in design.blocks:
         gkey = (
             blk.name
@@ -273,16 +289,28 @@ def build_priors(
         )
         sd[blk.name] = {}
         group_spec = user["sd"].get(gkey) if isinstance(user.get("sd"), Mapping) else None
-        terms = {t for b in design.blocks if gkey in (b.name, b.group) for t in b.terms}
+        terms = {t for b in design.blocks if gkey in (b.name, b.group) for t in _sd_terms(b)}
         _check_keys(group_spec, terms, f"priors['sd'][{gkey!r}]", "terms")
-        for term in blk.terms:
+        for term in _sd_terms(blk):
             p, is_user = _lookup(
                 user.get("sd"), (gkey, term), prior("HalfStudentT", nu=3, sigma=scale), "sd"
             )
             sd[blk.name][term] = p
             if is_user:
                 sources[("sd", blk.group, term)] = "user"
-        if blk.covariance.correlated:
+        support = blk.covariance.cor_support(blk.q)
+        if blk.covariance.correlated and support is not None:
+            cls = blk.covariance.cor_class
+            spec = user.get(cls)
+            ckey = blk.name if isinstance(spec, Mapping) and blk.name in spec else blk.group
+            default = prior("Uniform", lower=support[0], upper=support[1])
+            p, is_user = _lookup(spec, (ckey,), default, "ar")
+            _check_structure_prior(p, support, f"priors[{cls!r}][{ckey!r}]")
+            cor[blk.name] = p
+            cor_class[blk.name] = cls
+            if is_user:
+                sources[(cls, blk.group, "")] = "user"
+        elif blk.covariance.correlated:
             ckey = (
                 blk.name
                 if isinstance(user.get("cor"), Mapping) and blk.name in user["cor"]
@@ -300,4 +328,25 @@ def build_priors(
         fam[name], is_user = _lookup(user.get(name), (), default, name)
         if is_user:
             sources[(name, "", "")] = "user"
-    return PriorSet(intercept, b, sd, cor, fam, groups, sources)
+    return PriorSet(intercept, b, sd, cor, fam, groups, sources, cor_class)
+
+
+def _sd_terms(blk: Any) -> tuple[str, ...]:
+    """The terms with an SD prior: all, or the first when the kind shares one SD (ar1)."""
+    return tuple(blk.terms[:1]) if blk.covariance.shared_sd else tuple(blk.terms)
+
+
+def _check_structure_prior(p: Prior, support: tuple[float, float], where: str) -> None:
+    """A structure's correlation (ar1, cs) takes ``Uniform(lower, upper)`` inside ``support``,
+    where the covariance is positive definite (the factor would fail outside it)."""
+    lo, hi = support
+    ok = (
+        p.dist == "Uniform"
+        and p.params.get("lower", -np.inf) >= lo - 1e-12
+        and p.params.get("upper", np.inf) <= hi + 1e-12
+    )
+    if not ok:
+        raise PriorError(
+            f"{where} = {p}: the correlation of this structure takes a Uniform(lower, upper) "
+            f"prior within ({lo:.4g}, {hi:.4g}), where its covariance is positive definite"
+        )

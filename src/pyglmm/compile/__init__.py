@@ -5,9 +5,12 @@ predictor's maths); ``blocks``: the PyMC variables of a random-effect block per 
 and parameterization (:data:`~pyglmm.compile.blocks.PYMC_BLOCKS`); ``parameterization``: the
 policy choosing non-centered, centered or marginal per block (``"auto"``) and the
 hierarchical centering of centered blocks on fixed effects; ``listing``: the program text
-``Model.code()`` prints. To add a block kind see ``docs/architecture.md``.
+``Model.code()`` prints; ``structured``: the builders of the structured kinds (known
+covariances among levels, ar1, cs), registered in ``PYMC_BLOCKS`` on import. To add a block
+kind see ``docs/architecture.md``.
 """
 
+from . import structured as structured  # registers the structured kinds' builders
 from .blocks import (
     PYMC_BLOCKS,
     Builder,

@@ -99,7 +99,12 @@ def lkj_noncentered(
 ) -> Any:
     """``z ~ Normal(0, 1)``, ``r = z L'``: levels x q correlated effects (``center`` is for
     centered builders only)."""
-    chol = _lkj_chol(blk, priors, code)
+    return chol_noncentered(blk, _lkj_chol(blk, priors, code), code)
+
+
+def chol_noncentered(blk: REBlock, chol: Any, code: _Code) -> Any:
+    """``z ~ Normal(0, 1)``, ``r = z L'`` for a block whose covariance factor ``L`` (q x q)
+    is built: the non-centered builder of every kind with a correlation matrix."""
     dims = _dims(blk)
     code(f"z_{blk.name} = pm.Normal('z_{blk.name}', 0, 1, dims={dims!r})")
     z = pm.Normal(names.standardized(blk.name), 0.0, 1.0, dims=dims)
@@ -144,7 +149,12 @@ def _centered_effects(blk: REBlock, center: Center | None, dims: Any, code: _Cod
 def lkj_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None) -> Any:
     """``r_j ~ MultivariateNormal(0, L L')`` for each level j (see :func:`_mvn_rows_logp`),
     or ``alpha_j ~ MultivariateNormal(mu, L L')``, ``r_j = alpha_j - mu`` with ``center``."""
-    chol = _lkj_chol(blk, priors, code)
+    return chol_centered(blk, _lkj_chol(blk, priors, code), code, center)
+
+
+def chol_centered(blk: REBlock, chol: Any, code: _Code, center: Center | None = None) -> Any:
+    """``r_j ~ MultivariateNormal(0, L L')`` per level (or ``alpha`` around ``center``) for a
+    block whose covariance factor ``L`` (q x q) is built."""
     dims = _dims(blk)
 
     def rv(name: str, mu: Any, mu_text: str) -> Any:

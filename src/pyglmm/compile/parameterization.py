@@ -69,6 +69,8 @@ def auto_latent(
     ``AUTO_CENTERED_MIN_LEVELS`` (5) levels. Without: when the
     median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` times
     ``Family.information_factor`` (20; 80 for bernoulli/binomial). Else ``"noncentered"``."""
+    if "centered" not in latent_forms(blk):
+        return "noncentered"
     if information is not None and blk.name in information:
         kappa_min = AUTO_CENTERED_MIN_KAPPA if family is None else family.centered_min_kappa
         informed = information[blk.name] >= kappa_min and blk.n_levels >= AUTO_CENTERED_MIN_LEVELS
@@ -76,6 +78,14 @@ def auto_latent(
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
     threshold = AUTO_CENTERED_MIN_ROWS * (1 if family is None else family.information_factor)
     return "centered" if float(np.median(rows)) >= threshold else "noncentered"
+
+
+def latent_forms(blk: REBlock) -> tuple[str, ...]:
+    """The latent parameterizations the block's kind has builders for
+    (:data:`~pyglmm.compile.blocks.PYMC_BLOCKS`; a known level covariance: non-centered only)."""
+    from .blocks import pymc_block
+
+    return tuple(pymc_block(blk.covariance).builders)
 
 
 def resolve_parameterization(
@@ -122,6 +132,8 @@ def resolve_parameterization(
         if spec == "laplace" and not can_laplace(family):
             raise ArgumentError(_not_laplace(family))
         if spec in ("noncentered", "centered"):
+            for blk in blocks:
+                _check_latent(blk, spec)
             return {blk.name: spec for blk in blocks}
         target, integrated = None, "laplace" if spec == "laplace" else "marginal"
         engine = KERNEL_ENGINE if spec == "laplace" else MARGINAL_ENGINE
@@ -165,12 +177,24 @@ def resolve_parameterization(
                     "kernel, so no Laplace approximation: use 'noncentered', 'centered' or 'auto'"
                 )
             _check_named_block(blk, "laplace", spec, blocks, "integrated out")
+        if value in ("noncentered", "centered"):
+            _check_latent(blk, value)
         out[blk.name] = auto_latent(blk, family, information) if value == "auto" else value
     for what in INTEGRATED:
         chosen = [k for k, v in out.items() if v == what]
         if len(chosen) > 1:
             raise ArgumentError(f"only one block may be {what}, got {chosen}")
     return out
+
+
+def _check_latent(blk: REBlock, value: str) -> None:
+    """Refuse a latent parameterization the block's kind has no builder for."""
+    forms = latent_forms(blk)
+    if value not in forms:
+        raise ArgumentError(
+            f"block {blk.name!r} ({type(blk.covariance).__name__} covariance) has no "
+            f"{value!r} form; use {' or '.join(repr(f) for f in forms)} (or 'auto')"
+        )
 
 
 def hierarchical_centering(

@@ -9,6 +9,15 @@ kind is parameterized by an SD vector ``sd`` (q,) and, when it has one, a correl
 * :class:`Correlated` (stored as ``"lkj"``): a multi-column ``(x | g)`` block; ``C`` is free
   (LKJ prior), reported as its upper-triangle pairs.
 * :class:`Diagonal` (stored as ``"diag"``): ``(x || g)`` or a single column; ``C = I``.
+* :class:`KnownCorrelated` / :class:`KnownDiagonal` (``"gr_lkj"``, ``"gr_diag"``): as the two
+  above across terms, with the levels correlated through a known matrix ``K`` (brms's
+  ``gr(g, cov = A)``: ``K = A``; ``cov = kron(U, V)``: ``K = U (x) V``), stored on the block
+  (:class:`~pyglmm.design.levelcov.LevelCovariance`): ``vec(r) ~ N(0, Sigma (x) K)``.
+* :class:`AR1` (``"ar1"``, glmmTMB's ``ar1(0 + time | g)``): one SD and
+  ``C[i, j] = rho^|i - j|`` over the columns (the levels of ``time``, unit spaced).
+* :class:`CompoundSymmetry` (``"cs"``, glmmTMB's ``cs(x | g)``): an SD per term and one
+  correlation, ``C = (1 - rho) I + rho 1 1'`` (positive definite for
+  ``-1/(q - 1) < rho < 1``).
 
 :class:`REBlock` stores the kind's ``name`` (saved fits and fingerprints hold these strings)
 and returns the kind object from :attr:`REBlock.covariance`; :func:`block_kind` maps a stored
@@ -49,6 +58,15 @@ class BlockKind:
     name: ClassVar[str]
     correlated: ClassVar[bool] = False
     engines: ClassVar[frozenset[str]] = frozenset()
+    # a structured kind (known covariance among levels, ar1, cs): sampled by the PyMC model
+    # only; model.optimize() and simulation refuse it (DesignError / ArgumentError)
+    structured: ClassVar[bool] = False
+    # one SD shared by every term (reported once, with one prior: the first term's)
+    shared_sd: ClassVar[bool] = False
+    # the label of the structure's correlation parameter ("ar1", "cs"); "" for LKJ blocks
+    cor_tag: ClassVar[str] = ""
+    # the prior class of the correlation: "cor" (LKJ, or cs's scalar rho), "ar" (ar1's rho)
+    cor_class: ClassVar[str] = "cor"
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -65,6 +83,15 @@ class BlockKind:
         if not self.correlated:
             return ()
         return tuple((j, k) for j in range(q) for k in range(j + 1, q))
+
+    def sd_index(self, q: int) -> tuple[int, ...]:
+        """The reported SDs (every term's; the first only when they are shared)."""
+        return (0,) if self.shared_sd else tuple(range(q))
+
+    def cor_support(self, q: int) -> tuple[float, float] | None:
+        """The interval of a scalar structure correlation ``rho`` (ar1, cs), or None for a
+        kind whose correlation matrix is free (LKJ) or absent."""
+        return None
 
     def theta_index(self, q: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, cols) of the free entries of lme4's relative factor ``T`` (q x q, lower
@@ -138,6 +165,72 @@ class Diagonal(BlockKind):
         return sd[..., :, None] * np.eye(sd.shape[-1])
 
 
+class KnownCorrelated(Correlated):
+    """``(x | gr(g, cov = A))``: ``Sigma`` across terms as :class:`Correlated`, the levels
+    correlated through the block's known ``K``: ``vec(r) ~ N(0, Sigma (x) K)`` (brms)."""
+
+    name = "gr_lkj"
+    engines = frozenset()
+    structured = True
+
+
+class KnownDiagonal(Diagonal):
+    """``(1 | gr(g, cov = A))`` or ``(x || gr(g, cov = A))``: independent terms, each with
+    effects ``sd_j^2 K`` across levels."""
+
+    name = "gr_diag"
+    engines = frozenset()
+    structured = True
+
+
+class AR1(Correlated):
+    """glmmTMB's ``ar1(0 + time | g)``: per level of ``g`` the effects over the (unit spaced)
+    levels of ``time`` have covariance ``sd^2 rho^|i - j|``: one SD, one correlation
+    ``rho`` in (-1, 1) (prior class ``ar``). Its Cholesky factor has a closed form:
+    ``L[i, 0] = rho^i``, ``L[i, j] = rho^(i - j) sqrt(1 - rho^2)`` for ``1 <= j <= i``."""
+
+    name = "ar1"
+    engines = frozenset()
+    structured = True
+    shared_sd = True
+    cor_tag = "ar1"
+    cor_class = "ar"
+
+    def cor_pairs(self, q: int) -> tuple[tuple[int, int], ...]:
+        return ((0, 1),)  # rho itself: cor(term 1, term 2)
+
+    def cor_support(self, q: int) -> tuple[float, float] | None:
+        return (-1.0, 1.0)
+
+    @staticmethod
+    def correlation(rho: float, q: int) -> np.ndarray:
+        """``C[i, j] = rho^|i - j|`` (q x q)."""
+        lag = np.abs(np.subtract.outer(np.arange(q), np.arange(q)))
+        return np.asarray(rho, dtype=float) ** lag
+
+
+class CompoundSymmetry(Correlated):
+    """glmmTMB's ``cs(x | g)`` (heterogeneous compound symmetry): an SD per term and one
+    correlation ``rho`` between every pair, ``C = (1 - rho) I + rho 1 1'``, positive definite
+    for ``-1/(q - 1) < rho < 1`` (prior class ``cor``, a scalar prior on that interval)."""
+
+    name = "cs"
+    engines = frozenset()
+    structured = True
+    cor_tag = "cs"
+
+    def cor_pairs(self, q: int) -> tuple[tuple[int, int], ...]:
+        return ((0, 1),)
+
+    def cor_support(self, q: int) -> tuple[float, float] | None:
+        return (-1.0 / (q - 1), 1.0)
+
+    @staticmethod
+    def correlation(rho: float, q: int) -> np.ndarray:
+        """``(1 - rho) I + rho 1 1'`` (q x q)."""
+        return (1.0 - rho) * np.eye(q) + rho * np.ones((q, q))
+
+
 def block_kind(name: str) -> BlockKind:
     """The kind stored as ``name``; :class:`DesignError` naming the known kinds if none."""
     try:
@@ -148,7 +241,21 @@ def block_kind(name: str) -> BlockKind:
         ) from None
 
 
-def kind_for(correlated: bool, q: int) -> BlockKind:
+def kind_for(correlated: bool, q: int, structure: str = "", known: bool = False) -> BlockKind:
     """The kind of a random term with ``q`` columns: :class:`Correlated` for a ``|`` term
-    with several columns, else :class:`Diagonal`."""
-    return KINDS[Correlated.name] if correlated and q > 1 else KINDS[Diagonal.name]
+    with several columns, else :class:`Diagonal`; glmmTMB's ``structure`` (``"us"``: the
+    same, ``"diag"``: :class:`Diagonal`, ``"ar1"``, ``"cs"``: their kinds, which need
+    ``q >= 2``); ``known`` (``gr(g, cov = ...)``): the ``Known*`` twin of the kind."""
+    if structure in ("ar1", "cs"):
+        if known:
+            raise DesignError(f"{structure}() cannot be combined with gr(..., cov = ...)")
+        if q < 2:
+            raise DesignError(
+                f"{structure}() needs at least two columns (the levels of a factor, e.g. "
+                f"{structure}(0 + time | g)); this term has {q}"
+            )
+        return KINDS[AR1.name if structure == "ar1" else CompoundSymmetry.name]
+    multi = correlated and q > 1 and structure != "diag"
+    if known:
+        return KINDS[KnownCorrelated.name if multi else KnownDiagonal.name]
+    return KINDS[Correlated.name] if multi else KINDS[Diagonal.name]

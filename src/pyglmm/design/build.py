@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -37,6 +38,7 @@ from .frame import (
     patsy_call,
     patsy_frame,
 )
+from .levelcov import known_covariance
 from .records import Design, REBlock
 from .response import response_columns
 
@@ -45,8 +47,12 @@ def build_design(
     formula: ParsedFormula,
     data: pd.DataFrame,
     missing: Literal["drop", "raise"] = "drop",
+    data2: Mapping[str, Any] | None = None,
 ) -> Design:
     """Build the design (see the module docstring). Validates the input; see ``DesignError``.
+
+    ``data2``: the matrices that ``gr(g, cov = NAME)`` terms name (brms's ``data2``), checked
+    and factorized by :mod:`pyglmm.design.levelcov`.
 
     Rows with missing values in any used column are dropped with a ``UserWarning``
     (``missing="drop"``) or raise (``missing="raise"``).
@@ -113,7 +119,7 @@ def build_design(
         offset = finite_matrix(om, "offset").sum(axis=1)
         offset_info = om.design_info
 
-    blocks = _blocks(formula, frame, env)
+    blocks = _blocks(formula, frame, env, data2)
     return Design(
         formula=formula,
         y=y,
@@ -141,10 +147,16 @@ def _r_column_order(info: Any, listed: list[Any]) -> np.ndarray:
     return np.concatenate(cols) if cols else np.arange(0)
 
 
-def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBlock, ...]:
+def _blocks(
+    formula: ParsedFormula,
+    frame: pd.DataFrame,
+    env: Any,
+    data2: Mapping[str, Any] | None = None,
+) -> tuple[REBlock, ...]:
     """One block per random term. The terms of ``(1 | g1/.../gK)`` share their expression and
     their group prefixes: each expression is evaluated by patsy once and each group's codes
-    extend its prefix's (so building is linear in K)."""
+    extend its prefix's (so building is linear in K). ``ar1``/``cs`` terms and
+    ``gr(..., cov = ...)`` groups: see :func:`_structured_expr` and :func:`_level_grid`."""
     blocks: list[REBlock] = []
     seen: dict[str, int] = {}
     models: dict[str, tuple[Any, np.ndarray]] = {}
@@ -154,26 +166,37 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
         seen[group] = seen.get(group, 0) + 1
         name = group if seen[group] == 1 else f"{group}_{seen[group]}"
         label = f"({term.expr} | {group})"
-        if term.expr not in models:
-            zm = dmatrix(term.expr, frame, env, f"random-effect term {label}")
-            models[term.expr] = (zm.design_info, finite_matrix(zm, f"random-effect term {label}"))
-        info, Z = models[term.expr]
+        if term.structure:
+            label = f"{term.structure}{label}"
+        expr = _structured_expr(term.expr, term.structure, frame, label)
+        if expr not in models:
+            zm = dmatrix(expr, frame, env, f"random-effect term {label}")
+            models[expr] = (zm.design_info, finite_matrix(zm, f"random-effect term {label}"))
+        info, Z = models[expr]
         Z = Z.copy()  # each block owns its matrix
         terms = tuple(column_label(c) for c in info.column_names)
         if not terms:
             raise DesignError(f"random-effect term {label} has no columns")
         codes, levels = _terms.group_codes(frame, term.group, groups)
+        level_cov = None
+        if term.cov:
+            codes, levels, level_cov = _level_grid(term.cov, term.group, frame, groups, data2)
         if len(levels) < 2:
             raise DesignError(
                 f"grouping factor {group!r} has a single level ({levels[0]!r}); "
                 "a random effect needs at least 2 levels"
             )
-        if len(terms) >= len(levels):
+        kind = kind_for(term.correlated, len(terms), term.structure, level_cov is not None)
+        if term.structure == "ar1" and "Intercept" in terms:
+            raise DesignError(
+                f"{label}: ar1() correlates the columns of a factor's levels; drop the "
+                "intercept, e.g. ar1(0 + time | g)"
+            )
+        if not kind.shared_sd and len(terms) >= len(levels):
             raise DesignError(
                 f"random-effect block {name!r} {label} has {len(terms)} columns "
                 f"({', '.join(terms)}) but {group!r} has only {len(levels)} levels"
             )
-        kind = kind_for(term.correlated, len(terms))
         blocks.append(
             REBlock(
                 name=name,
@@ -184,9 +207,66 @@ def _blocks(formula: ParsedFormula, frame: pd.DataFrame, env: Any) -> tuple[REBl
                 terms=terms,
                 kind=kind.name,
                 design_info=info,
+                level_cov=level_cov,
             )
         )
     return tuple(blocks)
+
+
+_BARE_NAME = re.compile(
+    r"^\s*(?:0\s*\+\s*|-\s*1\s*\+\s*)?([A-Za-z_]\w*)(?:\s*\+\s*0|\s*-\s*1)?\s*$"
+)
+
+
+def _structured_expr(expr: str, structure: str, frame: pd.DataFrame, label: str) -> str:
+    """The patsy expression of a random term: ``expr`` itself, except for an ``ar1`` term
+    over one bare numeric column (``ar1(0 + time | g)`` with ``time`` numeric), whose levels
+    become the columns (``0 + C(time)``, as glmmTMB's factor). ``ar1`` needs the levels unit
+    spaced (glmmTMB: the lag between levels i and j is ``|i - j|``): numeric levels must be
+    equally spaced (DesignError otherwise); a factor's levels are taken in their order."""
+    if structure != "ar1":
+        return expr
+    match = _BARE_NAME.match(expr)
+    if match is None or match.group(1) not in frame.columns:
+        return expr
+    name = match.group(1)
+    column = frame[name]
+    if not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+        return expr
+    values = np.unique(np.asarray(column, dtype=float))
+    if values.size > 2:
+        steps = np.diff(values)
+        if np.max(np.abs(steps - steps[0])) > 1e-8 * max(1.0, abs(float(steps[0]))):
+            raise DesignError(
+                f"{label}: ar1() takes unit-spaced levels (glmmTMB), but {name!r} has "
+                f"unequal steps between its values {values[:6].tolist()}; use a factor of the "
+                "time points in order (missing time points are levels without rows)"
+            )
+    return f"0 + C({name})"
+
+
+def _level_grid(
+    cov: tuple[str, ...],
+    group: tuple[str, ...],
+    frame: pd.DataFrame,
+    cache: _terms.GroupCache,
+    data2: Mapping[str, Any] | None,
+) -> tuple[np.ndarray, list[str], Any]:
+    """(codes, levels, LevelCovariance) of a ``gr(..., cov = ...)`` group: the observed levels
+    with ``cov = A``; every combination of the levels of ``a`` and ``b`` (``a``-major) with
+    ``cov = kron(U, V)`` (see :mod:`pyglmm.design.levelcov`)."""
+    matrix = f"kron({', '.join(cov)})" if len(cov) == 2 else cov[0]
+    where = f"gr({':'.join(group)}, cov = {matrix})"
+    if len(cov) == 1:
+        codes, levels = _terms.group_codes(frame, group, cache)
+        return codes, levels, known_covariance(cov, data2, (levels,), (":".join(group),), where)
+    (codes_a, levels_a), (codes_b, levels_b) = (
+        _terms.group_codes(frame, (g,), cache) for g in group
+    )
+    level_cov = known_covariance(cov, data2, (levels_a, levels_b), group, where)
+    codes = codes_a * len(levels_b) + codes_b
+    levels = [f"{a}:{b}" for a in levels_a for b in levels_b]
+    return codes, levels, level_cov
 
 
 def drop_aliased_columns(design: Design) -> Design:

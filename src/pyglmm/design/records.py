@@ -36,6 +36,7 @@ from .frame import (
     rebuild_columns,
     rhs_variables,
 )
+from .levelcov import LevelCovariance
 from .response import new_trials
 
 CovKind = str  # a stored block-kind name, a key of pyglmm.design.blocks.KINDS
@@ -56,6 +57,8 @@ class REBlock:
     multi-column ``|`` block, ``"diag"`` for ``||`` or a single column; :attr:`covariance`
     is the kind object (:mod:`pyglmm.design.blocks`).
     ``design_info``: patsy DesignInfo of ``Z`` (to rebuild it on new data).
+    ``level_cov``: the known covariance among the levels of a ``gr(g, cov = ...)`` block
+    (:mod:`pyglmm.design.levelcov`), else None.
     """
 
     name: str
@@ -66,6 +69,7 @@ class REBlock:
     terms: tuple[str, ...]
     kind: CovKind
     design_info: Any = field(repr=False, default=None)
+    level_cov: LevelCovariance | None = field(repr=False, default=None)
 
     def __post_init__(self) -> None:
         block_kind(self.kind)  # DesignError for an unknown kind

@@ -15,6 +15,15 @@
   - ``(1 | a:b)`` -> group ``("a", "b")`` (levels are the observed combinations);
   - ``(1 | a + b)`` is not lme4 syntax and raises; crossed factors are ``(1|a) + (1|b)``.
 
+  Covariances among levels and structured covariances (:mod:`pyglmm.formula.structures`):
+
+  - ``(x | gr(g, cov = A))`` (brms): the levels of ``g`` are correlated through the known
+    matrix ``A``, looked up by name in ``Model(data2={"A": A})``: ``cov=("A",)``;
+  - ``(1 | gr(a:b, cov = kron(U, V)))``: the levels of ``a:b`` through ``U (x) V``:
+    ``cov=("U", "V")``;
+  - ``ar1(0 + time | g)``, ``cs(x | g)``, ``diag(x | g)``, ``us(x | g)`` (glmmTMB) as whole
+    terms: ``structure="ar1"`` etc.
+
 Errors raise :class:`FormulaError`, whose message repeats the formula with a caret under the
 offending position.
 
@@ -28,6 +37,7 @@ from dataclasses import dataclass
 
 from ..errors import FormulaError as FormulaError  # defined in errors, raised here
 from .lexer import _BARS, Token, _is, _Source
+from .structures import gr_call, structure_call
 from .text import _unquote, join_terms, variable_names
 
 
@@ -40,12 +50,18 @@ class RandomTerm:
     ``group``: the grouping variables; more than one means their interaction ``a:b``.
     ``correlated``: ``False`` for ``||``.
     ``span``: (start, end) character offsets of the whole parenthesised term in the formula.
+    ``cov``: the ``data2`` names of ``gr(g, cov = A)`` (one name) or ``gr(a:b, cov = kron(U,
+    V))`` (two names), else empty.
+    ``structure``: the glmmTMB wrapper of the term (``"ar1"``, ``"cs"``, ``"diag"``,
+    ``"us"``), else ``""``.
     """
 
     expr: str
     group: tuple[str, ...]
     correlated: bool
     span: tuple[int, int]
+    cov: tuple[str, ...] = ()
+    structure: str = ""
 
     @property
     def group_name(self) -> str:
@@ -103,18 +119,22 @@ def parse_formula(formula: str) -> ParsedFormula:
     fixed: list[tuple[str, str]] = []
     fixed_keys: set[tuple[str, str]] = set()
     random: list[RandomTerm] = []
-    random_keys: set[tuple[str, tuple[str, ...]]] = set()
+    random_keys: set[tuple[str, tuple[str, ...], str, tuple[str, ...]]] = set()
     for sep, a, b in src.split(tilde + 1, n, {"+", "-"}):
         sign = toks[sep].text if sep >= 0 else "+"
         if a == b:
             if b == tilde + 1 and sep < 0:
                 continue  # leading sign: the empty part before it
             raise src.error(f"expected a term after {sign!r}", src.pos(b))
-        if _is(toks[a], "(") and src.match[a] == b - 1 and len(src.split(a + 1, b - 1, _BARS)) > 1:
+        wrapper = structure_call(src, a, b)
+        if wrapper or (
+            _is(toks[a], "(") and src.match[a] == b - 1 and len(src.split(a + 1, b - 1, _BARS)) > 1
+        ):
             if sign == "-":
                 raise src.error("a random-effect term cannot be removed with '-'", toks[sep].start)
-            for term in _random_terms(src, a, b - 1):
-                key = (term.expr.replace(" ", ""), term.group)
+            open_ = a + 1 if wrapper else a
+            for term in _random_terms(src, open_, b - 1, wrapper):
+                key = (term.expr.replace(" ", ""), term.group, term.structure, term.cov)
                 if key in random_keys:
                     raise src.error(
                         f"duplicate random-effect term '({term.expr} | {term.group_name})'",
@@ -138,8 +158,9 @@ def parse_formula(formula: str) -> ParsedFormula:
     )
 
 
-def _random_terms(src: _Source, open_: int, close: int) -> list[RandomTerm]:
-    """Parse and expand the random-effect term between brackets ``open_`` and ``close``."""
+def _random_terms(src: _Source, open_: int, close: int, wrapper: str = "") -> list[RandomTerm]:
+    """Parse and expand the random-effect term between brackets ``open_`` and ``close``
+    (``wrapper``: the glmmTMB structure the brackets belong to, ``ar1(...)``, or ``""``)."""
     toks = src.tokens
     bars = [k for k, _, _ in src.split(open_ + 1, close, _BARS)[1:]]
     if len(bars) > 1:
@@ -151,10 +172,52 @@ def _random_terms(src: _Source, open_: int, close: int) -> list[RandomTerm]:
     if bar + 1 == close:
         raise src.error(f"expected a grouping factor after {toks[bar].text!r}", toks[close].start)
 
+    cov: tuple[str, ...] = ()
+    end = close
+    call = gr_call(src, bar + 1, close)
+    if call is not None:
+        end, cov = call
+        if cov and wrapper:
+            raise src.error(
+                f"{wrapper}() and gr(..., cov = ...) cannot be combined in one term",
+                toks[open_ - 1].start,
+            )
+    segments = _group_segments(src, bar + 3 if call else bar + 1, end, toks[bar].text)
+    if cov and len(segments) > 1:
+        raise src.error(
+            "gr(..., cov = ...) takes one grouping factor ('g' or 'a:b'), not nested 'a/b'",
+            toks[bar + 3].start,
+        )
+    if len(cov) == 2 and len(segments[0]) != 2:
+        raise src.error(
+            "cov = kron(U, V) needs a grouping factor of two variables, gr(a:b, cov = kron(U, V))",
+            toks[bar + 3].start,
+        )
+
+    expr = src.render(open_ + 1, bar).strip()
+    correlated = toks[bar].text == "|"
+    if wrapper and not correlated:
+        raise src.error(
+            f"{wrapper}() sets the covariance itself: write {wrapper}(terms | group), not '||'",
+            toks[bar].start,
+        )
+    span = (toks[open_ - 1 if wrapper else open_].start, toks[close].end)
+    terms: list[RandomTerm] = []
+    group: tuple[str, ...] = ()
+    for seg in segments:
+        group = group + tuple(seg)
+        terms.append(RandomTerm(expr, group, correlated, span, cov, wrapper))
+    return terms
+
+
+def _group_segments(src: _Source, start: int, close: int, prev: str) -> list[list[str]]:
+    """The grouping factor between tokens ``start`` and ``close`` (exclusive) as its ``/``
+    segments of ``:`` factors; ``prev`` is the text before it (for messages)."""
+    toks = src.tokens
     # group: seg ('/' seg)*, seg: factor (':' factor)*, factor: name ('.' name)* | Q("column")
     segments: list[list[str]] = [[]]
-    expect_name, prev = True, toks[bar].text
-    k = bar + 1
+    expect_name = True
+    k = start
     while k < close:
         tok = toks[k]
         k += 1
@@ -175,17 +238,8 @@ def _random_terms(src: _Source, open_: int, close: int) -> list[RandomTerm]:
             hint = "; crossed factors are written (1|a) + (1|b)" if _is(tok, "+", "*") else ""
             raise src.error(f"unexpected {tok.text!r} in a grouping factor{hint}", tok.start)
     if expect_name:
-        raise src.error(f"expected a grouping factor after {prev!r}", toks[close].start)
-
-    expr = src.render(open_ + 1, bar).strip()
-    correlated = toks[bar].text == "|"
-    span = (toks[open_].start, toks[close].end)
-    terms: list[RandomTerm] = []
-    group: tuple[str, ...] = ()
-    for seg in segments:
-        group = group + tuple(seg)
-        terms.append(RandomTerm(expr=expr, group=group, correlated=correlated, span=span))
-    return terms
+        raise src.error(f"expected a grouping factor after {prev!r}", src.pos(close))
+    return segments
 
 
 def _factor_name(toks: list[Token], k: int, close: int) -> tuple[str, int]:

@@ -14,7 +14,7 @@ import numpy as np
 from ..design import Design
 from ..errors import DesignError, SingularFitWarning
 from .optimize import blas_threads as _blas_threads
-from .pointfit import SINGULAR_MESSAGE
+from .pointfit import SINGULAR_MESSAGE, check_point_fit_blocks
 from .result import LmmFit, fit_design
 
 
@@ -37,6 +37,7 @@ def fit_lmm(
     A singular fit (:meth:`LmmFit.is_singular`) warns as lme4 does, "boundary (singular)
     fit: see help('isSingular')", with :class:`pyglmm.errors.SingularFitWarning`.
     """
+    check_point_fit_blocks(design)
     _check_response(design)
     with _blas_threads(blas_threads):
         fit = _fit(design, reml, start, maxiter, data_name=data_name)

@@ -45,6 +45,7 @@ from .likelihood import block_conditional_covariances
 from .natural import NaturalLayout, lme4_name
 from .optimize import blas_threads
 from .pirls import GlmmData, PirlsResult, agq_deviance, pirls
+from .pointfit import check_point_fit_blocks
 from .printing import (
     coefmat_lines,
     criterion_lines,
@@ -92,6 +93,7 @@ def fit_glmm(
     :class:`~pyglmm.errors.ConvergenceWarning` when the optimizer did not converge and
     :class:`~pyglmm.errors.SingularFitWarning` (lme4's message) for a singular fit.
     """
+    check_point_fit_blocks(design)
     check_family(family)
     if not design.blocks:
         raise ArgumentError("optimize() needs at least one random-effect term")

@@ -22,7 +22,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from ..design import Design
-from ..errors import ArgumentError
+from ..errors import ArgumentError, UnsupportedModelError
 
 
 @runtime_checkable
@@ -260,3 +260,17 @@ def conditional_fit_by_deviance(
     se = np.sqrt(np.diag(np.asarray(fit.vcov(), dtype=float)))
     sc[len(v) - p :] = np.maximum(se, 1e-12)
     return minimize_conditional(fit.deviance_at, v, lo, up, index, value, start, scale=sc)
+
+
+def check_point_fit_blocks(design: Design) -> None:
+    """Refuse, with :class:`UnsupportedModelError` naming the block, a design whose blocks have
+    a structured kind (a known covariance among levels, ``gr(g, cov = ...)``; ``ar1``; ``cs``):
+    lme4's relative factor ``T`` per level cannot express them here."""
+    for blk in design.blocks:
+        kind = blk.covariance
+        if kind.structured:
+            what = "a known covariance among its levels" if blk.level_cov else f"{kind.name}()"
+            raise UnsupportedModelError(
+                f"model.optimize() (REML/ML point fit) does not support block {blk.name!r} "
+                f"with {what}; sample it with model.fit() (the PyMC model)"
+            )

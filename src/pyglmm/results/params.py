@@ -11,6 +11,11 @@ where its draws are (a variable of :mod:`pyglmm.names` and an index into it) and
 * ``label``: brms's row label, ``Days``, ``sd(Days)``, ``cor(Intercept,Days)``, ``sigma`` (unique
   within a grouping factor; ``Fit.summary`` shows it beside the class and group).
 
+Structured blocks: an ``ar1`` block reports its one SD once (``sd(<first term>)``, as glmmTMB
+prints it) and its correlation rho as the row ``ar1`` (key ``cor_<block>__ar1``); a ``cs``
+block its SDs and rho as the row ``cs``. In ``varcorr()`` that row is the correlation of the
+first two terms, which is rho.
+
 :class:`ParamDraws` holds parameter values with a leading draws axis (from the prior, or given
 by a user) in the arrays the simulation needs.
 """
@@ -42,6 +47,7 @@ class ParamRef:
     block: str = ""  # block name (sd/cor)
     var1: str = ""  # coefficient, term, or the family parameter's name
     var2: str = ""  # the second term of a correlation
+    tag: str = ""  # a structure's correlation (ar1, cs): its label and key suffix
 
     @property
     def key(self) -> str:
@@ -51,6 +57,8 @@ class ParamRef:
         if self.cls == "sd":
             return f"{self.var}__{self.var1}"
         if self.cls == "cor":
+            if self.tag:
+                return f"{self.var}__{self.tag}"
             return f"{self.var}__{self.var1}__{self.var2}"
         return self.cls
 
@@ -60,7 +68,7 @@ class ParamRef:
         if self.cls == "sd":
             return f"sd({self.var1})"
         if self.cls == "cor":
-            return f"cor({self.var1},{self.var2})"
+            return self.tag or f"cor({self.var1},{self.var2})"
         return self.var1 if self.cls == "b" else self.cls
 
     def take(self, values: np.ndarray) -> np.ndarray:
@@ -75,12 +83,15 @@ def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]
     effects, SDs (block by block), correlations, the family's parameters."""
     out = [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
     for blk in design.blocks:
-        for j, term in enumerate(blk.terms):
+        for j in blk.covariance.sd_index(blk.q):
+            term = blk.terms[j]
             out.append(ParamRef("sd", names.sd(blk.name), (j,), blk.group, blk.name, term))
     for blk in design.blocks:
+        tag = blk.covariance.cor_tag
         for j, k in blk.covariance.cor_pairs(blk.q):
             t1, t2 = blk.terms[j], blk.terms[k]
-            out.append(ParamRef("cor", names.cor(blk.name), (j, k), blk.group, blk.name, t1, t2))
+            ref = ParamRef("cor", names.cor(blk.name), (j, k), blk.group, blk.name, t1, t2, tag)
+            out.append(ref)
     out.extend(ParamRef(name, name, (), var1=name) for name in family_params)
     return out
 

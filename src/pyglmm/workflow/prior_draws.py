@@ -29,7 +29,7 @@ import pymc as pm
 
 from .. import stack
 from ..design.centering import centered_fixed
-from ..errors import ArgumentError
+from ..errors import ArgumentError, UnsupportedModelError
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
 
@@ -37,9 +37,21 @@ if TYPE_CHECKING:
     from ..design import Design, REBlock
 
 
+def check_simulable(design: Any) -> None:
+    """:class:`UnsupportedModelError` for a design with a structured block (a known level
+    covariance, ``ar1``, ``cs``): simulation does not draw their effects yet."""
+    for blk in design.blocks:
+        if blk.covariance.structured:
+            raise UnsupportedModelError(
+                f"simulation from block {blk.name!r} ({blk.covariance.name}) is not supported "
+                "yet: its covariance is structured (gr(..., cov = ...), ar1() or cs())"
+            )
+
+
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:
     """``draws`` parameter sets from ``model.prior_set`` (one compiled ``pm.draw`` call)."""
     design, ps = model.design, model.prior_set
+    check_simulable(design)
     names = list(design.x_names)
     dists: list[Any] = []
     keys: list[tuple[str, ...]] = []

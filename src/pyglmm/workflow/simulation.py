@@ -25,7 +25,7 @@ from ..formula import variable_names
 from ..posterior import design_eta
 from ..results.params import ParamDraws
 from ..spec import ModelSpec
-from .prior_draws import draw_prior, params_from_dict
+from .prior_draws import check_simulable, draw_prior, params_from_dict
 
 if TYPE_CHECKING:
     from ..design import Design
@@ -34,7 +34,10 @@ if TYPE_CHECKING:
 def draw_effects(
     design: Design, pd_: ParamDraws, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Random effects per block: (S, levels, q) with covariance diag(sd) cor diag(sd)."""
+    """Random effects per block: (S, levels, q) with covariance diag(sd) cor diag(sd).
+    Structured kinds (known level covariance, ar1, cs) are refused
+    (:class:`~pyglmm.errors.UnsupportedModelError`)."""
+    check_simulable(design)
     out: dict[str, np.ndarray] = {}
     for blk in design.blocks:
         sd, cor = pd_.sd[blk.name], pd_.cor[blk.name]
