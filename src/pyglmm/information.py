@@ -53,16 +53,27 @@ def has_point_fit(family: Family) -> bool:
     return family.is_gaussian_identity or family.has_point_fit
 
 
-def cheap_point_fit(design: Design, family: Family, fit: Any) -> Any | None:
-    """``fit()`` (the model's :meth:`~Model.optimize`) when the family has a point fit and the
-    model at most :data:`POINT_FIT_MAX_ROWS` rows, with its warnings silenced (it is a means,
-    not a result); None when it is not available, too large, or fails."""
+def point_estimates(design: Design, family: Family) -> Any:
+    """The point fit behind ``"auto"`` and ``init="auto"`` (see the module docstring): the REML
+    fit of a gaussian(identity) model (:meth:`Model.optimize`'s), else glmer's first stage,
+    ``fit_glmm(nagq=0, polish=False)``: no Laplace stage and no Hessian."""
+    from .lmm import fit_glmm, fit_lmm
+
+    if family.is_gaussian_identity:
+        return fit_lmm(design, reml=True)
+    return fit_glmm(design, family, nagq=0, polish=False)
+
+
+def cheap_point_fit(design: Design, family: Family) -> Any | None:
+    """:func:`point_estimates` when the family has a point fit and the model at most
+    :data:`POINT_FIT_MAX_ROWS` rows, with its warnings silenced (it is a means, not a result);
+    None when it is not available, too large, or fails."""
     if not has_point_fit(family) or design.n_obs > POINT_FIT_MAX_ROWS:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return fit()
+            return point_estimates(design, family)
         except (PyglmmError, np.linalg.LinAlgError, FloatingPointError):
             return None
 

@@ -90,11 +90,11 @@ class Model:
         self._point: tuple[Any] | None = None  # (cheap point fit or None,), once computed
 
     def _cheap_point_fit(self) -> Any | None:
-        """:meth:`optimize`'s fit for the ``"auto"`` parameterization and ``init="auto"``,
-        computed once when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else
-        None."""
+        """The point estimates for the ``"auto"`` parameterization and ``init="auto"`` (REML,
+        or glmer's nAGQ = 0 stage: :func:`pyglmm.information.point_estimates`), computed once
+        when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None."""
         if self._point is None:
-            self._point = (cheap_point_fit(self.design, self.family, self.optimize),)
+            self._point = (cheap_point_fit(self.design, self.family),)
         return self._point[0]
 
     def resolve(self, parameterization: str | Mapping[str, str] | None = None) -> dict[str, str]:
