@@ -192,17 +192,21 @@ class Model:
         The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
         (``log_likelihood=True`` forces it).
 
-        ``init``: ``"auto"`` (default) starts the chains (jittered) from the Laplace point
-        estimates of :meth:`optimize` for a non-gaussian model when that fit is cheap (the
-        family has one, at most 250,000 rows; it is computed once per model and also serves
-        ``"auto"``'s parameterization) and not singular (an SD of 0 is the neck of a funnel),
-        else where the sampler starts by itself; ``None`` always starts where the sampler
-        starts by itself; ``"reml"`` / ``"laplace"`` (either name works for either family)
-        always use the point estimates. ``fit.timing["point_init"]`` is 1.0 when the chains
-        started at the point estimates. As measured (``bench/run.py``, 4 x 1000 + 1000): on
-        cbpp, epilepsy, epilepsy + ``(1 | obs)`` and VerbAgg the Laplace start gave 0.96-2.1
-        times the min bulk ESS of the sampler's own start (1.07-2.2 times its ESS per second of
-        wall time), with R-hat <= 1.006 and no divergences either way. A gaussian model keeps
+        ``init``: ``"auto"`` (default) starts the chains (jittered) from the point estimates
+        of a non-gaussian model (glmer's ``nAGQ = 0`` stage,
+        :func:`pyglmm.information.point_estimates`) when that fit is cheap (the family has
+        one, at most 250,000 rows; it is computed once per model and also serves ``"auto"``'s
+        parameterization) and not singular (an SD of 0 is the neck of a funnel), else where
+        the sampler starts by itself; ``None`` always starts where the sampler starts by
+        itself; ``"reml"`` / ``"laplace"`` (either name works for either family) always use
+        the point estimates of :meth:`optimize` (the Laplace fit). ``fit.timing["point_init"]``
+        is 1.0 when the chains started at the point estimates; ``fit.timing["point_fit"]`` is
+        the seconds until the point fit and the parameterization were done. As measured
+        (``bench/run.py``, 4 x 1000 + 1000): on cbpp, epilepsy, epilepsy + ``(1 | obs)`` and
+        VerbAgg the Laplace start gave 0.96-2.1 times the min bulk ESS of the sampler's own
+        start (1.07-2.2 times its ESS per second of wall time), with R-hat <= 1.006 and no
+        divergences either way (the ``nAGQ = 0`` start that replaced it is within 0.45
+        standard errors of it in every fixed effect on these models). A gaussian model keeps
         the sampler's start: nutpie sets its first mass matrix from the gradient at the start,
         which is near 0 at a mode (on an 8-level gaussian model, 2 x 500 draws, the REML start
         gave R-hat 1.02 and a third of the tail ESS).
