@@ -67,7 +67,9 @@ class CompiledModel:
 def coords_of(design: Design) -> dict[str, Any]:
     """Named coordinates for every dim the model uses."""
     coords: dict[str, Any] = {"obs": np.arange(design.n_obs)}
-    for part, dpar in [(design, ""), *((p, p.name) for p in design.dpars)]:
+    parts: list[tuple[Design | DparPart, str]] = [(design, "")]
+    parts += [(p, p.name) for p in design.dpars]
+    for part, dpar in parts:
         dim = _names.coef_dim(dpar)
         coords[dim] = list(part.x_names)
         slopes = [c for c in part.x_names if c != "Intercept"]
