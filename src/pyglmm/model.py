@@ -20,13 +20,13 @@ import pymc as pm
 from . import kernel as kernel_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
 from .compile.parameterization import INTEGRATED
-from .design import Design, DesignError, as_frame, build_design
+from .design import Design, DesignError, as_frame, build_design, build_distributional_design
 from .design.build import drop_aliased_columns
-from .errors import ArgumentError
+from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
 from .families.base import ResponseError
-from .formula import ParsedFormula, parse_formula, quote_columns
+from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
 from .information import block_information, cheap_point_fit
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
@@ -54,11 +54,17 @@ class Model:
     counts them) or ``"raise"``. ``data2``: named matrices the formula refers to (brms's
     ``data2``), the known covariances of ``(1 | gr(g, cov = A))`` and
     ``gr(a:b, cov = kron(U, V))`` (:mod:`pyglmm.design.levelcov`).
+
+    ``formula`` may be a ``pg.bf(...)`` (:class:`~pyglmm.formula.BrmsFormula`): the main
+    formula plus formulas of the family's distributional parameters (``"sigma ~ x + (1 | g)"``,
+    brms's distributional regression, :mod:`pyglmm.design.distributional`); ``self.bf`` keeps
+    it (None for a plain formula). Such a model is sampled by its PyMC model (no kernel, no
+    marginal block) and has no point fit.
     """
 
     def __init__(
         self,
-        formula: str,
+        formula: str | BrmsFormula,
         data: pd.DataFrame,
         family: str | Family = "gaussian",
         priors: Mapping[str, Any] | None = None,
@@ -69,30 +75,52 @@ class Model:
     ) -> None:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
+        self.bf: BrmsFormula | None = formula if isinstance(formula, BrmsFormula) else None
+        text = formula.formula if isinstance(formula, BrmsFormula) else formula
+        self.family: Family = get_family(family)
         # names Python cannot read (dotted, keywords, backticks) become Q("..."); the formula
         # keeps the text the user wrote
-        parsed = parse_formula(quote_columns(formula, data.columns))
-        self.formula: ParsedFormula = replace(parsed, formula=formula)
-        self.design: Design = drop_aliased_columns(
-            build_design(self.formula, data, missing=missing, data2=data2)
-        )
-        self.family: Family = get_family(family)
+        parsed = parse_formula(quote_columns(text, data.columns))
+        self.formula: ParsedFormula = replace(parsed, formula=text)
+        if self.bf is not None and self.bf.dpars:
+            self.family.check_dpars(self.bf.dpar_names)
+            dpars = {
+                name: replace(parse_formula(quote_columns(t, data.columns)), formula=t)
+                for name, t in self.bf.dpars
+            }
+            self.design: Design = build_distributional_design(
+                self.formula, dpars, data, missing=missing, data2=data2
+            )
+        else:
+            self.design = drop_aliased_columns(
+                build_design(self.formula, data, missing=missing, data2=data2)
+            )
         try:
             self.family.validate(self.design.y, self.design.trials)
         except ResponseError as err:  # name the rows as the user's data does (after any drop)
             raise err.located(self.design.index) from None
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
-        resolve_parameterization(parameterization, self.design.blocks, self.family)  # checks it
+        resolve_parameterization(  # checks it
+            parameterization, self.design.blocks, self.family, distributional=self.distributional
+        )
         self.parameterization = parameterization
         self.data_name = data_name or str(data.attrs.get("name", "data"))
         self._compiled: dict[str, CompiledModel] = {}
         self._point: tuple[Any] | None = None  # (cheap point fit or None,), once computed
 
+    @property
+    def distributional(self) -> bool:
+        """Whether a family parameter has its own formula (``pg.bf``)."""
+        return self.design.distributional
+
     def _cheap_point_fit(self) -> Any | None:
         """The point estimates for the ``"auto"`` parameterization and ``init="auto"`` (REML,
         or glmer's nAGQ = 0 stage: :func:`pyglmm.information.point_estimates`), computed once
-        when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None."""
+        when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None (always for a
+        distributional model, which has no point fit)."""
+        if self.distributional:
+            return None
         if self._point is None:
             self._point = (cheap_point_fit(self.design, self.family),)
         return self._point[0]
@@ -114,7 +142,9 @@ class Model:
             point = self._cheap_point_fit()
             if point is not None:
                 information = block_information(self.design, self.family, point)
-        return resolve_parameterization(spec, self.design.blocks, self.family, information)
+        return resolve_parameterization(
+            spec, self.design.blocks, self.family, information, self.distributional
+        )
 
     # --- inspection ----------------------------------------------------------------------
     @property
@@ -361,7 +391,16 @@ class Model:
         approximation's weights, ``"expected"`` (glmer's Fisher weights; the default except
         for the gamma) or ``"observed"`` (glmmTMB's exact Hessian; the gamma's default); they
         coincide for canonical links.
+
+        A model with distributional formulas (``pg.bf``) has no point fit:
+        :class:`~pyglmm.UnsupportedModelError`.
         """
+        if self.distributional:
+            raise UnsupportedModelError(
+                "model.optimize() (REML/ML point fit) does not support distributional "
+                f"parameters ({', '.join(p.name for p in self.design.dpars)} with a formula, "
+                "pg.bf); sample the model with model.fit()"
+            )
         if self.family.is_gaussian_identity:
             if nagq != 1:
                 raise ArgumentError(

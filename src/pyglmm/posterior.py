@@ -7,6 +7,11 @@ For draw s and row i::
 
 Rows whose level is unseen (code -1) get the contribution given by ``new_effects``
 (``predict``'s ``new_levels`` handling) or zero.
+
+A distributional parameter with a formula (``pg.bf``), e.g. ``sigma``, has its own linear
+predictor ``eta_sigma = X^s b_sigma + sum_{k: dpar_k = sigma} Z_k r_k`` (``dpar="sigma"``),
+and its value per draw and row is ``exp(eta_sigma)`` (:func:`family_params`), which the
+family's ``loglik``/``draw`` take in place of one value per draw.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ def design_eta(design: Design, b: np.ndarray, effects: dict[str, np.ndarray]) ->
     eta = np.asarray(b, dtype=float) @ np.asarray(design.X, dtype=float).T
     if design.offset is not None:
         eta = eta + design.offset
-    for blk in design.blocks:
+    for blk in design.mean_blocks():
         eta = eta + block_term(np.asarray(blk.Z, dtype=float), blk.codes, effects[blk.name])
     return np.asarray(eta)
 
@@ -62,20 +67,24 @@ def linear_predictor(
     draws: slice = slice(None),
     include_random: bool = True,
     new_effects: Callable[[str, slice], np.ndarray] | None = None,
+    dpar: str = "",
 ) -> np.ndarray:
-    """eta (draws x rows) for the training design or ``data`` (a :class:`NewData`).
+    """eta (draws x rows) for the training design or ``data`` (a :class:`NewData`), of the
+    mean or (``dpar``) of a distributional parameter's formula.
 
     ``new_effects(block_name, draws)`` returns effects for the rows of ``data`` as an array
     (draws x rows x q), used where the level is unseen; without it unseen levels contribute 0.
     """
     data = design if data is None else data
-    b = flat_draws(posterior, "b")[draws]
-    eta = b @ data.X.T
-    if data.offset is not None:
+    b = flat_draws(posterior, names.dpar_fixed(dpar))[draws]
+    eta = b @ np.asarray(data.x_of(dpar)).T
+    if data.offset is not None and not dpar:
         eta = eta + data.offset
     if not include_random:
         return eta
     for blk in design.blocks:
+        if blk.dpar != dpar:
+            continue
         if isinstance(data, NewData):
             codes, z = data.codes[blk.name], data.Z[blk.name]
         else:
@@ -93,13 +102,36 @@ def linear_predictor(
     return eta
 
 
+def family_params(
+    design: Design,
+    family: Family,
+    posterior: xr.Dataset,
+    draws: slice = slice(None),
+    data: Design | NewData | None = None,
+    include_random: bool = True,
+    new_effects: Callable[[str, slice], np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The family's parameters for ``draws``: (draws,) for a parameter without a formula,
+    (draws x rows) ``linkinv(eta_dpar)`` for one with a formula (``data``,
+    ``include_random``, ``new_effects``: as :func:`linear_predictor` takes them)."""
+    modelled = {p.name for p in design.dpars}
+    out = {p: flat_draws(posterior, p)[draws] for p in family.params if p not in modelled}
+    for part in design.dpars:
+        eta = linear_predictor(
+            design, posterior, data, draws, include_random, new_effects, dpar=part.name
+        )
+        out[part.name] = family.dpar_linkinv_np(part.name, eta)
+    return out
+
+
 def pointwise_loglik(design: Design, family: Family, posterior: xr.Dataset) -> np.ndarray:
-    """log p(y_i | theta_s) as chains x draws x rows."""
+    """log p(y_i | theta_s) as chains x draws x rows (a distributional parameter per draw and
+    row, :func:`family_params`)."""
     chains, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     total = chains * n_draw
-    params = {p: flat_draws(posterior, p) for p in family.params}
     out = np.empty((total, design.n_obs))
-    for sl in draw_chunks(total, design.n_obs):
+    for sl in draw_chunks(total, design.n_obs * (1 + len(design.dpars))):
         mu = family.linkinv_np(linear_predictor(design, posterior, draws=sl))
-        out[sl] = family.loglik(design.y, mu, {k: v[sl] for k, v in params.items()}, design.trials)
+        params = family_params(design, family, posterior, sl)
+        out[sl] = family.loglik(design.y, mu, params, design.trials)
     return out.reshape(chains, n_draw, design.n_obs)

@@ -30,6 +30,16 @@ Overrides, in ``Model(priors=...)``::
      "cor": pg.prior("LKJ", eta=2), "cor": {"Subject": pg.prior("LKJ", eta=2)},
      "Intercept": ..., "sigma": ...}
 
+Distributional formulas (``pg.bf(..., "sigma ~ x + (1 | g)")``): the parameter's intercept
+is class ``Intercept_sigma`` (default ``StudentT(3, 0, 2.5)`` on the log scale, brms's
+``student_t(3, 0, 2.5)``), its slopes class ``b_sigma`` (``Normal(0, 2.5 / sd(x_j))``, the
+non-identity-link rule; brms: flat), overridden as ``Intercept``/``b`` are
+(``{"b_sigma": {"x": ...}}``); the class names are brms's Stan names, class + ``_`` + dpar. Its
+blocks' SDs are class ``sd`` with the block's terms, ``sd(sigma_Intercept)``:
+``{"sd": {"g": {"sigma_Intercept": ...}}}``, default ``HalfStudentT(3, 2.5)``. A parameter with
+a formula has no prior of its own (``priors["sigma"]`` is refused). ``model.priors`` then has
+a ``dpar`` column.
+
 Any leaf may also be a brms prior string, ``"normal(0, 10)"``, ``"student_t(3, 0, 2.5)"``,
 ``"lkj(2)"`` (:mod:`pyglmm.brms_prior`).
 """
@@ -161,27 +171,41 @@ class PriorSet:
     groups: dict[str, str]
     sources: dict[tuple[str, str, str], str]
     cor_class: dict[str, str] = field(default_factory=dict)
+    dpar_intercept: dict[str, Prior] = field(default_factory=dict)
+    dpar_b: dict[str, dict[str, Prior]] = field(default_factory=dict)
+    dpar_blocks: dict[str, str] = field(default_factory=dict)  # block name -> its dpar
 
     def table(self) -> pd.DataFrame:
-        """brms ``get_prior``-style table: prior, class, coef, group, source."""
-        rows: list[tuple[str, str, str, str, str]] = []
+        """brms ``get_prior``-style table: prior, class, coef, group, source (and dpar, for a
+        model with distributional formulas: the rows of ``Intercept_sigma``/``b_sigma`` are
+        class ``Intercept``/``b`` with dpar ``sigma``)."""
+        rows: list[tuple[str, ...]] = []
 
-        def add(p: Prior, cls: str, coef: str = "", group: str = "") -> None:
-            src = self.sources.get((cls, group, coef), "default")
-            rows.append((str(p), cls, coef, group, src))
+        def add(p: Prior, cls: str, coef: str = "", group: str = "", dpar: str = "") -> None:
+            key = f"{cls}_{dpar}" if dpar and cls in ("b", "Intercept") else cls
+            src = self.sources.get((key, group, coef), "default")
+            rows.append((str(p), cls, coef, group, src, dpar))
 
         for coef, p in self.b.items():
             add(p, "b", coef)
         if self.intercept is not None:
             add(self.intercept, "Intercept")
+        for dpar, p in self.dpar_intercept.items():
+            add(p, "Intercept", dpar=dpar)
+        for dpar, coefs in self.dpar_b.items():
+            for coef, p in coefs.items():
+                add(p, "b", coef, dpar=dpar)
         for block, terms in self.sd.items():
             for term, p in terms.items():
-                add(p, "sd", term, self.groups[block])
+                add(p, "sd", term, self.groups[block], self.dpar_blocks.get(block, ""))
         for block, p in self.cor.items():
-            add(p, self.cor_class.get(block, "cor"), "", self.groups[block])
+            cls = self.cor_class.get(block, "cor")
+            add(p, cls, "", self.groups[block], self.dpar_blocks.get(block, ""))
         for name, p in self.family.items():
             add(p, name)
-        return pd.DataFrame(rows, columns=["prior", "class", "coef", "group", "source"])
+        columns = ["prior", "class", "coef", "group", "source", "dpar"]
+        table = pd.DataFrame(rows, columns=columns)
+        return table if self.dpar_intercept or self.dpar_b else table.iloc[:, :5]
 
 
 def _lookup(spec: Any, keys: tuple[str, ...], default: Prior, cls: str) -> tuple[Prior, bool]:
@@ -231,8 +255,18 @@ def build_priors(
     Raises ValueError for an unknown class, group or coefficient in ``user``.
     """
     user = dict(user or {})
-    fam_params = tuple(family.params)
-    allowed = set(PRIOR_CLASSES) | set(fam_params)
+    dpars = tuple(getattr(design, "dpars", ()))
+    modelled = {part.name for part in dpars}
+    fam_params = tuple(p for p in family.params if p not in modelled)
+    dpar_classes = {f"{c}_{part.name}" for part in dpars for c in ("Intercept", "b")}
+    allowed = set(PRIOR_CLASSES) | set(fam_params) | dpar_classes
+    given = sorted(modelled & set(user))
+    if given:
+        raise PriorError(
+            f"{given[0]!r} has a formula (pg.bf), so it has no prior of its own: set the "
+            f"priors of its coefficients, classes 'Intercept_{given[0]}' and 'b_{given[0]}', "
+            f"and of its blocks' SDs (class 'sd')"
+        )
     unknown = sorted(set(user) - allowed)
     if unknown:
         raise PriorError(
@@ -291,9 +325,10 @@ def build_priors(
         group_spec = user["sd"].get(gkey) if isinstance(user.get("sd"), Mapping) else None
         terms = {t for b in design.blocks if gkey in (b.name, b.group) for t in _sd_terms(b)}
         _check_keys(group_spec, terms, f"priors['sd'][{gkey!r}]", "terms")
+        sd_scale = 2.5 if blk.dpar else scale  # a dpar's blocks act on its link scale
         for term in _sd_terms(blk):
             p, is_user = _lookup(
-                user.get("sd"), (gkey, term), prior("HalfStudentT", nu=3, sigma=scale), "sd"
+                user.get("sd"), (gkey, term), prior("HalfStudentT", nu=3, sigma=sd_scale), "sd"
             )
             sd[blk.name][term] = p
             if is_user:
@@ -325,10 +360,46 @@ def build_priors(
 
     fam: dict[str, Prior] = {}
     for name, default in family.default_priors(y, design.trials).items():
+        if name in modelled:
+            continue
         fam[name], is_user = _lookup(user.get(name), (), default, name)
         if is_user:
             sources[(name, "", "")] = "user"
-    return PriorSet(intercept, b, sd, cor, fam, groups, sources, cor_class)
+    dpar_intercept, dpar_b = _dpar_priors(dpars, user, sources)
+    dpar_blocks = {blk.name: blk.dpar for blk in design.blocks if blk.dpar}
+    return PriorSet(
+        intercept, b, sd, cor, fam, groups, sources, cor_class, dpar_intercept, dpar_b, dpar_blocks
+    )
+
+
+def _dpar_priors(
+    dpars: tuple[Any, ...], user: Mapping[str, Any], sources: dict[tuple[str, str, str], str]
+) -> tuple[dict[str, Prior], dict[str, dict[str, Prior]]]:
+    """The priors of the distributional formulas' fixed parts (see the module docstring):
+    ``Intercept_<dpar>`` ``StudentT(3, 0, 2.5)`` (brms) and ``b_<dpar>`` per slope
+    ``Normal(0, 2.5 / sd(x_j))``, with the user's overrides recorded in ``sources``."""
+    intercepts: dict[str, Prior] = {}
+    slopes: dict[str, dict[str, Prior]] = {}
+    for part in dpars:
+        icls, bcls = f"Intercept_{part.name}", f"b_{part.name}"
+        if part.has_intercept:
+            default = prior("StudentT", nu=3, mu=0, sigma=2.5)
+            intercepts[part.name], is_user = _lookup(user.get(icls), (), default, "Intercept")
+            if is_user:
+                sources[(icls, "", "")] = "user"
+        names = [c for c in part.x_names if c != "Intercept"]
+        _check_keys(user.get(bcls), set(names), f"priors[{bcls!r}]", "coefficients")
+        slopes[part.name] = {}
+        for j, name in enumerate(part.x_names):
+            if name == "Intercept":
+                continue
+            x_sd = float(np.std(part.X[:, j]))
+            s = 2.5 / x_sd if x_sd > 0 else 2.5
+            p, is_user = _lookup(user.get(bcls), (name,), prior("Normal", mu=0, sigma=s), "b")
+            slopes[part.name][name] = p
+            if is_user:
+                sources[(bcls, "", name)] = "user"
+    return intercepts, slopes
 
 
 def _sd_terms(blk: Any) -> tuple[str, ...]:

@@ -93,6 +93,7 @@ def resolve_parameterization(
     blocks: tuple[REBlock, ...],
     family: Family | None = None,
     information: Mapping[str, float] | None = None,
+    distributional: bool = False,
 ) -> dict[str, str]:
     """Per-block parameterization (``"noncentered"``, ``"centered"``, ``"marginal"`` or
     ``"laplace"``).
@@ -123,8 +124,21 @@ def resolve_parameterization(
       bernoulli/binomial, whose rows carry at most 1/4 of a gaussian row's information; with
       SDs of the order of sigma/4, kappa = 1 near 20 gaussian rows per level). In a dict,
       ``"auto"`` applies the latent rule to the named block.
+
+    ``distributional``: a family parameter has its own formula (``pg.bf``), so it varies by
+    row: no block is integrated out (``"marginal"``/``"laplace"`` are refused, ``"auto"``
+    keeps every block latent).
     """
-    marginal_ok = can_marginalize(family)
+    marginal_ok = can_marginalize(family) and not distributional
+    if distributional and (
+        spec in INTEGRATED
+        or (isinstance(spec, Mapping) and any(v in INTEGRATED for v in spec.values()))
+    ):
+        raise ArgumentError(
+            "a model with distributional formulas (pg.bf) has no 'marginal' or 'laplace' "
+            "parameterization (they integrate a block out given one family parameter for all "
+            "rows): use 'noncentered', 'centered' or 'auto'"
+        )
     if isinstance(spec, str):
         _check_param(spec)
         if spec == "marginal" and not marginal_ok:

@@ -70,6 +70,7 @@ class REBlock:
     kind: CovKind
     design_info: Any = field(repr=False, default=None)
     level_cov: LevelCovariance | None = field(repr=False, default=None)
+    dpar: str = ""
 
     def __post_init__(self) -> None:
         block_kind(self.kind)  # DesignError for an unknown kind
@@ -104,6 +105,35 @@ class NewData:
     index: pd.Index
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     trials: np.ndarray | None = None
+    dpar_X: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def x_of(self, dpar: str = "") -> np.ndarray:
+        """The fixed-effect matrix of the mean (``dpar=""``) or of a distributional parameter."""
+        return self.X if not dpar else self.dpar_X[dpar]
+
+
+@dataclass(frozen=True, eq=False)
+class DparPart:
+    """The fixed part of a distributional parameter's formula (``bf(..., "sigma ~ x")``):
+    ``X`` (n, p) over ``x_names`` (``"Intercept"``, ``"x"``; reported with the parameter's
+    prefix, :attr:`labels`), its patsy state for new data, and the parsed formula (response:
+    the parameter's name). Its blocks are in :attr:`Design.blocks` with ``dpar`` set."""
+
+    name: str
+    formula: ParsedFormula
+    X: np.ndarray
+    x_names: tuple[str, ...]
+    x_design_info: Any = field(repr=False, default=None)
+    x_order: np.ndarray | None = field(repr=False, default=None)
+
+    @property
+    def has_intercept(self) -> bool:
+        return "Intercept" in self.x_names
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """brms's names of the coefficients: ``sigma_Intercept``, ``sigma_x``."""
+        return tuple(f"{self.name}_{c}" for c in self.x_names)
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,6 +149,8 @@ class Design:
     ``x_design_info``/``offset_design_info``: patsy DesignInfos used by :meth:`transform`.
     ``stored_n_obs``: the number of observations of a design whose data arrays were removed
     (a fit saved with ``data=False``, see :mod:`pyglmm.persist`); None when they are present.
+    ``dpars``: the fixed parts of the distributional parameters' formulas (``pg.bf``), empty
+    for a model of the mean only; their blocks are among ``blocks`` (``REBlock.dpar``).
     """
 
     formula: ParsedFormula
@@ -135,6 +167,24 @@ class Design:
     x_order: np.ndarray | None = field(repr=False, default=None)
     offset_design_info: Any = field(repr=False, default=None)
     stored_n_obs: int | None = field(repr=False, default=None)
+    dpars: tuple[DparPart, ...] = ()
+
+    @property
+    def distributional(self) -> bool:
+        """Whether a family parameter has its own formula (``pg.bf``)."""
+        return bool(self.dpars)
+
+    def dpar(self, name: str) -> DparPart:
+        """The :class:`DparPart` of parameter ``name``."""
+        return next(p for p in self.dpars if p.name == name)
+
+    def x_of(self, dpar: str = "") -> np.ndarray:
+        """The fixed-effect matrix of the mean (``dpar=""``) or of a distributional parameter."""
+        return self.X if not dpar else self.dpar(dpar).X
+
+    def mean_blocks(self) -> tuple[REBlock, ...]:
+        """The blocks of the mean's linear predictor (all, without distributional formulas)."""
+        return tuple(b for b in self.blocks if not b.dpar)
 
     @property
     def n_obs(self) -> int:
@@ -160,6 +210,8 @@ class Design:
         """
         data = as_frame(data)
         names = rhs_variables(self.formula, random)
+        for part in self.dpars:
+            names += [n for n in rhs_variables(part.formula, random) if n not in names]
         check_columns(names, data)
         counts = na_counts(data, names)
         if counts:
@@ -190,4 +242,8 @@ class Design:
         if self.offset_design_info is not None:
             offset = rebuild_columns(self.offset_design_info, frame, "offset").sum(axis=1)
         trials = new_trials(self.response, data) if self.trials is not None else None
-        return NewData(X, Z, codes, offset, data.index, labels, trials)
+        dpar_X = {}
+        for part in self.dpars:
+            xd = rebuild_columns(part.x_design_info, frame, f"fixed effects of {part.name}")
+            dpar_X[part.name] = xd if part.x_order is None else xd[:, part.x_order]
+        return NewData(X, Z, codes, offset, data.index, labels, trials, dpar_X)

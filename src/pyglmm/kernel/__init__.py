@@ -182,6 +182,12 @@ def kernel_model(
     design: Design, priors: PriorSet, family: Family, parameterization: dict[str, str]
 ) -> KernelModel | str:
     """The :class:`KernelModel` of a model, or the reason (a string) it has none."""
+    if design.distributional:
+        which = ", ".join(p.name for p in design.dpars)
+        return (
+            f"distributional formulas ({which} per row, pg.bf) are sampled by the PyMC model; "
+            "the kernel has one value of each family parameter"
+        )
     if not family.is_gaussian_identity:
         return _glmm_kernel_model(design, priors, family, parameterization)
     if any(v == "laplace" for v in parameterization.values()):  # refused by the policy first

@@ -39,7 +39,12 @@ if TYPE_CHECKING:
 
 def check_simulable(design: Any) -> None:
     """:class:`UnsupportedModelError` for a design with a structured block (a known level
-    covariance, ``ar1``, ``cs``): simulation does not draw their effects yet."""
+    covariance, ``ar1``, ``cs``) or distributional formulas (``pg.bf``): simulation does not
+    draw them yet."""
+    if getattr(design, "dpars", ()):
+        raise UnsupportedModelError(
+            "simulation from a model with distributional formulas (pg.bf) is not supported yet"
+        )
     for blk in design.blocks:
         if blk.covariance.structured:
             raise UnsupportedModelError(
