@@ -11,7 +11,9 @@ Rows whose level is unseen (code -1) get the contribution given by ``new_effects
 A distributional parameter with a formula (``pg.bf``), e.g. ``sigma``, has its own linear
 predictor ``eta_sigma = X^s b_sigma + sum_{k: dpar_k = sigma} Z_k r_k`` (``dpar="sigma"``),
 and its value per draw and row is ``exp(eta_sigma)`` (:func:`family_params`), which the
-family's ``loglik``/``draw`` take in place of one value per draw.
+family's ``loglik``/``draw`` take in place of one value per draw. A block spanning predictors
+(brms's ``|ID|``, ``REBlock.col_dpars``) adds to each predictor its columns only
+(``REBlock.columns_of``).
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ def design_eta(design: Design, b: np.ndarray, effects: dict[str, np.ndarray]) ->
     if design.offset is not None:
         eta = eta + design.offset
     for blk in design.mean_blocks():
-        eta = eta + block_term(np.asarray(blk.Z, dtype=float), blk.codes, effects[blk.name])
+        cols = blk.columns_of("")
+        z = np.asarray(blk.Z, dtype=float)[:, cols]
+        eta = eta + block_term(z, blk.codes, np.asarray(effects[blk.name])[..., cols])
     return np.asarray(eta)
 
 
@@ -83,19 +87,21 @@ def linear_predictor(
     if not include_random:
         return eta
     for blk in design.blocks:
-        if blk.dpar != dpar:
+        cols = blk.columns_of(dpar)  # all or none, except for a block spanning predictors
+        if not cols.size:
             continue
         if isinstance(data, NewData):
             codes, z = data.codes[blk.name], data.Z[blk.name]
         else:
             codes, z = blk.codes, blk.Z
-        r = flat_draws(posterior, names.effects(blk.name))[draws]  # S x levels x q
+        z = np.asarray(z)[:, cols]
+        r = flat_draws(posterior, names.effects(blk.name))[draws][..., cols]  # S x levels x q
         seen = codes >= 0
         contrib = block_term(z, np.where(seen, codes, 0), r)
         if not seen.all():
             unseen = np.zeros_like(contrib[:, ~seen])
             if new_effects is not None:
-                eff = new_effects(blk.name, draws)[:, ~seen, :]
+                eff = new_effects(blk.name, draws)[:, ~seen, :][..., cols]
                 unseen = np.einsum("sij,ij->si", eff, z[~seen])  # effects given per row
             contrib[:, ~seen] = unseen
         eta = eta + contrib

@@ -38,7 +38,10 @@ non-identity-link rule; brms: flat), overridden as ``Intercept``/``b`` are
 blocks' SDs are class ``sd`` with the block's terms, ``sd(sigma_Intercept)``:
 ``{"sd": {"g": {"sigma_Intercept": ...}}}``, default ``HalfStudentT(3, 2.5)``. A parameter with
 a formula has no prior of its own (``priors["sigma"]`` is refused). ``model.priors`` then has
-a ``dpar`` column.
+a ``dpar`` column. A block merged across formulas by brms's ``|ID|`` (``(1 |p| g)`` in the
+mean's and ``sigma``'s) has an ``sd`` prior per term, each with its own formula's default
+(``Intercept``: the response's scale, ``sigma_Intercept``: 2.5) and ``dpar``, and one ``cor``
+(LKJ) prior under its group, as any correlated block.
 
 Any leaf may also be a brms prior string, ``"normal(0, 10)"``, ``"student_t(3, 0, 2.5)"``,
 ``"lkj(2)"`` (:mod:`pyglmm.brms_prior`).
@@ -174,6 +177,8 @@ class PriorSet:
     dpar_intercept: dict[str, Prior] = field(default_factory=dict)
     dpar_b: dict[str, dict[str, Prior]] = field(default_factory=dict)
     dpar_blocks: dict[str, str] = field(default_factory=dict)  # block name -> its dpar
+    # block name -> term -> its dpar, for a block spanning predictors (brms's |ID|)
+    dpar_terms: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """brms ``get_prior``-style table: prior, class, coef, group, source (and dpar, for a
@@ -197,7 +202,8 @@ class PriorSet:
                 add(p, "b", coef, dpar=dpar)
         for block, terms in self.sd.items():
             for term, p in terms.items():
-                add(p, "sd", term, self.groups[block], self.dpar_blocks.get(block, ""))
+                dpar = self.dpar_terms.get(block, {}).get(term, self.dpar_blocks.get(block, ""))
+                add(p, "sd", term, self.groups[block], dpar)
         for block, p in self.cor.items():
             cls = self.cor_class.get(block, "cor")
             add(p, cls, "", self.groups[block], self.dpar_blocks.get(block, ""))
@@ -325,8 +331,9 @@ def build_priors(
         group_spec = user["sd"].get(gkey) if isinstance(user.get("sd"), Mapping) else None
         terms = {t for b in design.blocks if gkey in (b.name, b.group) for t in _sd_terms(b)}
         _check_keys(group_spec, terms, f"priors['sd'][{gkey!r}]", "terms")
-        sd_scale = 2.5 if blk.dpar else scale  # a dpar's blocks act on its link scale
+        term_dpar = dict(zip(blk.terms, blk.column_dpars, strict=True))
         for term in _sd_terms(blk):
+            sd_scale = 2.5 if term_dpar[term] else scale  # a dpar's terms act on its link scale
             p, is_user = _lookup(
                 user.get("sd"), (gkey, term), prior("HalfStudentT", nu=3, sigma=sd_scale), "sd"
             )
@@ -366,9 +373,25 @@ def build_priors(
         if is_user:
             sources[(name, "", "")] = "user"
     dpar_intercept, dpar_b = _dpar_priors(dpars, user, sources)
-    dpar_blocks = {blk.name: blk.dpar for blk in design.blocks if blk.dpar}
+    dpar_blocks = {blk.name: blk.dpar for blk in design.blocks if blk.dpar and not blk.col_dpars}
+    dpar_terms = {
+        blk.name: dict(zip(blk.terms, blk.column_dpars, strict=True))
+        for blk in design.blocks
+        if blk.col_dpars
+    }
     return PriorSet(
-        intercept, b, sd, cor, fam, groups, sources, cor_class, dpar_intercept, dpar_b, dpar_blocks
+        intercept,
+        b,
+        sd,
+        cor,
+        fam,
+        groups,
+        sources,
+        cor_class,
+        dpar_intercept,
+        dpar_b,
+        dpar_blocks,
+        dpar_terms,
     )
 
 

@@ -23,6 +23,10 @@ its blocks (``REBlock.dpar``), built by the same block builders::
     eta_sigma_i = Intercept_sigma + (X^s_i - xbar^s) . beta_sigma
                   + sum_{k: dpar_k = sigma} Z_k[i, :] . r_k[codes_k[i], :]
 
+A block merged across formulas by brms's ``|ID|`` (``REBlock.col_dpars``) is built once (one
+covariance over all its columns, never hierarchically centered) and each column j enters its
+own predictor: ``eta_{d_j} += Z[:, j] * r[codes, j]``.
+
 (no marginal block then: the integrated likelihood assumes one sigma).
 """
 
@@ -219,6 +223,21 @@ def build_model(
         dpar_eta = {p.name: _fixed_part(p, priors, code, p.name).eta for p in design.dpars}
         for blk in design.blocks:
             kind = pymc_block(blk.covariance)
+            if blk.spans_dpars:  # brms's |ID| across formulas: columns to their predictors
+                r = kind.builders[params[blk.name]](blk, priors, code, None)
+                for dpar in dict.fromkeys(blk.column_dpars):
+                    cols = blk.columns_of(dpar)
+                    eta_d = f"eta_{dpar}" if dpar else "eta"
+                    code(
+                        f"{eta_d} = {eta_d} + (r_{blk.name}[codes_{blk.name}][:, {cols.tolist()}]"
+                        f" * Z_{blk.name}[:, {cols.tolist()}]).sum(-1)"
+                    )
+                    contribution = block_contribution(blk, r, cols.tolist())
+                    if dpar:
+                        dpar_eta[dpar] = dpar_eta[dpar] + contribution
+                    else:
+                        eta = eta + contribution
+                continue
             if blk.dpar:  # a distributional parameter's block: not centered on a fixed effect
                 r = kind.builders[params[blk.name]](blk, priors, code, None)
                 z_text = "" if blk.q == 1 and np.all(blk.Z == 1.0) else f" * Z_{blk.name}"

@@ -232,8 +232,8 @@ def hierarchical_centering(
     """
     owner: dict[str, REBlock] = {}
     for blk in design.blocks:
-        if parameterization[blk.name] != "centered":
-            continue
+        if parameterization[blk.name] != "centered" or blk.dpar or blk.spans_dpars:
+            continue  # (a block of a distributional formula, or spanning one, is not centered)
         for t in blk.terms:
             if t in names and (t not in owner or len(blk.levels) < len(owner[t].levels)):
                 owner[t] = blk
@@ -285,7 +285,9 @@ def group_level_centering(
         (
             blk
             for blk in design.blocks
-            if parameterization[blk.name] == "centered" and "Intercept" in blk.terms
+            if parameterization[blk.name] == "centered"
+            and "Intercept" in blk.terms
+            and not blk.spans_dpars
         ),
         key=lambda blk: (not owns_intercept(blk), blk.n_levels),
     )

@@ -11,6 +11,10 @@ treat them as any block; the linear predictors keep them apart::
 
     eta_mu    = X b + sum_{k: dpar_k = ""} Z_k r_k
     eta_sigma = X^sigma b^sigma + sum_{k: dpar_k = "sigma"} Z_k r_k
+
+Terms with one brms ID in several formulas (``(1 |p| g)`` in the mean's and in ``sigma``'s)
+are merged into one block whose columns feed different predictors (``REBlock.col_dpars``,
+:mod:`pyglmm.design.ids`); the sums above then run over the columns of each predictor.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ..formula import ParsedFormula
 from ..formula.distributional import dpar_design_formula
 from .build import build_design, drop_aliased_columns
 from .frame import as_frame, check_columns, format_counts, na_counts
+from .ids import merge_id_blocks
 from .records import Design, DparPart
 
 
@@ -87,4 +92,5 @@ def build_distributional_design(
             )
             for blk in d.blocks
         ]
+    blocks = list(merge_id_blocks(blocks))  # brms's |ID| across the formulas
     return replace(design, blocks=tuple(blocks), dpars=tuple(parts), n_dropped=n_dropped)

@@ -39,6 +39,24 @@ from .frame import (
 from .levelcov import LevelCovariance
 from .response import new_trials
 
+
+@dataclass(frozen=True, eq=False)
+class StackedInfo:
+    """The design state of a block merged from several terms (brms's ``|ID|``,
+    :mod:`pyglmm.design.ids`): one patsy DesignInfo per term, whose columns are side by side
+    in the block's ``Z``."""
+
+    parts: tuple[Any, ...]
+
+
+def rebuild_block_columns(info: Any, frame: pd.DataFrame, what: str) -> np.ndarray:
+    """A block's ``Z`` on new data from its design state (a DesignInfo or a
+    :class:`StackedInfo`)."""
+    if isinstance(info, StackedInfo):
+        return np.hstack([rebuild_block_columns(p, frame, what) for p in info.parts])
+    return rebuild_columns(info, frame, what)
+
+
 CovKind = str  # a stored block-kind name, a key of pyglmm.design.blocks.KINDS
 
 
@@ -59,6 +77,12 @@ class REBlock:
     ``design_info``: patsy DesignInfo of ``Z`` (to rebuild it on new data).
     ``level_cov``: the known covariance among the levels of a ``gr(g, cov = ...)`` block
     (:mod:`pyglmm.design.levelcov`), else None.
+    ``dpar``: the linear predictor the block feeds, ``""`` for the mean's, ``"sigma"`` for a
+    distributional formula's (``pg.bf``). ``col_dpars``: one such name per column for a block
+    whose columns feed different predictors (brms's ``|ID|`` across ``mu`` and ``sigma``,
+    :mod:`pyglmm.design.ids`; ``dpar`` is then its first column's), else empty.
+    ``block_id``: brms's correlation ID of the terms it was built from (``"p"`` of
+    ``(1 |p| g)``), else ``""``.
     """
 
     name: str
@@ -71,9 +95,26 @@ class REBlock:
     design_info: Any = field(repr=False, default=None)
     level_cov: LevelCovariance | None = field(repr=False, default=None)
     dpar: str = ""
+    col_dpars: tuple[str, ...] = ()
+    block_id: str = ""
 
     def __post_init__(self) -> None:
         block_kind(self.kind)  # DesignError for an unknown kind
+
+    @property
+    def column_dpars(self) -> tuple[str, ...]:
+        """The linear predictor of each column (``""``: the mean's)."""
+        return self.col_dpars or (self.dpar,) * self.q
+
+    @property
+    def spans_dpars(self) -> bool:
+        """Whether the block's columns feed more than one linear predictor."""
+        return len(set(self.column_dpars)) > 1
+
+    def columns_of(self, dpar: str) -> np.ndarray:
+        """Positions of the columns that enter the linear predictor of ``dpar`` (``""``: the
+        mean): ``eta_dpar += sum_{j in columns_of(dpar)} Z[i, j] r[codes[i], j]``."""
+        return np.flatnonzero(np.asarray(self.column_dpars, dtype=object) == dpar)
 
     @property
     def covariance(self) -> BlockKind:
@@ -183,8 +224,9 @@ class Design:
         return self.X if not dpar else self.dpar(dpar).X
 
     def mean_blocks(self) -> tuple[REBlock, ...]:
-        """The blocks of the mean's linear predictor (all, without distributional formulas)."""
-        return tuple(b for b in self.blocks if not b.dpar)
+        """The blocks with a column in the mean's linear predictor (all, without
+        distributional formulas; a block spanning ``mu`` and ``sigma`` is among them)."""
+        return tuple(b for b in self.blocks if "" in b.column_dpars)
 
     @property
     def n_obs(self) -> int:
@@ -229,7 +271,7 @@ class Design:
         for block in self.blocks if random else ():
             key = id(block.design_info)
             if key not in built:
-                built[key] = rebuild_columns(
+                built[key] = rebuild_block_columns(
                     block.design_info, frame, f"random-effect block {block.name!r}"
                 )
             Z[block.name] = built[key].copy()

@@ -182,6 +182,12 @@ def kernel_model(
     design: Design, priors: PriorSet, family: Family, parameterization: dict[str, str]
 ) -> KernelModel | str:
     """The :class:`KernelModel` of a model, or the reason (a string) it has none."""
+    spanning = [blk.name for blk in design.blocks if blk.spans_dpars]
+    if spanning:
+        return (
+            f"block {spanning[0]!r} correlates effects of several linear predictors (brms's "
+            "|ID| across pg.bf's formulas); the PyMC model samples it"
+        )
     if design.distributional:
         which = ", ".join(p.name for p in design.dpars)
         return (
