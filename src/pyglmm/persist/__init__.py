@@ -194,6 +194,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
         model = Model.__new__(Model)  # what Model.__init__ sets, from the file instead of data
         model.data = None  # type: ignore[assignment]  # no data kept (see pyglmm.workflow.simulation)
         model.formula = design.formula
+        model.bf = None  # Fit.save refuses distributional models (no pg.bf to restore)
         model.design = design
         model.family = family
         model.prior_set = prior_set
