@@ -121,6 +121,11 @@ def test_rule_threshold_and_fallback():
     assert bern.family.centered_min_kappa == 2.0
     assert auto_latent(bern.design.blocks[0], bern.family, {"g": 1.9}) == "noncentered"
     assert auto_latent(bern.design.blocks[0], bern.family, {"g": 2.0}) == "centered"
+    # a block of two terms: kappa is its least informed direction; centered from 1
+    # (bench/geometry_terms.py's crossover for bernoulli (1 + x | g))
+    slopes = pg.Model("y ~ x + (1 + x | g)", bern.data, family="bernoulli").design.blocks[0]
+    assert auto_latent(slopes, bern.family, {"g": 0.99}) == "noncentered"
+    assert auto_latent(slopes, bern.family, {"g": 1.4}) == "centered"
     blocks = model.design.blocks
     assert resolve_parameterization("auto", blocks, model.family, {"g": 3.0}) == {"g": "centered"}
     # explicit choices are not overridden by the information

@@ -32,6 +32,11 @@ INTEGRATED = ("marginal", "laplace")
 # a family). 1 is where the two forms' Gibbs rates cross in the normal hierarchy
 # (Papaspiliopoulos, Roberts & Skold 2007); 2 for 0/1 outcomes, as measured (bench/geometry.py).
 AUTO_CENTERED_MIN_KAPPA = 1.0
+# For a block of two or more terms kappa is the smallest eigenvalue (its least informed
+# direction; the others favour centering more), and the crossover measured on bernoulli
+# ``(1 + x | g)`` blocks is near 1, not 2 (bench/geometry_terms.py: log2 C/NC of ESS per leapfrog
+# step -0.67 at kappa 0.75, +0.04 and +0.19 at 1.0 and 0.91, +0.81 and +1.2 at 1.25 and 1.58; the
+# 2,000 x 50 model of bench/run.py at 1.41: +1.3): such a block uses at most this threshold.
 # ... and when it has at least this many levels: with few levels the SD's posterior reaches
 # near 0, where a centered block's intercepts pin ``Intercept`` (its conditional SD is
 # sd / sqrt(levels)), a funnel in (Intercept, sd) whatever kappa is at the point estimate
@@ -65,7 +70,8 @@ def auto_latent(
     """The ``"auto"`` rule for a latent block. With ``information`` (per block name, the median
     over levels of kappa at a point estimate, :func:`pyglmm.information.block_information`):
     ``"centered"`` when it is at least ``Family.centered_min_kappa`` (1; 2 for
-    bernoulli/binomial, as measured by bench/geometry.py) and the block has at least
+    bernoulli/binomial, as measured by bench/geometry.py; at most 1 for a block of several
+    terms, bench/geometry_terms.py) and the block has at least
     ``AUTO_CENTERED_MIN_LEVELS`` (5) levels. Without: when the
     median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` times
     ``Family.information_factor`` (20; 80 for bernoulli/binomial). Else ``"noncentered"``."""
@@ -73,6 +79,8 @@ def auto_latent(
         return "noncentered"
     if information is not None and blk.name in information:
         kappa_min = AUTO_CENTERED_MIN_KAPPA if family is None else family.centered_min_kappa
+        if blk.q > 1:
+            kappa_min = min(kappa_min, AUTO_CENTERED_MIN_KAPPA)
         informed = information[blk.name] >= kappa_min and blk.n_levels >= AUTO_CENTERED_MIN_LEVELS
         return "centered" if informed else "noncentered"
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
