@@ -69,6 +69,8 @@ class Model:
     ) -> None:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
+        # the named matrices (kept so a saved fit stores them and a refit rebuilds the model)
+        self.data2: dict[str, Any] | None = None if data2 is None else dict(data2)
         # names Python cannot read (dotted, keywords, backticks) become Q("..."); the formula
         # keeps the text the user wrote
         parsed = parse_formula(quote_columns(formula, data.columns))

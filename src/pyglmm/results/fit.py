@@ -198,8 +198,12 @@ class Fit:
     ) -> Any:
         """Posterior predictions (see :mod:`pyglmm.predict`): ``kind`` "mean" (response
         scale), "link" or "response" (posterior-predictive draws); ``new_levels`` "error",
-        "gaussian" or "uncertainty". ``summary=True`` gives a DataFrame per row (Estimate,
-        Est.Error, Q2.5, Q97.5); ``summary=False`` the draws (chains*draws x rows)."""
+        "gaussian" or "uncertainty" (levels of a ``gr(g, cov = A)`` factor that ``A`` holds
+        but the data did not are drawn from their conditional normal given the fitted levels
+        under either of the last two, as brms does). ``summary=True`` gives a DataFrame per row
+        (Estimate, Est.Error, Q2.5, Q97.5); ``summary=False`` the draws (chains*draws x
+        rows). Rows of a model with ``me()`` terms use the latent values of the fitted rows;
+        new data use their observed values."""
         from .predict import predict_draws
 
         return predict_draws(

@@ -13,6 +13,11 @@ block names (``"g"``, ``"g_2"``) may be used instead. :func:`params_from_dict` c
 and names what is missing or out of range (SDs and ``Family.positive_params`` must be positive,
 correlation matrices positive definite).
 
+Structured blocks: an ``ar1`` block has one SD (a number, or its first term's entry; other
+terms may repeat it), and an ``ar1``/``cs`` block one correlation rho, given as the pair of its
+first two terms (``{("t1", "t2"): rho}``, the pair the summary reports as ``ar1``/``cs``), from
+which the whole correlation matrix follows (``rho^|i-j|``, or ``rho`` off the diagonal).
+
 Prior draws (:func:`draw_prior`) use ``pm.draw`` of each prior's ``dist_obj``; the Intercept
 prior is on centred predictors (brms's rule, :mod:`pyglmm.design.centering`), so
 ``b_Intercept = Intercept - xbar . slopes``. Both give a
@@ -29,7 +34,7 @@ import pymc as pm
 
 from .. import stack
 from ..design.centering import centered_fixed
-from ..errors import ArgumentError, UnsupportedModelError
+from ..errors import ArgumentError
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
 
@@ -37,21 +42,9 @@ if TYPE_CHECKING:
     from ..design import Design, REBlock
 
 
-def check_simulable(design: Any) -> None:
-    """:class:`UnsupportedModelError` for a design with a structured block (a known level
-    covariance, ``ar1``, ``cs``): simulation does not draw their effects yet."""
-    for blk in design.blocks:
-        if blk.covariance.structured:
-            raise UnsupportedModelError(
-                f"simulation from block {blk.name!r} ({blk.covariance.name}) is not supported "
-                "yet: its covariance is structured (gr(..., cov = ...), ar1() or cs())"
-            )
-
-
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:
     """``draws`` parameter sets from ``model.prior_set`` (one compiled ``pm.draw`` call)."""
     design, ps = model.design, model.prior_set
-    check_simulable(design)
     names = list(design.x_names)
     dists: list[Any] = []
     keys: list[tuple[str, ...]] = []
@@ -63,10 +56,13 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
             dists.append(ps.b[c].dist_obj())
             keys.append(("b", c))
     for blk in design.blocks:
-        for t in blk.terms:
+        for t in blk.terms[:1] if blk.covariance.shared_sd else blk.terms:
             dists.append(ps.sd[blk.name][t].dist_obj())
             keys.append(("sd", blk.name, t))
-        if blk.covariance.correlated:
+        if blk.covariance.cor_tag:  # ar1, cs: a scalar rho (a Uniform prior)
+            dists.append(ps.cor[blk.name].dist_obj())
+            keys.append(("cor", blk.name))
+        elif blk.covariance.correlated:
             eta = ps.cor[blk.name].params.get("eta", 1.0)
             dists.append(stack.lkj_corr_matrix_dist(blk.q, eta))
             keys.append(("cor", blk.name))
@@ -90,16 +86,26 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
     fixed = centered_fixed(design)
     if fixed.intercept is not None:  # (then the priors have an Intercept entry)
         b[:, fixed.intercept] = fixed.b_intercept(got[("Intercept",)], b[:, list(fixed.slopes)])
-    sd = {
-        blk.name: np.column_stack([got[("sd", blk.name, t)] for t in blk.terms])
-        for blk in design.blocks
-    }
-    cor = {
-        blk.name: got[("cor", blk.name)] if blk.covariance.correlated else _eye(draws, blk.q)
-        for blk in design.blocks
-    }
+    sd = {}
+    for blk in design.blocks:
+        drawn = blk.terms[:1] * blk.q if blk.covariance.shared_sd else blk.terms
+        sd[blk.name] = np.column_stack([got[("sd", blk.name, t)] for t in drawn])
+    cor = {}
+    for blk in design.blocks:
+        if blk.covariance.cor_tag:
+            cor[blk.name] = structure_correlation(blk, got[("cor", blk.name)])
+        elif blk.covariance.correlated:
+            cor[blk.name] = got[("cor", blk.name)]
+        else:
+            cor[blk.name] = _eye(draws, blk.q)
     fam = {name: got[("family", name)] for name in ps.family}
     return ParamDraws(b, sd, cor, fam)
+
+
+def structure_correlation(blk: REBlock, rho: np.ndarray) -> np.ndarray:
+    """The correlation matrices (S, q, q) of an ``ar1``/``cs`` block from its rho (S,)."""
+    kind: Any = blk.covariance
+    return np.asarray(kind.correlation(np.asarray(rho, dtype=float)[:, None, None], blk.q))
 
 
 def _eye(draws: int, q: int) -> np.ndarray:
@@ -194,6 +200,13 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                     f"({', '.join(b.name for b in shared)}); key params['sd'] by block name"
                 )
         used_terms.setdefault(("sd", str(key)), set()).update(entry)
+        if blk.covariance.shared_sd and blk.terms[0] in entry:  # one SD: the rest repeat it
+            entry = {t: entry.get(t, entry[blk.terms[0]]) for t in blk.terms}
+            if len({_number(v, f"['sd'][{key!r}]") for v in entry.values()}) > 1:
+                raise ArgumentError(
+                    f"params['sd'][{key!r}]: block {blk.name!r} ({blk.covariance.name}) has "
+                    f"one SD for all its terms; give it once, e.g. {{{blk.terms[0]!r}: 1.0}}"
+                )
         values = []
         for t in blk.terms:
             if t not in entry:
@@ -237,6 +250,15 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                         f"params['cor'][{ckey!r}][{pair!r}] must be 0"
                     )
                 j, k = blk.terms.index(pair[0]), blk.terms.index(pair[1])
+                if blk.covariance.cor_tag:  # ar1/cs: rho, as the first two terms' pair
+                    if {j, k} != {0, 1}:
+                        raise ArgumentError(
+                            f"params['cor'][{ckey!r}]: block {blk.name!r} "
+                            f"({blk.covariance.name}) has one correlation rho; give it as the "
+                            f"pair {(blk.terms[0], blk.terms[1])!r}"
+                        )
+                    c = structure_correlation(blk, np.array([v]))[0]
+                    continue
                 c[j, k] = c[k, j] = v
                 used_terms.setdefault(("cor", str(ckey)), set()).add(str(pair))
             try:
