@@ -22,7 +22,7 @@ from .compile import CompiledModel, build_model, resolve_parameterization
 from .compile.parameterization import INTEGRATED
 from .design import Design, DesignError, as_frame, build_design
 from .design.build import drop_aliased_columns
-from .errors import ArgumentError
+from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
 from .families.base import ResponseError
@@ -53,7 +53,11 @@ class Model:
     ``"drop"`` (rows with missing values in used columns are dropped, with a warning that
     counts them) or ``"raise"``. ``data2``: named matrices the formula refers to (brms's
     ``data2``), the known covariances of ``(1 | gr(g, cov = A))`` and
-    ``gr(a:b, cov = kron(U, V))`` (:mod:`pyglmm.design.levelcov`).
+    ``gr(a:b, cov = kron(U, V))`` (:mod:`pyglmm.design.levelcov`). ``mecor``: whether the
+    latent true values of several ``me(x, sdx)`` terms are correlated (an LKJ prior, class
+    ``corme``; brms's ``set_mecor``, default True); ``mecor=False`` makes them independent.
+    ``me()`` models are sampled by the PyMC model (no kernel, no block integrated out) and
+    have no :meth:`optimize`.
     """
 
     def __init__(
@@ -66,6 +70,7 @@ class Model:
         missing: Literal["drop", "raise"] = "drop",
         data_name: str | None = None,
         data2: Mapping[str, Any] | None = None,
+        mecor: bool = True,
     ) -> None:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
@@ -76,7 +81,7 @@ class Model:
         parsed = parse_formula(quote_columns(formula, data.columns))
         self.formula: ParsedFormula = replace(parsed, formula=formula)
         self.design: Design = drop_aliased_columns(
-            build_design(self.formula, data, missing=missing, data2=data2)
+            build_design(self.formula, data, missing=missing, data2=data2, mecor=mecor)
         )
         self.family: Family = get_family(family)
         try:
@@ -85,7 +90,9 @@ class Model:
             raise err.located(self.design.index) from None
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
-        resolve_parameterization(parameterization, self.design.blocks, self.family)  # checks it
+        resolve_parameterization(  # checks it
+            parameterization, self.design.blocks, self.family, latent_only=_latent_only(self.design)
+        )
         self.parameterization = parameterization
         self.data_name = data_name or str(data.attrs.get("name", "data"))
         self._compiled: dict[str, CompiledModel] = {}
@@ -116,7 +123,9 @@ class Model:
             point = self._cheap_point_fit()
             if point is not None:
                 information = block_information(self.design, self.family, point)
-        return resolve_parameterization(spec, self.design.blocks, self.family, information)
+        return resolve_parameterization(
+            spec, self.design.blocks, self.family, information, _latent_only(self.design)
+        )
 
     # --- inspection ----------------------------------------------------------------------
     @property
@@ -360,6 +369,11 @@ class Model:
         for the gamma) or ``"observed"`` (glmmTMB's exact Hessian; the gamma's default); they
         coincide for canonical links.
         """
+        if self.design.me is not None:
+            raise UnsupportedModelError(
+                "model.optimize() does not cover me() terms (latent predictors measured with "
+                "error): their latent values are sampled only; use model.fit()"
+            )
         if self.family.is_gaussian_identity:
             if nagq != 1:
                 raise ArgumentError(
@@ -392,6 +406,13 @@ def _default_low_rank(design: Design, resolved: Mapping[str, str]) -> bool:
     size = len(design.x_names) + sum(blk.q * (blk.q + 1) // 2 for blk in design.blocks)
     size += sum(blk.n_levels * blk.q for blk in latent)
     return bool(latent) and size <= LOW_RANK_MAX_PARAMETERS
+
+
+def _latent_only(design: Design) -> str:
+    """Why no block of ``design`` can be integrated out, or ``""``."""
+    if design.me is not None:
+        return "its me() terms make the fixed part latent (sampled by the PyMC model)"
+    return ""
 
 
 def _check_fit_arguments(

@@ -19,6 +19,12 @@ Parameter classes (brms's names):
 * an ``ar1`` block has one SD for all its terms: its ``sd`` prior is its first term's.
 * ``sigma`` and other family parameters: defaults from the family (``HalfStudentT(3, s)`` for
   gaussian).
+* ``meanme``, ``sdme`` (per latent variable ``mex``, brms's names) and ``corme`` (one LKJ
+  prior): the location, scale and correlation of the latent true values of ``me(x, sdx)``
+  terms. brms leaves ``meanme`` and ``sdme`` flat; pyglmm needs proper priors and scales them
+  to the observed ``x``: ``meanme ~ Normal(mean(x), 2.5 sd(x))``, ``sdme ~ HalfStudentT(3,
+  2.5 sd(x))`` (``sd(x)`` taken as 1 when it is 0); ``corme ~ LKJ(1)``. Overridden as
+  ``{"meanme": pg.prior(...)}`` (every term) or ``{"meanme": {"mex1": ...}}``.
 
 Overrides, in ``Model(priors=...)``::
 
@@ -47,7 +53,9 @@ import pymc as pm
 from .brms_prior import brms_prior
 from .errors import PriorError
 
-PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "ar")  # plus the family's own (sigma, shape, ...)
+# plus the family's own (sigma, shape, ...)
+PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "ar", "meanme", "sdme", "corme")
+ME_CLASSES = ("meanme", "sdme", "corme")
 
 # parameters that must be positive wherever a PyMC distribution has them (scales, shapes,
 # rates, degrees of freedom, LKJ's eta); Cauchy's ``alpha`` is its location
@@ -161,6 +169,7 @@ class PriorSet:
     groups: dict[str, str]
     sources: dict[tuple[str, str, str], str]
     cor_class: dict[str, str] = field(default_factory=dict)
+    me: dict[str, dict[str, Prior]] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """brms ``get_prior``-style table: prior, class, coef, group, source."""
@@ -181,6 +190,9 @@ class PriorSet:
             add(p, self.cor_class.get(block, "cor"), "", self.groups[block])
         for name, p in self.family.items():
             add(p, name)
+        for cls, entries in self.me.items():
+            for coef, p in entries.items():
+                add(p, cls, coef)
         return pd.DataFrame(rows, columns=["prior", "class", "coef", "group", "source"])
 
 
@@ -328,7 +340,48 @@ def build_priors(
         fam[name], is_user = _lookup(user.get(name), (), default, name)
         if is_user:
             sources[(name, "", "")] = "user"
-    return PriorSet(intercept, b, sd, cor, fam, groups, sources, cor_class)
+    me = _me_priors(getattr(design, "me", None), user, sources)
+    return PriorSet(intercept, b, sd, cor, fam, groups, sources, cor_class, me)
+
+
+def _me_priors(
+    me: Any, user: Mapping[str, Any], sources: dict[tuple[str, str, str], str]
+) -> dict[str, dict[str, Prior]]:
+    """The priors of the latent values of ``me()`` terms (module docstring); ``sources`` gets
+    the user's entries."""
+    given = [cls for cls in ME_CLASSES if cls in user]
+    if me is None:
+        if given:
+            raise PriorError(f"priors{given} are for me() terms; this model has none")
+        return {}
+    names = list(me.names)
+    if "corme" in user and not me.correlated:
+        raise PriorError(
+            "priors['corme'] is the correlation of several me() terms' latent values; this "
+            "model has " + ("mecor=False" if len(names) > 1 else "one me() term")
+        )
+    out: dict[str, dict[str, Prior]] = {"meanme": {}, "sdme": {}}
+    for cls in ("meanme", "sdme"):
+        _check_keys(user.get(cls), set(names), f"priors[{cls!r}]", "me() terms")
+        for k, name in enumerate(names):
+            x = me.x[:, k]
+            spread = float(np.std(x)) or 1.0
+            default = (
+                prior("Normal", mu=float(np.mean(x)), sigma=2.5 * spread)
+                if cls == "meanme"
+                else prior("HalfStudentT", nu=3, sigma=2.5 * spread)
+            )
+            out[cls][name], is_user = _lookup(user.get(cls), (name,), default, cls)
+            if is_user:
+                sources[(cls, "", name)] = "user"
+    if me.correlated:
+        p, is_user = _lookup(user.get("corme"), (), prior("LKJ", eta=1), "corme")
+        if p.dist != "LKJ":
+            raise PriorError("a 'corme' prior must be pg.prior('LKJ', eta=...) or 'lkj(eta)'")
+        out["corme"] = {"": p}
+        if is_user:
+            sources[("corme", "", "")] = "user"
+    return out
 
 
 def _sd_terms(blk: Any) -> tuple[str, ...]:

@@ -34,6 +34,7 @@ from ..families import Family
 from ..priors import PriorSet
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
+from .measurement import latent_design, me_coords
 from .parameterization import (
     LevelPredictors,
     group_level_centering,
@@ -55,6 +56,7 @@ class CompiledModel:
 def coords_of(design: Design) -> dict[str, Any]:
     """Named coordinates for every dim the model uses."""
     coords: dict[str, Any] = {"obs": np.arange(design.n_obs), "coef": list(design.x_names)}
+    coords |= me_coords(design)
     slopes = [c for c in design.x_names if c != "Intercept"]
     if design.has_intercept and slopes:
         coords["coef_slope"] = slopes
@@ -80,8 +82,11 @@ class FixedPart:
 
 
 def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
-    """The fixed part; with an intercept, slopes act on centered columns."""
+    """The fixed part; with an intercept, slopes act on centered columns. With ``me()`` terms
+    the columns that use latent values are tensors (:mod:`pyglmm.compile.measurement`),
+    centered by the observed columns' means (a constant shift: ``b`` is unchanged)."""
     names = list(design.x_names)
+    X = latent_design(design, priors, code)
     n = design.n_obs
     centred = centered_fixed(design)
     i0 = centred.intercept
@@ -90,7 +95,7 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
             return FixedPart(pt.zeros(n), None, np.zeros((n, 0)), pt.zeros(0), None)
         b = _stacked("b", [priors.b[c] for c in names], "coef", code)
         code("eta = X @ b")
-        return FixedPart(pt.dot(design.X, b), b, design.X, b, None)
+        return FixedPart(pt.dot(X, b), b, design.X, b, None)
     code(f"Intercept = {priors.intercept.code('Intercept')}  # on centered predictors")
     intercept = priors.intercept.rv("Intercept")
     slopes = [names[j] for j in centred.slopes]
@@ -111,6 +116,9 @@ def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
     b = pm.Deterministic("b", pt.stack(parts), dims="coef")
     code("eta = Intercept + (X - xbar) @ beta")
     theta = pt.concatenate([pt.stack([intercept]), beta])
+    if design.me is not None:  # the slopes' columns, latent ones included, centred
+        slopes_x = X[:, list(centred.slopes)] - xbar
+        return FixedPart(intercept + pt.dot(slopes_x, beta), b, Xc, theta, 0)
     return FixedPart(intercept + pt.dot(Xc[:, 1:], beta), b, Xc, theta, 0)
 
 
@@ -160,7 +168,10 @@ def build_model(
     no effects: the likelihood is the marginal one of :mod:`pyglmm.marginal`, registered as
     ``pm.Potential('y_marginal', ...)``, and ``r_<block>`` is drawn after sampling.
     """
-    params = resolve_parameterization(parameterization, design.blocks, family)
+    latent_only = "me() terms" if design.me is not None else ""
+    params = resolve_parameterization(
+        parameterization, design.blocks, family, latent_only=latent_only
+    )
     laplace = [name for name, value in params.items() if value == "laplace"]
     if laplace:
         raise ArgumentError(

@@ -7,6 +7,7 @@ pieces of formula text used by the parser and the design.
 
 from ..errors import FormulaError
 from .lexer import Token, tokenize
+from .measurement import MeTerm
 from .parser import ParsedFormula, RandomTerm, parse_formula
 from .text import (
     join_terms,
@@ -19,6 +20,7 @@ from .text import (
 
 __all__ = [
     "FormulaError",
+    "MeTerm",
     "ParsedFormula",
     "RandomTerm",
     "Token",

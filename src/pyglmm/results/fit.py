@@ -25,7 +25,7 @@ from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
 from ..families import Family
 from ..spec import ModelSpec
 from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
-from .params import ParamRef, parameters, summary_order
+from .params import ME_CLASSES, ParamRef, parameters, summary_order
 
 if TYPE_CHECKING:
     from .predict import Kind, NewLevels
@@ -348,6 +348,10 @@ class Fit:
                 lines += _format_rows(hyper[hyper["group"] == group])
         lines.append("Regression Coefficients:")
         lines += _format_rows(summary[summary["class"] == "b"])
+        me = summary[summary["class"].isin(list(ME_CLASSES))]
+        if len(me):
+            lines.append("Measurement-Error Parameters (latent values of me() terms):")
+            lines += _format_rows(me)
         extra = summary[summary["class"].isin(list(self.family.params))]
         if len(extra):
             lines.append("Further Distributional Parameters:")

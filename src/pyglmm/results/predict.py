@@ -171,6 +171,7 @@ def predict_draws(
             part,
             include_random=include_random,
             new_effects=effects if unseen else None,
+            training_rows=rows if data is None else None,
         )
         value = eta if kind == "link" else family.linkinv_np(eta)
         if kind == "response":

@@ -34,7 +34,7 @@ import pymc as pm
 
 from .. import stack
 from ..design.centering import centered_fixed
-from ..errors import ArgumentError
+from ..errors import ArgumentError, UnsupportedModelError
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
 
@@ -42,9 +42,21 @@ if TYPE_CHECKING:
     from ..design import Design, REBlock
 
 
+def check_simulable(design: Any) -> None:
+    """:class:`UnsupportedModelError` for a design with ``me()`` terms: simulation does not
+    draw latent predictors (their distribution is a model of the data, not of the design)."""
+    if getattr(design, "me", None) is not None:
+        raise UnsupportedModelError(
+            "simulation (simulate, recover, prior draws) of a model with me() terms is not "
+            "supported yet: simulate the true predictors, their measurements and the response "
+            "yourself"
+        )
+
+
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:
     """``draws`` parameter sets from ``model.prior_set`` (one compiled ``pm.draw`` call)."""
     design, ps = model.design, model.prior_set
+    check_simulable(design)
     names = list(design.x_names)
     dists: list[Any] = []
     keys: list[tuple[str, ...]] = []
@@ -138,6 +150,7 @@ def _block_spec(
 def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     """Validate the nested parameter dict (see the module docstring) into one draw."""
     design, family = model.design, model.family
+    check_simulable(design)
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
     allowed = {*PARAM_CLASSES, *family.params}
