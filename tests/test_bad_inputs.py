@@ -31,10 +31,10 @@ CASES = [
     ("no tilde", lambda s, f: pg.Model("Reaction Days", s), pg.FormulaError, "~"),
     ("empty right side", lambda s, f: pg.Model("Reaction ~ ", s), pg.FormulaError, "~"),
     (
-        "two bars",
-        lambda s, f: pg.Model("Reaction ~ (1 | Subject | Days)", s),
+        "three bars",  # (1 | Subject | Days) is brms's ID syntax: ID Subject, group Days
+        lambda s, f: pg.Model("Reaction ~ (1 | Subject | Days | x)", s),
         pg.FormulaError,
-        "more than one '|'",
+        "more than two '|'",
     ),
     (
         "bar outside brackets",

@@ -168,7 +168,7 @@ def caret_at(err: FormulaError) -> int:
         ("y ~ (x | g+h)", "unexpected '+' in a grouping factor", "+"),
         ("y ~ (x | f(g))", "unexpected '(' in a grouping factor", "("),
         ("y ~ (x | a/)", "expected a grouping factor after '/'", ")"),
-        ("y ~ (x | g | h)", "more than one '|'", "| h"),
+        ("y ~ (x | g | h | k)", "more than two '|'", "| k"),  # (x |g| h): brms's ID
         ("y ~ (x + | g)", "expected a term after '+'", "|"),
         ("y ~ x + (1 | g", "unclosed '('", "(1"),
         ("y ~ x + 1 | g)", "unmatched ')'", ")"),

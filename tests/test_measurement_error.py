@@ -132,6 +132,22 @@ def test_engines_refuse_me_terms() -> None:
         m.simulate()
 
 
+def test_me_with_distributional_formulas_is_refused_and_ids_combine() -> None:
+    df = _tiny(12)
+    with pytest.raises(pg.UnsupportedModelError, match="the formula of 'sigma'"):
+        pg.Model(pg.bf("y ~ x1", "sigma ~ me(x2, s2)"), df)
+    with pytest.raises(pg.UnsupportedModelError, match="the mean's formula"):
+        pg.Model(pg.bf("y ~ me(x1, s1)", "sigma ~ z"), df)
+    # a pg.bf without distributional formulas is the plain model
+    plain = pg.Model(pg.bf("y ~ me(x1, s1)"), df)
+    assert plain.design.me is not None and not plain.distributional
+    # brms's |ID| blocks of the mean's formula sit beside me() terms
+    m = pg.Model("y ~ me(x1, s1) + (1 |p| g) + (0 + z |p| g)", df)
+    assert [blk.terms for blk in m.design.blocks] == [("Intercept", "z")]
+    assert {"meanme", "sdme"} <= set(m.priors["class"])
+    assert "Xme" in m.code()
+
+
 # --- the log density -------------------------------------------------------------------------
 
 

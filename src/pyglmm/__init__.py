@@ -28,6 +28,7 @@ from .errors import (
     UnsupportedModelError,
 )
 from .families import Family, family
+from .formula import BrmsFormula, bf
 from .lmm import AnovaResult, LmmFit, PointFit, Profile, anova
 from .model import Model
 from .persist import load_fit
@@ -39,6 +40,7 @@ from .workflow.simulation import simulate
 __all__ = [
     "AnovaResult",
     "ArgumentError",
+    "BrmsFormula",
     "CompareResult",
     "DesignError",
     "Family",
@@ -60,6 +62,7 @@ __all__ = [
     "UnsupportedModelError",
     "__version__",
     "anova",
+    "bf",
     "compare",
     "datasets",
     "family",

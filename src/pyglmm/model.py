@@ -20,13 +20,14 @@ import pymc as pm
 from . import kernel as kernel_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
 from .compile.parameterization import INTEGRATED
-from .design import Design, DesignError, as_frame, build_design
+from .design import Design, DesignError, as_frame, build_design, build_distributional_design
 from .design.build import drop_aliased_columns
 from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
 from .families.base import ResponseError
-from .formula import ParsedFormula, parse_formula, quote_columns
+from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
+from .formula.measurement import refuse_me_with_dpars
 from .information import block_information, cheap_point_fit
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
@@ -58,11 +59,17 @@ class Model:
     ``corme``; brms's ``set_mecor``, default True); ``mecor=False`` makes them independent.
     ``me()`` models are sampled by the PyMC model (no kernel, no block integrated out) and
     have no :meth:`optimize`.
+
+    ``formula`` may be a ``pg.bf(...)`` (:class:`~pyglmm.formula.BrmsFormula`): the main
+    formula plus formulas of the family's distributional parameters (``"sigma ~ x + (1 | g)"``,
+    brms's distributional regression, :mod:`pyglmm.design.distributional`); ``self.bf`` keeps
+    it (None for a plain formula). Such a model is sampled by its PyMC model (no kernel, no
+    marginal block) and has no point fit.
     """
 
     def __init__(
         self,
-        formula: str,
+        formula: str | BrmsFormula,
         data: pd.DataFrame,
         family: str | Family = "gaussian",
         priors: Mapping[str, Any] | None = None,
@@ -74,16 +81,29 @@ class Model:
     ) -> None:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
+        self.bf: BrmsFormula | None = formula if isinstance(formula, BrmsFormula) else None
+        text = formula.formula if isinstance(formula, BrmsFormula) else formula
         # the named matrices (kept so a saved fit stores them and a refit rebuilds the model)
         self.data2: dict[str, Any] | None = None if data2 is None else dict(data2)
+        self.family: Family = get_family(family)
         # names Python cannot read (dotted, keywords, backticks) become Q("..."); the formula
         # keeps the text the user wrote
-        parsed = parse_formula(quote_columns(formula, data.columns))
-        self.formula: ParsedFormula = replace(parsed, formula=formula)
-        self.design: Design = drop_aliased_columns(
-            build_design(self.formula, data, missing=missing, data2=data2, mecor=mecor)
-        )
-        self.family: Family = get_family(family)
+        parsed = parse_formula(quote_columns(text, data.columns))
+        self.formula: ParsedFormula = replace(parsed, formula=text)
+        if self.bf is not None and self.bf.dpars:
+            self.family.check_dpars(self.bf.dpar_names)
+            dpars = {
+                name: replace(parse_formula(quote_columns(t, data.columns)), formula=t)
+                for name, t in self.bf.dpars
+            }
+            refuse_me_with_dpars(self.formula, dpars)
+            self.design: Design = build_distributional_design(
+                self.formula, dpars, data, missing=missing, data2=data2
+            )
+        else:
+            self.design = drop_aliased_columns(
+                build_design(self.formula, data, missing=missing, data2=data2, mecor=mecor)
+            )
         try:
             self.family.validate(self.design.y, self.design.trials)
         except ResponseError as err:  # name the rows as the user's data does (after any drop)
@@ -91,19 +111,31 @@ class Model:
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
         resolve_parameterization(  # checks it
-            parameterization, self.design.blocks, self.family, latent_only=_latent_only(self.design)
+            parameterization,
+            self.design.blocks,
+            self.family,
+            latent_only=_latent_only(self.design),
+            distributional=self.distributional,
         )
         self.parameterization = parameterization
         self.data_name = data_name or str(data.attrs.get("name", "data"))
         self._compiled: dict[str, CompiledModel] = {}
         self._point: tuple[Any] | None = None  # (cheap point fit or None,), once computed
 
+    @property
+    def distributional(self) -> bool:
+        """Whether a family parameter has its own formula (``pg.bf``)."""
+        return self.design.distributional
+
     def _cheap_point_fit(self) -> Any | None:
-        """:meth:`optimize`'s fit for the ``"auto"`` parameterization and ``init="auto"``,
-        computed once when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else
-        None."""
+        """The point estimates for the ``"auto"`` parameterization and ``init="auto"`` (REML,
+        or glmer's nAGQ = 0 stage: :func:`pyglmm.information.point_estimates`), computed once
+        when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None (always for a
+        distributional model or one with ``me()`` terms, which have no point fit)."""
+        if self.distributional or self.design.me is not None:  # (me: no point fit either)
+            return None
         if self._point is None:
-            self._point = (cheap_point_fit(self.design, self.family, self.optimize),)
+            self._point = (cheap_point_fit(self.design, self.family),)
         return self._point[0]
 
     def resolve(self, parameterization: str | Mapping[str, str] | None = None) -> dict[str, str]:
@@ -124,7 +156,12 @@ class Model:
             if point is not None:
                 information = block_information(self.design, self.family, point)
         return resolve_parameterization(
-            spec, self.design.blocks, self.family, information, _latent_only(self.design)
+            spec,
+            self.design.blocks,
+            self.family,
+            information,
+            latent_only=_latent_only(self.design),
+            distributional=self.distributional,
         )
 
     # --- inspection ----------------------------------------------------------------------
@@ -203,17 +240,21 @@ class Model:
         The pointwise log-likelihood is stored for ``loo`` unless it would exceed 5e7 values
         (``log_likelihood=True`` forces it).
 
-        ``init``: ``"auto"`` (default) starts the chains (jittered) from the Laplace point
-        estimates of :meth:`optimize` for a non-gaussian model when that fit is cheap (the
-        family has one, at most 250,000 rows; it is computed once per model and also serves
-        ``"auto"``'s parameterization) and not singular (an SD of 0 is the neck of a funnel),
-        else where the sampler starts by itself; ``None`` always starts where the sampler
-        starts by itself; ``"reml"`` / ``"laplace"`` (either name works for either family)
-        always use the point estimates. ``fit.timing["point_init"]`` is 1.0 when the chains
-        started at the point estimates. As measured (``bench/run.py``, 4 x 1000 + 1000): on
-        cbpp, epilepsy, epilepsy + ``(1 | obs)`` and VerbAgg the Laplace start gave 0.96-2.1
-        times the min bulk ESS of the sampler's own start (1.07-2.2 times its ESS per second of
-        wall time), with R-hat <= 1.006 and no divergences either way. A gaussian model keeps
+        ``init``: ``"auto"`` (default) starts the chains (jittered) from the point estimates
+        of a non-gaussian model (glmer's ``nAGQ = 0`` stage,
+        :func:`pyglmm.information.point_estimates`) when that fit is cheap (the family has
+        one, at most 250,000 rows; it is computed once per model and also serves ``"auto"``'s
+        parameterization) and not singular (an SD of 0 is the neck of a funnel), else where
+        the sampler starts by itself; ``None`` always starts where the sampler starts by
+        itself; ``"reml"`` / ``"laplace"`` (either name works for either family) always use
+        the point estimates of :meth:`optimize` (the Laplace fit). ``fit.timing["point_init"]``
+        is 1.0 when the chains started at the point estimates; ``fit.timing["point_fit"]`` is
+        the seconds until the point fit and the parameterization were done. As measured
+        (``bench/run.py``, 4 x 1000 + 1000): on cbpp, epilepsy, epilepsy + ``(1 | obs)`` and
+        VerbAgg the Laplace start gave 0.96-2.1 times the min bulk ESS of the sampler's own
+        start (1.07-2.2 times its ESS per second of wall time), with R-hat <= 1.006 and no
+        divergences either way (the ``nAGQ = 0`` start that replaced it is within 0.45
+        standard errors of it in every fixed effect on these models). A gaussian model keeps
         the sampler's start: nutpie sets its first mass matrix from the gradient at the start,
         which is near 0 at a mode (on an 8-level gaussian model, 2 x 500 draws, the REML start
         gave R-hat 1.02 and a third of the tail ESS).
@@ -368,11 +409,20 @@ class Model:
         approximation's weights, ``"expected"`` (glmer's Fisher weights; the default except
         for the gamma) or ``"observed"`` (glmmTMB's exact Hessian; the gamma's default); they
         coincide for canonical links.
+
+        A model with distributional formulas (``pg.bf``) has no point fit:
+        :class:`~pyglmm.UnsupportedModelError`.
         """
         if self.design.me is not None:
             raise UnsupportedModelError(
                 "model.optimize() does not cover me() terms (latent predictors measured with "
                 "error): their latent values are sampled only; use model.fit()"
+            )
+        if self.distributional:
+            raise UnsupportedModelError(
+                "model.optimize() (REML/ML point fit) does not support distributional "
+                f"parameters ({', '.join(p.name for p in self.design.dpars)} with a formula, "
+                "pg.bf); sample the model with model.fit()"
             )
         if self.family.is_gaussian_identity:
             if nagq != 1:

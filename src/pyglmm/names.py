@@ -17,7 +17,9 @@ name cannot drift between the writer and the reader. For a block named ``g``:
 =================  ===========================================================================
 
 The fixed part is ``b`` (over the ``coef`` dim) as reported, ``Intercept`` and ``beta`` as
-sampled on centered predictors.
+sampled on centered predictors. A distributional parameter with a formula (``pg.bf``), e.g.
+``sigma``: ``b_sigma`` (dim ``sigma_coef``), ``Intercept_sigma`` and ``beta_sigma`` (brms's
+Stan names); its blocks are named ``sigma_<block>``.
 """
 
 from __future__ import annotations
@@ -65,3 +67,13 @@ def shared_sd(block: str) -> str:
 def structure_cor(tag: str, block: str) -> str:
     """The correlation rho of an ``ar1``/``cs`` block: ``ar1_g``, ``cs_g``."""
     return f"{tag}_{block}"
+
+
+def dpar_fixed(dpar: str) -> str:
+    """The reported coefficients of a distributional parameter's formula: ``b_sigma``."""
+    return f"{FIXED}_{dpar}" if dpar else FIXED
+
+
+def coef_dim(dpar: str = "") -> str:
+    """The coefficients' dim: ``coef`` for the mean, ``sigma_coef`` for ``sigma``'s formula."""
+    return f"{dpar}_{COEF_DIM}" if dpar else COEF_DIM

@@ -11,6 +11,13 @@ Rows whose level is unseen (code -1) get the contribution given by ``new_effects
 A model with ``me()`` terms: the training rows use each draw's latent values ``Xme``
 (:mod:`pyglmm.design.measurement`), ``X[s, i, j] = base_j[i] prod_k Xme[s, i, k]`` in the latent
 columns; new data use their observed values (``Design.transform``).
+
+A distributional parameter with a formula (``pg.bf``), e.g. ``sigma``, has its own linear
+predictor ``eta_sigma = X^s b_sigma + sum_{k: dpar_k = sigma} Z_k r_k`` (``dpar="sigma"``),
+and its value per draw and row is ``exp(eta_sigma)`` (:func:`family_params`), which the
+family's ``loglik``/``draw`` take in place of one value per draw. A block spanning predictors
+(brms's ``|ID|``, ``REBlock.col_dpars``) adds to each predictor its columns only
+(``REBlock.columns_of``).
 """
 
 from __future__ import annotations
@@ -54,8 +61,10 @@ def design_eta(design: Design, b: np.ndarray, effects: dict[str, np.ndarray]) ->
     eta = np.asarray(b, dtype=float) @ np.asarray(design.X, dtype=float).T
     if design.offset is not None:
         eta = eta + design.offset
-    for blk in design.blocks:
-        eta = eta + block_term(np.asarray(blk.Z, dtype=float), blk.codes, effects[blk.name])
+    for blk in design.mean_blocks():
+        cols = blk.columns_of("")
+        z = np.asarray(blk.Z, dtype=float)[:, cols]
+        eta = eta + block_term(z, blk.codes, np.asarray(effects[blk.name])[..., cols])
     return np.asarray(eta)
 
 
@@ -67,8 +76,10 @@ def linear_predictor(
     include_random: bool = True,
     new_effects: Callable[[str, slice], np.ndarray] | None = None,
     training_rows: slice | None = None,
+    dpar: str = "",
 ) -> np.ndarray:
-    """eta (draws x rows) for the training design or ``data`` (a :class:`NewData`).
+    """eta (draws x rows) for the training design or ``data`` (a :class:`NewData`), of the
+    mean or (``dpar``) of a distributional parameter's formula.
 
     ``training_rows``: ``data`` holds these rows of the training design (``predict()``'s
     chunks), whose me() columns take the latent values (module docstring).
@@ -79,26 +90,30 @@ def linear_predictor(
     if data is None:
         training_rows = slice(None)
     data = design if data is None else data
-    b = flat_draws(posterior, "b")[draws]
-    eta = b @ data.X.T
-    if design.me is not None and training_rows is not None:
+    b = flat_draws(posterior, names.dpar_fixed(dpar))[draws]
+    eta = b @ np.asarray(data.x_of(dpar)).T
+    if design.me is not None and training_rows is not None and not dpar:
         eta = eta + _latent_shift(design, posterior, b, draws, training_rows)
-    if data.offset is not None:
+    if data.offset is not None and not dpar:
         eta = eta + data.offset
     if not include_random:
         return eta
     for blk in design.blocks:
+        cols = blk.columns_of(dpar)  # all or none, except for a block spanning predictors
+        if not cols.size:
+            continue
         if isinstance(data, NewData):
             codes, z = data.codes[blk.name], data.Z[blk.name]
         else:
             codes, z = blk.codes, blk.Z
-        r = flat_draws(posterior, names.effects(blk.name))[draws]  # S x levels x q
+        z = np.asarray(z)[:, cols]
+        r = flat_draws(posterior, names.effects(blk.name))[draws][..., cols]  # S x levels x q
         seen = codes >= 0
         contrib = block_term(z, np.where(seen, codes, 0), r)
         if not seen.all():
             unseen = np.zeros_like(contrib[:, ~seen])
             if new_effects is not None:
-                eff = new_effects(blk.name, draws)[:, ~seen, :]
+                eff = new_effects(blk.name, draws)[:, ~seen, :][..., cols]
                 unseen = np.einsum("sij,ij->si", eff, z[~seen])  # effects given per row
             contrib[:, ~seen] = unseen
         eta = eta + contrib
@@ -118,13 +133,36 @@ def _latent_shift(
     return shift
 
 
+def family_params(
+    design: Design,
+    family: Family,
+    posterior: xr.Dataset,
+    draws: slice = slice(None),
+    data: Design | NewData | None = None,
+    include_random: bool = True,
+    new_effects: Callable[[str, slice], np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """The family's parameters for ``draws``: (draws,) for a parameter without a formula,
+    (draws x rows) ``linkinv(eta_dpar)`` for one with a formula (``data``,
+    ``include_random``, ``new_effects``: as :func:`linear_predictor` takes them)."""
+    modelled = {p.name for p in design.dpars}
+    out = {p: flat_draws(posterior, p)[draws] for p in family.params if p not in modelled}
+    for part in design.dpars:
+        eta = linear_predictor(
+            design, posterior, data, draws, include_random, new_effects, dpar=part.name
+        )
+        out[part.name] = family.dpar_linkinv_np(part.name, eta)
+    return out
+
+
 def pointwise_loglik(design: Design, family: Family, posterior: xr.Dataset) -> np.ndarray:
-    """log p(y_i | theta_s) as chains x draws x rows."""
+    """log p(y_i | theta_s) as chains x draws x rows (a distributional parameter per draw and
+    row, :func:`family_params`)."""
     chains, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     total = chains * n_draw
-    params = {p: flat_draws(posterior, p) for p in family.params}
     out = np.empty((total, design.n_obs))
-    for sl in draw_chunks(total, design.n_obs):
+    for sl in draw_chunks(total, design.n_obs * (1 + len(design.dpars))):
         mu = family.linkinv_np(linear_predictor(design, posterior, draws=sl))
-        out[sl] = family.loglik(design.y, mu, {k: v[sl] for k, v in params.items()}, design.trials)
+        params = family_params(design, family, posterior, sl)
+        out[sl] = family.loglik(design.y, mu, params, design.trials)
     return out.reshape(chains, n_draw, design.n_obs)

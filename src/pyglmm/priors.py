@@ -36,6 +36,19 @@ Overrides, in ``Model(priors=...)``::
      "cor": pg.prior("LKJ", eta=2), "cor": {"Subject": pg.prior("LKJ", eta=2)},
      "Intercept": ..., "sigma": ...}
 
+Distributional formulas (``pg.bf(..., "sigma ~ x + (1 | g)")``): the parameter's intercept
+is class ``Intercept_sigma`` (default ``StudentT(3, 0, 2.5)`` on the log scale, brms's
+``student_t(3, 0, 2.5)``), its slopes class ``b_sigma`` (``Normal(0, 2.5 / sd(x_j))``, the
+non-identity-link rule; brms: flat), overridden as ``Intercept``/``b`` are
+(``{"b_sigma": {"x": ...}}``); the class names are brms's Stan names, class + ``_`` + dpar. Its
+blocks' SDs are class ``sd`` with the block's terms, ``sd(sigma_Intercept)``:
+``{"sd": {"g": {"sigma_Intercept": ...}}}``, default ``HalfStudentT(3, 2.5)``. A parameter with
+a formula has no prior of its own (``priors["sigma"]`` is refused). ``model.priors`` then has
+a ``dpar`` column. A block merged across formulas by brms's ``|ID|`` (``(1 |p| g)`` in the
+mean's and ``sigma``'s) has an ``sd`` prior per term, each with its own formula's default
+(``Intercept``: the response's scale, ``sigma_Intercept``: 2.5) and ``dpar``, and one ``cor``
+(LKJ) prior under its group, as any correlated block.
+
 Any leaf may also be a brms prior string, ``"normal(0, 10)"``, ``"student_t(3, 0, 2.5)"``,
 ``"lkj(2)"`` (:mod:`pyglmm.brms_prior`).
 """
@@ -48,107 +61,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 
-from .brms_prior import brms_prior
 from .errors import PriorError
+from .prior_dist import Prior as Prior
+from .prior_dist import _check_keys, _lookup
+from .prior_dist import prior as prior
+from .prior_dist import r_mad as r_mad
 
 # plus the family's own (sigma, shape, ...)
 PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "ar", "meanme", "sdme", "corme")
 ME_CLASSES = ("meanme", "sdme", "corme")
-
-# parameters that must be positive wherever a PyMC distribution has them (scales, shapes,
-# rates, degrees of freedom, LKJ's eta); Cauchy's ``alpha`` is its location
-POSITIVE_PARAMS = frozenset({"sigma", "tau", "nu", "lam", "scale", "alpha", "beta", "b", "eta"})
-LOCATION_PARAMS = frozenset({("Cauchy", "alpha")})
-
-
-def _check_params(dist: str, params: dict[str, float]) -> None:
-    """Refuse parameter names the distribution does not take and impossible values, naming
-    them (rather than failing inside the sampler)."""
-    known = ["eta"] if dist == "LKJ" else _param_names(dist)
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise PriorError(
-            f"prior {dist}: unknown parameter(s) {unknown}; {dist} takes {known} "
-            "(PyMC's names, e.g. pg.prior('Normal', mu=0, sigma=10))"
-        )
-    for name, value in params.items():
-        if not np.isfinite(value):
-            raise PriorError(f"prior {dist}: {name}={value} is not finite")
-        if name in POSITIVE_PARAMS and (dist, name) not in LOCATION_PARAMS and value <= 0:
-            raise PriorError(f"prior {dist}: {name} must be positive, got {name}={value:g}")
-    if "lower" in params and "upper" in params and params["lower"] >= params["upper"]:
-        raise PriorError(f"prior {dist}: lower must be below upper, got {params}")
-
-
-def _param_names(dist: str) -> list[str]:
-    """The parameters ``pm.<dist>.dist`` takes (its signature less ``*args``/``**kwargs``)."""
-    import inspect
-
-    signature = inspect.signature(getattr(pm, dist).dist)
-    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    return [n for n, par in signature.parameters.items() if par.kind not in kinds]
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A prior distribution: a PyMC distribution name and its parameters.
-
-    ``pg.prior("HalfNormal", sigma=20)``; ``"LKJ"`` (parameter ``eta``) is the correlation
-    prior. Parameters are stored as floats (PyMC mis-evaluates some integer arguments).
-    """
-
-    dist: str
-    params: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.dist != "LKJ" and not hasattr(pm, self.dist):
-            raise PriorError(f"unknown PyMC distribution {self.dist!r} in prior")
-        try:
-            params = {k: float(v) for k, v in self.params.items()}
-        except (TypeError, ValueError):
-            raise PriorError(
-                f"prior {self.dist}{self.params}: parameters must be numbers"
-            ) from None
-        _check_params(self.dist, params)
-        object.__setattr__(self, "params", params)
-
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
-        return f"{self.dist}({args})"
-
-    def dist_obj(self, shape: tuple[int, ...] | int | None = None) -> Any:
-        """An unnamed PyMC distribution (``pm.X.dist``), e.g. for ``sd_dist``."""
-        kwargs: dict[str, Any] = dict(self.params)
-        if shape is not None:
-            kwargs["shape"] = shape
-        return getattr(pm, self.dist).dist(**kwargs)
-
-    def rv(self, name: str, dims: Any = None) -> Any:
-        """A named random variable in the current PyMC model context."""
-        return getattr(pm, self.dist)(name, dims=dims, **self.params)
-
-    def code(self, name: str, dims: Any = None) -> str:
-        """The PyMC statement :meth:`rv` runs, for ``Model.code()``."""
-        args = [repr(name)] + [f"{k}={_fmt(v)}" for k, v in self.params.items()]
-        if dims is not None:
-            args.append(f"dims={dims!r}")
-        return f"pm.{self.dist}({', '.join(args)})"
-
-
-def prior(dist: str, **params: float) -> Prior:
-    """Make a :class:`Prior`: ``prior("StudentT", nu=3, mu=0, sigma=2.5)``."""
-    return Prior(dist, dict(params))
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.4g}"
-
-
-def r_mad(y: np.ndarray) -> float:
-    """R's ``mad()``: 1.4826 * median(|y - median(y)|)."""
-    return float(1.4826 * np.median(np.abs(y - np.median(y))))
 
 
 @dataclass(frozen=True)
@@ -169,67 +91,48 @@ class PriorSet:
     groups: dict[str, str]
     sources: dict[tuple[str, str, str], str]
     cor_class: dict[str, str] = field(default_factory=dict)
+    dpar_intercept: dict[str, Prior] = field(default_factory=dict)
+    dpar_b: dict[str, dict[str, Prior]] = field(default_factory=dict)
+    dpar_blocks: dict[str, str] = field(default_factory=dict)  # block name -> its dpar
+    # block name -> term -> its dpar, for a block spanning predictors (brms's |ID|)
+    dpar_terms: dict[str, dict[str, str]] = field(default_factory=dict)
     me: dict[str, dict[str, Prior]] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
-        """brms ``get_prior``-style table: prior, class, coef, group, source."""
-        rows: list[tuple[str, str, str, str, str]] = []
+        """brms ``get_prior``-style table: prior, class, coef, group, source (and dpar, for a
+        model with distributional formulas: the rows of ``Intercept_sigma``/``b_sigma`` are
+        class ``Intercept``/``b`` with dpar ``sigma``)."""
+        rows: list[tuple[str, ...]] = []
 
-        def add(p: Prior, cls: str, coef: str = "", group: str = "") -> None:
-            src = self.sources.get((cls, group, coef), "default")
-            rows.append((str(p), cls, coef, group, src))
+        def add(p: Prior, cls: str, coef: str = "", group: str = "", dpar: str = "") -> None:
+            key = f"{cls}_{dpar}" if dpar and cls in ("b", "Intercept") else cls
+            src = self.sources.get((key, group, coef), "default")
+            rows.append((str(p), cls, coef, group, src, dpar))
 
         for coef, p in self.b.items():
             add(p, "b", coef)
         if self.intercept is not None:
             add(self.intercept, "Intercept")
+        for dpar, p in self.dpar_intercept.items():
+            add(p, "Intercept", dpar=dpar)
+        for dpar, coefs in self.dpar_b.items():
+            for coef, p in coefs.items():
+                add(p, "b", coef, dpar=dpar)
         for block, terms in self.sd.items():
             for term, p in terms.items():
-                add(p, "sd", term, self.groups[block])
+                dpar = self.dpar_terms.get(block, {}).get(term, self.dpar_blocks.get(block, ""))
+                add(p, "sd", term, self.groups[block], dpar)
         for block, p in self.cor.items():
-            add(p, self.cor_class.get(block, "cor"), "", self.groups[block])
+            cls = self.cor_class.get(block, "cor")
+            add(p, cls, "", self.groups[block], self.dpar_blocks.get(block, ""))
         for name, p in self.family.items():
             add(p, name)
         for cls, entries in self.me.items():
             for coef, p in entries.items():
                 add(p, cls, coef)
-        return pd.DataFrame(rows, columns=["prior", "class", "coef", "group", "source"])
-
-
-def _lookup(spec: Any, keys: tuple[str, ...], default: Prior, cls: str) -> tuple[Prior, bool]:
-    """Resolve a user spec that is a Prior or nested dicts keyed by ``keys`` in turn."""
-    node = spec
-    path = f"priors[{cls!r}]"
-    for key in keys:
-        if isinstance(node, (Prior, str)) or node is None:
-            break
-        if not isinstance(node, Mapping):
-            raise PriorError(
-                f"{path} must be a pg.prior(...) or a dict of them, got {type(node).__name__} "
-                f"{node!r}"
-            )
-        node = node.get(key)
-        path += f"[{key!r}]"
-    if node is None:
-        return default, False
-    if isinstance(node, str):
-        dist, params = brms_prior(node, cls, path)
-        return Prior(dist, params), True
-    if not isinstance(node, Prior):
-        raise PriorError(
-            f"{path} must be a pg.prior(...), e.g. pg.prior('Normal', mu=0, sigma=10); got "
-            f"{type(node).__name__} {node!r}"
-        )
-    return node, True
-
-
-def _check_keys(spec: Any, allowed: set[str], path: str, what: str) -> None:
-    """Refuse keys of the override dict ``spec`` (at ``path``, e.g. ``priors['sd']``) that name
-    no known ``what`` (coefficients, groups, terms)."""
-    if isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - allowed)
-        if unknown:
-            raise PriorError(f"{path} names unknown {what} {unknown}; known: {sorted(allowed)}")
+        columns = ["prior", "class", "coef", "group", "source", "dpar"]
+        table = pd.DataFrame(rows, columns=columns)
+        return table if self.dpar_intercept or self.dpar_b else table.iloc[:, :5]
 
 
 def build_priors(
@@ -243,8 +146,18 @@ def build_priors(
     Raises ValueError for an unknown class, group or coefficient in ``user``.
     """
     user = dict(user or {})
-    fam_params = tuple(family.params)
-    allowed = set(PRIOR_CLASSES) | set(fam_params)
+    dpars = tuple(getattr(design, "dpars", ()))
+    modelled = {part.name for part in dpars}
+    fam_params = tuple(p for p in family.params if p not in modelled)
+    dpar_classes = {f"{c}_{part.name}" for part in dpars for c in ("Intercept", "b")}
+    allowed = set(PRIOR_CLASSES) | set(fam_params) | dpar_classes
+    given = sorted(modelled & set(user))
+    if given:
+        raise PriorError(
+            f"{given[0]!r} has a formula (pg.bf), so it has no prior of its own: set the "
+            f"priors of its coefficients, classes 'Intercept_{given[0]}' and 'b_{given[0]}', "
+            f"and of its blocks' SDs (class 'sd')"
+        )
     unknown = sorted(set(user) - allowed)
     if unknown:
         raise PriorError(
@@ -303,9 +216,11 @@ def build_priors(
         group_spec = user["sd"].get(gkey) if isinstance(user.get("sd"), Mapping) else None
         terms = {t for b in design.blocks if gkey in (b.name, b.group) for t in _sd_terms(b)}
         _check_keys(group_spec, terms, f"priors['sd'][{gkey!r}]", "terms")
+        term_dpar = dict(zip(blk.terms, blk.column_dpars, strict=True))
         for term in _sd_terms(blk):
+            sd_scale = 2.5 if term_dpar[term] else scale  # a dpar's terms act on its link scale
             p, is_user = _lookup(
-                user.get("sd"), (gkey, term), prior("HalfStudentT", nu=3, sigma=scale), "sd"
+                user.get("sd"), (gkey, term), prior("HalfStudentT", nu=3, sigma=sd_scale), "sd"
             )
             sd[blk.name][term] = p
             if is_user:
@@ -337,11 +252,64 @@ def build_priors(
 
     fam: dict[str, Prior] = {}
     for name, default in family.default_priors(y, design.trials).items():
+        if name in modelled:
+            continue
         fam[name], is_user = _lookup(user.get(name), (), default, name)
         if is_user:
             sources[(name, "", "")] = "user"
+    dpar_intercept, dpar_b = _dpar_priors(dpars, user, sources)
     me = _me_priors(getattr(design, "me", None), user, sources)
-    return PriorSet(intercept, b, sd, cor, fam, groups, sources, cor_class, me)
+    dpar_blocks = {blk.name: blk.dpar for blk in design.blocks if blk.dpar and not blk.col_dpars}
+    dpar_terms = {
+        blk.name: dict(zip(blk.terms, blk.column_dpars, strict=True))
+        for blk in design.blocks
+        if blk.col_dpars
+    }
+    return PriorSet(
+        intercept,
+        b,
+        sd,
+        cor,
+        fam,
+        groups,
+        sources,
+        cor_class,
+        dpar_intercept,
+        dpar_b,
+        dpar_blocks,
+        dpar_terms,
+        me,
+    )
+
+
+def _dpar_priors(
+    dpars: tuple[Any, ...], user: Mapping[str, Any], sources: dict[tuple[str, str, str], str]
+) -> tuple[dict[str, Prior], dict[str, dict[str, Prior]]]:
+    """The priors of the distributional formulas' fixed parts (see the module docstring):
+    ``Intercept_<dpar>`` ``StudentT(3, 0, 2.5)`` (brms) and ``b_<dpar>`` per slope
+    ``Normal(0, 2.5 / sd(x_j))``, with the user's overrides recorded in ``sources``."""
+    intercepts: dict[str, Prior] = {}
+    slopes: dict[str, dict[str, Prior]] = {}
+    for part in dpars:
+        icls, bcls = f"Intercept_{part.name}", f"b_{part.name}"
+        if part.has_intercept:
+            default = prior("StudentT", nu=3, mu=0, sigma=2.5)
+            intercepts[part.name], is_user = _lookup(user.get(icls), (), default, "Intercept")
+            if is_user:
+                sources[(icls, "", "")] = "user"
+        names = [c for c in part.x_names if c != "Intercept"]
+        _check_keys(user.get(bcls), set(names), f"priors[{bcls!r}]", "coefficients")
+        slopes[part.name] = {}
+        for j, name in enumerate(part.x_names):
+            if name == "Intercept":
+                continue
+            x_sd = float(np.std(part.X[:, j]))
+            s = 2.5 / x_sd if x_sd > 0 else 2.5
+            p, is_user = _lookup(user.get(bcls), (name,), prior("Normal", mu=0, sigma=s), "b")
+            slopes[part.name][name] = p
+            if is_user:
+                sources[(bcls, "", name)] = "user"
+    return intercepts, slopes
 
 
 def _me_priors(

@@ -14,6 +14,20 @@ its effects are integrated out and the likelihood is ``pm.Potential('y_marginal'
 Variable names: ``b`` (dims ``coef``), ``Intercept`` and ``beta`` (``coef_slope``) with an
 intercept, the blocks' variables, family parameters (``sigma``) and the observed ``y`` (dims
 ``obs``).
+
+Distributional formulas (``pg.bf``): a parameter with a formula, e.g. ``sigma``, is a vector
+over the rows, ``sigma_i = exp(eta_sigma_i)`` (``nu``: ``1 + exp``), with its own centred
+fixed part (``Intercept_sigma``, ``beta_sigma``, reported ``b_sigma`` over ``sigma_coef``) and
+its blocks (``REBlock.dpar``), built by the same block builders::
+
+    eta_sigma_i = Intercept_sigma + (X^s_i - xbar^s) . beta_sigma
+                  + sum_{k: dpar_k = sigma} Z_k[i, :] . r_k[codes_k[i], :]
+
+A block merged across formulas by brms's ``|ID|`` (``REBlock.col_dpars``) is built once (one
+covariance over all its columns, never hierarchically centered) and each column j enters its
+own predictor: ``eta_{d_j} += Z[:, j] * r[codes, j]``.
+
+(no marginal block then: the integrated likelihood assumes one sigma).
 """
 
 from __future__ import annotations
@@ -27,10 +41,12 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from .. import marginal
-from ..design import Design, REBlock
+from .. import names as _names
+from ..design import Design, DparPart, REBlock
 from ..design.centering import centered_fixed
 from ..errors import ArgumentError
 from ..families import Family
+from ..families.base import DPAR_LINKS
 from ..priors import PriorSet
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
@@ -55,11 +71,16 @@ class CompiledModel:
 
 def coords_of(design: Design) -> dict[str, Any]:
     """Named coordinates for every dim the model uses."""
-    coords: dict[str, Any] = {"obs": np.arange(design.n_obs), "coef": list(design.x_names)}
+    coords: dict[str, Any] = {"obs": np.arange(design.n_obs)}
+    parts: list[tuple[Design | DparPart, str]] = [(design, "")]
+    parts += [(p, p.name) for p in design.dpars]
+    for part, dpar in parts:
+        dim = _names.coef_dim(dpar)
+        coords[dim] = list(part.x_names)
+        slopes = [c for c in part.x_names if c != "Intercept"]
+        if part.has_intercept and slopes:
+            coords[f"{dim}_slope"] = slopes
     coords |= me_coords(design)
-    slopes = [c for c in design.x_names if c != "Intercept"]
-    if design.has_intercept and slopes:
-        coords["coef_slope"] = slopes
     for blk in design.blocks:
         level, term = _dims(blk)
         coords[level] = list(blk.levels)
@@ -81,42 +102,56 @@ class FixedPart:
     intercept_col: int | None
 
 
-def _fixed_part(design: Design, priors: PriorSet, code: _Code) -> FixedPart:
-    """The fixed part; with an intercept, slopes act on centered columns. With ``me()`` terms
-    the columns that use latent values are tensors (:mod:`pyglmm.compile.measurement`),
-    centered by the observed columns' means (a constant shift: ``b`` is unchanged)."""
+def _fixed_part(
+    design: Design | DparPart,
+    priors: PriorSet,
+    code: _Code,
+    dpar: str = "",
+) -> FixedPart:
+    """The fixed part of the mean (``dpar=""``) or of a distributional parameter's formula
+    (variables ``Intercept_sigma``, ``beta_sigma``, ``b_sigma``); with an intercept, slopes
+    act on centered columns. With ``me()`` terms (the mean's formula only) the columns that
+    use latent values are tensors (:mod:`pyglmm.compile.measurement`), centered by the
+    observed columns' means (a constant shift: ``b`` is unchanged)."""
     names = list(design.x_names)
-    X = latent_design(design, priors, code)
-    n = design.n_obs
+    n = design.X.shape[0]
+    me = design.me if isinstance(design, Design) else None
+    X = latent_design(design, priors, code) if isinstance(design, Design) else design.X
+    sfx = f"_{dpar}" if dpar else ""
+    b_name, dim = _names.dpar_fixed(dpar), _names.coef_dim(dpar)
+    i_name, beta_name, eta = f"Intercept{sfx}", f"beta{sfx}", f"eta{sfx}"
+    x_name = f"X{sfx}"
+    icpt = priors.dpar_intercept.get(dpar) if dpar else priors.intercept
+    b_priors = priors.dpar_b[dpar] if dpar else priors.b
     centred = centered_fixed(design)
     i0 = centred.intercept
-    if i0 is None or priors.intercept is None:  # (an intercept column has an Intercept prior)
+    if i0 is None or icpt is None:  # (an intercept column has an Intercept prior)
         if not names:
             return FixedPart(pt.zeros(n), None, np.zeros((n, 0)), pt.zeros(0), None)
-        b = _stacked("b", [priors.b[c] for c in names], "coef", code)
-        code("eta = X @ b")
+        b = _stacked(b_name, [b_priors[c] for c in names], dim, code)
+        code(f"{eta} = {x_name} @ {b_name}")
         return FixedPart(pt.dot(X, b), b, design.X, b, None)
-    code(f"Intercept = {priors.intercept.code('Intercept')}  # on centered predictors")
-    intercept = priors.intercept.rv("Intercept")
+    code(f"{i_name} = {icpt.code(i_name)}  # on centered predictors")
+    intercept = icpt.rv(i_name)
     slopes = [names[j] for j in centred.slopes]
     if not slopes:
-        b = pm.Deterministic("b", pt.stack([intercept]), dims="coef")
-        code("b = pm.Deterministic('b', [Intercept], dims='coef')")
+        b = pm.Deterministic(b_name, pt.stack([intercept]), dims=dim)
+        code(f"{b_name} = pm.Deterministic({b_name!r}, [{i_name}], dims={dim!r})")
         return FixedPart(intercept, b, centred.Xc, pt.stack([intercept]), 0)
     xbar, Xc = centred.xbar, centred.Xc
-    beta = _stacked("beta", [priors.b[c] for c in slopes], "coef_slope", code)
+    beta = _stacked(beta_name, [b_priors[c] for c in slopes], f"{dim}_slope", code)
     b_int = intercept - pt.dot(xbar, beta)
     parts = [beta[k] for k in range(len(slopes))]
     parts.insert(i0, b_int)
     xbar_text = _kw({"": xbar})[1:]
     code(
-        "b = pm.Deterministic('b', [Intercept - xbar @ beta, beta], dims='coef')"
-        f"  # xbar = {xbar_text}"
+        f"{b_name} = pm.Deterministic({b_name!r}, [{i_name} - xbar{sfx} @ {beta_name}, "
+        f"{beta_name}], dims={dim!r})  # xbar{sfx} = {xbar_text}"
     )
-    b = pm.Deterministic("b", pt.stack(parts), dims="coef")
-    code("eta = Intercept + (X - xbar) @ beta")
+    b = pm.Deterministic(b_name, pt.stack(parts), dims=dim)
+    code(f"{eta} = {i_name} + ({x_name} - xbar{sfx}) @ {beta_name}")
     theta = pt.concatenate([pt.stack([intercept]), beta])
-    if design.me is not None:  # the slopes' columns, latent ones included, centred
+    if me is not None:  # the slopes' columns, latent ones included, centred
         slopes_x = X[:, list(centred.slopes)] - xbar
         return FixedPart(intercept + pt.dot(slopes_x, beta), b, Xc, theta, 0)
     return FixedPart(intercept + pt.dot(Xc[:, 1:], beta), b, Xc, theta, 0)
@@ -170,7 +205,11 @@ def build_model(
     """
     latent_only = "me() terms" if design.me is not None else ""
     params = resolve_parameterization(
-        parameterization, design.blocks, family, latent_only=latent_only
+        parameterization,
+        design.blocks,
+        family,
+        latent_only=latent_only,
+        distributional=design.distributional,
     )
     laplace = [name for name, value in params.items() if value == "laplace"]
     if laplace:
@@ -195,8 +234,31 @@ def build_model(
         names = theta_names(design)
         centers = hierarchical_centering(design, params, names)
         levels = group_level_centering(design, params, names)
+        dpar_eta = {p.name: _fixed_part(p, priors, code, p.name).eta for p in design.dpars}
         for blk in design.blocks:
             kind = pymc_block(blk.covariance)
+            if blk.spans_dpars:  # brms's |ID| across formulas: columns to their predictors
+                r = kind.builders[params[blk.name]](blk, priors, code, None)
+                for dpar in dict.fromkeys(blk.column_dpars):
+                    cols = blk.columns_of(dpar)
+                    eta_d = f"eta_{dpar}" if dpar else "eta"
+                    code(
+                        f"{eta_d} = {eta_d} + (r_{blk.name}[codes_{blk.name}][:, {cols.tolist()}]"
+                        f" * Z_{blk.name}[:, {cols.tolist()}]).sum(-1)"
+                    )
+                    contribution = block_contribution(blk, r, cols.tolist())
+                    if dpar:
+                        dpar_eta[dpar] = dpar_eta[dpar] + contribution
+                    else:
+                        eta = eta + contribution
+                continue
+            if blk.dpar:  # a distributional parameter's block: not centered on a fixed effect
+                r = kind.builders[params[blk.name]](blk, priors, code, None)
+                z_text = "" if blk.q == 1 and np.all(blk.Z == 1.0) else f" * Z_{blk.name}"
+                eta_d = f"eta_{blk.dpar}"
+                code(f"{eta_d} = {eta_d} + (r_{blk.name}[codes_{blk.name}]{z_text}).sum(-1)")
+                dpar_eta[blk.dpar] = dpar_eta[blk.dpar] + block_contribution(blk, r)
+                continue
             if params[blk.name] == "marginal":
                 marginal_blk = blk
                 marginal_scale = kind.scale(blk, priors, code)
@@ -214,6 +276,10 @@ def build_model(
         for name, p in priors.family.items():
             code(f"{name} = {p.code(name)}")
             fam_params[name] = p.rv(name)
+        for name, eta_d in dpar_eta.items():
+            inverse = "1 + pm.math.exp" if DPAR_LINKS[name] == "logm1" else "pm.math.exp"
+            code(f"{name} = {inverse}(eta_{name})  # one per row")
+            fam_params[name] = family.dpar_linkinv(name, eta_d)
         if marginal_blk is not None:
             y_eff = design.y if design.offset is None else design.y - design.offset
             stats = marginal.sufficient_stats(marginal_blk, fixed.Xc, y_eff, fixed.intercept_col)

@@ -94,6 +94,7 @@ def resolve_parameterization(
     family: Family | None = None,
     information: Mapping[str, float] | None = None,
     latent_only: str = "",
+    distributional: bool = False,
 ) -> dict[str, str]:
     """Per-block parameterization (``"noncentered"``, ``"centered"``, ``"marginal"`` or
     ``"laplace"``).
@@ -128,8 +129,21 @@ def resolve_parameterization(
       bernoulli/binomial, whose rows carry at most 1/4 of a gaussian row's information; with
       SDs of the order of sigma/4, kappa = 1 near 20 gaussian rows per level). In a dict,
       ``"auto"`` applies the latent rule to the named block.
+
+    ``distributional``: a family parameter has its own formula (``pg.bf``), so it varies by
+    row: no block is integrated out (``"marginal"``/``"laplace"`` are refused, ``"auto"``
+    keeps every block latent).
     """
-    marginal_ok = can_marginalize(family) and not latent_only
+    marginal_ok = can_marginalize(family) and not distributional and not latent_only
+    if distributional and (
+        spec in INTEGRATED
+        or (isinstance(spec, Mapping) and any(v in INTEGRATED for v in spec.values()))
+    ):
+        raise ArgumentError(
+            "a model with distributional formulas (pg.bf) has no 'marginal' or 'laplace' "
+            "parameterization (they integrate a block out given one family parameter for all "
+            "rows): use 'noncentered', 'centered' or 'auto'"
+        )
     asked = [spec] if isinstance(spec, str) else list(spec.values())
     if latent_only and any(v in INTEGRATED for v in asked):
         raise ArgumentError(f"no block can be integrated out of this model: {latent_only}")
@@ -226,8 +240,8 @@ def hierarchical_centering(
     """
     owner: dict[str, REBlock] = {}
     for blk in design.blocks:
-        if parameterization[blk.name] != "centered":
-            continue
+        if parameterization[blk.name] != "centered" or blk.dpar or blk.spans_dpars:
+            continue  # (a block of a distributional formula, or spanning one, is not centered)
         for t in blk.terms:
             if t in names and (t not in owner or len(blk.levels) < len(owner[t].levels)):
                 owner[t] = blk
@@ -280,7 +294,9 @@ def group_level_centering(
         (
             blk
             for blk in design.blocks
-            if parameterization[blk.name] == "centered" and "Intercept" in blk.terms
+            if parameterization[blk.name] == "centered"
+            and "Intercept" in blk.terms
+            and not blk.spans_dpars
         ),
         key=lambda blk: (not owns_intercept(blk), blk.n_levels),
     )

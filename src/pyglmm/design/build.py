@@ -38,6 +38,7 @@ from .frame import (
     patsy_call,
     patsy_frame,
 )
+from .ids import merge_id_blocks
 from .levelcov import known_covariance
 from .measurement import add_placeholders, build_measurement
 from .records import Design, REBlock
@@ -165,7 +166,9 @@ def _blocks(
     """One block per random term. The terms of ``(1 | g1/.../gK)`` share their expression and
     their group prefixes: each expression is evaluated by patsy once and each group's codes
     extend its prefix's (so building is linear in K). ``ar1``/``cs`` terms and
-    ``gr(..., cov = ...)`` groups: see :func:`_structured_expr` and :func:`_level_grid`."""
+    ``gr(..., cov = ...)`` groups: see :func:`_structured_expr` and :func:`_level_grid`. Terms
+    with one brms ID (``(1 |p| g) + (0 + x |p| g)``) become one block
+    (:func:`~pyglmm.design.ids.merge_id_blocks`)."""
     blocks: list[REBlock] = []
     seen: dict[str, int] = {}
     models: dict[str, tuple[Any, np.ndarray]] = {}
@@ -217,9 +220,10 @@ def _blocks(
                 kind=kind.name,
                 design_info=info,
                 level_cov=level_cov,
+                block_id=term.id,
             )
         )
-    return tuple(blocks)
+    return merge_id_blocks(blocks)
 
 
 _BARE_NAME = re.compile(

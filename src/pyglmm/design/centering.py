@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .records import Design
+from .records import Design, DparPart
 
 
 @dataclass(frozen=True)
@@ -40,8 +40,9 @@ class CenteredFixed:
         return b[..., self.intercept] + b[..., list(self.slopes)] @ self.xbar
 
 
-def centered_fixed(design: Design) -> CenteredFixed:
-    """The :class:`CenteredFixed` of ``design``."""
+def centered_fixed(design: Design | DparPart) -> CenteredFixed:
+    """The :class:`CenteredFixed` of ``design`` (or of a distributional parameter's fixed
+    part, centred the same way)."""
     X = np.asarray(design.X, dtype=float)
     p = X.shape[1]
     if not design.has_intercept:

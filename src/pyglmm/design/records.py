@@ -40,6 +40,24 @@ from .levelcov import LevelCovariance
 from .measurement import MeasurementError, add_placeholders
 from .response import new_trials
 
+
+@dataclass(frozen=True, eq=False)
+class StackedInfo:
+    """The design state of a block merged from several terms (brms's ``|ID|``,
+    :mod:`pyglmm.design.ids`): one patsy DesignInfo per term, whose columns are side by side
+    in the block's ``Z``."""
+
+    parts: tuple[Any, ...]
+
+
+def rebuild_block_columns(info: Any, frame: pd.DataFrame, what: str) -> np.ndarray:
+    """A block's ``Z`` on new data from its design state (a DesignInfo or a
+    :class:`StackedInfo`)."""
+    if isinstance(info, StackedInfo):
+        return np.hstack([rebuild_block_columns(p, frame, what) for p in info.parts])
+    return rebuild_columns(info, frame, what)
+
+
 CovKind = str  # a stored block-kind name, a key of pyglmm.design.blocks.KINDS
 
 
@@ -60,6 +78,12 @@ class REBlock:
     ``design_info``: patsy DesignInfo of ``Z`` (to rebuild it on new data).
     ``level_cov``: the known covariance among the levels of a ``gr(g, cov = ...)`` block
     (:mod:`pyglmm.design.levelcov`), else None.
+    ``dpar``: the linear predictor the block feeds, ``""`` for the mean's, ``"sigma"`` for a
+    distributional formula's (``pg.bf``). ``col_dpars``: one such name per column for a block
+    whose columns feed different predictors (brms's ``|ID|`` across ``mu`` and ``sigma``,
+    :mod:`pyglmm.design.ids`; ``dpar`` is then its first column's), else empty.
+    ``block_id``: brms's correlation ID of the terms it was built from (``"p"`` of
+    ``(1 |p| g)``), else ``""``.
     """
 
     name: str
@@ -71,9 +95,27 @@ class REBlock:
     kind: CovKind
     design_info: Any = field(repr=False, default=None)
     level_cov: LevelCovariance | None = field(repr=False, default=None)
+    dpar: str = ""
+    col_dpars: tuple[str, ...] = ()
+    block_id: str = ""
 
     def __post_init__(self) -> None:
         block_kind(self.kind)  # DesignError for an unknown kind
+
+    @property
+    def column_dpars(self) -> tuple[str, ...]:
+        """The linear predictor of each column (``""``: the mean's)."""
+        return self.col_dpars or (self.dpar,) * self.q
+
+    @property
+    def spans_dpars(self) -> bool:
+        """Whether the block's columns feed more than one linear predictor."""
+        return len(set(self.column_dpars)) > 1
+
+    def columns_of(self, dpar: str) -> np.ndarray:
+        """Positions of the columns that enter the linear predictor of ``dpar`` (``""``: the
+        mean): ``eta_dpar += sum_{j in columns_of(dpar)} Z[i, j] r[codes[i], j]``."""
+        return np.flatnonzero(np.asarray(self.column_dpars, dtype=object) == dpar)
 
     @property
     def covariance(self) -> BlockKind:
@@ -105,6 +147,35 @@ class NewData:
     index: pd.Index
     labels: dict[str, np.ndarray] = field(default_factory=dict)
     trials: np.ndarray | None = None
+    dpar_X: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def x_of(self, dpar: str = "") -> np.ndarray:
+        """The fixed-effect matrix of the mean (``dpar=""``) or of a distributional parameter."""
+        return self.X if not dpar else self.dpar_X[dpar]
+
+
+@dataclass(frozen=True, eq=False)
+class DparPart:
+    """The fixed part of a distributional parameter's formula (``bf(..., "sigma ~ x")``):
+    ``X`` (n, p) over ``x_names`` (``"Intercept"``, ``"x"``; reported with the parameter's
+    prefix, :attr:`labels`), its patsy state for new data, and the parsed formula (response:
+    the parameter's name). Its blocks are in :attr:`Design.blocks` with ``dpar`` set."""
+
+    name: str
+    formula: ParsedFormula
+    X: np.ndarray
+    x_names: tuple[str, ...]
+    x_design_info: Any = field(repr=False, default=None)
+    x_order: np.ndarray | None = field(repr=False, default=None)
+
+    @property
+    def has_intercept(self) -> bool:
+        return "Intercept" in self.x_names
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """brms's names of the coefficients: ``sigma_Intercept``, ``sigma_x``."""
+        return tuple(f"{self.name}_{c}" for c in self.x_names)
 
 
 @dataclass(frozen=True, eq=False)
@@ -121,6 +192,8 @@ class Design:
     ``stored_n_obs``: the number of observations of a design whose data arrays were removed
     (a fit saved with ``data=False``, see :mod:`pyglmm.persist`); None when they are present.
     ``me``: the ``me(x, sdx)`` terms (:mod:`pyglmm.design.measurement`), or None.
+    ``dpars``: the fixed parts of the distributional parameters' formulas (``pg.bf``), empty
+    for a model of the mean only; their blocks are among ``blocks`` (``REBlock.dpar``).
     """
 
     formula: ParsedFormula
@@ -138,6 +211,25 @@ class Design:
     offset_design_info: Any = field(repr=False, default=None)
     stored_n_obs: int | None = field(repr=False, default=None)
     me: MeasurementError | None = field(repr=False, default=None)
+    dpars: tuple[DparPart, ...] = ()
+
+    @property
+    def distributional(self) -> bool:
+        """Whether a family parameter has its own formula (``pg.bf``)."""
+        return bool(self.dpars)
+
+    def dpar(self, name: str) -> DparPart:
+        """The :class:`DparPart` of parameter ``name``."""
+        return next(p for p in self.dpars if p.name == name)
+
+    def x_of(self, dpar: str = "") -> np.ndarray:
+        """The fixed-effect matrix of the mean (``dpar=""``) or of a distributional parameter."""
+        return self.X if not dpar else self.dpar(dpar).X
+
+    def mean_blocks(self) -> tuple[REBlock, ...]:
+        """The blocks with a column in the mean's linear predictor (all, without
+        distributional formulas; a block spanning ``mu`` and ``sigma`` is among them)."""
+        return tuple(b for b in self.blocks if "" in b.column_dpars)
 
     @property
     def n_obs(self) -> int:
@@ -163,6 +255,8 @@ class Design:
         """
         data = as_frame(data)
         names = rhs_variables(self.formula, random)
+        for part in self.dpars:
+            names += [n for n in rhs_variables(part.formula, random) if n not in names]
         check_columns(names, data)
         counts = na_counts(data, names)
         if counts:
@@ -181,7 +275,7 @@ class Design:
         for block in self.blocks if random else ():
             key = id(block.design_info)
             if key not in built:
-                built[key] = rebuild_columns(
+                built[key] = rebuild_block_columns(
                     block.design_info, frame, f"random-effect block {block.name!r}"
                 )
             Z[block.name] = built[key].copy()
@@ -194,4 +288,8 @@ class Design:
         if self.offset_design_info is not None:
             offset = rebuild_columns(self.offset_design_info, frame, "offset").sum(axis=1)
         trials = new_trials(self.response, data) if self.trials is not None else None
-        return NewData(X, Z, codes, offset, data.index, labels, trials)
+        dpar_X = {}
+        for part in self.dpars:
+            xd = rebuild_columns(part.x_design_info, frame, f"fixed effects of {part.name}")
+            dpar_X[part.name] = xd if part.x_order is None else xd[:, part.x_order]
+        return NewData(X, Z, codes, offset, data.index, labels, trials, dpar_X)

@@ -44,6 +44,15 @@ LINKS: dict[str, tuple[Any, Any]] = {
 
 _EPS = np.finfo(float).eps
 
+# The links of distributional parameters with a formula (``pg.bf``), brms's defaults: log for
+# the scales and shapes, ``logm1`` (``nu = 1 + exp(eta)``) for the student's degrees of freedom.
+DPAR_LINKS: dict[str, str] = {"sigma": "log", "shape": "log", "phi": "log", "nu": "logm1"}
+# dpar link name -> (inverse link in pytensor, inverse link in numpy)
+DPAR_INVERSE: dict[str, tuple[Any, Any]] = {
+    "log": (pt.exp, np.exp),
+    "logm1": (lambda e: 1.0 + pt.exp(e), lambda e: 1.0 + np.exp(e)),
+}
+
 
 def _logit_mu_eta(eta: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(eta))
@@ -164,6 +173,33 @@ class Family:
     def links_text(self) -> str:
         """The 'Links:' line of the summary, e.g. ``mu = identity; sigma = identity``."""
         return "; ".join([f"mu = {self.link}"] + [f"{p} = identity" for p in self.params])
+
+    def links_line(self, modelled: tuple[str, ...] = ()) -> str:
+        """:attr:`links_text` with the links of the parameters that have a formula
+        (``mu = identity; sigma = log``)."""
+        parts = [f"mu = {self.link}"]
+        parts += [f"{p} = {DPAR_LINKS[p] if p in modelled else 'identity'}" for p in self.params]
+        return "; ".join(parts)
+
+    def check_dpars(self, names: tuple[str, ...]) -> None:
+        """Refuse a distributional formula for a parameter the family does not have
+        (:class:`FamilyError` naming it and listing the family's parameters)."""
+        for name in names:
+            if name not in self.params or name not in DPAR_LINKS:
+                have = ", ".join(repr(p) for p in self.params) or "none"
+                raise FamilyError(
+                    f"family {self.name!r} has no distributional parameter {name!r} to give a "
+                    f"formula; its parameters: {have}"
+                )
+
+    def dpar_linkinv(self, name: str, eta: Any) -> Any:
+        """The parameter ``name`` from its linear predictor (pytensor): ``exp(eta)``, for
+        ``nu`` ``1 + exp(eta)`` (:data:`DPAR_LINKS`)."""
+        return DPAR_INVERSE[DPAR_LINKS[name]][0](eta)
+
+    def dpar_linkinv_np(self, name: str, eta: np.ndarray) -> np.ndarray:
+        """:meth:`dpar_linkinv` on a numpy array."""
+        return np.asarray(DPAR_INVERSE[DPAR_LINKS[name]][1](eta))
 
     def linkinv(self, eta: Any) -> Any:
         """Inverse link on a pytensor tensor."""

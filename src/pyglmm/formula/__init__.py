@@ -2,10 +2,12 @@
 
 ``lexer``: tokens with character spans; ``parser``: :func:`parse_formula` (see its module
 docstring for the grammar and the expansion of lme4's shorthands); ``text``: operations on
-pieces of formula text used by the parser and the design.
+pieces of formula text used by the parser and the design; ``distributional``: brms's
+``bf()`` (a main formula plus formulas of distributional parameters).
 """
 
 from ..errors import FormulaError
+from .distributional import BrmsFormula, bf
 from .lexer import Token, tokenize
 from .measurement import MeTerm
 from .parser import ParsedFormula, RandomTerm, parse_formula
@@ -19,11 +21,13 @@ from .text import (
 )
 
 __all__ = [
+    "BrmsFormula",
     "FormulaError",
     "MeTerm",
     "ParsedFormula",
     "RandomTerm",
     "Token",
+    "bf",
     "join_terms",
     "parse_formula",
     "quote_columns",

@@ -18,8 +18,11 @@ random-effect term (``(1 + me(x, s) | g)``, not supported yet).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from ..errors import UnsupportedModelError
 from .lexer import _is, _Source
 
 ME = "me"
@@ -116,3 +119,18 @@ def _me_term(src: _Source, k: int, close: int) -> MeTerm:
         raise src.error("me() takes two column names: me(x, sdx)", toks[k].start)
     column, sd_column = names
     return MeTerm(column, sd_column, coef=f"{ME}{column}{sd_column}", name=f"{ME}{column}")
+
+
+def refuse_me_with_dpars(main: Any, dpars: Mapping[str, Any]) -> None:
+    """:class:`~pyglmm.errors.UnsupportedModelError` for ``me()`` terms in a model with
+    distributional formulas (``pg.bf``), in the mean's formula or a parameter's (parsed
+    formulas, ``.me`` their terms)."""
+    where = (["the mean's formula"] if main.me else []) + [
+        f"the formula of {name!r}" for name, f in dpars.items() if f.me
+    ]
+    if where:
+        raise UnsupportedModelError(
+            f"me() terms in a model with distributional formulas (pg.bf; here in "
+            f"{', '.join(where)}) are not supported yet: fit the me() model without "
+            "distributional formulas"
+        )

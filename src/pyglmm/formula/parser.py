@@ -13,7 +13,10 @@
     block: an independent SD per model-matrix column, lme4's split semantics);
   - ``(1 | a/b)`` -> ``(1 | a) + (1 | a:b)``  (and ``a/b/c`` -> ``a``, ``a:b``, ``a:b:c``);
   - ``(1 | a:b)`` -> group ``("a", "b")`` (levels are the observed combinations);
-  - ``(1 | a + b)`` is not lme4 syntax and raises; crossed factors are ``(1|a) + (1|b)``.
+  - ``(1 | a + b)`` is not lme4 syntax and raises; crossed factors are ``(1|a) + (1|b)``;
+  - ``(x |p| g)`` (brms's ID): ``id="p"``; the design stage merges every term with the same
+    ID and grouping factor (in one formula or across the formulas of ``pg.bf``) into one
+    correlated block (:mod:`pyglmm.design.ids`).
 
   Covariances among levels and structured covariances (:mod:`pyglmm.formula.structures`):
 
@@ -59,6 +62,7 @@ class RandomTerm:
     V))`` (two names), else empty.
     ``structure``: the glmmTMB wrapper of the term (``"ar1"``, ``"cs"``, ``"diag"``,
     ``"us"``), else ``""``.
+    ``id``: brms's correlation ID of ``(x |p| g)`` (``"p"``), else ``""``.
     """
 
     expr: str
@@ -67,6 +71,7 @@ class RandomTerm:
     span: tuple[int, int]
     cov: tuple[str, ...] = ()
     structure: str = ""
+    id: str = ""
 
     @property
     def group_name(self) -> str:
@@ -133,7 +138,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     fixed: list[tuple[str, str]] = []
     fixed_keys: set[tuple[str, str]] = set()
     random: list[RandomTerm] = []
-    random_keys: set[tuple[str, tuple[str, ...], str, tuple[str, ...]]] = set()
+    random_keys: set[tuple[str, tuple[str, ...], str, tuple[str, ...], str]] = set()
     me: dict[str, MeTerm] = {}
     for sep, a, b in src.split(tilde + 1, n, {"+", "-"}):
         sign = toks[sep].text if sep >= 0 else "+"
@@ -150,7 +155,7 @@ def parse_formula(formula: str) -> ParsedFormula:
             open_ = a + 1 if wrapper else a
             refuse_me(src, a, b, "a random-effect term")
             for term in _random_terms(src, open_, b - 1, wrapper):
-                key = (term.expr.replace(" ", ""), term.group, term.structure, term.cov)
+                key = (term.expr.replace(" ", ""), term.group, term.structure, term.cov, term.id)
                 if key in random_keys:
                     raise src.error(
                         f"duplicate random-effect term '({term.expr} | {term.group_name})'",
@@ -180,12 +185,11 @@ def _random_terms(src: _Source, open_: int, close: int, wrapper: str = "") -> li
     (``wrapper``: the glmmTMB structure the brackets belong to, ``ar1(...)``, or ``""``)."""
     toks = src.tokens
     bars = [k for k, _, _ in src.split(open_ + 1, close, _BARS)[1:]]
-    if len(bars) > 1:
-        raise src.error("more than one '|' in a random-effect term", toks[bars[1]].start)
-    bar = bars[0]
-    if bar == open_ + 1:
-        raise src.error(f"expected a term before {toks[bar].text!r}", toks[bar].start)
-    src.check_expr(open_ + 1, bar, unary=True, bars=False, after="(")
+    first = bars[0]
+    bar, block_id = _id_bars(src, bars, close, wrapper)
+    if first == open_ + 1:
+        raise src.error(f"expected a term before {toks[first].text!r}", toks[first].start)
+    src.check_expr(open_ + 1, first, unary=True, bars=False, after="(")
     if bar + 1 == close:
         raise src.error(f"expected a grouping factor after {toks[bar].text!r}", toks[close].start)
 
@@ -199,6 +203,12 @@ def _random_terms(src: _Source, open_: int, close: int, wrapper: str = "") -> li
                 f"{wrapper}() and gr(..., cov = ...) cannot be combined in one term",
                 toks[open_ - 1].start,
             )
+        if cov and block_id:
+            raise src.error(
+                "a gr(..., cov = ...) term takes no ID (its effects are correlated through "
+                "the known matrix)",
+                toks[first + 1].start,
+            )
     segments = _group_segments(src, bar + 3 if call else bar + 1, end, toks[bar].text)
     if cov and len(segments) > 1:
         raise src.error(
@@ -211,7 +221,7 @@ def _random_terms(src: _Source, open_: int, close: int, wrapper: str = "") -> li
             toks[bar + 3].start,
         )
 
-    expr = src.render(open_ + 1, bar).strip()
+    expr = src.render(open_ + 1, first).strip()
     correlated = toks[bar].text == "|"
     if wrapper and not correlated:
         raise src.error(
@@ -223,8 +233,45 @@ def _random_terms(src: _Source, open_: int, close: int, wrapper: str = "") -> li
     group: tuple[str, ...] = ()
     for seg in segments:
         group = group + tuple(seg)
-        terms.append(RandomTerm(expr, group, correlated, span, cov, wrapper))
+        terms.append(RandomTerm(expr, group, correlated, span, cov, wrapper, block_id))
     return terms
+
+
+def _id_bars(src: _Source, bars: list[int], close: int, wrapper: str) -> tuple[int, str]:
+    """(index of the bar before the grouping factor, ID) of a random term whose depth-0 bars
+    are at ``bars``: ``(x | g)`` has one bar and no ID; brms's ``(x |p| g)`` has two single
+    bars with one name between them. ``(x || p | g)``, ``(x |p|| g)``, ``(x | | g)`` (an
+    empty ID), ``(x |p q| g)`` and a third bar are errors pointing at the culprit."""
+    toks = src.tokens
+    first = bars[0]
+    if len(bars) == 1:
+        nxt = first + 1
+        if nxt < close and _is(toks[nxt], "|", "||"):
+            if toks[first].text == "||":
+                raise src.error(
+                    "'||' takes no ID: brms's ID goes between single bars, (x |p| g)",
+                    toks[first].start,
+                )
+            raise src.error(
+                "empty ID between the bars: write (x |p| g) or (x | g)", toks[nxt].start
+            )
+        return first, ""
+    if len(bars) > 2:
+        raise src.error("more than two '|' in a random-effect term", toks[bars[2]].start)
+    second = bars[1]
+    for k in (first, second):
+        if toks[k].text == "||":
+            raise src.error(
+                "an ID goes between single bars, (x |p| g); '||' (uncorrelated terms) takes no ID",
+                toks[k].start,
+            )
+    name = toks[first + 1]
+    if second - first != 2 or name.kind != "name" or not name.text.isidentifier():
+        culprit = toks[first + 2] if second - first > 2 and name.kind == "name" else name
+        raise src.error("an ID is one name between the bars, e.g. (1 |p| g)", culprit.start)
+    if wrapper:
+        raise src.error(f"{wrapper}() terms take no ID", name.start)
+    return second, name.text
 
 
 def _group_segments(src: _Source, start: int, close: int, prev: str) -> list[list[str]]:

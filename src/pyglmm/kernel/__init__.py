@@ -186,6 +186,18 @@ def kernel_model(
         return (
             "me() terms (latent predictors measured with error) are sampled by the PyMC model only"
         )
+    spanning = [blk.name for blk in design.blocks if blk.spans_dpars]
+    if spanning:
+        return (
+            f"block {spanning[0]!r} correlates effects of several linear predictors (brms's "
+            "|ID| across pg.bf's formulas); the PyMC model samples it"
+        )
+    if design.distributional:
+        which = ", ".join(p.name for p in design.dpars)
+        return (
+            f"distributional formulas ({which} per row, pg.bf) are sampled by the PyMC model; "
+            "the kernel has one value of each family parameter"
+        )
     if not family.is_gaussian_identity:
         return _glmm_kernel_model(design, priors, family, parameterization)
     if any(v == "laplace" for v in parameterization.values()):  # refused by the policy first

@@ -10,9 +10,12 @@ Two stages, as glmer (Bates et al. 2015; lme4's ``glmer`` with ``nAGQ``):
    deviance is minimised over ``(theta, beta, log params)`` jointly, PIRLS finding ``u`` for
    each; ``u`` is warm-started from the previous evaluation.
 
-Each stage runs L-BFGS-B with finite-difference gradients (diagonal entries of ``theta`` >= 0)
-and, for at most :data:`~pyglmm.lmm.fit.MAX_POLISH` coordinates, the bounded Newton polish
-of :func:`~pyglmm.lmm.fit.fit_lmm` (Nelder-Mead when it fails).
+Each stage runs L-BFGS-B with finite-difference gradients (diagonal entries of ``theta`` >= 0);
+the last stage then runs, for at most :data:`~pyglmm.lmm.fit.MAX_POLISH` coordinates, the
+bounded Newton polish of :func:`~pyglmm.lmm.fit.fit_lmm` (Nelder-Mead when it fails) unless
+``polish=False``. ``nagq=0, polish=False`` is stage 1 exactly as ``nAGQ >= 1`` runs it before
+stage 2, so it never costs more than the full fit: the estimates ``Model.fit`` takes for
+``"auto"`` and its starting values (:func:`pyglmm.information.point_estimates`).
 
 The fixed effects' covariance is lme4's default for ``nAGQ >= 1`` (``use.hessian = TRUE``):
 ``2 H^{-1}`` restricted to ``beta``, with ``H`` the central-difference Hessian of the deviance
@@ -245,8 +248,10 @@ def optimize_glmm(
     maxiter: int = 1000,
     information: str | None = None,
     start: GlmmStart | None = None,
+    polish: bool = True,
 ) -> GlmmOptimum:
-    """The two stages of the module docstring (checks of the arguments are the caller's)."""
+    """The two stages of the module docstring (checks of the arguments are the caller's);
+    ``polish=False``: the last stage is L-BFGS-B alone (no Newton polish, no Nelder-Mead)."""
     data = GlmmData.from_design(design, family, information)
     layout = ThetaLayout.from_blocks(design.blocks)
     nt, p, npar = layout.size, data.X.shape[1], len(family.point_params)
@@ -259,7 +264,7 @@ def optimize_glmm(
             logp0 = [np.log(start.params[k]) for k in family.point_params]
             x0 = np.concatenate([start.theta, logp0])
         x, fx, converged, message = _minimize(
-            obj0, x0, theta_bounds + par_bounds, maxiter, polish=nagq == 0
+            obj0, x0, theta_bounds + par_bounds, maxiter, polish=nagq == 0 and polish
         )
         res = obj0.evaluate(x)
         n_evals = obj0.n_evals
@@ -273,7 +278,7 @@ def optimize_glmm(
         obj.u = u
         x1 = np.concatenate([theta, beta, logp])
         bounds = theta_bounds + [(None, None)] * p + par_bounds
-        x, fx, converged, msg1 = _minimize(obj, x1, bounds, maxiter)
+        x, fx, converged, msg1 = _minimize(obj, x1, bounds, maxiter, polish)
         message = f"stage nAGQ=0: {message}; stage nAGQ={nagq}: {msg1}"
         res = obj.evaluate(x)
         theta, beta, logp = x[:nt], x[nt : nt + p], x[nt + p :]

@@ -80,6 +80,7 @@ def fit_glmm(
     data_name: str | None = None,
     information: str | None = None,
     start: GlmmFit | None = None,
+    polish: bool = True,
 ) -> GlmmFit:
     """GLMM point estimates: glmer's Laplace (``nagq=1``), ``nagq=0``, or adaptive
     Gauss-Hermite for ``nagq > 1`` with one scalar random-effect term
@@ -89,7 +90,8 @@ def fit_glmm(
     glmer, glmer.nb) or ``"observed"`` (the exact Hessian: glmmTMB); default the family's
     :attr:`~pyglmm.families.base.Family.laplace_information`; identical for canonical links.
     ``start``: a fit of the same model whose estimates start the optimization (its nAGQ=0
-    stage is then skipped: the refits of a parametric bootstrap and of profiles). Warns
+    stage is then skipped: the refits of a parametric bootstrap and of profiles). ``polish``:
+    False stops the last stage at L-BFGS-B (:mod:`~pyglmm.lmm.glmm_fit`). Warns
     :class:`~pyglmm.errors.ConvergenceWarning` when the optimizer did not converge and
     :class:`~pyglmm.errors.SingularFitWarning` (lme4's message) for a singular fit.
     """
@@ -99,7 +101,7 @@ def fit_glmm(
         raise ArgumentError("optimize() needs at least one random-effect term")
     check_nagq(design, nagq)
     check_information(information)
-    fit = _fit(design, family, nagq, maxiter, blas_threads_, data_name, information, start)
+    fit = _fit(design, family, nagq, maxiter, blas_threads_, data_name, information, start, polish)
     if not fit.converged:
         warnings.warn(
             f"the GLMM optimizer did not converge ({fit.message})",
@@ -120,11 +122,12 @@ def _fit(
     data_name: str | None,
     information: str | None,
     start: GlmmFit | None,
+    polish: bool = True,
 ) -> GlmmFit:
     t0 = time.perf_counter()
     begin = None if start is None else GlmmStart(start.theta, start.beta, start.params, start.u)
     with blas_threads(threads), np.errstate(all="ignore"):
-        opt = optimize_glmm(design, family, nagq, maxiter, information, begin)
+        opt = optimize_glmm(design, family, nagq, maxiter, information, begin, polish)
     return GlmmFit.from_optimum(design, family, nagq, opt, time.perf_counter() - t0, data_name)
 
 

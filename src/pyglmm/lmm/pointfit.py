@@ -265,7 +265,13 @@ def conditional_fit_by_deviance(
 def check_point_fit_blocks(design: Design) -> None:
     """Refuse, with :class:`UnsupportedModelError` naming the block, a design whose blocks have
     a structured kind (a known covariance among levels, ``gr(g, cov = ...)``; ``ar1``; ``cs``):
-    lme4's relative factor ``T`` per level cannot express them here."""
+    lme4's relative factor ``T`` per level cannot express them here; nor a design with
+    distributional formulas (``pg.bf``)."""
+    if getattr(design, "dpars", ()):
+        raise UnsupportedModelError(
+            "model.optimize() (REML/ML point fit) does not support distributional parameters "
+            "(pg.bf); sample the model with model.fit()"
+        )
     for blk in design.blocks:
         kind = blk.covariance
         if kind.structured:

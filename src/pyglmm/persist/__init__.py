@@ -193,6 +193,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
                 parameterization=spec,
                 data_name=data_name,
                 data2=data2,
+                mecor="corme" in prior_set.me,  # (mecor=False leaves no corme prior)
             )
         _check_design(model.design, json.loads(attrs["design"]), source)
         model.prior_set = prior_set  # the stored values exactly (defaults are data-scaled)
@@ -201,6 +202,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
         model = Model.__new__(Model)  # what Model.__init__ sets, from the file instead of data
         model.data = None  # type: ignore[assignment]  # no data kept (see pyglmm.workflow.simulation)
         model.formula = design.formula
+        model.bf = None  # Fit.save refuses distributional models (no pg.bf to restore)
         model.design = design
         model.family = family
         model.prior_set = prior_set

@@ -22,6 +22,7 @@ from .. import names, stack
 from ..design import Design, REBlock
 from ..design.grouping import columns_by_group
 from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
+from ..errors import UnsupportedModelError
 from ..families import Family
 from ..spec import ModelSpec
 from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
@@ -183,6 +184,9 @@ class Fit:
         if by_fixed:
             b = self._post("b")
             fixed = {name: b[..., j] for j, name in enumerate(self.design.x_names)}
+            for part in self.design.dpars:  # sigma_Intercept + the sigma block's effects
+                bd = self._post(names.dpar_fixed(part.name))
+                fixed.update({name: bd[..., j] for j, name in enumerate(part.labels)})
         tables = columns_by_group(self.design.blocks, effects, fixed)
         return {g: _level_table(cols, levels, intervals) for g, (levels, cols) in tables.items()}
 
@@ -246,7 +250,16 @@ class Fit:
         """Bayesian R^2 (Gelman et al. 2019) like brms's ``bayes_R2``."""
         from ..workflow.r2 import bayes_r2
 
+        self._refuse_distributional("fit.r2() (Bayesian R^2)")
         return bayes_r2(self, summary=summary)
+
+    def _refuse_distributional(self, what: str) -> None:
+        """:class:`UnsupportedModelError` for ``what`` on a model with distributional
+        formulas (``pg.bf``), which it does not cover yet."""
+        if self.design.dpars:
+            raise UnsupportedModelError(
+                f"{what} does not support distributional formulas (pg.bf) yet"
+            )
 
     # --- saving (see pyglmm.persist) -------------------------------------------------------
     def save(self, path: Any, data: bool = True) -> None:
@@ -263,6 +276,7 @@ class Fit:
         """
         from ..persist.write import save_fit
 
+        self._refuse_distributional("fit.save()")
         save_fit(self, path, data=data)
 
     # --- model criteria ------------------------------------------------------------------
@@ -328,10 +342,12 @@ class Fit:
     def __str__(self) -> str:
         d = self.design
         post = self.draws * self.chains
+        modelled = tuple(p.name for p in d.dpars)
         lines = [
             f" Family: {self.family.name} ",
-            f"  Links: {self.family.links_text} ",
+            f"  Links: {self.family.links_line(modelled)} ",
             f"Formula: {d.formula.formula} ",
+            *(f"         {p.formula.formula} " for p in d.dpars),
             f"   Data: {self.model.data_name} (Number of observations: {d.n_obs}) ",
             f"  Draws: {self.chains} chains, each with iter = {self.draws + self.tune}; "
             f"warmup = {self.tune}; thin = 1;",

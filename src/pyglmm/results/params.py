@@ -92,8 +92,16 @@ class ParamRef:
 
 def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]:
     """Every reported scalar parameter in brms's draws order (its ``variables()``): fixed
-    effects, SDs (block by block), correlations, the family's parameters."""
+    effects (the mean's, then each distributional formula's, ``sigma_Intercept``,
+    ``sigma_x``: key ``b_sigma_x``, as brms), SDs (block by block), correlations, the family's
+    parameters (those without a formula)."""
     out = [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
+    dpars = getattr(design, "dpars", ())
+    for part in dpars:
+        var = names.dpar_fixed(part.name)
+        out += [ParamRef("b", var, (j,), var1=c) for j, c in enumerate(part.labels)]
+    modelled = {part.name for part in dpars}
+    family_params = tuple(p for p in family_params if p not in modelled)
     for blk in design.blocks:
         for j in blk.covariance.sd_index(blk.q):
             term = blk.terms[j]

@@ -41,7 +41,7 @@ from .. import names
 from ..design import Design, NewData, REBlock
 from ..design.levelcov import conditional_levels
 from ..errors import ArgumentError, DesignError
-from ..posterior import CHUNK_VALUES, flat_draws, linear_predictor
+from ..posterior import CHUNK_VALUES, family_params, flat_draws, linear_predictor
 from ..spec import FittedModel
 
 Kind = Literal["link", "mean", "response"]
@@ -154,7 +154,8 @@ def predict_draws(
                     blk, post, data.labels[blk.name][mask], new_levels, rng, data2
                 )
                 unseen[blk.name] = full
-    params = {p: flat_draws(post, p)[None, :] for p in family.params}  # 1 x S
+    modelled = {p.name for p in design.dpars}  # per row, computed in the loop
+    params = {p: flat_draws(post, p)[None, :] for p in family.params if p not in modelled}
     n_draws = post.sizes["chain"] * post.sizes["draw"]
     step = max(1, chunk_values // max(n_draws, 1))
     out = np.empty((n_rows, 4)) if summary else np.empty((n_draws, n_rows))
@@ -174,6 +175,16 @@ def predict_draws(
             training_rows=rows if data is None else None,
         )
         value = eta if kind == "link" else family.linkinv_np(eta)
+        if kind == "response" and design.dpars:  # per row: rows x draws, as value.T
+            per_row = family_params(
+                design,
+                family,
+                post,
+                data=part,
+                include_random=include_random,
+                new_effects=effects if unseen else None,
+            )
+            params = {k: v.T if v.ndim == 2 else v[None, :] for k, v in per_row.items()}
         if kind == "response":
             t = None if trials is None else trials[rows][:, None]
             # drawn in row order (rows x draws, C-contiguous) so any chunking gives the same draws
@@ -200,6 +211,7 @@ def _subset(design: Design, data: NewData | None, rows: slice) -> NewData:
             labels={
                 b.name: np.asarray(b.levels, dtype=object)[b.codes[rows]] for b in design.blocks
             },
+            dpar_X={p.name: p.X[rows] for p in design.dpars},
         )
     return NewData(
         X=data.X[rows],
@@ -208,4 +220,6 @@ def _subset(design: Design, data: NewData | None, rows: slice) -> NewData:
         offset=None if data.offset is None else data.offset[rows],
         index=data.index[rows],
         labels={k: v[rows] for k, v in data.labels.items()},
+        trials=None,
+        dpar_X={k: v[rows] for k, v in data.dpar_X.items()},
     )

@@ -43,13 +43,18 @@ if TYPE_CHECKING:
 
 
 def check_simulable(design: Any) -> None:
-    """:class:`UnsupportedModelError` for a design with ``me()`` terms: simulation does not
-    draw latent predictors (their distribution is a model of the data, not of the design)."""
+    """:class:`UnsupportedModelError` for a design with ``me()`` terms (simulation does not
+    draw latent predictors: their distribution is a model of the data, not of the design) or
+    with distributional formulas (``pg.bf``), which simulation does not draw yet."""
     if getattr(design, "me", None) is not None:
         raise UnsupportedModelError(
             "simulation (simulate, recover, prior draws) of a model with me() terms is not "
             "supported yet: simulate the true predictors, their measurements and the response "
             "yourself"
+        )
+    if getattr(design, "dpars", ()):
+        raise UnsupportedModelError(
+            "simulation from a model with distributional formulas (pg.bf) is not supported yet"
         )
 
 
