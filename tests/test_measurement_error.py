@@ -237,6 +237,7 @@ MEANS = np.array([1.0, -2.0, 0.5])
 SLOPES = np.array([0.8, -0.5, 1.2])
 
 
+@pytest.mark.slow  # about 3 minutes on 2 cores (compiling and 2 x 800 iterations)
 def test_three_correlated_latent_predictors_are_recovered(tmp_path) -> None:
     """True predictors with cov COV and means MEANS, observed with sd 0.3, y gaussian on them
     (sigma 0.5; 100 rows): the slopes, the latent correlations, a mean and an SD are inside
@@ -277,3 +278,28 @@ def test_three_correlated_latent_predictors_are_recovered(tmp_path) -> None:
     np.testing.assert_allclose(new, b[:, :1] + b[:, 1:] @ df[["x1", "x2", "x3"]].head(2).T.values)
     fit.save(tmp_path / "me.nc")
     assert str(pg.load_fit(tmp_path / "me.nc")) == str(fit)
+
+
+def test_a_small_fit_predicts_at_the_latent_values_and_round_trips(tmp_path) -> None:
+    """The fast suite's fit of an me() model (the recovery above is marked slow): predict() of
+    the fitted rows uses the latent draws, new data their observed values, and fit.save /
+    pg.load_fit rebuild an mecor=False model as one (no corme prior, the same summary)."""
+    rng = np.random.default_rng(3)
+    n = 30
+    true = rng.normal(size=(n, 2))
+    df = pd.DataFrame(true + rng.normal(scale=0.3, size=(n, 2)), columns=["x1", "x2"])
+    df["s1"] = df["s2"] = 0.3
+    df["y"] = 1.0 + true @ np.array([0.8, -0.5]) + rng.normal(scale=0.5, size=n)
+    m = pg.Model("y ~ me(x1, s1) + me(x2, s2)", df, mecor=False)
+    fit = m.fit(draws=100, tune=100, chains=1, seed=1, progressbar=False, warn=False)
+    pred = fit.predict(kind="link", summary=False)
+    latent = fit.posterior["Xme"].values.reshape(-1, n, 2)
+    b = fit.posterior["b"].values.reshape(-1, 3)
+    np.testing.assert_allclose(pred, b[:, :1] + np.einsum("sik,sk->si", latent, b[:, 1:]))
+    new = fit.predict(df.head(2), kind="link", summary=False)
+    np.testing.assert_allclose(new, b[:, :1] + b[:, 1:] @ df[["x1", "x2"]].head(2).T.values)
+    fit.save(tmp_path / "me.nc")
+    loaded = pg.load_fit(tmp_path / "me.nc")
+    assert loaded.model.design.me is not None and not loaded.model.design.me.mecor
+    assert "corme" not in set(loaded.model.priors["class"])
+    assert str(loaded) == str(fit)
