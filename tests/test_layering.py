@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "pyglmm.formula": 1,
     "pyglmm.design": 1,
     "pyglmm.priors": 1,
+    "pyglmm.prior_dist": 1,
     "pyglmm.brms_prior": 1,
     "pyglmm.families": 1,
     "pyglmm.spec": 1,

@@ -371,3 +371,190 @@ def test_ar1_recovery() -> None:
         row = table.loc[term]
         assert row["group"] == "g"
         assert row["l-95% CI"] < truth < row["u-95% CI"], (term, row)
+
+
+# --- (f) simulation, saving and prediction (#17 part: the gaps of the first merge) ----------
+
+
+def _repeat(one, n: int):
+    from pyglmm.results.params import ParamDraws
+
+    return ParamDraws(
+        np.repeat(one.b, n, axis=0),
+        {k: np.repeat(v, n, axis=0) for k, v in one.sd.items()},
+        {k: np.repeat(v, n, axis=0) for k, v in one.cor.items()},
+        {k: np.repeat(v, n, axis=0) for k, v in one.family.items()},
+    )
+
+
+def _empirical_check(model, params: dict, block: str, expected: np.ndarray, n: int = 6000):
+    """The simulated effects' covariance (row-major vec over levels x terms) against
+    ``expected``, within 5 standard errors of a sample covariance (and 0.04 absolute)."""
+    from pyglmm.workflow.prior_draws import params_from_dict
+    from pyglmm.workflow.simulation import draw_effects
+
+    draws = _repeat(params_from_dict(model, params), n)
+    r = draw_effects(model.design, draws, np.random.default_rng(11))[block]
+    emp = np.cov(r.reshape(n, -1), rowvar=False)
+    se = np.sqrt((expected**2 + np.outer(np.diag(expected), np.diag(expected))) / n)
+    assert np.all(np.abs(emp - expected) <= 5 * se + 0.04), np.max(np.abs(emp - expected))
+
+
+def test_simulated_known_effects_have_covariance_sigma_kron_a(known_data) -> None:
+    df, A = known_data
+    m = pg.Model("y ~ x + (1 + x | gr(species, cov = A))", df, data2={"A": A})
+    sd, rho = np.array([1.2, 0.7]), 0.4
+    params = {
+        "b": {"Intercept": 0.0, "x": 0.5},
+        "sd": {"species": {"Intercept": sd[0], "x": sd[1]}},
+        "cor": {"species": {("Intercept", "x"): rho}},
+        "sigma": 1.0,
+    }
+    sigma = np.outer(sd, sd) * np.array([[1, rho], [rho, 1]])
+    _empirical_check(m, params, "species", np.kron(A.to_numpy(), sigma))
+
+
+def test_simulated_kron_effects_have_covariance_u_kron_v() -> None:
+    rng = np.random.default_rng(8)
+    df = _kron_data(rng)
+    U, V = _spd(3, rng), _spd(4, rng)
+    m = pg.Model("y ~ 1 + (1 | gr(a:b, cov = kron(U, V)))", df, data2={"U": U, "V": V})
+    params = {"b": {"Intercept": 0.0}, "sd": {"a:b": 0.8}, "sigma": 1.0}
+    _empirical_check(m, params, "a:b", 0.64 * np.kron(U, V))
+
+
+def test_simulated_ar1_and_cs_effects_have_their_structure() -> None:
+    rng = np.random.default_rng(9)
+    df = _time_data(rng, n_g=6, n_t=4)
+    m = pg.Model("y ~ 1 + ar1(0 + time | g)", df)
+    terms = m.design.blocks[0].terms
+    params = {
+        "b": {"Intercept": 0.0},
+        "sd": {"g": {terms[0]: 1.5}},  # one SD: the other terms repeat it
+        "cor": {"g": {(terms[0], terms[1]): 0.6}},
+        "sigma": 1.0,
+    }
+    lag = np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
+    ar1 = 2.25 * 0.6**lag
+    _empirical_check(m, params, "g", np.kron(np.eye(6), ar1))
+    sim = m.simulate(params, seed=1)
+    assert sim.attrs["params"]["cor"]["g"] == {(terms[0], terms[1]): 0.6}
+    assert m.simulate(sim.attrs["params"], seed=1).equals(sim)  # the reported params round-trip
+    with pytest.raises(pg.ArgumentError, match="one correlation rho"):
+        m.simulate({**params, "cor": {"g": {(terms[0], terms[2]): 0.3}}})
+    with pytest.raises(pg.ArgumentError, match="one SD"):
+        m.simulate({**params, "sd": {"g": {terms[0]: 1.0, terms[1]: 2.0}}})
+
+    cs = pg.Model("y ~ 1 + cs(0 + C(time) | g)", df)
+    t = cs.design.blocks[0].terms
+    sd = np.array([1.0, 0.5, 2.0, 1.5])
+    params = {
+        "b": {"Intercept": 0.0},
+        "sd": {"g": dict(zip(t, sd, strict=True))},
+        "cor": {"g": {(t[0], t[1]): -0.2}},
+        "sigma": 1.0,
+    }
+    C = 1.2 * np.eye(4) - 0.2
+    _empirical_check(cs, params, "g", np.kron(np.eye(6), np.outer(sd, sd) * C))
+
+
+def test_prior_draws_of_structured_blocks() -> None:
+    from pyglmm.workflow.prior_draws import draw_prior
+
+    rng = np.random.default_rng(10)
+    df = _time_data(rng, n_g=6, n_t=4)
+    m = pg.Model("y ~ 1 + ar1(0 + time | g)", df, priors={"ar": "uniform(0.2, 0.9)"})
+    draws = draw_prior(m, 50, 3)
+    sd, cor = draws.sd["g"], draws.cor["g"]
+    assert np.allclose(sd, sd[:, :1])  # one SD per draw
+    rho = cor[:, 0, 1]
+    assert np.all((rho > 0.2) & (rho < 0.9))
+    assert np.allclose(cor[:, 0, 3], rho**3)
+    y = m.prior_predictive(draws=20, seed=1)
+    assert y.shape == (20, len(df)) and np.all(np.isfinite(y))
+
+
+def test_data2_round_trips_through_the_file_encoding() -> None:
+    """The stored matrices (labelled by integer or string levels, or unlabelled) decode to what
+    was given, and rebuild the same design."""
+    import xarray as xr
+
+    from pyglmm.persist.data2 import decode_data2, encode_data2
+
+    rng = np.random.default_rng(12)
+    df = _kron_data(rng)
+    U = pd.DataFrame(_spd(3, rng), index=[10, 11, 12], columns=[10, 11, 12])
+    df["a"] = df["a"].map({lv: 10 + k for k, lv in enumerate(sorted(df["a"].unique()))})
+    V = _spd(4, rng)
+    m = pg.Model("y ~ 1 + (1 | gr(a:b, cov = kron(U, V)))", df, data2={"U": U, "V": V})
+    variables, spec = encode_data2(m, m.design)
+    back = decode_data2(xr.Dataset(variables), {"data2": spec})
+    pd.testing.assert_frame_equal(back["U"], U)
+    np.testing.assert_array_equal(back["V"], V)
+    again = pg.Model("y ~ 1 + (1 | gr(a:b, cov = kron(U, V)))", df, data2=back)
+    assert again.design.blocks[0].levels == m.design.blocks[0].levels
+
+
+def test_conditional_levels_match_the_dense_conditional(known_data) -> None:
+    from pyglmm.design.levelcov import conditional_levels
+
+    df, _ = known_data
+    rng = np.random.default_rng(13)
+    lev = _levels(8)  # s06, s07 have no rows
+    full = pd.DataFrame(_spd(8, rng), index=lev, columns=lev)
+    m = pg.Model("y ~ (1 | gr(species, cov = A))", df, data2={"A": full})
+    blk = m.design.blocks[0]
+    new, W, L = conditional_levels(full, blk.level_cov, ["s07", "zz", "s06", "s01"])
+    assert new == ["s07", "s06"]
+    a = full.to_numpy()
+    f, u = np.arange(6), np.array([7, 6])
+    W_ref = a[np.ix_(u, f)] @ np.linalg.inv(a[np.ix_(f, f)])
+    np.testing.assert_allclose(W, W_ref, rtol=1e-8, atol=1e-10)
+    S_ref = a[np.ix_(u, u)] - W_ref @ a[np.ix_(f, u)]
+    np.testing.assert_allclose(L @ L.T, S_ref, rtol=1e-6, atol=1e-8)
+
+
+def test_save_load_and_predict_levels_of_a_without_data(known_data, tmp_path) -> None:
+    """A gr() fit saves its A (with the level that has no data) and loads with and without its
+    data; predict() of A's level without data follows its near-copy in A (correlation 0.995),
+    not an independent draw."""
+    df, _ = known_data
+    rng = np.random.default_rng(14)
+    lev = _levels(7)
+    a = _spd(6, rng)
+    full = np.zeros((7, 7))
+    full[:6, :6] = a
+    full[6, :6] = full[:6, 6] = 0.995 * a[2]
+    full[6, 6] = a[2, 2]
+    A = pd.DataFrame(full, index=lev, columns=lev)
+    df = df.copy()
+    df["y"] = df["y"] + np.where(df["species"] == "s02", 6.0, 0.0)
+    m = pg.Model("y ~ (1 | gr(species, cov = A))", df, data2={"A": A})
+    fit = m.fit(draws=300, tune=300, chains=2, seed=3, progressbar=False, warn=False)
+    new = pd.DataFrame({"species": ["s02", "s06"]})
+    pred = fit.predict(new, kind="link", new_levels="gaussian", seed=1)
+    assert abs(pred["Estimate"].iloc[1] - pred["Estimate"].iloc[0]) < 0.5, pred
+    alone = fit.predict(new.iloc[1:], kind="link", new_levels="gaussian", seed=1)
+    assert pred["Estimate"].iloc[1] == pytest.approx(alone["Estimate"].iloc[0], abs=1e-9)
+    with pytest.raises(pg.DesignError, match="not seen"):
+        fit.predict(new)  # new_levels="error" still refuses it
+    for data in (True, False):
+        path = tmp_path / f"gr-{data}.nc"
+        fit.save(path, data=data)
+        loaded = pg.load_fit(path)
+        assert str(loaded) == str(fit)
+        pd.testing.assert_frame_equal(loaded.model.data2["A"], A)
+        again = loaded.predict(new, kind="link", new_levels="gaussian", seed=1)
+        pd.testing.assert_frame_equal(again, pred)
+    assert loaded.model.data is None
+
+
+def test_recover_refits_a_known_covariance_model(known_data) -> None:
+    df, A = known_data
+    m = pg.Model("y ~ 1 + (1 | gr(species, cov = A))", df, data2={"A": A})
+    params = {"b": {"Intercept": 1.0}, "sd": {"species": 0.5}, "sigma": 1.0}
+    res = pg.recover(
+        m, params, seed=2, fit_kwargs={"draws": 200, "tune": 200, "chains": 2}, n_ranks=20
+    )
+    assert set(res.table["parameter"]) == {"b_Intercept", "sd_species__Intercept", "sigma"}
+    assert res.diagnostics["wall_s"].iloc[0] > 0

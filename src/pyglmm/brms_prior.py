@@ -43,7 +43,9 @@ HALF = {
 }
 # "ar": a structure's correlation in (-1, 1) (ar1's rho; cs's rho is looked up under "cor"
 # but read as this class)
-UNBOUNDED_CLASSES = frozenset({"b", "Intercept", "ar"})
+UNBOUNDED_CLASSES = frozenset({"b", "Intercept", "ar", "meanme"})
+# the classes of correlation matrices (LKJ): group-level and measurement-error latent values
+LKJ_CLASSES = frozenset({"cor", "corme"})
 
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$")
 
@@ -73,11 +75,11 @@ def brms_prior(text: str, cls: str, where: str) -> tuple[str, dict[str, float]]:
             f"{where} = {text!r}: {name} takes {len(params)} argument(s) "
             f"({', '.join(params)} in Stan's order), got {len(args)}"
         )
-    if (dist == "LKJ") != (cls == "cor"):
+    if (dist == "LKJ") != (cls in LKJ_CLASSES):
         raise PriorError(
-            f"{where} = {text!r}: the 'cor' class takes lkj(eta) and only it"
-            if cls == "cor"
-            else f"{where} = {text!r}: lkj() is the prior of the 'cor' class only"
+            f"{where} = {text!r}: the {cls!r} class takes lkj(eta) and only it"
+            if cls in LKJ_CLASSES
+            else f"{where} = {text!r}: lkj() is the prior of the 'cor' class only (and of 'corme')"
         )
     if cls not in UNBOUNDED_CLASSES and name in HALF:
         half, half_params, location = HALF[name]

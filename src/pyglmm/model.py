@@ -27,6 +27,7 @@ from .families import Family
 from .families import family as get_family
 from .families.base import ResponseError
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
+from .formula.measurement import refuse_me_with_dpars
 from .information import block_information, cheap_point_fit
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
@@ -53,7 +54,11 @@ class Model:
     ``"drop"`` (rows with missing values in used columns are dropped, with a warning that
     counts them) or ``"raise"``. ``data2``: named matrices the formula refers to (brms's
     ``data2``), the known covariances of ``(1 | gr(g, cov = A))`` and
-    ``gr(a:b, cov = kron(U, V))`` (:mod:`pyglmm.design.levelcov`).
+    ``gr(a:b, cov = kron(U, V))`` (:mod:`pyglmm.design.levelcov`). ``mecor``: whether the
+    latent true values of several ``me(x, sdx)`` terms are correlated (an LKJ prior, class
+    ``corme``; brms's ``set_mecor``, default True); ``mecor=False`` makes them independent.
+    ``me()`` models are sampled by the PyMC model (no kernel, no block integrated out) and
+    have no :meth:`optimize`.
 
     ``formula`` may be a ``pg.bf(...)`` (:class:`~pyglmm.formula.BrmsFormula`): the main
     formula plus formulas of the family's distributional parameters (``"sigma ~ x + (1 | g)"``,
@@ -72,11 +77,14 @@ class Model:
         missing: Literal["drop", "raise"] = "drop",
         data_name: str | None = None,
         data2: Mapping[str, Any] | None = None,
+        mecor: bool = True,
     ) -> None:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
         self.bf: BrmsFormula | None = formula if isinstance(formula, BrmsFormula) else None
         text = formula.formula if isinstance(formula, BrmsFormula) else formula
+        # the named matrices (kept so a saved fit stores them and a refit rebuilds the model)
+        self.data2: dict[str, Any] | None = None if data2 is None else dict(data2)
         self.family: Family = get_family(family)
         # names Python cannot read (dotted, keywords, backticks) become Q("..."); the formula
         # keeps the text the user wrote
@@ -88,12 +96,13 @@ class Model:
                 name: replace(parse_formula(quote_columns(t, data.columns)), formula=t)
                 for name, t in self.bf.dpars
             }
+            refuse_me_with_dpars(self.formula, dpars)
             self.design: Design = build_distributional_design(
                 self.formula, dpars, data, missing=missing, data2=data2
             )
         else:
             self.design = drop_aliased_columns(
-                build_design(self.formula, data, missing=missing, data2=data2)
+                build_design(self.formula, data, missing=missing, data2=data2, mecor=mecor)
             )
         try:
             self.family.validate(self.design.y, self.design.trials)
@@ -102,7 +111,11 @@ class Model:
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
         resolve_parameterization(  # checks it
-            parameterization, self.design.blocks, self.family, distributional=self.distributional
+            parameterization,
+            self.design.blocks,
+            self.family,
+            latent_only=_latent_only(self.design),
+            distributional=self.distributional,
         )
         self.parameterization = parameterization
         self.data_name = data_name or str(data.attrs.get("name", "data"))
@@ -118,8 +131,8 @@ class Model:
         """The point estimates for the ``"auto"`` parameterization and ``init="auto"`` (REML,
         or glmer's nAGQ = 0 stage: :func:`pyglmm.information.point_estimates`), computed once
         when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None (always for a
-        distributional model, which has no point fit)."""
-        if self.distributional:
+        distributional model or one with ``me()`` terms, which have no point fit)."""
+        if self.distributional or self.design.me is not None:  # (me: no point fit either)
             return None
         if self._point is None:
             self._point = (cheap_point_fit(self.design, self.family),)
@@ -143,7 +156,12 @@ class Model:
             if point is not None:
                 information = block_information(self.design, self.family, point)
         return resolve_parameterization(
-            spec, self.design.blocks, self.family, information, self.distributional
+            spec,
+            self.design.blocks,
+            self.family,
+            information,
+            latent_only=_latent_only(self.design),
+            distributional=self.distributional,
         )
 
     # --- inspection ----------------------------------------------------------------------
@@ -395,6 +413,11 @@ class Model:
         A model with distributional formulas (``pg.bf``) has no point fit:
         :class:`~pyglmm.UnsupportedModelError`.
         """
+        if self.design.me is not None:
+            raise UnsupportedModelError(
+                "model.optimize() does not cover me() terms (latent predictors measured with "
+                "error): their latent values are sampled only; use model.fit()"
+            )
         if self.distributional:
             raise UnsupportedModelError(
                 "model.optimize() (REML/ML point fit) does not support distributional "
@@ -433,6 +456,13 @@ def _default_low_rank(design: Design, resolved: Mapping[str, str]) -> bool:
     size = len(design.x_names) + sum(blk.q * (blk.q + 1) // 2 for blk in design.blocks)
     size += sum(blk.n_levels * blk.q for blk in latent)
     return bool(latent) and size <= LOW_RANK_MAX_PARAMETERS
+
+
+def _latent_only(design: Design) -> str:
+    """Why no block of ``design`` can be integrated out, or ``""``."""
+    if design.me is not None:
+        return "its me() terms make the fixed part latent (sampled by the PyMC model)"
+    return ""
 
 
 def _check_fit_arguments(

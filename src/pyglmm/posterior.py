@@ -8,6 +8,10 @@ For draw s and row i::
 Rows whose level is unseen (code -1) get the contribution given by ``new_effects``
 (``predict``'s ``new_levels`` handling) or zero.
 
+A model with ``me()`` terms: the training rows use each draw's latent values ``Xme``
+(:mod:`pyglmm.design.measurement`), ``X[s, i, j] = base_j[i] prod_k Xme[s, i, k]`` in the latent
+columns; new data use their observed values (``Design.transform``).
+
 A distributional parameter with a formula (``pg.bf``), e.g. ``sigma``, has its own linear
 predictor ``eta_sigma = X^s b_sigma + sum_{k: dpar_k = sigma} Z_k r_k`` (``dpar="sigma"``),
 and its value per draw and row is ``exp(eta_sigma)`` (:func:`family_params`), which the
@@ -71,17 +75,25 @@ def linear_predictor(
     draws: slice = slice(None),
     include_random: bool = True,
     new_effects: Callable[[str, slice], np.ndarray] | None = None,
+    training_rows: slice | None = None,
     dpar: str = "",
 ) -> np.ndarray:
     """eta (draws x rows) for the training design or ``data`` (a :class:`NewData`), of the
     mean or (``dpar``) of a distributional parameter's formula.
 
+    ``training_rows``: ``data`` holds these rows of the training design (``predict()``'s
+    chunks), whose me() columns take the latent values (module docstring).
+
     ``new_effects(block_name, draws)`` returns effects for the rows of ``data`` as an array
     (draws x rows x q), used where the level is unseen; without it unseen levels contribute 0.
     """
+    if data is None:
+        training_rows = slice(None)
     data = design if data is None else data
     b = flat_draws(posterior, names.dpar_fixed(dpar))[draws]
     eta = b @ np.asarray(data.x_of(dpar)).T
+    if design.me is not None and training_rows is not None and not dpar:
+        eta = eta + _latent_shift(design, posterior, b, draws, training_rows)
     if data.offset is not None and not dpar:
         eta = eta + data.offset
     if not include_random:
@@ -106,6 +118,19 @@ def linear_predictor(
             contrib[:, ~seen] = unseen
         eta = eta + contrib
     return eta
+
+
+def _latent_shift(
+    design: Design, posterior: xr.Dataset, b: np.ndarray, draws: slice, rows: slice
+) -> np.ndarray:
+    """``sum_j b[s, j] (X_latent[s, i, j] - X[i, j])`` over the me() columns: what turns
+    ``b @ X'`` into the linear predictor at the latent values (draws x rows)."""
+    assert design.me is not None
+    latent = flat_draws(posterior, "Xme")[draws][:, rows]  # S x rows x K
+    shift = np.zeros(latent.shape[:2])
+    for j, value in design.me.subset(rows).column_values(latent, design.x_names).items():
+        shift += b[:, j : j + 1] * (value - design.X[rows, j])
+    return shift
 
 
 def family_params(

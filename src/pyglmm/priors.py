@@ -19,6 +19,12 @@ Parameter classes (brms's names):
 * an ``ar1`` block has one SD for all its terms: its ``sd`` prior is its first term's.
 * ``sigma`` and other family parameters: defaults from the family (``HalfStudentT(3, s)`` for
   gaussian).
+* ``meanme``, ``sdme`` (per latent variable ``mex``, brms's names) and ``corme`` (one LKJ
+  prior): the location, scale and correlation of the latent true values of ``me(x, sdx)``
+  terms. brms leaves ``meanme`` and ``sdme`` flat; pyglmm needs proper priors and scales them
+  to the observed ``x``: ``meanme ~ Normal(mean(x), 2.5 sd(x))``, ``sdme ~ HalfStudentT(3,
+  2.5 sd(x))`` (``sd(x)`` taken as 1 when it is 0); ``corme ~ LKJ(1)``. Overridden as
+  ``{"meanme": pg.prior(...)}`` (every term) or ``{"meanme": {"mex1": ...}}``.
 
 Overrides, in ``Model(priors=...)``::
 
@@ -55,105 +61,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pymc as pm
 
-from .brms_prior import brms_prior
 from .errors import PriorError
+from .prior_dist import Prior as Prior
+from .prior_dist import _check_keys, _lookup
+from .prior_dist import prior as prior
+from .prior_dist import r_mad as r_mad
 
-PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "ar")  # plus the family's own (sigma, shape, ...)
-
-# parameters that must be positive wherever a PyMC distribution has them (scales, shapes,
-# rates, degrees of freedom, LKJ's eta); Cauchy's ``alpha`` is its location
-POSITIVE_PARAMS = frozenset({"sigma", "tau", "nu", "lam", "scale", "alpha", "beta", "b", "eta"})
-LOCATION_PARAMS = frozenset({("Cauchy", "alpha")})
-
-
-def _check_params(dist: str, params: dict[str, float]) -> None:
-    """Refuse parameter names the distribution does not take and impossible values, naming
-    them (rather than failing inside the sampler)."""
-    known = ["eta"] if dist == "LKJ" else _param_names(dist)
-    unknown = sorted(set(params) - set(known))
-    if unknown:
-        raise PriorError(
-            f"prior {dist}: unknown parameter(s) {unknown}; {dist} takes {known} "
-            "(PyMC's names, e.g. pg.prior('Normal', mu=0, sigma=10))"
-        )
-    for name, value in params.items():
-        if not np.isfinite(value):
-            raise PriorError(f"prior {dist}: {name}={value} is not finite")
-        if name in POSITIVE_PARAMS and (dist, name) not in LOCATION_PARAMS and value <= 0:
-            raise PriorError(f"prior {dist}: {name} must be positive, got {name}={value:g}")
-    if "lower" in params and "upper" in params and params["lower"] >= params["upper"]:
-        raise PriorError(f"prior {dist}: lower must be below upper, got {params}")
-
-
-def _param_names(dist: str) -> list[str]:
-    """The parameters ``pm.<dist>.dist`` takes (its signature less ``*args``/``**kwargs``)."""
-    import inspect
-
-    signature = inspect.signature(getattr(pm, dist).dist)
-    kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    return [n for n, par in signature.parameters.items() if par.kind not in kinds]
-
-
-@dataclass(frozen=True)
-class Prior:
-    """A prior distribution: a PyMC distribution name and its parameters.
-
-    ``pg.prior("HalfNormal", sigma=20)``; ``"LKJ"`` (parameter ``eta``) is the correlation
-    prior. Parameters are stored as floats (PyMC mis-evaluates some integer arguments).
-    """
-
-    dist: str
-    params: dict[str, float] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if self.dist != "LKJ" and not hasattr(pm, self.dist):
-            raise PriorError(f"unknown PyMC distribution {self.dist!r} in prior")
-        try:
-            params = {k: float(v) for k, v in self.params.items()}
-        except (TypeError, ValueError):
-            raise PriorError(
-                f"prior {self.dist}{self.params}: parameters must be numbers"
-            ) from None
-        _check_params(self.dist, params)
-        object.__setattr__(self, "params", params)
-
-    def __str__(self) -> str:
-        args = ", ".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
-        return f"{self.dist}({args})"
-
-    def dist_obj(self, shape: tuple[int, ...] | int | None = None) -> Any:
-        """An unnamed PyMC distribution (``pm.X.dist``), e.g. for ``sd_dist``."""
-        kwargs: dict[str, Any] = dict(self.params)
-        if shape is not None:
-            kwargs["shape"] = shape
-        return getattr(pm, self.dist).dist(**kwargs)
-
-    def rv(self, name: str, dims: Any = None) -> Any:
-        """A named random variable in the current PyMC model context."""
-        return getattr(pm, self.dist)(name, dims=dims, **self.params)
-
-    def code(self, name: str, dims: Any = None) -> str:
-        """The PyMC statement :meth:`rv` runs, for ``Model.code()``."""
-        args = [repr(name)] + [f"{k}={_fmt(v)}" for k, v in self.params.items()]
-        if dims is not None:
-            args.append(f"dims={dims!r}")
-        return f"pm.{self.dist}({', '.join(args)})"
-
-
-def prior(dist: str, **params: float) -> Prior:
-    """Make a :class:`Prior`: ``prior("StudentT", nu=3, mu=0, sigma=2.5)``."""
-    return Prior(dist, dict(params))
-
-
-def _fmt(v: float) -> str:
-    return f"{v:.4g}"
-
-
-def r_mad(y: np.ndarray) -> float:
-    """R's ``mad()``: 1.4826 * median(|y - median(y)|)."""
-    return float(1.4826 * np.median(np.abs(y - np.median(y))))
+# plus the family's own (sigma, shape, ...)
+PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "ar", "meanme", "sdme", "corme")
+ME_CLASSES = ("meanme", "sdme", "corme")
 
 
 @dataclass(frozen=True)
@@ -179,6 +96,7 @@ class PriorSet:
     dpar_blocks: dict[str, str] = field(default_factory=dict)  # block name -> its dpar
     # block name -> term -> its dpar, for a block spanning predictors (brms's |ID|)
     dpar_terms: dict[str, dict[str, str]] = field(default_factory=dict)
+    me: dict[str, dict[str, Prior]] = field(default_factory=dict)
 
     def table(self) -> pd.DataFrame:
         """brms ``get_prior``-style table: prior, class, coef, group, source (and dpar, for a
@@ -209,45 +127,12 @@ class PriorSet:
             add(p, cls, "", self.groups[block], self.dpar_blocks.get(block, ""))
         for name, p in self.family.items():
             add(p, name)
+        for cls, entries in self.me.items():
+            for coef, p in entries.items():
+                add(p, cls, coef)
         columns = ["prior", "class", "coef", "group", "source", "dpar"]
         table = pd.DataFrame(rows, columns=columns)
         return table if self.dpar_intercept or self.dpar_b else table.iloc[:, :5]
-
-
-def _lookup(spec: Any, keys: tuple[str, ...], default: Prior, cls: str) -> tuple[Prior, bool]:
-    """Resolve a user spec that is a Prior or nested dicts keyed by ``keys`` in turn."""
-    node = spec
-    path = f"priors[{cls!r}]"
-    for key in keys:
-        if isinstance(node, (Prior, str)) or node is None:
-            break
-        if not isinstance(node, Mapping):
-            raise PriorError(
-                f"{path} must be a pg.prior(...) or a dict of them, got {type(node).__name__} "
-                f"{node!r}"
-            )
-        node = node.get(key)
-        path += f"[{key!r}]"
-    if node is None:
-        return default, False
-    if isinstance(node, str):
-        dist, params = brms_prior(node, cls, path)
-        return Prior(dist, params), True
-    if not isinstance(node, Prior):
-        raise PriorError(
-            f"{path} must be a pg.prior(...), e.g. pg.prior('Normal', mu=0, sigma=10); got "
-            f"{type(node).__name__} {node!r}"
-        )
-    return node, True
-
-
-def _check_keys(spec: Any, allowed: set[str], path: str, what: str) -> None:
-    """Refuse keys of the override dict ``spec`` (at ``path``, e.g. ``priors['sd']``) that name
-    no known ``what`` (coefficients, groups, terms)."""
-    if isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - allowed)
-        if unknown:
-            raise PriorError(f"{path} names unknown {what} {unknown}; known: {sorted(allowed)}")
 
 
 def build_priors(
@@ -373,6 +258,7 @@ def build_priors(
         if is_user:
             sources[(name, "", "")] = "user"
     dpar_intercept, dpar_b = _dpar_priors(dpars, user, sources)
+    me = _me_priors(getattr(design, "me", None), user, sources)
     dpar_blocks = {blk.name: blk.dpar for blk in design.blocks if blk.dpar and not blk.col_dpars}
     dpar_terms = {
         blk.name: dict(zip(blk.terms, blk.column_dpars, strict=True))
@@ -392,6 +278,7 @@ def build_priors(
         dpar_b,
         dpar_blocks,
         dpar_terms,
+        me,
     )
 
 
@@ -423,6 +310,46 @@ def _dpar_priors(
             if is_user:
                 sources[(bcls, "", name)] = "user"
     return intercepts, slopes
+
+
+def _me_priors(
+    me: Any, user: Mapping[str, Any], sources: dict[tuple[str, str, str], str]
+) -> dict[str, dict[str, Prior]]:
+    """The priors of the latent values of ``me()`` terms (module docstring); ``sources`` gets
+    the user's entries."""
+    given = [cls for cls in ME_CLASSES if cls in user]
+    if me is None:
+        if given:
+            raise PriorError(f"priors{given} are for me() terms; this model has none")
+        return {}
+    names = list(me.names)
+    if "corme" in user and not me.correlated:
+        raise PriorError(
+            "priors['corme'] is the correlation of several me() terms' latent values; this "
+            "model has " + ("mecor=False" if len(names) > 1 else "one me() term")
+        )
+    out: dict[str, dict[str, Prior]] = {"meanme": {}, "sdme": {}}
+    for cls in ("meanme", "sdme"):
+        _check_keys(user.get(cls), set(names), f"priors[{cls!r}]", "me() terms")
+        for k, name in enumerate(names):
+            x = me.x[:, k]
+            spread = float(np.std(x)) or 1.0
+            default = (
+                prior("Normal", mu=float(np.mean(x)), sigma=2.5 * spread)
+                if cls == "meanme"
+                else prior("HalfStudentT", nu=3, sigma=2.5 * spread)
+            )
+            out[cls][name], is_user = _lookup(user.get(cls), (name,), default, cls)
+            if is_user:
+                sources[(cls, "", name)] = "user"
+    if me.correlated:
+        p, is_user = _lookup(user.get("corme"), (), prior("LKJ", eta=1), "corme")
+        if p.dist != "LKJ":
+            raise PriorError("a 'corme' prior must be pg.prior('LKJ', eta=...) or 'lkj(eta)'")
+        out["corme"] = {"": p}
+        if is_user:
+            sources[("corme", "", "")] = "user"
+    return out
 
 
 def _sd_terms(blk: Any) -> tuple[str, ...]:

@@ -50,6 +50,7 @@ from ..families.base import DPAR_LINKS
 from ..priors import PriorSet
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
+from .measurement import latent_design, me_coords
 from .parameterization import (
     LevelPredictors,
     group_level_centering,
@@ -79,6 +80,7 @@ def coords_of(design: Design) -> dict[str, Any]:
         slopes = [c for c in part.x_names if c != "Intercept"]
         if part.has_intercept and slopes:
             coords[f"{dim}_slope"] = slopes
+    coords |= me_coords(design)
     for blk in design.blocks:
         level, term = _dims(blk)
         coords[level] = list(blk.levels)
@@ -108,9 +110,13 @@ def _fixed_part(
 ) -> FixedPart:
     """The fixed part of the mean (``dpar=""``) or of a distributional parameter's formula
     (variables ``Intercept_sigma``, ``beta_sigma``, ``b_sigma``); with an intercept, slopes
-    act on centered columns."""
+    act on centered columns. With ``me()`` terms (the mean's formula only) the columns that
+    use latent values are tensors (:mod:`pyglmm.compile.measurement`), centered by the
+    observed columns' means (a constant shift: ``b`` is unchanged)."""
     names = list(design.x_names)
     n = design.X.shape[0]
+    me = design.me if isinstance(design, Design) else None
+    X = latent_design(design, priors, code) if isinstance(design, Design) else design.X
     sfx = f"_{dpar}" if dpar else ""
     b_name, dim = _names.dpar_fixed(dpar), _names.coef_dim(dpar)
     i_name, beta_name, eta = f"Intercept{sfx}", f"beta{sfx}", f"eta{sfx}"
@@ -124,7 +130,7 @@ def _fixed_part(
             return FixedPart(pt.zeros(n), None, np.zeros((n, 0)), pt.zeros(0), None)
         b = _stacked(b_name, [b_priors[c] for c in names], dim, code)
         code(f"{eta} = {x_name} @ {b_name}")
-        return FixedPart(pt.dot(design.X, b), b, design.X, b, None)
+        return FixedPart(pt.dot(X, b), b, design.X, b, None)
     code(f"{i_name} = {icpt.code(i_name)}  # on centered predictors")
     intercept = icpt.rv(i_name)
     slopes = [names[j] for j in centred.slopes]
@@ -145,6 +151,9 @@ def _fixed_part(
     b = pm.Deterministic(b_name, pt.stack(parts), dims=dim)
     code(f"{eta} = {i_name} + ({x_name} - xbar{sfx}) @ {beta_name}")
     theta = pt.concatenate([pt.stack([intercept]), beta])
+    if me is not None:  # the slopes' columns, latent ones included, centred
+        slopes_x = X[:, list(centred.slopes)] - xbar
+        return FixedPart(intercept + pt.dot(slopes_x, beta), b, Xc, theta, 0)
     return FixedPart(intercept + pt.dot(Xc[:, 1:], beta), b, Xc, theta, 0)
 
 
@@ -194,8 +203,13 @@ def build_model(
     no effects: the likelihood is the marginal one of :mod:`pyglmm.marginal`, registered as
     ``pm.Potential('y_marginal', ...)``, and ``r_<block>`` is drawn after sampling.
     """
+    latent_only = "me() terms" if design.me is not None else ""
     params = resolve_parameterization(
-        parameterization, design.blocks, family, distributional=design.distributional
+        parameterization,
+        design.blocks,
+        family,
+        latent_only=latent_only,
+        distributional=design.distributional,
     )
     laplace = [name for name, value in params.items() if value == "laplace"]
     if laplace:

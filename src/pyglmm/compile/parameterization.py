@@ -101,10 +101,15 @@ def resolve_parameterization(
     blocks: tuple[REBlock, ...],
     family: Family | None = None,
     information: Mapping[str, float] | None = None,
+    latent_only: str = "",
     distributional: bool = False,
 ) -> dict[str, str]:
     """Per-block parameterization (``"noncentered"``, ``"centered"``, ``"marginal"`` or
     ``"laplace"``).
+
+    ``latent_only``: why no block of this model can be integrated out (a model with ``me()``
+    terms: its fixed part is not a constant matrix); ``"auto"`` then keeps every block latent
+    and ``"marginal"``/``"laplace"`` raise :class:`ArgumentError` with the reason.
 
     ``spec`` is a string for all blocks or a dict keyed by block name or group (blocks not
     named get ``"noncentered"``).
@@ -137,7 +142,7 @@ def resolve_parameterization(
     row: no block is integrated out (``"marginal"``/``"laplace"`` are refused, ``"auto"``
     keeps every block latent).
     """
-    marginal_ok = can_marginalize(family) and not distributional
+    marginal_ok = can_marginalize(family) and not distributional and not latent_only
     if distributional and (
         spec in INTEGRATED
         or (isinstance(spec, Mapping) and any(v in INTEGRATED for v in spec.values()))
@@ -147,6 +152,9 @@ def resolve_parameterization(
             "parameterization (they integrate a block out given one family parameter for all "
             "rows): use 'noncentered', 'centered' or 'auto'"
         )
+    asked = [spec] if isinstance(spec, str) else list(spec.values())
+    if latent_only and any(v in INTEGRATED for v in asked):
+        raise ArgumentError(f"no block can be integrated out of this model: {latent_only}")
     if isinstance(spec, str):
         _check_param(spec)
         if spec == "marginal" and not marginal_ok:
@@ -160,7 +168,7 @@ def resolve_parameterization(
         target, integrated = None, "laplace" if spec == "laplace" else "marginal"
         engine = KERNEL_ENGINE if spec == "laplace" else MARGINAL_ENGINE
         eligible = [blk for blk in blocks if engine in blk.covariance.engines]
-        if (marginal_ok or spec == "laplace") and eligible:
+        if (marginal_ok or (spec == "laplace" and not latent_only)) and eligible:
             target = max(eligible, key=lambda blk: blk.n_levels).name
         elif spec in INTEGRATED and blocks:
             raise ArgumentError(
@@ -279,7 +287,8 @@ def group_level_centering(
     group-level coefficient and the block's effects goes, as the one along the intercept does
     (Gelfand, Sahu & Carlin 1995, section 3). Unit Jacobian: the posterior is the same. Each
     fixed effect goes to one block: the one centered on ``Intercept`` first, then by fewest
-    levels; a fixed effect a term is centered on (a slope ``x`` in ``(x | g)``) is left out.
+    levels; a fixed effect a term is centered on (a slope ``x`` in ``(x | g)``) is left out,
+    and so is a column of ``me()`` latent values.
     {} without an intercept."""
     if not design.has_intercept or "Intercept" not in names:
         return {}
@@ -300,6 +309,9 @@ def group_level_centering(
         key=lambda blk: (not owns_intercept(blk), blk.n_levels),
     )
     used = {c for index in centers.values() for c in index if c >= 0}
+    if design.me is not None:  # a column of latent values is not known per level
+        latent = {c.coef for c in design.me.columns}
+        used |= {k for k, name in enumerate(names) if name in latent}
     fixed = centered_fixed(design)
     out = {}
     for blk in candidates:

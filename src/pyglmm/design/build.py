@@ -40,6 +40,7 @@ from .frame import (
 )
 from .ids import merge_id_blocks
 from .levelcov import known_covariance
+from .measurement import add_placeholders, build_measurement
 from .records import Design, REBlock
 from .response import response_columns
 
@@ -49,8 +50,13 @@ def build_design(
     data: pd.DataFrame,
     missing: Literal["drop", "raise"] = "drop",
     data2: Mapping[str, Any] | None = None,
+    mecor: bool = True,
 ) -> Design:
     """Build the design (see the module docstring). Validates the input; see ``DesignError``.
+
+    ``me(x, sdx)`` terms: their placeholder columns hold the observed ``x``, and ``design.me``
+    the pieces the model replaces them with (:mod:`pyglmm.design.measurement`; ``mecor``:
+    brms's ``set_mecor``).
 
     ``data2``: the matrices that ``gr(g, cov = NAME)`` terms name (brms's ``data2``), checked
     and factorized by :mod:`pyglmm.design.levelcov`.
@@ -90,6 +96,7 @@ def build_design(
         data = data.iloc[np.flatnonzero(keep)]
     frame = patsy_frame(data, names)
     check_finite_columns(frame, names, "data")
+    frame = add_placeholders(frame, formula.me, data)
     check_fixed_column_types(frame, variable_names(formula.fixed))
     env = _terms.eval_env()
 
@@ -121,6 +128,7 @@ def build_design(
         offset_info = om.design_info
 
     blocks = _blocks(formula, frame, env, data2)
+    me = build_measurement(formula.me, frame, xm.design_info, x_order, x_names, mecor)
     return Design(
         formula=formula,
         y=y,
@@ -135,6 +143,7 @@ def build_design(
         x_design_info=xm.design_info,
         offset_design_info=offset_info,
         x_order=x_order,
+        me=me,
     )
 
 

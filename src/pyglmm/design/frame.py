@@ -54,7 +54,7 @@ def as_frame(data: Any) -> pd.DataFrame:
 def rhs_variables(formula: ParsedFormula, random: bool = True) -> list[str]:
     """Columns needed for new data: the fixed part (with offsets) and, with ``random``, the
     random terms and their grouping factors."""
-    names = variable_names(formula.fixed)
+    names = formula.fixed_variables()
     for term in formula.random if random else ():
         names += [*variable_names(term.expr), *term.group]
     return [n for n in formula.variables() if n in set(names)]

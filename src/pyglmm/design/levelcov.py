@@ -176,3 +176,40 @@ def known_covariance(
         for name, lv, group in zip(names, levels, groups, strict=True)
     )
     return LevelCovariance(names, factors, tuple(tuple(lv) for lv in levels))
+
+
+def conditional_levels(
+    matrix: Any, cov: LevelCovariance, wanted: Sequence[str]
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """The levels of ``wanted`` that a labelled ``matrix`` (the full ``A`` of ``gr(g, cov =
+    A)``) holds beyond the block's own, with what their effects' conditional distribution
+    given the block's effects needs (brms's prediction of such levels).
+
+    With ``f`` the block's levels and ``u`` the new ones, ``vec(r) ~ N(0, Sigma (x) A)`` gives
+    ``r_u | r_f ~ N(W r_f, (A_uu - W A_fu) (x) Sigma)``, ``W = A_uf A_ff^-1``. Returns (the
+    new levels found, ``W`` (u x f), the lower Cholesky factor of ``A_uu - W A_fu``); no
+    levels (and empty arrays) for an unlabelled matrix or a Kronecker block.
+    """
+    if cov.is_kron or not isinstance(matrix, pd.DataFrame):
+        return [], np.zeros((0, 0)), np.zeros((0, 0))
+    labels = pd.Index(level_names(matrix.index.to_numpy()))
+    own = set(cov.levels[0])
+    new = [lv for lv in dict.fromkeys(wanted) if lv not in own and lv in labels]
+    if not new:
+        return [], np.zeros((0, 0)), np.zeros((0, 0))
+    from scipy.linalg import cho_solve
+
+    values = np.asarray(matrix, dtype=float)
+    f = labels.get_indexer(pd.Index(cov.levels[0]))
+    u = labels.get_indexer(pd.Index(new))
+    a_fu = values[np.ix_(f, u)]
+    weights = cho_solve((cov.factors[0], True), a_fu).T  # A_uf A_ff^-1
+    schur = values[np.ix_(u, u)] - weights @ a_fu
+    scale = max(float(np.max(np.abs(np.diag(schur)))), 1e-300)
+    chol = np.linalg.cholesky(schur + CONDITIONAL_JITTER * scale * np.eye(len(new)))
+    return new, weights, chol
+
+
+# relative jitter of the conditional covariance's factorization (a new level that is a
+# near-copy of a fitted one has a conditional variance near 0)
+CONDITIONAL_JITTER = 1e-10

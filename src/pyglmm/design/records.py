@@ -37,6 +37,7 @@ from .frame import (
     rhs_variables,
 )
 from .levelcov import LevelCovariance
+from .measurement import MeasurementError, add_placeholders
 from .response import new_trials
 
 
@@ -190,6 +191,7 @@ class Design:
     ``x_design_info``/``offset_design_info``: patsy DesignInfos used by :meth:`transform`.
     ``stored_n_obs``: the number of observations of a design whose data arrays were removed
     (a fit saved with ``data=False``, see :mod:`pyglmm.persist`); None when they are present.
+    ``me``: the ``me(x, sdx)`` terms (:mod:`pyglmm.design.measurement`), or None.
     ``dpars``: the fixed parts of the distributional parameters' formulas (``pg.bf``), empty
     for a model of the mean only; their blocks are among ``blocks`` (``REBlock.dpar``).
     """
@@ -208,6 +210,7 @@ class Design:
     x_order: np.ndarray | None = field(repr=False, default=None)
     offset_design_info: Any = field(repr=False, default=None)
     stored_n_obs: int | None = field(repr=False, default=None)
+    me: MeasurementError | None = field(repr=False, default=None)
     dpars: tuple[DparPart, ...] = ()
 
     @property
@@ -260,6 +263,7 @@ class Design:
             raise DesignError(f"missing values in new data: {format_counts(counts)}")
         frame = patsy_frame(data, names)
         check_finite_columns(frame, names, "new data")
+        frame = add_placeholders(frame, self.formula.me, data)  # observed x as the true values
         X = rebuild_columns(self.x_design_info, frame, "fixed effects")
         if self.x_order is not None:
             X = X[:, self.x_order]

@@ -9,6 +9,7 @@ pieces of formula text used by the parser and the design; ``distributional``: br
 from ..errors import FormulaError
 from .distributional import BrmsFormula, bf
 from .lexer import Token, tokenize
+from .measurement import MeTerm
 from .parser import ParsedFormula, RandomTerm, parse_formula
 from .text import (
     join_terms,
@@ -22,6 +23,7 @@ from .text import (
 __all__ = [
     "BrmsFormula",
     "FormulaError",
+    "MeTerm",
     "ParsedFormula",
     "RandomTerm",
     "Token",

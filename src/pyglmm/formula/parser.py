@@ -27,6 +27,10 @@
   - ``ar1(0 + time | g)``, ``cs(x | g)``, ``diag(x | g)``, ``us(x | g)`` (glmmTMB) as whole
     terms: ``structure="ar1"`` etc.
 
+* ``me``: brms's measurement-error terms ``me(x, sdx)`` of the fixed part
+  (:mod:`pyglmm.formula.measurement`), each replaced in ``fixed`` by its placeholder column
+  (``mex1sd1``).
+
 Errors raise :class:`FormulaError`, whose message repeats the formula with a caret under the
 offending position.
 
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 
 from ..errors import FormulaError as FormulaError  # defined in errors, raised here
 from .lexer import _BARS, Token, _is, _Source
+from .measurement import MeTerm, refuse_me, render_fixed
 from .structures import gr_call, structure_call
 from .text import _unquote, join_terms, variable_names
 
@@ -80,12 +85,20 @@ class ParsedFormula:
     response: str
     fixed: str
     random: tuple[RandomTerm, ...]
+    me: tuple[MeTerm, ...] = ()
+
+    def fixed_variables(self) -> list[str]:
+        """The data columns the fixed part reads: ``me()`` placeholders replaced by their
+        ``x`` (their ``sdx`` is read by the model only, see :meth:`variables`)."""
+        coefs = {t.coef: t.x for t in self.me}
+        return list(dict.fromkeys(coefs.get(n, n) for n in variable_names(self.fixed)))
 
     def variables(self) -> tuple[str, ...]:
         """Every bare identifier the formula reads from the data (response, fixed, random,
-        groups), in order of first appearance, without functions and modules (``np``, ``C``,
-        ``scale``, ``I``, ``log`` ...)."""
-        names: list[str] = [*variable_names(self.response), *variable_names(self.fixed)]
+        groups, the ``x`` and ``sdx`` of ``me()`` terms), in order of first appearance,
+        without functions and modules (``np``, ``C``, ``scale``, ``I``, ``log`` ...)."""
+        names: list[str] = [*variable_names(self.response), *self.fixed_variables()]
+        names += [t.sdx for t in self.me]
         for term in self.random:
             names += [*variable_names(term.expr), *term.group]
         wanted = set(names)
@@ -116,6 +129,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         raise src.error("missing response before '~'", toks[0].start)
 
     src.check_expr(0, tilde, unary=True, bars=True)
+    refuse_me(src, 0, tilde, "the response")
     response = formula[toks[0].start : toks[tilde - 1].end]
 
     n = len(toks)
@@ -125,6 +139,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     fixed_keys: set[tuple[str, str]] = set()
     random: list[RandomTerm] = []
     random_keys: set[tuple[str, tuple[str, ...], str, tuple[str, ...], str]] = set()
+    me: dict[str, MeTerm] = {}
     for sep, a, b in src.split(tilde + 1, n, {"+", "-"}):
         sign = toks[sep].text if sep >= 0 else "+"
         if a == b:
@@ -138,6 +153,7 @@ def parse_formula(formula: str) -> ParsedFormula:
             if sign == "-":
                 raise src.error("a random-effect term cannot be removed with '-'", toks[sep].start)
             open_ = a + 1 if wrapper else a
+            refuse_me(src, a, b, "a random-effect term")
             for term in _random_terms(src, open_, b - 1, wrapper):
                 key = (term.expr.replace(" ", ""), term.group, term.structure, term.cov, term.id)
                 if key in random_keys:
@@ -153,13 +169,14 @@ def parse_formula(formula: str) -> ParsedFormula:
         if fkey in fixed_keys:
             raise src.error(f"duplicate term {src.render(a, b)!r}", toks[a].start)
         fixed_keys.add(fkey)
-        fixed.append((sign, src.render(a, b)))
+        fixed.append((sign, render_fixed(src, a, b, me)))
 
     return ParsedFormula(
         formula=formula,
         response=response,
         fixed=join_terms(fixed) or "1",
         random=tuple(random),
+        me=tuple(me.values()),
     )
 
 

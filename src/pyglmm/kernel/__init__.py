@@ -182,6 +182,10 @@ def kernel_model(
     design: Design, priors: PriorSet, family: Family, parameterization: dict[str, str]
 ) -> KernelModel | str:
     """The :class:`KernelModel` of a model, or the reason (a string) it has none."""
+    if design.me is not None:
+        return (
+            "me() terms (latent predictors measured with error) are sampled by the PyMC model only"
+        )
     spanning = [blk.name for blk in design.blocks if blk.spans_dpars]
     if spanning:
         return (

@@ -20,6 +20,10 @@ more group, ``pyglmm``, that holds what rebuilds the model::
                                   integer codes (categories in ``columns``), strings as
                                   fixed-width unicode, missing values in a ``data_<k>_na`` mask
         index_<k> (row)           the DataFrame's index (unless it is a RangeIndex)
+        data2_<k> (data2_<k>_row, data2_<k>_col), data2_<k>_levels (data2_<k>_row)
+                                  the known matrices of gr(g, cov = ...) blocks and their
+                                  level labels (format version 2; attribute ``data2`` lists
+                                  them, see :mod:`pyglmm.persist.data2`)
         design_pickle (design_pickle_byte)
                                   data=False: the pickled design without its data arrays
 
@@ -52,6 +56,7 @@ import xarray as xr
 
 from .. import stack
 from ..families import family as get_family
+from .data2 import decode_data2
 from .design_state import PICKLE_VAR as PICKLE_VAR
 
 # a pickled design names these three as pyglmm.persist's (see pyglmm.persist.design_state)
@@ -173,6 +178,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
     prior_set = _prior_set_from_json(json.loads(attrs["priors"]))
     spec = json.loads(attrs["parameterization_spec"])
     data_name = str(attrs["data_name"])
+    data2 = decode_data2(meta, attrs)
     if attrs["data"] == "included":
         frame = _decode_frame(meta, attrs)
         with warnings.catch_warnings():
@@ -186,6 +192,8 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
                 priors=_overrides(prior_set),
                 parameterization=spec,
                 data_name=data_name,
+                data2=data2,
+                mecor="corme" in prior_set.me,  # (mecor=False leaves no corme prior)
             )
         _check_design(model.design, json.loads(attrs["design"]), source)
         model.prior_set = prior_set  # the stored values exactly (defaults are data-scaled)
@@ -200,6 +208,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
         model.prior_set = prior_set
         model.parameterization = spec
         model.data_name = data_name
+        model.data2 = data2
         model._compiled = {}
         model._point = (None,)  # no data: no point fit ("auto" falls back to rows per level)
     return Fit(

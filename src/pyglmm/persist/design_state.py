@@ -106,6 +106,7 @@ def _strip(design: Design) -> Design:
         trials=empty(design.trials),
         offset=empty(design.offset),
         stored_n_obs=design.n_obs,
+        me=None if design.me is None else design.me.subset(slice(0, 0)),
     )
 
 

@@ -22,6 +22,8 @@ def _prior_set_json(ps: PriorSet) -> dict[str, Any]:
         "family": {k: _prior_json(p) for k, p in ps.family.items()},
         "groups": dict(ps.groups),
         "sources": [[*key, src] for key, src in ps.sources.items()],
+        "cor_class": dict(ps.cor_class),
+        "me": {c: {k: _prior_json(p) for k, p in d.items()} for c, d in ps.me.items()},
     }
 
 
@@ -42,6 +44,8 @@ def _prior_set_from_json(obj: Mapping[str, Any]) -> PriorSet:
         family=priors(obj["family"]),
         groups=dict(obj["groups"]),
         sources={(c, g, t): s for c, g, t, s in obj["sources"]},
+        cor_class=dict(obj.get("cor_class", {})),  # (absent from files before ar1/me priors)
+        me={c: priors(d) for c, d in obj.get("me", {}).items()},
     )
 
 
@@ -58,7 +62,15 @@ def _overrides(ps: PriorSet) -> dict[str, Any]:
         for blk, terms in ps.sd.items()
         if (picked := {t: p for t, p in terms.items() if ("sd", ps.groups[blk], t) in user})
     }
-    cor = {blk: p for blk, p in ps.cor.items() if ("cor", ps.groups[blk], "") in user}
+    cor: dict[str, dict[str, Prior]] = {}
+    for blk, p in ps.cor.items():
+        cls = ps.cor_class.get(blk, "cor")
+        if (cls, ps.groups[blk], "") in user:
+            cor.setdefault(cls, {})[blk] = p
     fam = {k: p for k, p in ps.family.items() if (k, "", "") in user}
-    out |= {k: v for k, v in (("b", b), ("sd", sd), ("cor", cor)) if v} | fam
+    out |= {k: v for k, v in (("b", b), ("sd", sd)) if v} | cor | fam
+    for cls, entries in ps.me.items():
+        picked = {k: p for k, p in entries.items() if (cls, "", k) in user}
+        if picked:
+            out[cls] = picked[""] if cls == "corme" else picked
     return out

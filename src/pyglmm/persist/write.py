@@ -18,6 +18,8 @@ import xarray as xr
 
 from .. import stack
 from ..spec import FittedModel
+from .data2 import ATTR as DATA2_ATTR
+from .data2 import encode_data2
 from .design_state import PICKLE_VAR, _pickle_design
 
 # a pickled design names these three as pyglmm.persist's (see pyglmm.persist.design_state)
@@ -31,7 +33,8 @@ from .priors_json import _prior_set_json
 FORMAT = "pyglmm.fit"
 
 
-FORMAT_VERSION = 1
+# 2: the known matrices of gr(g, cov = ...) blocks (``data2``, :mod:`pyglmm.persist.data2`)
+FORMAT_VERSION = 2
 
 
 GROUP = "pyglmm"
@@ -115,7 +118,9 @@ def _metadata(fit: FittedModel, data: bool) -> xr.Dataset:
         "data": "included" if data else "omitted",
         "design": json.dumps(_fingerprint(fit.design)),
     }
-    variables: dict[str, Any] = {}
+    variables, data2 = encode_data2(model, fit.design)
+    if data2 is not None:
+        attrs[DATA2_ATTR] = data2
     if frame is not None:
         columns = []
         for k, name in enumerate(frame.columns):

@@ -26,7 +26,7 @@ from ..errors import UnsupportedModelError
 from ..families import Family
 from ..spec import ModelSpec
 from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
-from .params import ParamRef, parameters, summary_order
+from .params import ME_CLASSES, ParamRef, parameters, summary_order
 
 if TYPE_CHECKING:
     from .predict import Kind, NewLevels
@@ -202,8 +202,12 @@ class Fit:
     ) -> Any:
         """Posterior predictions (see :mod:`pyglmm.predict`): ``kind`` "mean" (response
         scale), "link" or "response" (posterior-predictive draws); ``new_levels`` "error",
-        "gaussian" or "uncertainty". ``summary=True`` gives a DataFrame per row (Estimate,
-        Est.Error, Q2.5, Q97.5); ``summary=False`` the draws (chains*draws x rows)."""
+        "gaussian" or "uncertainty" (levels of a ``gr(g, cov = A)`` factor that ``A`` holds
+        but the data did not are drawn from their conditional normal given the fitted levels
+        under either of the last two, as brms does). ``summary=True`` gives a DataFrame per row
+        (Estimate, Est.Error, Q2.5, Q97.5); ``summary=False`` the draws (chains*draws x
+        rows). Rows of a model with ``me()`` terms use the latent values of the fitted rows;
+        new data use their observed values."""
         from .predict import predict_draws
 
         return predict_draws(
@@ -360,6 +364,10 @@ class Fit:
                 lines += _format_rows(hyper[hyper["group"] == group])
         lines.append("Regression Coefficients:")
         lines += _format_rows(summary[summary["class"] == "b"])
+        me = summary[summary["class"].isin(list(ME_CLASSES))]
+        if len(me):
+            lines.append("Measurement-Error Parameters (latent values of me() terms):")
+            lines += _format_rows(me)
         extra = summary[summary["class"].isin(list(self.family.params))]
         if len(extra):
             lines.append("Further Distributional Parameters:")

@@ -11,6 +11,10 @@ where its draws are (a variable of :mod:`pyglmm.names` and an index into it) and
 * ``label``: brms's row label, ``Days``, ``sd(Days)``, ``cor(Intercept,Days)``, ``sigma`` (unique
   within a grouping factor; ``Fit.summary`` shows it beside the class and group).
 
+me() terms: ``meanme_<mex>``, ``sdme_<mex>`` and ``corme__<mex1>__<mex2>`` (brms's names; the
+variables ``meanme``, ``sdme``, ``corme`` of :mod:`pyglmm.compile.measurement`), the slope of
+``me(x1, sd1)`` the coefficient ``mex1sd1``.
+
 Structured blocks: an ``ar1`` block reports its one SD once (``sd(<first term>)``, as glmmTMB
 prints it) and its correlation rho as the row ``ar1`` (key ``cor_<block>__ar1``); a ``cs``
 block its SDs and rho as the row ``cs``. In ``varcorr()`` that row is the correlation of the
@@ -34,6 +38,8 @@ if TYPE_CHECKING:
 
 
 PARAM_CLASSES = ("b", "sd", "cor")
+# the parameters of me() terms' latent values (brms's classes and names)
+ME_CLASSES = ("meanme", "sdme", "corme")
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,10 @@ class ParamRef:
             if self.tag:
                 return f"{self.var}__{self.tag}"
             return f"{self.var}__{self.var1}__{self.var2}"
+        if self.cls in ("meanme", "sdme"):
+            return f"{self.cls}_{self.var1}"
+        if self.cls == "corme":
+            return f"corme__{self.var1}__{self.var2}"
         return self.cls
 
     @property
@@ -69,6 +79,8 @@ class ParamRef:
             return f"sd({self.var1})"
         if self.cls == "cor":
             return self.tag or f"cor({self.var1},{self.var2})"
+        if self.cls in ME_CLASSES:
+            return self.key
         return self.var1 if self.cls == "b" else self.cls
 
     def take(self, values: np.ndarray) -> np.ndarray:
@@ -101,18 +113,27 @@ def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]
             ref = ParamRef("cor", names.cor(blk.name), (j, k), blk.group, blk.name, t1, t2, tag)
             out.append(ref)
     out.extend(ParamRef(name, name, (), var1=name) for name in family_params)
+    me = design.me
+    if me is not None:
+        for cls in ("meanme", "sdme"):
+            out.extend(ParamRef(cls, cls, (k,), var1=n) for k, n in enumerate(me.names))
+        for a, b in me.cor_pairs():
+            out.append(ParamRef("corme", "corme", (a, b), var1=me.names[a], var2=me.names[b]))
     return out
 
 
 def summary_order(design: Design, refs: list[ParamRef]) -> list[ParamRef]:
     """``refs`` in brms's summary order: per block its SDs then its correlations, then the
-    fixed effects, then the family's parameters (the order within each kept)."""
+    fixed effects, the latent values' parameters of me() terms, then the family's parameters
+    (the order within each kept)."""
     block_rank = {blk.name: i for i, blk in enumerate(design.blocks)}
 
     def rank(ref: ParamRef) -> tuple[int, int, int]:
         if ref.cls in ("sd", "cor"):
             return (0, block_rank[ref.block], 0 if ref.cls == "sd" else 1)
-        return (1, 0, 0) if ref.cls == "b" else (2, 0, 0)
+        if ref.cls in ME_CLASSES:
+            return (2, 0, 0)
+        return (1, 0, 0) if ref.cls == "b" else (3, 0, 0)
 
     return sorted(refs, key=rank)  # stable
 
@@ -186,7 +207,7 @@ class ParamDraws:
 def label_class(label: str) -> str:
     """The class of a parameter label: ``"b"``, ``"sd"``, ``"cor"`` or a family parameter."""
     head = label.split("_", 1)[0]
-    return head if head in PARAM_CLASSES and "_" in label else label
+    return head if head in (*PARAM_CLASSES, *ME_CLASSES) and "_" in label else label
 
 
 def posterior_params(posterior: Any, design: Design, family_params: tuple[str, ...]) -> dict:

@@ -13,6 +13,15 @@ Levels of a grouping factor not seen in training (``new_levels``):
   uniformly at random;
 * with ``include_random=False`` all group-level effects are left out.
 
+A ``gr(g, cov = A)`` block whose ``A`` (a DataFrame labelled by level, kept as ``model.data2``)
+holds levels the data did not have predicts those levels, under ``"gaussian"`` or
+``"uncertainty"``, as brms does: from their conditional normal given the fitted levels'
+effects, per draw ``r_u = W r_f + L_c Z Lambda_s'`` with ``W = A_uf A_ff^-1``,
+``L_c L_c' = A_uu - W A_fu`` and ``Lambda_s Lambda_s' = Sigma_s``
+(:func:`~pyglmm.design.levelcov.conditional_levels`); levels outside ``A`` (and the new levels
+of a ``kron(U, V)`` block, or of an unlabelled ``A``) follow ``new_levels`` as above, drawn
+without their correlation to the fitted levels.
+
 Rows are processed in chunks (``chunk_values`` cells of draws x rows at a time); all random
 numbers are drawn in row order so every chunk size gives identical results. With
 ``summary=True`` only per-row statistics are kept, so 1M rows x 4000 draws needs memory for one
@@ -21,7 +30,8 @@ chunk, not 32 GB.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -29,6 +39,7 @@ import xarray as xr
 
 from .. import names
 from ..design import Design, NewData, REBlock
+from ..design.levelcov import conditional_levels
 from ..errors import ArgumentError, DesignError
 from ..posterior import CHUNK_VALUES, family_params, flat_draws, linear_predictor
 from ..spec import FittedModel
@@ -43,9 +54,15 @@ def _new_level_effects(
     labels: np.ndarray,
     how: NewLevels,
     rng: np.random.Generator,
+    data2: Mapping[str, Any] | None = None,
 ) -> np.ndarray:
-    """Effects (draws x len(labels) x q) for rows of unseen levels (one effect per level)."""
+    """Effects (draws x len(labels) x q) for rows of unseen levels (one effect per level);
+    ``data2``: the model's known matrices (levels of ``A`` without data, module docstring)."""
     uniq, inv = np.unique(labels, return_inverse=True)
+    known: tuple[list[str], np.ndarray, np.ndarray] = ([], np.zeros((0, 0)), np.zeros((0, 0)))
+    if how != "error" and blk.level_cov is not None and data2:
+        matrix = data2.get(blk.level_cov.names[0])
+        known = conditional_levels(matrix, blk.level_cov, [str(u) for u in uniq])
     if how == "error":
         shown = ", ".join(map(str, uniq[:5])) + (" ..." if len(uniq) > 5 else "")
         raise DesignError(
@@ -66,7 +83,31 @@ def _new_level_effects(
         eff = np.einsum("sqk,suk->suq", chol, z)
     else:
         raise ArgumentError(f"unknown new_levels {how!r}; use 'error', 'gaussian' or 'uncertainty'")
+    if known[0]:
+        eff = eff.copy()
+        where = {str(u): k for k, u in enumerate(uniq)}
+        eff[:, [where[u] for u in known[0]], :] = _conditional_effects(blk, post, r, known, rng)
     return eff[:, inv, :]
+
+
+def _conditional_effects(
+    blk: REBlock,
+    post: xr.Dataset,
+    r: np.ndarray,
+    known: tuple[list[str], np.ndarray, np.ndarray],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Effects (draws x new levels x q) of levels of ``A`` without data, drawn from their
+    conditional normal given the fitted effects ``r`` (draws x levels x q): see the module
+    docstring."""
+    _, weights, chol_a = known
+    sd = flat_draws(post, names.sd(blk.name))
+    kind = blk.covariance
+    cor = flat_draws(post, names.cor(blk.name)) if kind.correlated else None
+    chol_s = kind.cholesky(sd, cor)  # S x q x q
+    z = rng.standard_normal((r.shape[0], weights.shape[0], blk.q))
+    noise = np.einsum("uv,svk,sqk->suq", chol_a, z, chol_s)
+    return np.einsum("uf,sfq->suq", weights, r) + noise
 
 
 def predict_draws(
@@ -103,13 +144,14 @@ def predict_draws(
             f"{design.response!r} to newdata, or use kind='mean'"
         )
     unseen: dict[str, np.ndarray] = {}
+    data2 = getattr(fit.model, "data2", None)
     if data is not None and include_random:
         for blk in design.blocks:
             mask = data.codes[blk.name] < 0
             if mask.any():
                 full = np.zeros((post.sizes["chain"] * post.sizes["draw"], n_rows, blk.q))
                 full[:, mask] = _new_level_effects(
-                    blk, post, data.labels[blk.name][mask], new_levels, rng
+                    blk, post, data.labels[blk.name][mask], new_levels, rng, data2
                 )
                 unseen[blk.name] = full
     modelled = {p.name for p in design.dpars}  # per row, computed in the loop
@@ -130,6 +172,7 @@ def predict_draws(
             part,
             include_random=include_random,
             new_effects=effects if unseen else None,
+            training_rows=rows if data is None else None,
         )
         value = eta if kind == "link" else family.linkinv_np(eta)
         if kind == "response" and design.dpars:  # per row: rows x draws, as value.T

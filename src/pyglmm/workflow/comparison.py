@@ -270,6 +270,7 @@ def _compare_parameterizations(
             {**fit_kwargs, "parameterization": spec},
             0,
             True,
+            model.data2,
         )
         for spec in specs
     ]

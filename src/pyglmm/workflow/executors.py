@@ -126,8 +126,8 @@ def prior_spec(model: ModelSpec) -> dict[str, Any]:
     spec: dict[str, Any] = {"b": dict(ps.b), "sd": {k: dict(v) for k, v in ps.sd.items()}}
     if ps.intercept is not None:
         spec["Intercept"] = ps.intercept
-    if ps.cor:
-        spec["cor"] = dict(ps.cor)
+    for block, p in ps.cor.items():  # by class: "cor" (LKJ, cs's rho) or "ar" (ar1's rho)
+        spec.setdefault(ps.cor_class.get(block, "cor"), {})[block] = p
     spec.update(ps.family)
     return spec
 
@@ -141,9 +141,11 @@ def fit_summary(
     fit_kwargs: Mapping[str, Any] | None,
     n_thin: int = 0,
     loo: bool = False,
+    data2: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build ``model_type(formula, data, family, priors)`` (the caller's model class, so this
-    layer does not import :mod:`pyglmm.model`), fit it with ``fit_kwargs`` and return a
+    """Build ``model_type(formula, data, family, priors, data2=data2)`` (the caller's model
+    class, so this layer does not import :mod:`pyglmm.model`; ``data2``: the known matrices of
+    ``gr(g, cov = ...)`` blocks), fit it with ``fit_kwargs`` and return a
     small picklable summary (no InferenceData):
 
     ``params``: label -> {mean, q2.5, q97.5, sd, rhat, ess_bulk, ess_tail};
@@ -157,7 +159,8 @@ def fit_summary(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = model_type(formula, data, family=family, priors=priors)
+            extra = {} if data2 is None else {"data2": data2}
+            model = model_type(formula, data, family=family, priors=priors, **extra)
             fit = model.fit(**kwargs)
             draws = posterior_params(fit.posterior, model.design, model.family.params)
             params: dict[str, dict[str, float]] = {}

@@ -13,6 +13,11 @@ block names (``"g"``, ``"g_2"``) may be used instead. :func:`params_from_dict` c
 and names what is missing or out of range (SDs and ``Family.positive_params`` must be positive,
 correlation matrices positive definite).
 
+Structured blocks: an ``ar1`` block has one SD (a number, or its first term's entry; other
+terms may repeat it), and an ``ar1``/``cs`` block one correlation rho, given as the pair of its
+first two terms (``{("t1", "t2"): rho}``, the pair the summary reports as ``ar1``/``cs``), from
+which the whole correlation matrix follows (``rho^|i-j|``, or ``rho`` off the diagonal).
+
 Prior draws (:func:`draw_prior`) use ``pm.draw`` of each prior's ``dist_obj``; the Intercept
 prior is on centred predictors (brms's rule, :mod:`pyglmm.design.centering`), so
 ``b_Intercept = Intercept - xbar . slopes``. Both give a
@@ -38,19 +43,19 @@ if TYPE_CHECKING:
 
 
 def check_simulable(design: Any) -> None:
-    """:class:`UnsupportedModelError` for a design with a structured block (a known level
-    covariance, ``ar1``, ``cs``) or distributional formulas (``pg.bf``): simulation does not
-    draw them yet."""
+    """:class:`UnsupportedModelError` for a design with ``me()`` terms (simulation does not
+    draw latent predictors: their distribution is a model of the data, not of the design) or
+    with distributional formulas (``pg.bf``), which simulation does not draw yet."""
+    if getattr(design, "me", None) is not None:
+        raise UnsupportedModelError(
+            "simulation (simulate, recover, prior draws) of a model with me() terms is not "
+            "supported yet: simulate the true predictors, their measurements and the response "
+            "yourself"
+        )
     if getattr(design, "dpars", ()):
         raise UnsupportedModelError(
             "simulation from a model with distributional formulas (pg.bf) is not supported yet"
         )
-    for blk in design.blocks:
-        if blk.covariance.structured:
-            raise UnsupportedModelError(
-                f"simulation from block {blk.name!r} ({blk.covariance.name}) is not supported "
-                "yet: its covariance is structured (gr(..., cov = ...), ar1() or cs())"
-            )
 
 
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:
@@ -68,10 +73,13 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
             dists.append(ps.b[c].dist_obj())
             keys.append(("b", c))
     for blk in design.blocks:
-        for t in blk.terms:
+        for t in blk.terms[:1] if blk.covariance.shared_sd else blk.terms:
             dists.append(ps.sd[blk.name][t].dist_obj())
             keys.append(("sd", blk.name, t))
-        if blk.covariance.correlated:
+        if blk.covariance.cor_tag:  # ar1, cs: a scalar rho (a Uniform prior)
+            dists.append(ps.cor[blk.name].dist_obj())
+            keys.append(("cor", blk.name))
+        elif blk.covariance.correlated:
             eta = ps.cor[blk.name].params.get("eta", 1.0)
             dists.append(stack.lkj_corr_matrix_dist(blk.q, eta))
             keys.append(("cor", blk.name))
@@ -95,16 +103,26 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
     fixed = centered_fixed(design)
     if fixed.intercept is not None:  # (then the priors have an Intercept entry)
         b[:, fixed.intercept] = fixed.b_intercept(got[("Intercept",)], b[:, list(fixed.slopes)])
-    sd = {
-        blk.name: np.column_stack([got[("sd", blk.name, t)] for t in blk.terms])
-        for blk in design.blocks
-    }
-    cor = {
-        blk.name: got[("cor", blk.name)] if blk.covariance.correlated else _eye(draws, blk.q)
-        for blk in design.blocks
-    }
+    sd = {}
+    for blk in design.blocks:
+        drawn = blk.terms[:1] * blk.q if blk.covariance.shared_sd else blk.terms
+        sd[blk.name] = np.column_stack([got[("sd", blk.name, t)] for t in drawn])
+    cor = {}
+    for blk in design.blocks:
+        if blk.covariance.cor_tag:
+            cor[blk.name] = structure_correlation(blk, got[("cor", blk.name)])
+        elif blk.covariance.correlated:
+            cor[blk.name] = got[("cor", blk.name)]
+        else:
+            cor[blk.name] = _eye(draws, blk.q)
     fam = {name: got[("family", name)] for name in ps.family}
     return ParamDraws(b, sd, cor, fam)
+
+
+def structure_correlation(blk: REBlock, rho: np.ndarray) -> np.ndarray:
+    """The correlation matrices (S, q, q) of an ``ar1``/``cs`` block from its rho (S,)."""
+    kind: Any = blk.covariance
+    return np.asarray(kind.correlation(np.asarray(rho, dtype=float)[:, None, None], blk.q))
 
 
 def _eye(draws: int, q: int) -> np.ndarray:
@@ -137,6 +155,7 @@ def _block_spec(
 def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     """Validate the nested parameter dict (see the module docstring) into one draw."""
     design, family = model.design, model.family
+    check_simulable(design)
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
     allowed = {*PARAM_CLASSES, *family.params}
@@ -199,6 +218,13 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                     f"({', '.join(b.name for b in shared)}); key params['sd'] by block name"
                 )
         used_terms.setdefault(("sd", str(key)), set()).update(entry)
+        if blk.covariance.shared_sd and blk.terms[0] in entry:  # one SD: the rest repeat it
+            entry = {t: entry.get(t, entry[blk.terms[0]]) for t in blk.terms}
+            if len({_number(v, f"['sd'][{key!r}]") for v in entry.values()}) > 1:
+                raise ArgumentError(
+                    f"params['sd'][{key!r}]: block {blk.name!r} ({blk.covariance.name}) has "
+                    f"one SD for all its terms; give it once, e.g. {{{blk.terms[0]!r}: 1.0}}"
+                )
         values = []
         for t in blk.terms:
             if t not in entry:
@@ -242,6 +268,15 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                         f"params['cor'][{ckey!r}][{pair!r}] must be 0"
                     )
                 j, k = blk.terms.index(pair[0]), blk.terms.index(pair[1])
+                if blk.covariance.cor_tag:  # ar1/cs: rho, as the first two terms' pair
+                    if {j, k} != {0, 1}:
+                        raise ArgumentError(
+                            f"params['cor'][{ckey!r}]: block {blk.name!r} "
+                            f"({blk.covariance.name}) has one correlation rho; give it as the "
+                            f"pair {(blk.terms[0], blk.terms[1])!r}"
+                        )
+                    c = structure_correlation(blk, np.array([v]))[0]
+                    continue
                 c[j, k] = c[k, j] = v
                 used_terms.setdefault(("cor", str(ckey)), set()).add(str(pair))
             try:

@@ -3,7 +3,7 @@
 :func:`recover` simulates data from the model's design (:mod:`pyglmm.workflow.simulation`) at
 given parameters, or, with ``params=None``, at parameters drawn from the prior for every
 simulation (simulation-based calibration, Talts et al. 2018), refits each data set with the same
-formula, family and priors (through :mod:`pyglmm.workflow.executors`), and reports per
+formula, family, priors and ``data2`` (through :mod:`pyglmm.workflow.executors`), and reports per
 parameter the truth, posterior mean, 95% interval and coverage, plus the SBC rank of the truth
 among ``n_ranks`` thinned posterior draws and a chi-square test of the ranks' uniformity.
 """
@@ -99,12 +99,13 @@ def recover(
 
     ``params``: true values in the format of :mod:`pyglmm.workflow.prior_draws`; None draws them
     from the priors for each simulation (simulation-based calibration proper). Each data set is
-    refitted as ``Model(formula, sim, family, priors=<the model's priors>)`` with ``fit_kwargs``
-    (defaults ``progressbar=False, warn=False``, the model's parameterization, a seed per
-    simulation derived from ``seed``). ``executor``: None or ``"serial"`` (in this process, the
-    default), ``"processes"`` (a local spawn process pool with ``min(n_sims, cpu_count)``
-    workers, each fit on ``cpu_count // workers`` cores; a script needs the ``if __name__ ==
-    "__main__":`` guard), a ``concurrent.futures.Executor`` or a ``dask.distributed.Client``.
+    refitted as ``Model(formula, sim, family, priors=<the model's priors>, data2=<the
+    model's>)`` with ``fit_kwargs`` (defaults ``progressbar=False, warn=False``, the model's
+    parameterization, a seed per simulation derived from ``seed``). ``executor``: None or
+    ``"serial"`` (in this process, the default), ``"processes"`` (a local spawn process pool
+    with ``min(n_sims, cpu_count)`` workers, each fit on ``cpu_count // workers`` cores; a
+    script needs the ``if __name__ == "__main__":`` guard), a ``concurrent.futures.Executor`` or
+    a ``dask.distributed.Client``.
     ``n_ranks`` (L): the number of evenly thinned posterior draws the SBC rank is computed
     among.
     """
@@ -145,6 +146,7 @@ def recover(
                 job_kwargs,
                 n_ranks,
                 False,
+                model.data2,
             )
         )
     results = run_jobs(

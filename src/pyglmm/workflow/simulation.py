@@ -2,7 +2,11 @@
 parameter values or at draws from the prior (:mod:`pyglmm.workflow.prior_draws` reads both).
 
 For one parameter set the simulation is ``r_k = z_k L_k'`` with ``z ~ N(0, 1)`` (levels x q)
-and ``L_k`` the Cholesky factor of ``diag(sd) cor diag(sd)`` (``BlockKind.cholesky``);
+and ``L_k`` the Cholesky factor of ``diag(sd) cor diag(sd)`` (``BlockKind.cholesky``; for
+``ar1``/``cs`` blocks ``cor`` is ``rho^|i-j|`` / compound symmetry); a block with a known
+covariance among its levels (``gr(g, cov = A)``) has ``r_k = (L_A z_k) L_k'``, so
+``vec(r_k) ~ N(0, Sigma_k (x) A)``, and with ``kron(U, V)`` ``L_A z`` is ``L_U Z L_V'`` per
+term (:meth:`~pyglmm.design.levelcov.LevelCovariance.left_multiply`);
 ``eta = X b + offset + sum_k Z_k r_k`` (:func:`pyglmm.posterior.design_eta`),
 ``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``). The simulated response is
 written into a copy of the data (so it must be a bare column, or ``cbind``/``trials`` of bare
@@ -25,7 +29,7 @@ from ..formula import variable_names
 from ..posterior import design_eta
 from ..results.params import ParamDraws
 from ..spec import ModelSpec
-from .prior_draws import check_simulable, draw_prior, params_from_dict
+from .prior_draws import draw_prior, params_from_dict
 
 if TYPE_CHECKING:
     from ..design import Design
@@ -34,15 +38,17 @@ if TYPE_CHECKING:
 def draw_effects(
     design: Design, pd_: ParamDraws, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
-    """Random effects per block: (S, levels, q) with covariance diag(sd) cor diag(sd).
-    Structured kinds (known level covariance, ar1, cs) are refused
-    (:class:`~pyglmm.errors.UnsupportedModelError`)."""
-    check_simulable(design)
+    """Random effects per block: (S, levels, q) with covariance diag(sd) cor diag(sd)
+    across terms, and ``K`` across levels for a known covariance (module docstring)."""
     out: dict[str, np.ndarray] = {}
     for blk in design.blocks:
         sd, cor = pd_.sd[blk.name], pd_.cor[blk.name]
         chol = blk.covariance.cholesky(sd, cor)
         z = rng.standard_normal((pd_.n_draws, blk.n_levels, blk.q))
+        if blk.level_cov is not None:  # L_K z, every draw and term at once
+            cols = z.transpose(1, 0, 2).reshape(blk.n_levels, -1)
+            lz = np.asarray(blk.level_cov.left_multiply(cols))
+            z = lz.reshape(blk.n_levels, pd_.n_draws, blk.q).transpose(1, 0, 2)
         out[blk.name] = np.einsum("sqk,slk->slq", chol, z)
     return out
 
