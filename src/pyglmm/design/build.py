@@ -32,9 +32,8 @@ from .frame import (
     check_finite_columns,
     check_fixed_column_types,
     dmatrix,
+    drop_missing_rows,
     finite_matrix,
-    format_counts,
-    na_counts,
     patsy_call,
     patsy_frame,
 )
@@ -73,27 +72,7 @@ def build_design(
     if n_total == 0:
         raise DesignError("empty data: the DataFrame has no rows")
 
-    counts = na_counts(data, names)
-    n_dropped = 0
-    if counts:
-        keep = ~data[names].isna().to_numpy().any(axis=1)
-        n_dropped = int(n_total - keep.sum())
-        if missing == "raise":
-            raise DesignError(
-                f"{n_dropped} of {n_total} rows have missing values in: {format_counts(counts)}"
-                " (use missing='drop' to drop them)"
-            )
-        if n_dropped == n_total:
-            raise DesignError(
-                f"empty data: all {n_total} rows have missing values in: {format_counts(counts)}"
-            )
-        warnings.warn(
-            f"dropped {n_dropped} of {n_total} rows with missing values in: "
-            f"{format_counts(counts)}",
-            UserWarning,
-            stacklevel=2,
-        )
-        data = data.iloc[np.flatnonzero(keep)]
+    data, n_dropped = drop_missing_rows(data, names, missing, stacklevel=2)
     frame = patsy_frame(data, names)
     check_finite_columns(frame, names, "data")
     frame = add_placeholders(frame, formula.me, data)

@@ -19,19 +19,17 @@ are merged into one block whose columns feed different predictors (``REBlock.col
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 
 from ..errors import DesignError
 from ..formula import ParsedFormula
 from ..formula.distributional import dpar_design_formula
 from .build import build_design, drop_aliased_columns
-from .frame import as_frame, check_columns, format_counts, na_counts
+from .frame import as_frame, check_columns, drop_missing_rows
 from .ids import merge_id_blocks
 from .records import Design, DparPart
 
@@ -51,27 +49,7 @@ def build_distributional_design(
         dict.fromkeys([*main.variables(), *(v for f in built.values() for v in f.variables())])
     )
     check_columns(names, data)
-    counts = na_counts(data, names)
-    n_dropped = 0
-    if counts:
-        keep = ~data[names].isna().to_numpy().any(axis=1)
-        n_dropped = int(len(data) - keep.sum())
-        if missing == "raise":
-            raise DesignError(
-                f"{n_dropped} of {len(data)} rows have missing values in: "
-                f"{format_counts(counts)} (use missing='drop' to drop them)"
-            )
-        if n_dropped == len(data):
-            raise DesignError(
-                f"empty data: all {len(data)} rows have missing values in: {format_counts(counts)}"
-            )
-        warnings.warn(
-            f"dropped {n_dropped} of {len(data)} rows with missing values in: "
-            f"{format_counts(counts)}",
-            UserWarning,
-            stacklevel=3,
-        )
-        data = data.iloc[np.flatnonzero(keep)]
+    data, n_dropped = drop_missing_rows(data, names, missing, stacklevel=3)
     design = drop_aliased_columns(build_design(main, data, missing="raise", data2=data2))
     parts: list[DparPart] = []
     blocks = list(design.blocks)

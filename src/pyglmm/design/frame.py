@@ -86,6 +86,36 @@ def format_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{name} ({k})" for name, k in counts.items())
 
 
+def drop_missing_rows(
+    data: pd.DataFrame, names: list[str], missing: str, stacklevel: int
+) -> tuple[pd.DataFrame, int]:
+    """``data`` without the rows that have a missing value in any of ``names``, and how many
+    were dropped: with a ``UserWarning`` naming the columns and their counts
+    (``missing="drop"``; ``stacklevel`` counted from the caller) or a :class:`DesignError`
+    (``missing="raise"``, or when no row is left)."""
+    counts = na_counts(data, names)
+    if not counts:
+        return data, 0
+    n_total = len(data)
+    keep = ~data[names].isna().to_numpy().any(axis=1)
+    n_dropped = int(n_total - keep.sum())
+    if missing == "raise":
+        raise DesignError(
+            f"{n_dropped} of {n_total} rows have missing values in: {format_counts(counts)}"
+            " (use missing='drop' to drop them)"
+        )
+    if n_dropped == n_total:
+        raise DesignError(
+            f"empty data: all {n_total} rows have missing values in: {format_counts(counts)}"
+        )
+    warnings.warn(
+        f"dropped {n_dropped} of {n_total} rows with missing values in: {format_counts(counts)}",
+        UserWarning,
+        stacklevel=stacklevel + 1,
+    )
+    return data.iloc[np.flatnonzero(keep)], n_dropped
+
+
 def patsy_frame(data: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     """The used columns, nullable numeric extension dtypes converted to numpy dtypes."""
     cols: dict[str, Any] = {}
