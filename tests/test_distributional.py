@@ -114,8 +114,6 @@ def test_engines_refuse_distributional_models():
         pg.Model(pg.bf("y ~ x + (1 | g)", "sigma ~ x"), df, parameterization={"g": "marginal"})
     with pytest.raises(pg.UnsupportedModelError, match="distributional"):
         m.optimize()
-    with pytest.raises(pg.UnsupportedModelError, match="distributional"):
-        m.simulate(seed=1)
 
 
 # --- the log density against scipy --------------------------------------------------------------
@@ -289,3 +287,139 @@ def test_negative_binomial_shape_recovery():
     for name, truth in {"x": 0.5, "shape_Intercept": 0.5, "shape_x": 0.8}.items():
         assert fe.loc[name, "Q2.5"] <= truth <= fe.loc[name, "Q97.5"], (name, fe)
     assert "shape" not in set(fit.summary()["class"])
+
+
+# --- simulation with a row-varying parameter -----------------------------------------------------
+def test_simulate_draws_the_row_sigma():
+    """``simulate`` at given parameters: y_i ~ N(b0 + b1 x_i, exp(s0 + s1 x_i + v_g[i])); the
+    residuals' SD in bins of x follows exp(s0 + s1 x) (the reference), and the drawn effects
+    of ``sigma``'s block are reported under its group."""
+    rng = np.random.default_rng(11)
+    n = 20_000
+    df = pd.DataFrame(
+        {"y": 0.0, "x": rng.uniform(-2, 2, n), "g": [f"g{k}" for k in rng.integers(0, 5, n)]}
+    )
+    m = pg.Model(pg.bf("y ~ x", "sigma ~ x + (1 | g)"), df)
+    params = {
+        "b": {"Intercept": 1.0, "x": 2.0, "sigma_Intercept": np.log(0.5), "sigma_x": 0.6},
+        "sd": {"g": 1e-12},  # sigma's block, by its group: effects ~ 0
+    }
+    sim = m.simulate(params=params, seed=3)
+    resid = sim["y"] - (1.0 + 2.0 * sim["x"])
+    for lo in (-2.0, -1.0, 0.0, 1.0):
+        inside = (sim["x"] >= lo) & (sim["x"] < lo + 1)
+        x_mid = sim["x"][inside]
+        expected = np.sqrt(np.mean(np.exp(2 * (np.log(0.5) + 0.6 * x_mid))))
+        assert resid[inside].std() == pytest.approx(expected, rel=0.05), lo
+    assert sim.attrs["params"]["b"]["sigma_x"] == 0.6
+    assert list(sim.attrs["ranef"]["g"].columns) == ["sigma_Intercept"]
+    with pytest.raises(pg.ArgumentError, match="has a formula"):
+        m.simulate(params={**params, "sigma": 1.0})
+    with pytest.raises(pg.ArgumentError, match=r"missing coefficient\(s\) \['sigma_x'\]"):
+        m.simulate(params={**params, "b": {"Intercept": 1.0, "x": 2.0, "sigma_Intercept": 0.0}})
+
+
+def test_prior_draws_of_a_distributional_model():
+    """Prior draws: ``sigma_Intercept`` is the formula's intercept on centred predictors,
+    drawn from its prior (``Intercept_sigma``); with ``sigma ~ 1`` it is that prior's draw,
+    and the simulated responses have the spread it implies."""
+    df = tiny()
+    m = pg.Model(
+        pg.bf("y ~ 1", "sigma ~ 1"),
+        df,
+        priors={
+            "Intercept": pg.prior("Normal", mu=0, sigma=1e-6),
+            "Intercept_sigma": pg.prior("Normal", mu=np.log(2.0), sigma=1e-6),
+        },
+    )
+    sims = m.simulate(n=200, seed=4)
+    b = [s.attrs["params"]["b"]["sigma_Intercept"] for s in sims]
+    np.testing.assert_allclose(b, np.log(2.0), atol=1e-4)
+    y = np.concatenate([s["y"].to_numpy() for s in sims])
+    assert stats.kstest(y, stats.norm(0, 2.0).cdf).pvalue > 0.01
+    pp = m.prior_predictive(draws=50, seed=5)
+    assert pp.shape == (50, len(df)) and np.isfinite(pp).all()
+
+
+@pytest.mark.slow
+def test_seed_example_through_recover():
+    """The seed example of #17 through ``pg.recover``: data simulated from the model at the
+    truth of :data:`TRUTH` (the row's and column's effects on the mean and on log sigma drawn
+    from those SDs) and refitted; every parameter inside its 95% interval."""
+    model = pg.Model(
+        pg.bf("y ~ 1 + (1 | treat) + (1 | group)", "sigma ~ 1 + (1 | treat) + (1 | group)"),
+        seed_data(),
+    )
+    params = {
+        "b": {"Intercept": TRUTH["Intercept"], "sigma_Intercept": TRUTH["sigma_Intercept"]},
+        "sd": {
+            "treat": {
+                "Intercept": TRUTH["sd(Intercept) treat"],
+                "sigma_Intercept": TRUTH["sd(sigma_Intercept) treat"],
+            },
+            "group": {
+                "Intercept": TRUTH["sd(Intercept) group"],
+                "sigma_Intercept": TRUTH["sd(sigma_Intercept) group"],
+            },
+        },
+    }
+    res = pg.recover(
+        model, params, n_sims=1, seed=7, fit_kwargs={"draws": 300, "tune": 300, "chains": 2}
+    )
+    table = res.table.set_index("parameter")
+    assert set(table.index) == {
+        "b_Intercept",
+        "b_sigma_Intercept",
+        "sd_treat__Intercept",
+        "sd_group__Intercept",
+        "sd_sigma_treat__sigma_Intercept",
+        "sd_sigma_group__sigma_Intercept",
+    }
+    assert table.loc["b_sigma_Intercept", "true"] == TRUTH["sigma_Intercept"]
+    assert res.all_covered, table[["true", "q2.5", "q97.5"]]
+
+
+# --- saving, loading, R^2 --------------------------------------------------------------------
+@pytest.mark.parametrize("data", [True, False])
+def test_save_and_load_round_trip(seed_fit, tmp_path, data):
+    """A saved distributional fit loads as the same model: the same summary, the same
+    predictions (mean and response draws with a seed) for new data, the bf formulas kept."""
+    fit = seed_fit
+    path = tmp_path / "fit.nc"
+    fit.save(path, data=data)
+    loaded = pg.load_fit(path)
+    assert loaded.model.bf == fit.model.bf
+    pd.testing.assert_frame_equal(loaded.summary(), fit.summary())
+    new = pd.DataFrame({"treat": ["t0", "t3", "t7"], "group": ["g00", "g05", "g11"]})
+    for kind in ("mean", "response"):
+        pd.testing.assert_frame_equal(
+            loaded.predict(new, kind=kind, seed=1), fit.predict(new, kind=kind, seed=1)
+        )
+    assert str(loaded) == str(fit)
+    if data:
+        pd.testing.assert_frame_equal(loaded.predict(), fit.predict())
+        np.testing.assert_allclose(loaded.loo().elpd_loo, fit.loo().elpd_loo)
+
+
+def test_r2_uses_the_row_sigma(seed_fit):
+    """``fit.r2()`` of a model whose sigma has a formula: per draw, var_i(mu) / (var_i(mu) +
+    mean_i sigma_i^2), with mu and log sigma summed from the draws' coefficients and effects
+    by hand (the reference)."""
+    fit = seed_fit
+    d, post = fit.design, fit.posterior
+    by = {blk.name: blk for blk in d.blocks}
+
+    def flat(name):
+        a = np.asarray(post[name].values)
+        return a.reshape(-1, *a.shape[2:])
+
+    mu = flat("b")[:, :1] + 0.0
+    log_sigma = flat("b_sigma")[:, :1] + 0.0
+    for name in ("treat", "group"):
+        mu = mu + flat(f"r_{name}")[:, by[name].codes, 0]
+        s = f"sigma_{name}"
+        log_sigma = log_sigma + flat(f"r_{s}")[:, by[s].codes, 0]
+    var_mu = mu.var(axis=1, ddof=1)
+    expected = var_mu / (var_mu + np.mean(np.exp(2 * log_sigma), axis=1))
+    np.testing.assert_allclose(fit.r2(summary=False), expected, rtol=1e-10)
+    assert fit.r2().loc["R2", "Estimate"] == pytest.approx(expected.mean())

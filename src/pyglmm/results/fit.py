@@ -22,7 +22,6 @@ from .. import names, stack
 from ..design import Design, REBlock
 from ..design.grouping import columns_by_group
 from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
-from ..errors import UnsupportedModelError
 from ..families import Family
 from ..spec import ModelSpec
 from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
@@ -250,16 +249,7 @@ class Fit:
         """Bayesian R^2 (Gelman et al. 2019) like brms's ``bayes_R2``."""
         from ..workflow.r2 import bayes_r2
 
-        self._refuse_distributional("fit.r2() (Bayesian R^2)")
         return bayes_r2(self, summary=summary)
-
-    def _refuse_distributional(self, what: str) -> None:
-        """:class:`UnsupportedModelError` for ``what`` on a model with distributional
-        formulas (``pg.bf``), which it does not cover yet."""
-        if self.design.dpars:
-            raise UnsupportedModelError(
-                f"{what} does not support distributional formulas (pg.bf) yet"
-            )
 
     # --- saving (see pyglmm.persist) -------------------------------------------------------
     def save(self, path: Any, data: bool = True) -> None:
@@ -276,7 +266,6 @@ class Fit:
         """
         from ..persist.write import save_fit
 
-        self._refuse_distributional("fit.save()")
         save_fit(self, path, data=data)
 
     # --- model criteria ------------------------------------------------------------------

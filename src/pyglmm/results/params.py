@@ -26,7 +26,7 @@ by a user) in the arrays the simulation needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -143,13 +143,16 @@ class ParamDraws:
     """Parameter values with a leading draws axis (S).
 
     ``b``: (S, p) over ``design.x_names``; ``sd[block]``: (S, q); ``cor[block]``: (S, q, q);
-    ``family[name]``: (S,).
+    ``family[name]``: (S,) for the family's parameters without a formula; ``dpar_b[name]``:
+    (S, p_name) over the ``x_names`` of a distributional parameter's formula (``pg.bf``),
+    reported as ``sigma_Intercept``, ``sigma_x`` (:attr:`DparPart.labels`).
     """
 
     b: np.ndarray
     sd: dict[str, np.ndarray]
     cor: dict[str, np.ndarray]
     family: dict[str, np.ndarray]
+    dpar_b: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_draws(self) -> int:
@@ -163,6 +166,7 @@ class ParamDraws:
             {k: v[sl] for k, v in self.sd.items()},
             {k: v[sl] for k, v in self.cor.items()},
             {k: v[sl] for k, v in self.family.items()},
+            {k: v[sl] for k, v in self.dpar_b.items()},
         )
 
     def nested(self, design: Design, s: int = 0) -> dict[str, Any]:
@@ -172,6 +176,9 @@ class ParamDraws:
             "sd": {},
             "cor": {},
         }
+        for part in design.dpars:  # sigma_Intercept, sigma_x: brms's names, among "b"
+            values = self.dpar_b[part.name][s]
+            out["b"] |= {c: float(v) for c, v in zip(part.labels, values, strict=True)}
         for blk in design.blocks:
             out["sd"][blk.name] = {
                 t: float(self.sd[blk.name][s, j]) for j, t in enumerate(blk.terms)
@@ -196,7 +203,9 @@ class ParamDraws:
     def values(self, ref: ParamRef) -> np.ndarray:
         """The array (draws first) that holds ``ref``'s variable."""
         if ref.cls == "b":
-            return self.b
+            if ref.var == names.FIXED:
+                return self.b
+            return {names.dpar_fixed(k): v for k, v in self.dpar_b.items()}[ref.var]
         if ref.cls == "sd":
             return self.sd[ref.block]
         if ref.cls == "cor":

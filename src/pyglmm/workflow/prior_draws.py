@@ -13,6 +13,12 @@ block names (``"g"``, ``"g_2"``) may be used instead. :func:`params_from_dict` c
 and names what is missing or out of range (SDs and ``Family.positive_params`` must be positive,
 correlation matrices positive definite).
 
+Distributional formulas (``pg.bf(..., "sigma ~ x + (1 | g)")``): the formula's coefficients
+are among ``"b"`` by brms's names (``"sigma_Intercept"``, ``"sigma_x"``, on the link scale), its
+blocks' SDs under ``"sd"`` by block name (``"sigma_g"``) or group with the block's terms
+(``{"g": {"Intercept": 1, "sigma_Intercept": 0.3}}``), and the parameter has no value of its
+own (``"sigma"`` is refused).
+
 Structured blocks: an ``ar1`` block has one SD (a number, or its first term's entry; other
 terms may repeat it), and an ``ar1``/``cs`` block one correlation rho, given as the pair of its
 first two terms (``{("t1", "t2"): rho}``, the pair the summary reports as ``ar1``/``cs``), from
@@ -39,22 +45,17 @@ from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
 
 if TYPE_CHECKING:
-    from ..design import Design, REBlock
+    from ..design import Design, DparPart, REBlock
 
 
 def check_simulable(design: Any) -> None:
     """:class:`UnsupportedModelError` for a design with ``me()`` terms (simulation does not
-    draw latent predictors: their distribution is a model of the data, not of the design) or
-    with distributional formulas (``pg.bf``), which simulation does not draw yet."""
+    draw latent predictors: their distribution is a model of the data, not of the design)."""
     if getattr(design, "me", None) is not None:
         raise UnsupportedModelError(
             "simulation (simulate, recover, prior draws) of a model with me() terms is not "
             "supported yet: simulate the true predictors, their measurements and the response "
             "yourself"
-        )
-    if getattr(design, "dpars", ()):
-        raise UnsupportedModelError(
-            "simulation from a model with distributional formulas (pg.bf) is not supported yet"
         )
 
 
@@ -86,6 +87,14 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
     for name, p in ps.family.items():
         dists.append(p.dist_obj())
         keys.append(("family", name))
+    for part in design.dpars:  # a distributional formula's coefficients (pg.bf)
+        if part.name in ps.dpar_intercept:
+            dists.append(ps.dpar_intercept[part.name].dist_obj())
+            keys.append(("Intercept", part.name))
+        for c in part.x_names:
+            if c != "Intercept":
+                dists.append(ps.dpar_b[part.name][c].dist_obj())
+                keys.append(("b", part.name, c))
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     values = pm.draw(dists, draws=draws, random_seed=rng) if dists else []
     if len(dists) == 1:
@@ -96,13 +105,8 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
         for k, v in zip(keys, values, strict=True)
     }
 
-    b = np.zeros((draws, len(names)))
-    for j, c in enumerate(names):
-        if c != "Intercept":
-            b[:, j] = got[("b", c)]
-    fixed = centered_fixed(design)
-    if fixed.intercept is not None:  # (then the priors have an Intercept entry)
-        b[:, fixed.intercept] = fixed.b_intercept(got[("Intercept",)], b[:, list(fixed.slopes)])
+    b = _reported_b(design, draws, got, ())
+    dpar_b = {part.name: _reported_b(part, draws, got, (part.name,)) for part in design.dpars}
     sd = {}
     for blk in design.blocks:
         drawn = blk.terms[:1] * blk.q if blk.covariance.shared_sd else blk.terms
@@ -116,7 +120,25 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
         else:
             cor[blk.name] = _eye(draws, blk.q)
     fam = {name: got[("family", name)] for name in ps.family}
-    return ParamDraws(b, sd, cor, fam)
+    return ParamDraws(b, sd, cor, fam, dpar_b)
+
+
+def _reported_b(
+    part: Design | DparPart, draws: int, got: Mapping[tuple[str, ...], np.ndarray], key: tuple
+) -> np.ndarray:
+    """The reported coefficients (draws, p) of the mean's (``key = ()``) or a distributional
+    formula's (``key = (name,)``) fixed part from prior draws of the slopes and of the
+    intercept on centred predictors: ``b_Intercept = Intercept - xbar . slopes``."""
+    b = np.zeros((draws, len(part.x_names)))
+    for j, c in enumerate(part.x_names):
+        if c != "Intercept":
+            b[:, j] = got[("b", *key, c)]
+    fixed = centered_fixed(part)
+    if fixed.intercept is not None and ("Intercept", *key) in got:
+        b[:, fixed.intercept] = fixed.b_intercept(
+            got[("Intercept", *key)], b[:, list(fixed.slopes)]
+        )
+    return b
 
 
 def structure_correlation(blk: REBlock, rho: np.ndarray) -> np.ndarray:
@@ -163,21 +185,22 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     if unknown:
         raise ArgumentError(f"unknown params key(s) {unknown}; known: {sorted(allowed)}")
 
-    # fixed effects: all required
-    b_spec = params.get("b", {} if not design.x_names else None)
+    # fixed effects: all required (a distributional formula's by brms's name, sigma_x)
+    coefs = [*design.x_names, *(c for part in design.dpars for c in part.labels)]
+    b_spec = params.get("b", {} if not coefs else None)
     if not isinstance(b_spec, Mapping):
-        raise ArgumentError(
-            f"params['b'] must be a dict of every fixed effect: {list(design.x_names)}"
-        )
-    extra = sorted(str(k) for k in set(b_spec) - set(design.x_names))
+        raise ArgumentError(f"params['b'] must be a dict of every fixed effect: {coefs}")
+    extra = sorted(str(k) for k in set(b_spec) - set(coefs))
     if extra:
-        raise ArgumentError(
-            f"params['b'] names unknown coefficient(s) {extra}; known: {list(design.x_names)}"
-        )
-    missing = [c for c in design.x_names if c not in b_spec]
+        raise ArgumentError(f"params['b'] names unknown coefficient(s) {extra}; known: {coefs}")
+    missing = [c for c in coefs if c not in b_spec]
     if missing:
         raise ArgumentError(f"params['b'] is missing coefficient(s) {missing}")
     b = np.array([[_number(b_spec[c], f"['b'][{c!r}]") for c in design.x_names]])
+    dpar_b = {
+        part.name: np.array([[_number(b_spec[c], f"['b'][{c!r}]") for c in part.labels]])
+        for part in design.dpars
+    }
 
     # group keys
     keys = {blk.name for blk in design.blocks} | {blk.group for blk in design.blocks}
@@ -311,11 +334,20 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                     )
 
     fam: dict[str, np.ndarray] = {}
+    modelled = {part.name for part in design.dpars}
+    given = sorted(modelled & set(params))
+    if given:
+        raise ArgumentError(
+            f"params[{given[0]!r}]: {given[0]!r} has a formula (pg.bf); give its "
+            f"coefficients in params['b'] ({given[0]}_Intercept, ...)"
+        )
     for name in family.params:
+        if name in modelled:
+            continue
         if name not in params:
             raise ArgumentError(f"params is missing the family parameter {name!r}")
         v = _number(params[name], f"[{name!r}]")
         if v <= 0 and name in family.positive_params:
             raise ArgumentError(f"params[{name!r}] must be > 0, got {v}")
         fam[name] = np.array([v])
-    return ParamDraws(b, sd, cor, fam)
+    return ParamDraws(b, sd, cor, fam, dpar_b)
