@@ -432,6 +432,34 @@ def test_simulate_draws_the_row_sigma():
         m.simulate(params={**params, "b": {"Intercept": 1.0, "x": 2.0, "sigma_Intercept": 0.0}})
 
 
+@pytest.mark.parametrize(
+    ("family", "dpar", "y0", "variance"),
+    [
+        ("gamma", "shape", 1.0, lambda mu, k: mu**2 / k),
+        ("beta", "phi", 0.5, lambda mu, k: mu * (1 - mu) / (1 + k)),
+        ("student", "nu", 0.0, lambda mu, k: k / (k - 2)),  # sigma = 1
+    ],
+)
+def test_simulate_other_families_row_parameter(family, dpar, y0, variance):
+    """``simulate`` with ``<dpar> ~ x`` for gamma (shape), beta (phi) and student (nu): the
+    simulated variance in bins of x against the family's variance at the row's parameter
+    ``exp(2.0 + 0.5 x)`` (nu: ``1 + exp(...)``), the reference."""
+    rng = np.random.default_rng(12)
+    n = 40_000
+    df = pd.DataFrame({"y": y0, "x": rng.uniform(-1, 1, n)})
+    m = pg.Model(pg.bf("y ~ 1", f"{dpar} ~ x"), df, family=family)
+    b = {"Intercept": 0.0, f"{dpar}_Intercept": 2.0, f"{dpar}_x": 0.5}
+    params = {"b": b, **({"sigma": 1.0} if family == "student" else {})}
+    sim = m.simulate(params=params, seed=5)
+    mu = float(m.family.linkinv_np(np.array(0.0)))
+    for lo in (-1.0, 0.0):
+        inside = (sim["x"] >= lo) & (sim["x"] < lo + 1)
+        eta = 2.0 + 0.5 * sim["x"][inside]
+        k = 1 + np.exp(eta) if dpar == "nu" else np.exp(eta)
+        expected = np.mean(variance(mu, k))
+        assert sim["y"][inside].var() == pytest.approx(expected, rel=0.1), lo
+
+
 def test_prior_draws_of_a_distributional_model():
     """Prior draws: ``sigma_Intercept`` is the formula's intercept on centred predictors,
     drawn from its prior (``Intercept_sigma``); with ``sigma ~ 1`` it is that prior's draw,
