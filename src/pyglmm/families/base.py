@@ -450,12 +450,6 @@ def _per_draw(value: np.ndarray, like: np.ndarray) -> np.ndarray:
     return v.reshape(-1, *([1] * (like.ndim - 1)))
 
 
-def _per_row(value: np.ndarray) -> bool:
-    """Whether a parameter varies by row (draws x rows, a distributional formula's, ``pg.bf``)
-    rather than by draw only ((draws,) or a (draws, 1) column)."""
-    return bool(value.ndim == 2 and value.shape[1] > 1)
-
-
 def _scalar_per_draw(value: np.ndarray) -> np.ndarray:
     """A per-draw parameter as a flat (draws,) array (also from a (draws, 1) column)."""
     return np.asarray(value).reshape(-1)

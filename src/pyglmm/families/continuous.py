@@ -26,10 +26,15 @@ from .base import (
     _IdentityScaled,
     _LogScaled,
     _per_draw,
-    _per_row,
     _scalar_per_draw,
 )
 from .registry import register
+
+
+def _per_row(value: np.ndarray) -> bool:
+    """Whether a parameter varies by row (draws x rows, a distributional formula's, ``pg.bf``)
+    rather than by draw only ((draws,) or a (draws, 1) column)."""
+    return bool(value.ndim == 2 and value.shape[1] > 1)
 
 
 @register
