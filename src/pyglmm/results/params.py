@@ -91,11 +91,16 @@ class ParamRef:
 
 
 def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]:
-    """Every reported scalar parameter in brms's draws order (its ``variables()``): fixed
+    """Every reported scalar parameter in brms's draws order (its ``variables()``): an
+    ordinal model's thresholds (``Intercept[1]``, ..., key ``b_Intercept[1]``), fixed
     effects (the mean's, then each distributional formula's, ``sigma_Intercept``,
     ``sigma_x``: key ``b_sigma_x``, as brms), SDs (block by block), correlations, the family's
     parameters (those without a formula)."""
-    out = [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
+    n_thres = len(getattr(design, "categories", ())) - 1  # an ordinal model's thresholds
+    out = [
+        ParamRef("b", names.THRESHOLDS, (k,), var1=f"Intercept[{k + 1}]") for k in range(n_thres)
+    ]
+    out += [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
     dpars = getattr(design, "dpars", ())
     for part in dpars:
         var = names.dpar_fixed(part.name)
@@ -195,6 +200,8 @@ class ParamDraws:
 
     def values(self, ref: ParamRef) -> np.ndarray:
         """The array (draws first) that holds ``ref``'s variable."""
+        if ref.var == names.THRESHOLDS:
+            return self.family[names.THRESHOLDS]
         if ref.cls == "b":
             return self.b
         if ref.cls == "sd":

@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 def check_simulable(design: Any) -> None:
     """:class:`UnsupportedModelError` for a design with ``me()`` terms (simulation does not
     draw latent predictors: their distribution is a model of the data, not of the design) or
-    with distributional formulas (``pg.bf``), which simulation does not draw yet."""
+    with distributional formulas (``pg.bf``) or an ordinal response (``cumulative``), which
+    simulation does not draw yet."""
     if getattr(design, "me", None) is not None:
         raise UnsupportedModelError(
             "simulation (simulate, recover, prior draws) of a model with me() terms is not "
@@ -55,6 +56,11 @@ def check_simulable(design: Any) -> None:
     if getattr(design, "dpars", ()):
         raise UnsupportedModelError(
             "simulation from a model with distributional formulas (pg.bf) is not supported yet"
+        )
+    if getattr(design, "categories", ()):
+        raise UnsupportedModelError(
+            "simulation (simulate, recover, prior draws) of an ordinal (cumulative) model is not "
+            "supported yet"
         )
 
 
