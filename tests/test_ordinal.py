@@ -15,7 +15,7 @@ import xarray as xr
 from scipy import stats
 
 import pyglmm as pg
-from pyglmm.errors import ArgumentError, FamilyError, PriorError, UnsupportedModelError
+from pyglmm.errors import ArgumentError, FamilyError, PriorError
 from pyglmm.families.base import ResponseError
 from pyglmm.families.ordinal import category_probabilities
 from pyglmm.posterior import pointwise_loglik
@@ -216,12 +216,41 @@ def test_priors_code_and_refusals():
     # no point fit and no kernel: refused cleanly; fit() uses the PyMC model by itself
     with pytest.raises(FamilyError, match="no point fit"):
         m.optimize()
-    with pytest.raises(UnsupportedModelError, match="ordinal"):
-        m.simulate(seed=1)
     with pytest.raises(ArgumentError, match="no kernel"):
         m.fit(kernel=True, draws=5, tune=5, chains=1)
     with pytest.raises(FamilyError):
         pg.Model(pg.bf("y ~ x", "sigma ~ x"), df, family="cumulative")
+
+
+# --- simulation --------------------------------------------------------------------------
+def test_simulate_frequencies_and_prior_draws():
+    """simulate(params=...) at b = 0, sd = 0: every row's category has the probabilities
+    F(tau_k) - F(tau_{k-1}) (scipy); 20 data sets x 300 rows, within 5 binomial SEs. The
+    response keeps its ordered Categorical; prior draws give increasing thresholds."""
+    df = _data()
+    labels = ["a", "b", "c", "d"]
+    df["r"] = pd.Categorical.from_codes(df["y"] - 1, categories=labels, ordered=True)
+    model = pg.Model("r ~ x + (1 | g)", df, family="cumulative")
+    cuts = [-1.0, 0.2, 1.1]
+    params = {"b": {"x": 0.0}, "sd": {"g": 0.0}, "Intercept": cuts}
+    sims = model.simulate(params=params, n=20, seed=4)
+    assert sims[0]["r"].dtype == df["r"].dtype
+    assert sims[0].attrs["params"]["Intercept"] == cuts
+    y = np.concatenate([s["r"].cat.codes.to_numpy() + 1 for s in sims])
+    full = np.concatenate([[-np.inf], cuts, [np.inf]])
+    p = np.diff(stats.logistic.cdf(full))
+    freq = np.array([(y == k).mean() for k in range(1, 5)])
+    assert np.all(np.abs(freq - p) < 5 * np.sqrt(p * (1 - p) / y.size))
+    with pytest.raises(ArgumentError, match="increase"):
+        model.simulate(params={**params, "Intercept": [0.0, -1.0, 2.0]})
+    with pytest.raises(ArgumentError, match="3 thresholds"):
+        model.simulate(params={**params, "Intercept": [0.0, 1.0]})
+    prior = model.prior_predictive(draws=50, seed=3)
+    assert prior.shape == (50, len(df)) and set(np.unique(prior)) <= {1, 2, 3, 4}
+    from pyglmm.workflow.prior_draws import draw_prior
+
+    thr = draw_prior(model, 200, np.random.default_rng(0)).family["b_Intercept"]
+    assert thr.shape == (200, 3) and np.all(np.diff(thr, axis=1) > 0)
 
 
 # --- fits ------------------------------------------------------------------------------
@@ -329,3 +358,23 @@ def test_wine_against_clmm():
         assert z < 0.3, (name, fe.loc[name].to_dict(), value)
     vc = fit.varcorr()
     assert vc.loc[0, "Q2.5"] < ref["judge_sd"] < vc.loc[0, "Q97.5"]
+
+
+@pytest.mark.slow
+def test_recover_at_fixed_parameters():
+    """pg.recover: two data sets simulated at fixed parameters and refitted (2 x 300 draws)."""
+    df = _simulated()
+    model = pg.Model("y ~ x + (1 | g)", df, family="cumulative")
+    params = {"b": {"x": 0.8}, "sd": {"g": 0.7}, "Intercept": [-1.2, 0.2, 1.6]}
+    res = pg.recover(
+        model,
+        params,
+        n_sims=2,
+        seed=3,
+        fit_kwargs={"draws": 300, "tune": 300, "chains": 2},
+    )
+    expected = {"b_Intercept[1]", "b_Intercept[2]", "b_Intercept[3]", "b_x", "sd_g__Intercept"}
+    assert set(res.table["parameter"]) == expected
+    truths = res.table.groupby("parameter")["true"].first()
+    assert truths["b_Intercept[2]"] == 0.2 and truths["b_x"] == 0.8
+    assert res.table["covered"].mean() >= 0.8  # 10 intervals of 95%

@@ -148,7 +148,7 @@ class ParamDraws:
     """Parameter values with a leading draws axis (S).
 
     ``b``: (S, p) over ``design.x_names``; ``sd[block]``: (S, q); ``cor[block]``: (S, q, q);
-    ``family[name]``: (S,).
+    ``family[name]``: (S,); an ordinal model's thresholds ``family["b_Intercept"]``: (S, K - 1).
     """
 
     b: np.ndarray
@@ -188,14 +188,17 @@ class ParamDraws:
                     for j, k in blk.covariance.cor_pairs(blk.q)
                 }
         for name, v in self.family.items():
-            out[name] = float(v[s])
+            if name == names.THRESHOLDS:  # an ordinal model's, as params["Intercept"]
+                out["Intercept"] = [float(t) for t in v[s]]
+            else:
+                out[name] = float(v[s])
         return out
 
     def flat(self, design: Design, s: int = 0) -> dict[str, float]:
         """Draw ``s`` as ``{key: value}`` (:attr:`ParamRef.key`)."""
         return {
             ref.key: float(ref.take(self.values(ref)[s]))
-            for ref in parameters(design, tuple(self.family))
+            for ref in parameters(design, tuple(k for k in self.family if k != names.THRESHOLDS))
         }
 
     def values(self, ref: ParamRef) -> np.ndarray:

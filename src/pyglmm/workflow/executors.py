@@ -129,6 +129,8 @@ def prior_spec(model: ModelSpec) -> dict[str, Any]:
     for block, p in ps.cor.items():  # by class: "cor" (LKJ, cs's rho) or "ar" (ar1's rho)
         spec.setdefault(ps.cor_class.get(block, "cor"), {})[block] = p
     spec.update(ps.family)
+    if ps.thresholds:  # an ordinal model's, by index
+        spec["Intercept"] = {str(k): p for k, p in enumerate(ps.thresholds, start=1)}
     return spec
 
 
