@@ -26,6 +26,7 @@ from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
 from .families.base import ResponseError
+from .families.ordinal import ordinal_response, threshold_design
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
 from .formula.measurement import refuse_me_with_dpars
 from .information import block_information, cheap_point_fit
@@ -90,6 +91,7 @@ class Model:
         # keeps the text the user wrote
         parsed = parse_formula(quote_columns(text, data.columns))
         self.formula: ParsedFormula = replace(parsed, formula=text)
+        frame, labels = data, None
         if self.bf is not None and self.bf.dpars:
             self.family.check_dpars(self.bf.dpar_names)
             dpars = {
@@ -101,13 +103,17 @@ class Model:
                 self.formula, dpars, data, missing=missing, data2=data2
             )
         else:
+            if self.family.thresholds:  # ordinal: the categories' codes (families.ordinal)
+                frame, labels = ordinal_response(data, self.formula.response, self.family.name)
             self.design = drop_aliased_columns(
-                build_design(self.formula, data, missing=missing, data2=data2, mecor=mecor)
+                build_design(self.formula, frame, missing=missing, data2=data2, mecor=mecor)
             )
         try:
             self.family.validate(self.design.y, self.design.trials)
         except ResponseError as err:  # name the rows as the user's data does (after any drop)
             raise err.located(self.design.index) from None
+        if self.family.thresholds:
+            self.design = threshold_design(self.design, labels, self.family.name)
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
         resolve_parameterization(  # checks it

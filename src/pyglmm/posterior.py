@@ -149,10 +149,13 @@ def family_params(
     new_effects: Callable[[str, slice], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The family's parameters for ``draws``: (draws,) for a parameter without a formula,
+    (draws, K - 1) for an ordinal model's thresholds (``names.THRESHOLDS``),
     (draws x rows) ``linkinv(eta_dpar)`` for one with a formula (``data``,
     ``include_random``, ``new_effects``: as :func:`linear_predictor` takes them)."""
     modelled = {p.name for p in design.dpars}
     out = {p: flat_draws(posterior, p)[draws] for p in family.params if p not in modelled}
+    if design.categories:  # an ordinal model's thresholds, (draws, K - 1)
+        out[names.THRESHOLDS] = flat_draws(posterior, names.THRESHOLDS)[draws]
     for part in design.dpars:
         eta = linear_predictor(
             design, posterior, data, draws, include_random, new_effects, dpar=part.name

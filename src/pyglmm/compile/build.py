@@ -28,6 +28,9 @@ covariance over all its columns, never hierarchically centered) and each column 
 own predictor: ``eta_{d_j} += Z[:, j] * r[codes, j]``.
 
 (no marginal block then: the integrated likelihood assumes one sigma).
+
+An ordinal model (``design.categories``): no intercept column; the thresholds
+``b_Intercept`` (:mod:`pyglmm.compile.ordinal`) enter the family's likelihood with ``eta``.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from ..priors import PriorSet
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
 from .measurement import latent_design, me_coords
+from .ordinal import add_thresholds, threshold_coords
 from .parameterization import (
     LevelPredictors,
     group_level_centering,
@@ -81,6 +85,7 @@ def coords_of(design: Design) -> dict[str, Any]:
         if part.has_intercept and slopes:
             coords[f"{dim}_slope"] = slopes
     coords |= me_coords(design)
+    coords |= threshold_coords(design)
     for blk in design.blocks:
         level, term = _dims(blk)
         coords[level] = list(blk.levels)
@@ -294,6 +299,10 @@ def build_model(
             for line in marginal.marginal_code(marginal_blk, latent, design.offset is not None):
                 code(line)
             pm.Potential("y_marginal", loglik)
+        elif design.categories:  # ordinal: thresholds, no mean (pyglmm.compile.ordinal)
+            fam_params[_names.THRESHOLDS] = add_thresholds(design, priors, family, fixed.b, code)
+            code(family.likelihood_code("y"))
+            family.likelihood("y", eta, design.y, fam_params, design.trials)
         else:
             code(f"mu = linkinv_{family.link}(eta)" if family.link != "identity" else "mu = eta")
             mu = family.linkinv(eta)

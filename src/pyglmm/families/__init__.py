@@ -5,10 +5,10 @@ defines the observation distribution ``y ~ D(mu, theta)``, where ``theta`` are t
 parameters (``sigma`` for gaussian).
 
 Modules: :mod:`.base` (:class:`Family`, ``LINKS``), :mod:`.registry` (``FAMILIES``,
-``ALIASES``, :func:`family`), :mod:`.continuous` and :mod:`.discrete` (the families). Nothing
-outside this package tests a family's name: what the rest of pyglmm needs to know is a
-:class:`Family` attribute or method (``discrete``, ``positive_params``,
-``information_factor``, ``marginalizable``, ``is_gaussian_identity``,
+``ALIASES``, :func:`family`), :mod:`.continuous` and :mod:`.discrete` (the families),
+:mod:`.ordinal` (``cumulative``). Nothing outside this package tests a family's name: what
+the rest of pyglmm needs to know is a :class:`Family` attribute or method (``discrete``,
+``positive_params``, ``information_factor``, ``marginalizable``, ``is_gaussian_identity``,
 ``expected_response``/``residual_variance`` for R^2, ``row_level_effects``, ...).
 
 To add a family: one ``@register``-ed subclass of :class:`Family` in :mod:`.continuous` or
@@ -33,6 +33,7 @@ from __future__ import annotations
 from .base import LINKS, Family
 from .continuous import Beta, Gamma, Gaussian, Lognormal, Student
 from .discrete import Bernoulli, Binomial, NegativeBinomial, Poisson
+from .ordinal import Cumulative
 from .registry import ALIASES, FAMILIES, family, register
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Bernoulli",
     "Beta",
     "Binomial",
+    "Cumulative",
     "Family",
     "Gamma",
     "Gaussian",

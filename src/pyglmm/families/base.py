@@ -158,6 +158,9 @@ class Family:
     # ``pyglmm.kernel.likelihoods.DENSITIES``: "binomial", "poisson", "negativebinomial"),
     # or None: the family is sampled through its PyMC model.
     kernel_density: ClassVar[str | None] = None
+    # An ordinal family (``cumulative``): the response is ordered categories and a vector of
+    # thresholds takes the intercept's place (``Design.categories``, :mod:`.ordinal`).
+    thresholds: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.link not in self.links:
@@ -372,6 +375,10 @@ class Family:
         """Pointwise log density of ``y`` (n,) given ``mu`` (draws x n) and parameter draws
         (each of shape (draws,))."""
         raise NotImplementedError
+
+    def probabilities(self, mu: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+        """An ordinal family's category probabilities (``mu.shape + (K,)``)."""
+        raise FamilyError(f"family {self.name!r} has no response categories")
 
     # --- moments (Bayesian R^2) --------------------------------------------------------
     def expected_response(

@@ -91,11 +91,16 @@ class ParamRef:
 
 
 def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]:
-    """Every reported scalar parameter in brms's draws order (its ``variables()``): fixed
+    """Every reported scalar parameter in brms's draws order (its ``variables()``): an
+    ordinal model's thresholds (``Intercept[1]``, ..., key ``b_Intercept[1]``), fixed
     effects (the mean's, then each distributional formula's, ``sigma_Intercept``,
     ``sigma_x``: key ``b_sigma_x``, as brms), SDs (block by block), correlations, the family's
     parameters (those without a formula)."""
-    out = [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
+    n_thres = len(getattr(design, "categories", ())) - 1  # an ordinal model's thresholds
+    out = [
+        ParamRef("b", names.THRESHOLDS, (k,), var1=f"Intercept[{k + 1}]") for k in range(n_thres)
+    ]
+    out += [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
     dpars = getattr(design, "dpars", ())
     for part in dpars:
         var = names.dpar_fixed(part.name)
@@ -146,6 +151,7 @@ class ParamDraws:
     ``family[name]``: (S,) for the family's parameters without a formula; ``dpar_b[name]``:
     (S, p_name) over the ``x_names`` of a distributional parameter's formula (``pg.bf``),
     reported as ``sigma_Intercept``, ``sigma_x`` (:attr:`DparPart.labels`).
+    An ordinal model's thresholds: ``family["b_Intercept"]`` (S, K - 1).
     """
 
     b: np.ndarray
@@ -190,18 +196,23 @@ class ParamDraws:
                     for j, k in blk.covariance.cor_pairs(blk.q)
                 }
         for name, v in self.family.items():
-            out[name] = float(v[s])
+            if name == names.THRESHOLDS:  # an ordinal model's, as params["Intercept"]
+                out["Intercept"] = [float(t) for t in v[s]]
+            else:
+                out[name] = float(v[s])
         return out
 
     def flat(self, design: Design, s: int = 0) -> dict[str, float]:
         """Draw ``s`` as ``{key: value}`` (:attr:`ParamRef.key`)."""
         return {
             ref.key: float(ref.take(self.values(ref)[s]))
-            for ref in parameters(design, tuple(self.family))
+            for ref in parameters(design, tuple(k for k in self.family if k != names.THRESHOLDS))
         }
 
     def values(self, ref: ParamRef) -> np.ndarray:
         """The array (draws first) that holds ``ref``'s variable."""
+        if ref.var == names.THRESHOLDS:
+            return self.family[names.THRESHOLDS]
         if ref.cls == "b":
             if ref.var == names.FIXED:
                 return self.b

@@ -135,6 +135,8 @@ def prior_spec(model: ModelSpec) -> dict[str, Any]:
     for dpar, coefs in ps.dpar_b.items():
         if coefs:
             spec[f"b_{dpar}"] = dict(coefs)
+    if ps.thresholds:  # an ordinal model's, by index
+        spec["Intercept"] = {str(k): p for k, p in enumerate(ps.thresholds, start=1)}
     return spec
 
 

@@ -7,6 +7,10 @@ Parameters are given (and reported in ``df.attrs["params"]``) in one nested form
      "cor": {"Subject": {("Intercept", "Days"): 0.3}},    # optional; missing pairs are 0
      "sigma": 25}                                         # the family's parameters
 
+An ordinal model (``cumulative``) gives its thresholds as ``"Intercept": [-1.0, 0.5, 2.0]``
+(increasing; or ``{1: ..., 2: ..., 3: ...}``); its prior draws sort independent draws of the
+centred thresholds (exact for equal priors, the default) and add ``xbar . b``.
+
 A single-term block may give its SD as a number (``"sd": {"g": 0.5}``). Group keys name a
 grouping factor (``"Subject"``); when several blocks share one (``(1 | g) + (0 + x | g)``) the
 block names (``"g"``, ``"g_2"``) may be used instead. :func:`params_from_dict` checks such a dict
@@ -41,6 +45,7 @@ import pymc as pm
 from .. import stack
 from ..design.centering import centered_fixed
 from ..errors import ArgumentError, UnsupportedModelError
+from ..names import THRESHOLDS
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
 
@@ -95,6 +100,9 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
             if c != "Intercept":
                 dists.append(ps.dpar_b[part.name][c].dist_obj())
                 keys.append(("b", part.name, c))
+    for k, p in enumerate(ps.thresholds):  # an ordinal model's (centred) thresholds
+        dists.append(p.dist_obj())
+        keys.append(("thres", str(k)))
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     values = pm.draw(dists, draws=draws, random_seed=rng) if dists else []
     if len(dists) == 1:
@@ -120,6 +128,8 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
         else:
             cor[blk.name] = _eye(draws, blk.q)
     fam = {name: got[("family", name)] for name in ps.family}
+    if ps.thresholds:
+        fam[THRESHOLDS] = _prior_thresholds(design, b, got, len(ps.thresholds))
     return ParamDraws(b, sd, cor, fam, dpar_b)
 
 
@@ -139,6 +149,18 @@ def _reported_b(
             got[("Intercept", *key)], b[:, list(fixed.slopes)]
         )
     return b
+
+
+def _prior_thresholds(
+    design: Design, b: np.ndarray, got: dict[tuple[str, ...], np.ndarray], n: int
+) -> np.ndarray:
+    """Reported thresholds (S, n) from independent prior draws of the centred ones: sorted
+    (the ordered prior's distribution when the thresholds' priors are equal, the default:
+    the order statistics of iid draws), then shifted by ``xbar . b``
+    (:mod:`pyglmm.compile.ordinal`)."""
+    centred = np.sort(np.column_stack([got[("thres", str(k))] for k in range(n)]), axis=1)
+    xbar = np.asarray(design.X, dtype=float).mean(axis=0) if design.X.shape[1] else None
+    return centred if xbar is None else centred + (b @ xbar)[:, None]
 
 
 def structure_correlation(blk: REBlock, rho: np.ndarray) -> np.ndarray:
@@ -180,7 +202,7 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     check_simulable(design)
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
-    allowed = {*PARAM_CLASSES, *family.params}
+    allowed = {*PARAM_CLASSES, *family.params} | ({"Intercept"} if design.categories else set())
     unknown = sorted(str(k) for k in set(params) - allowed)
     if unknown:
         raise ArgumentError(f"unknown params key(s) {unknown}; known: {sorted(allowed)}")
@@ -341,6 +363,8 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
             f"params[{given[0]!r}]: {given[0]!r} has a formula (pg.bf); give its "
             f"coefficients in params['b'] ({given[0]}_Intercept, ...)"
         )
+    if design.categories:
+        fam[THRESHOLDS] = _given_thresholds(params.get("Intercept"), len(design.categories) - 1)
     for name in family.params:
         if name in modelled:
             continue
@@ -351,3 +375,24 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
             raise ArgumentError(f"params[{name!r}] must be > 0, got {v}")
         fam[name] = np.array([v])
     return ParamDraws(b, sd, cor, fam, dpar_b)
+
+
+def _given_thresholds(spec: Any, n: int) -> np.ndarray:
+    """An ordinal model's ``params["Intercept"]``: its ``n`` thresholds, a list or a dict
+    ``{1: ..., 2: ...}``, strictly increasing; as (1, n)."""
+    if isinstance(spec, Mapping):
+        spec = {str(k): v for k, v in spec.items()}
+        if set(spec) != {str(k) for k in range(1, n + 1)}:
+            raise ArgumentError(
+                f"params['Intercept'] must give the {n} thresholds 1..{n}, got keys {sorted(spec)}"
+            )
+        spec = [spec[str(k)] for k in range(1, n + 1)]
+    if spec is None or isinstance(spec, (str, bytes)) or np.ndim(spec) != 1 or len(spec) != n:
+        raise ArgumentError(
+            f"params['Intercept'] must be the model's {n} thresholds in increasing order "
+            f"(a list, or a dict {{1: ..., {n}: ...}}), got {spec!r}"
+        )
+    values = np.array([_number(v, f"['Intercept'][{k}]") for k, v in enumerate(spec, start=1)])
+    if np.any(np.diff(values) <= 0):
+        raise ArgumentError(f"params['Intercept'] must increase strictly, got {values.tolist()}")
+    return values[None, :]

@@ -146,6 +146,9 @@ def _frame(
     df.attrs = {}
     values = y.astype(np.int64) if model.family.discrete else y
     df[head] = values
+    dtype = base[head].dtype
+    if design.categories and isinstance(dtype, pd.CategoricalDtype):  # ordinal: codes 1..K
+        df[head] = pd.Categorical.from_codes(np.asarray(values, dtype=np.int64) - 1, dtype=dtype)
     if failures is not None and design.trials is not None:  # cbind(s, f): f = n - s
         df[failures] = (design.trials - y).astype(np.int64)
     ranef = RanefFrames()
