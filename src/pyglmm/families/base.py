@@ -116,6 +116,7 @@ class Family:
       order of the summary);
     * ``positive_params``: the members of ``params`` that must be > 0 (the support of the
       PyMC distribution; checked in user parameter dicts, ``model.simulate(params=...)``);
+      ``unit_params`` those that are probabilities (in [0, 1]: ``zi``, ``hu``);
     * ``discrete``: integer responses (observed as int64, simulated as integers, plotted as
       counts per value);
     * ``information_factor``: rows per level a block needs, relative to a gaussian response,
@@ -133,6 +134,9 @@ class Family:
     # Which of ``params`` must be strictly positive (sigma, shape, phi, nu: the PyMC
     # distributions' parameter support). A value <= 0 given by the user is refused.
     positive_params: ClassVar[tuple[str, ...]] = ()
+    # Which of ``params`` are probabilities, in [0, 1] (the zero-inflation ``zi``, the hurdle
+    # ``hu``); a value outside is refused in user parameter dicts.
+    unit_params: ClassVar[tuple[str, ...]] = ()
     # whether a grouping factor with one level per row is identified: for most families it is
     # the usual observation-level (overdispersion) effect; beside a gaussian residual it is not
     # (lme4: "number of levels of each grouping factor must be < number of observations")
