@@ -291,6 +291,8 @@ def _recover(name: str, seed: int) -> None:
     text = str(fit)
     assert f"Family: {name}" in text and "Further Distributional Parameters" in text
     assert np.isfinite(pg.stack.elpd(fit.loo())[0])
+    yrep = fit.predict(kind="response", summary=False, seed=1)
+    assert yrep.shape == (800, 300) and (yrep >= 0).all()
 
 
 # One simulated data set per family; a 95% interval misses the truth 1 time in 20 by design.

@@ -110,6 +110,8 @@ class Model:
             raise err.located(self.design.index) from None
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
+        # the priors as given (Fit.update refits with them; the defaults follow the new data)
+        self.user_priors: dict[str, Any] = dict(priors or {})
         resolve_parameterization(  # checks it
             parameterization,
             self.design.blocks,
@@ -356,6 +358,18 @@ class Model:
             sampler=sampler,
             parameterization=resolved,
             timing=timing,
+            settings={
+                "seed": seed,
+                "progressbar": progressbar,
+                "parameterization": parameterization,
+                "target_accept": target_accept,
+                "cores": cores,
+                "log_likelihood": log_likelihood,
+                "warn": warn,
+                "init": init,
+                "low_rank_mass_matrix": low_rank_mass_matrix,
+                "kernel": kernel,
+            },
         )
         if warn:
             fit.check()
