@@ -305,3 +305,43 @@ RECOVERY_SEED = {"weibull": 9}
 @pytest.mark.parametrize("name", sorted(TRUTH))
 def test_recovery(name: str) -> None:
     _recover(name, seed=RECOVERY_SEED.get(name, 7))
+
+
+# --- zi / hu with their own formula (pg.bf), brms's logit link -----------------------------
+def _zi_data(seed: int = 3) -> pd.DataFrame:
+    """ZIP data with ``logit zi = -1 + z`` and a random intercept on the count part."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(30), 10)
+    x, z = rng.normal(size=300), rng.normal(size=300)
+    eta = B0 + B1 * x + rng.normal(0, SD, 30)[g]
+    zi = special.expit(-1.0 + 1.0 * z)
+    y = np.where(rng.random(300) < zi, 0, rng.poisson(np.exp(eta)))
+    return pd.DataFrame({"y": y.astype(float), "x": x, "z": z, "g": g})
+
+
+def test_zi_formula_priors_and_links() -> None:
+    """brms's defaults for a zi formula: logit link, ``Intercept_zi ~ logistic(0, 1)``."""
+    model = pg.Model(pg.bf("y ~ x + (1 | g)", "zi ~ z"), _zi_data(), family="zero_inflated_poisson")
+    table = model.priors
+    row = table[(table["class"] == "Intercept") & (table["dpar"] == "zi")].iloc[0]
+    assert row["prior"] == "Logistic(mu=0, s=1)"
+    assert "zi = pm.math.invlogit(eta_zi)" in model.code()
+    assert model.family.links_line(("zi",)) == "mu = log; zi = logit"
+    hu = pg.Model(pg.bf("y ~ x", "hu ~ z"), _zi_data(), family="hurdle_poisson").priors
+    assert "Logistic(mu=0, s=1)" in hu["prior"].tolist()
+
+
+@pytest.mark.slow
+def test_zi_formula_recovery() -> None:
+    fit = pg.Model(
+        pg.bf("y ~ x + (1 | g)", "zi ~ z"), _zi_data(), family="zero_inflated_poisson"
+    ).fit(draws=300, tune=300, chains=2, seed=1, progressbar=False, warn=False)
+    table = fit.summary()
+    truths = {"Intercept": B0, "x": B1, "zi_Intercept": -1.0, "zi_z": 1.0}
+    for term, truth in truths.items():
+        row = table[(table["class"] == "b") & (table["term"] == term)].iloc[0]
+        lo, hi = row["l-95% CI"], row["u-95% CI"]
+        print(f"zi formula {term}: truth {truth}, 95% ({lo:.3f}, {hi:.3f})")
+        assert lo < truth < hi, f"{term}: {truth} not in ({lo:.3f}, {hi:.3f})"
+    assert np.isfinite(pg.stack.elpd(fit.loo())[0])
+    assert fit.predict(kind="response", summary=False, seed=1).shape == (600, 300)

@@ -15,7 +15,7 @@ import pytensor.tensor as pt
 from scipy import special
 
 from ..errors import FamilyError
-from ..priors import Prior, r_mad
+from ..priors import Prior, prior, r_mad
 
 
 def _probit_inv_pt(eta: Any) -> Any:
@@ -45,12 +45,27 @@ LINKS: dict[str, tuple[Any, Any]] = {
 _EPS = np.finfo(float).eps
 
 # The links of distributional parameters with a formula (``pg.bf``), brms's defaults: log for
-# the scales and shapes, ``logm1`` (``nu = 1 + exp(eta)``) for the student's degrees of freedom.
-DPAR_LINKS: dict[str, str] = {"sigma": "log", "shape": "log", "phi": "log", "nu": "logm1"}
+# the scales and shapes, ``logm1`` (``nu = 1 + exp(eta)``) for the student's degrees of freedom,
+# logit for the probabilities of a zero (``zi``, ``hu``).
+DPAR_LINKS: dict[str, str] = {
+    "sigma": "log",
+    "shape": "log",
+    "phi": "log",
+    "nu": "logm1",
+    "zi": "logit",
+    "hu": "logit",
+}
 # dpar link name -> (inverse link in pytensor, inverse link in numpy)
 DPAR_INVERSE: dict[str, tuple[Any, Any]] = {
     "log": (pt.exp, np.exp),
     "logm1": (lambda e: 1.0 + pt.exp(e), lambda e: 1.0 + np.exp(e)),
+    "logit": (pm.math.invlogit, special.expit),
+}
+# dpar link name -> its inverse as PyMC code text (``Model.code()``)
+DPAR_INVERSE_CODE: dict[str, str] = {
+    "log": "pm.math.exp",
+    "logm1": "1 + pm.math.exp",
+    "logit": "pm.math.invlogit",
 }
 
 
@@ -195,6 +210,13 @@ class Family:
                     f"family {self.name!r} has no distributional parameter {name!r} to give a "
                     f"formula; its parameters: {have}"
                 )
+
+    def dpar_intercept_prior(self, name: str) -> Prior:
+        """brms's default prior of the Intercept of parameter ``name``'s formula:
+        ``Logistic(0, 1)`` on a logit link (``zi``, ``hu``), else ``StudentT(3, 0, 2.5)``."""
+        if DPAR_LINKS.get(name) == "logit":
+            return prior("Logistic", mu=0, s=1)
+        return prior("StudentT", nu=3, mu=0, sigma=2.5)
 
     def dpar_linkinv(self, name: str, eta: Any) -> Any:
         """The parameter ``name`` from its linear predictor (pytensor): ``exp(eta)``, for
