@@ -25,7 +25,7 @@ from .design.build import drop_aliased_columns
 from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
-from .families.base import ResponseError
+from .families.validation import ResponseError
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
 from .formula.measurement import refuse_me_with_dpars
 from .information import block_information, cheap_point_fit
@@ -293,6 +293,9 @@ class Model:
         ``False`` always compiles the PyMC model. ``fit.timing["kernel"]`` is 1.0 when the
         kernel sampled, 0.0 when the PyMC model did.
         """
+        settings = dict(locals())  # the call's arguments, for Fit.update (the first statement)
+        for key in ("self", "draws", "tune", "chains", "sampler"):
+            del settings[key]
         _check_fit_arguments(draws, tune, chains, sampler, target_accept, init)
         t0 = time.perf_counter()
         resolved = self.resolve(parameterization)
@@ -358,18 +361,7 @@ class Model:
             sampler=sampler,
             parameterization=resolved,
             timing=timing,
-            settings={
-                "seed": seed,
-                "progressbar": progressbar,
-                "parameterization": parameterization,
-                "target_accept": target_accept,
-                "cores": cores,
-                "log_likelihood": log_likelihood,
-                "warn": warn,
-                "init": init,
-                "low_rank_mass_matrix": low_rank_mass_matrix,
-                "kernel": kernel,
-            },
+            settings=settings,
         )
         if warn:
             fit.check()

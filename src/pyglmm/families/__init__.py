@@ -5,11 +5,11 @@ defines the observation distribution ``y ~ D(mu, theta)``, where ``theta`` are t
 parameters (``sigma`` for gaussian).
 
 Modules: :mod:`.base` (:class:`Family`, ``LINKS``), :mod:`.registry` (``FAMILIES``,
-``ALIASES``, :func:`family`), :mod:`.continuous`, :mod:`.discrete`, :mod:`.survival` (weibull,
-exponential), :mod:`.zero_inflated` and :mod:`.hurdle` (the families). Nothing
-outside this package tests a family's name: what the rest of pyglmm needs to know is a
-:class:`Family` attribute or method (``discrete``, ``positive_params``,
-``information_factor``, ``marginalizable``, ``is_gaussian_identity``,
+``ALIASES``, :func:`family`), :mod:`.validation` (``ResponseError``), :mod:`.continuous`,
+:mod:`.discrete`, :mod:`.survival` (weibull, exponential), :mod:`.zero_inflated` and
+:mod:`.hurdle` (the families). Nothing outside this package tests a family's name: what
+the rest of pyglmm needs to know is a :class:`Family` attribute or method (``discrete``,
+``positive_params``, ``information_factor``, ``marginalizable``, ``is_gaussian_identity``,
 ``expected_response``/``residual_variance`` for R^2, ``row_level_effects``, ...).
 
 To add a family: one ``@register``-ed subclass of :class:`Family` in one of those modules

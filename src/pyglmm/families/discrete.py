@@ -22,8 +22,9 @@ from scipy import special
 
 from ..errors import FamilyError
 from ..priors import Prior, prior
-from .base import Family, _check, _check_counts, _LogScaled, _not_integer, _per_draw
+from .base import Family, _LogScaled, _per_draw
 from .registry import register
+from .validation import _check, _check_counts, _not_integer
 
 
 def _need_trials(trials: np.ndarray | None, what: str) -> np.ndarray:

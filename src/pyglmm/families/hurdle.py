@@ -29,9 +29,10 @@ import pymc as pm
 from scipy import stats
 
 from ..priors import Prior, prior, r_mad
-from .base import Family, _check, _check_counts, _IdentityScaled, _LogScaled, _per_draw
+from .base import Family, _IdentityScaled, _LogScaled, _per_draw
 from .discrete import NegativeBinomial, Poisson
 from .registry import register
+from .validation import _check, _check_counts
 from .zero_inflated import _count_variance, zero_prior
 
 _POISSON = Poisson()

@@ -28,8 +28,9 @@ import pytensor.tensor as pt
 from scipy import special
 
 from ..priors import Prior, prior
-from .base import Family, _check, _LogScaled, _per_draw
+from .base import Family, _LogScaled, _per_draw
 from .registry import register
+from .validation import _check
 
 
 def weibull_scale(mu: Any, shape: Any) -> Any:

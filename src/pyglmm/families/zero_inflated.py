@@ -27,9 +27,10 @@ import numpy as np
 import pymc as pm
 
 from ..priors import Prior, prior
-from .base import Family, _check_counts, _LogScaled, _per_draw
+from .base import Family, _LogScaled, _per_draw
 from .discrete import Binomial, NegativeBinomial, Poisson, check_binomial_response
 from .registry import register
+from .validation import _check_counts
 
 # The count parts, used for their densities, draws and variances (their links play no part).
 _POISSON = Poisson()
