@@ -16,8 +16,8 @@ from scipy import stats
 
 import pyglmm as pg
 from pyglmm.errors import ArgumentError, FamilyError, PriorError
-from pyglmm.families.base import ResponseError
 from pyglmm.families.ordinal import category_probabilities
+from pyglmm.families.validation import ResponseError
 from pyglmm.posterior import pointwise_loglik
 
 DATA = Path(__file__).parent / "data"

@@ -25,8 +25,8 @@ from .design.build import drop_aliased_columns
 from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
-from .families.base import ResponseError
 from .families.ordinal import ordinal_response, threshold_design
+from .families.validation import ResponseError
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
 from .formula.measurement import refuse_me_with_dpars
 from .information import block_information, cheap_point_fit
@@ -116,6 +116,8 @@ class Model:
             self.design = threshold_design(self.design, labels, self.family.name)
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
+        # the priors as given (Fit.update refits with them; the defaults follow the new data)
+        self.user_priors: dict[str, Any] = dict(priors or {})
         resolve_parameterization(  # checks it
             parameterization,
             self.design.blocks,
@@ -297,6 +299,9 @@ class Model:
         ``False`` always compiles the PyMC model. ``fit.timing["kernel"]`` is 1.0 when the
         kernel sampled, 0.0 when the PyMC model did.
         """
+        settings = dict(locals())  # the call's arguments, for Fit.update (the first statement)
+        for key in ("self", "draws", "tune", "chains", "sampler"):
+            del settings[key]
         _check_fit_arguments(draws, tune, chains, sampler, target_accept, init)
         t0 = time.perf_counter()
         resolved = self.resolve(parameterization)
@@ -362,6 +367,7 @@ class Model:
             sampler=sampler,
             parameterization=resolved,
             timing=timing,
+            settings=settings,
         )
         if warn:
             fit.check()

@@ -264,7 +264,7 @@ def build_priors(
         fam[name], is_user = _lookup(user.get(name), (), default, name)
         if is_user:
             sources[(name, "", "")] = "user"
-    dpar_intercept, dpar_b = _dpar_priors(dpars, user, sources)
+    dpar_intercept, dpar_b = _dpar_priors(dpars, user, sources, family)
     me = _me_priors(getattr(design, "me", None), user, sources)
     dpar_blocks = {blk.name: blk.dpar for blk in design.blocks if blk.dpar and not blk.col_dpars}
     dpar_terms = {
@@ -314,17 +314,21 @@ def _threshold_priors(
 
 
 def _dpar_priors(
-    dpars: tuple[Any, ...], user: Mapping[str, Any], sources: dict[tuple[str, str, str], str]
+    dpars: tuple[Any, ...],
+    user: Mapping[str, Any],
+    sources: dict[tuple[str, str, str], str],
+    family: Any,
 ) -> tuple[dict[str, Prior], dict[str, dict[str, Prior]]]:
     """The priors of the distributional formulas' fixed parts (see the module docstring):
-    ``Intercept_<dpar>`` ``StudentT(3, 0, 2.5)`` (brms) and ``b_<dpar>`` per slope
+    ``Intercept_<dpar>`` ``StudentT(3, 0, 2.5)`` (brms; ``Logistic(0, 1)`` for ``zi`` and
+    ``hu``: ``family.dpar_intercept_prior``) and ``b_<dpar>`` per slope
     ``Normal(0, 2.5 / sd(x_j))``, with the user's overrides recorded in ``sources``."""
     intercepts: dict[str, Prior] = {}
     slopes: dict[str, dict[str, Prior]] = {}
     for part in dpars:
         icls, bcls = f"Intercept_{part.name}", f"b_{part.name}"
         if part.has_intercept:
-            default = prior("StudentT", nu=3, mu=0, sigma=2.5)
+            default = family.dpar_intercept_prior(part.name)
             intercepts[part.name], is_user = _lookup(user.get(icls), (), default, "Intercept")
             if is_user:
                 sources[(icls, "", "")] = "user"

@@ -49,7 +49,7 @@ from ..design import Design, DparPart, REBlock
 from ..design.centering import centered_fixed
 from ..errors import ArgumentError
 from ..families import Family
-from ..families.base import DPAR_LINKS
+from ..families.base import DPAR_INVERSE_CODE, DPAR_LINKS
 from ..priors import PriorSet
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
@@ -282,7 +282,7 @@ def build_model(
             code(f"{name} = {p.code(name)}")
             fam_params[name] = p.rv(name)
         for name, eta_d in dpar_eta.items():
-            inverse = "1 + pm.math.exp" if DPAR_LINKS[name] == "logm1" else "pm.math.exp"
+            inverse = DPAR_INVERSE_CODE[DPAR_LINKS[name]]
             code(f"{name} = {inverse}(eta_{name})  # one per row")
             fam_params[name] = family.dpar_linkinv(name, eta_d)
         if marginal_blk is not None:

@@ -20,15 +20,9 @@ import numpy as np
 from scipy import special, stats
 
 from ..priors import Prior, prior, r_mad
-from .base import (
-    Family,
-    _check,
-    _IdentityScaled,
-    _LogScaled,
-    _per_draw,
-    _scalar_per_draw,
-)
+from .base import Family, _IdentityScaled, _LogScaled, _per_draw, _scalar_per_draw
 from .registry import register
+from .validation import _check
 
 
 def _per_row(value: np.ndarray) -> bool:

@@ -40,8 +40,9 @@ from scipy import special
 
 from ..errors import FamilyError
 from ..names import THRESHOLDS
-from .base import Family, _check, _not_integer
+from .base import Family
 from .registry import register
+from .validation import _check, _not_integer
 
 # link -> (CDF, log CDF) in numpy; both symmetric: F(-x) = 1 - F(x)
 CDFS: dict[str, tuple[Any, Any]] = {

@@ -221,6 +221,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
         model.design = design
         model.family = family
         model.prior_set = prior_set
+        model.user_priors = _overrides(prior_set)  # (Fit.update refits with these)
         model.parameterization = spec
         model.data_name = data_name
         model.data2 = data2

@@ -373,6 +373,10 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
         v = _number(params[name], f"[{name!r}]")
         if v <= 0 and name in family.positive_params:
             raise ArgumentError(f"params[{name!r}] must be > 0, got {v}")
+        if not 0 <= v <= 1 and name in family.unit_params:
+            raise ArgumentError(
+                f"params[{name!r}] is a probability: it must lie in [0, 1], got {v}"
+            )
         fam[name] = np.array([v])
     return ParamDraws(b, sd, cor, fam, dpar_b)
 
