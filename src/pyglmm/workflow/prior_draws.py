@@ -52,6 +52,11 @@ def check_simulable(design: Any) -> None:
             "supported yet: simulate the true predictors, their measurements and the response "
             "yourself"
         )
+    if getattr(design, "mv", None) is not None:
+        raise UnsupportedModelError(
+            "simulation (simulate, recover, prior draws) of a multivariate model (mvbind, "
+            "bf() + bf()) is not supported yet"
+        )
     if getattr(design, "dpars", ()):
         raise UnsupportedModelError(
             "simulation from a model with distributional formulas (pg.bf) is not supported yet"
