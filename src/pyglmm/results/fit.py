@@ -251,12 +251,14 @@ class Fit:
         """Posterior-predictive check: observed y against ``ndraws`` replicated data sets."""
         from ..workflow.plots import pp_check
 
+        self._refuse_multivariate("fit.pp_check()")
         return pp_check(self, ndraws=ndraws, seed=seed)
 
     def plot_effects(self, effect: str, **kwargs: Any) -> Any:
         """Conditional effect of one predictor (random effects excluded), a Figure."""
         from ..workflow.plots import plot_effects
 
+        self._refuse_multivariate("fit.plot_effects()")
         return plot_effects(self, effect, **kwargs)
 
     def r2(self, summary: bool = True) -> Any:
@@ -266,11 +268,15 @@ class Fit:
         self._refuse_distributional("fit.r2() (Bayesian R^2)")
         return bayes_r2(self, summary=summary)
 
+    def _refuse_multivariate(self, what: str) -> None:
+        """:class:`UnsupportedModelError` for ``what`` on a multivariate model."""
+        if self.design.mv is not None:
+            raise UnsupportedModelError(f"{what} does not support multivariate models yet")
+
     def _refuse_distributional(self, what: str) -> None:
         """:class:`UnsupportedModelError` for ``what`` on a model with distributional
         formulas (``pg.bf``), which it does not cover yet."""
-        if self.design.mv is not None:
-            raise UnsupportedModelError(f"{what} does not support multivariate models yet")
+        self._refuse_multivariate(what)
         if self.design.dpars:
             raise UnsupportedModelError(
                 f"{what} does not support distributional formulas (pg.bf) yet"
