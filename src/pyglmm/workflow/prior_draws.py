@@ -62,6 +62,11 @@ def check_simulable(design: Any) -> None:
             "supported yet: simulate the true predictors, their measurements and the response "
             "yourself"
         )
+    if getattr(design, "mv", None) is not None:
+        raise UnsupportedModelError(
+            "simulation (simulate, recover, prior draws) of a multivariate model (mvbind, "
+            "bf() + bf()) is not supported yet"
+        )
 
 
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:
