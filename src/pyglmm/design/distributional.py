@@ -19,7 +19,7 @@ are merged into one block whose columns feed different predictors (``REBlock.col
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -31,7 +31,7 @@ from ..formula.distributional import BrmsFormula, dpar_design_formula
 from .build import build_design, drop_aliased_columns
 from .frame import as_frame, check_columns, drop_missing_rows
 from .ids import merge_id_blocks
-from .records import Design, DparPart
+from .records import Design, DparPart, REBlock
 
 
 def build_distributional_design(
@@ -61,15 +61,7 @@ def build_distributional_design(
                 "main formula only"
             )
         parts.append(DparPart(name, dpars[name], d.X, d.x_names, d.x_design_info, d.x_order))
-        blocks += [
-            replace(
-                blk,
-                name=f"{name}_{blk.name}",
-                terms=tuple(f"{name}_{t}" for t in blk.terms),
-                dpar=name,
-            )
-            for blk in d.blocks
-        ]
+        blocks += prefixed_blocks(d.blocks, name)
     blocks = list(merge_id_blocks(blocks))  # brms's |ID| across the formulas
     return replace(design, blocks=tuple(blocks), dpars=tuple(parts), n_dropped=n_dropped)
 
@@ -83,3 +75,18 @@ def model_formula(design: Design) -> str | BrmsFormula:
     return BrmsFormula(
         design.formula.formula, tuple((p.name, p.formula.formula) for p in design.dpars)
     )
+
+
+def prefixed_blocks(blocks: Sequence[REBlock], name: str) -> list[REBlock]:
+    """``blocks`` of the linear predictor ``name`` (a distributional parameter's or, in a
+    multivariate model, a response's) renamed as brms names them: block ``<name>_<block>``,
+    terms ``<name>_<term>``, ``dpar = name``."""
+    return [
+        replace(
+            blk,
+            name=f"{name}_{blk.name}",
+            terms=tuple(f"{name}_{t}" for t in blk.terms),
+            dpar=name,
+        )
+        for blk in blocks
+    ]

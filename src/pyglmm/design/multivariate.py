@@ -37,6 +37,7 @@ from ..errors import DesignError
 from ..formula import ParsedFormula
 from ..formula.text import variable_names
 from .build import build_design, drop_aliased_columns
+from .distributional import prefixed_blocks
 from .frame import as_frame, check_columns, drop_missing_rows
 from .ids import merge_id_blocks
 from .records import Design, DparPart, MvPart, REBlock
@@ -112,15 +113,7 @@ def build_mv_design(
                 f"response {resp!r}: offsets are not available in multivariate models"
             )
         parts.append(DparPart(resp, f, d.X, d.x_names, d.x_design_info, d.x_order))
-        blocks += [
-            replace(
-                blk,
-                name=f"{resp}_{blk.name}",
-                terms=tuple(f"{resp}_{t}" for t in blk.terms),
-                dpar=resp,
-            )
-            for blk in d.blocks
-        ]
+        blocks += prefixed_blocks(d.blocks, resp)
         ys.append(np.asarray(d.y, dtype=float))
         trials.append(d.trials)
     Y = np.column_stack(ys)
