@@ -25,8 +25,10 @@ from .design.build import drop_aliased_columns
 from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
+from .families.additions import check_additions
 from .families.base import ResponseError
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
+from .formula.additions import parse_response
 from .formula.measurement import refuse_me_with_dpars
 from .information import block_information, cheap_point_fit
 from .init import initvals_from_lmm
@@ -104,6 +106,8 @@ class Model:
             self.design = drop_aliased_columns(
                 build_design(self.formula, data, missing=missing, data2=data2, mecor=mecor)
             )
+        has_rate = parse_response(self.formula.response).term("rate") is not None
+        check_additions(self.design.additions, self.family, has_rate)
         try:
             self.family.validate(self.design.y, self.design.trials)
         except ResponseError as err:  # name the rows as the user's data does (after any drop)
@@ -133,6 +137,8 @@ class Model:
         when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None (always for a
         distributional model or one with ``me()`` terms, which have no point fit)."""
         if self.distributional or self.design.me is not None:  # (me: no point fit either)
+            return None
+        if _changes_likelihood(self.design):  # (the point fits ignore weights, cens, ...)
             return None
         if self._point is None:
             self._point = (cheap_point_fit(self.design, self.family),)
@@ -418,6 +424,13 @@ class Model:
                 "model.optimize() does not cover me() terms (latent predictors measured with "
                 "error): their latent values are sampled only; use model.fit()"
             )
+        if _changes_likelihood(self.design):
+            assert self.design.additions is not None
+            raise UnsupportedModelError(
+                f"model.optimize() does not cover the addition terms "
+                f"{self.design.additions.describe()} (lme4's weights= are precision weights, "
+                "not brms's likelihood weights); use model.fit()"
+            )
         if self.distributional:
             raise UnsupportedModelError(
                 "model.optimize() (REML/ML point fit) does not support distributional "
@@ -462,7 +475,15 @@ def _latent_only(design: Design) -> str:
     """Why no block of ``design`` can be integrated out, or ``""``."""
     if design.me is not None:
         return "its me() terms make the fixed part latent (sampled by the PyMC model)"
+    if _changes_likelihood(design):
+        assert design.additions is not None
+        return f"its addition terms {design.additions.describe()} change the likelihood"
     return ""
+
+
+def _changes_likelihood(design: Design) -> bool:
+    """Whether brms's addition terms (weights, se, cens, trunc) change the likelihood."""
+    return design.additions is not None and design.additions.changes_likelihood
 
 
 def _check_fit_arguments(

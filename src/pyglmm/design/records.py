@@ -25,6 +25,7 @@ from ..formula import (
     ParsedFormula,
 )
 from . import terms as _terms
+from .additions import Additions, new_log_rate
 from .blocks import BlockKind, block_kind
 from .frame import (
     as_frame,
@@ -194,6 +195,9 @@ class Design:
     ``me``: the ``me(x, sdx)`` terms (:mod:`pyglmm.design.measurement`), or None.
     ``dpars``: the fixed parts of the distributional parameters' formulas (``pg.bf``), empty
     for a model of the mean only; their blocks are among ``blocks`` (``REBlock.dpar``).
+    ``additions``: brms's addition terms that change the likelihood (``weights``, ``se``,
+    ``cens``, ``trunc``; :mod:`pyglmm.design.additions`), or None; ``rate()`` is in
+    ``offset``.
     """
 
     formula: ParsedFormula
@@ -212,6 +216,12 @@ class Design:
     stored_n_obs: int | None = field(repr=False, default=None)
     me: MeasurementError | None = field(repr=False, default=None)
     dpars: tuple[DparPart, ...] = ()
+    additions: Additions | None = field(repr=False, default=None)
+
+    @property
+    def fixed_params(self) -> tuple[str, ...]:
+        """Family parameters the model lacks (``sigma`` under brms's ``se(s)``)."""
+        return () if self.additions is None else self.additions.fixed_params
 
     @property
     def distributional(self) -> bool:
@@ -287,6 +297,9 @@ class Design:
         offset = None
         if self.offset_design_info is not None:
             offset = rebuild_columns(self.offset_design_info, frame, "offset").sum(axis=1)
+        if self.additions is not None and self.additions.rate_text:
+            log_rate = new_log_rate(self.additions.rate_text, data)
+            offset = log_rate if offset is None else offset + log_rate
         trials = new_trials(self.response, data) if self.trials is not None else None
         dpar_X = {}
         for part in self.dpars:

@@ -40,7 +40,7 @@ import xarray as xr
 from .. import names
 from ..design import Design, NewData, REBlock
 from ..design.levelcov import conditional_levels
-from ..errors import ArgumentError, DesignError
+from ..errors import ArgumentError, DesignError, UnsupportedModelError
 from ..posterior import CHUNK_VALUES, family_params, flat_draws, linear_predictor
 from ..spec import FittedModel
 
@@ -155,6 +155,14 @@ def predict_draws(
                 )
                 unseen[blk.name] = full
     modelled = {p.name for p in design.dpars}  # per row, computed in the loop
+    modelled |= set(design.fixed_params)  # (sigma under se(): kind="response" refused)
+    if kind == "response" and design.additions is not None:
+        refused = [n for n in ("se", "trunc") if n in design.additions.names]
+        if refused:
+            raise UnsupportedModelError(
+                f"predict(kind='response') does not draw from models with {refused[0]}() "
+                "yet (the known SDs / the truncated distribution); use kind='mean'"
+            )
     params = {p: flat_draws(post, p)[None, :] for p in family.params if p not in modelled}
     n_draws = post.sizes["chain"] * post.sizes["draw"]
     step = max(1, chunk_values // max(n_draws, 1))

@@ -56,6 +56,13 @@ def check_simulable(design: Any) -> None:
         raise UnsupportedModelError(
             "simulation from a model with distributional formulas (pg.bf) is not supported yet"
         )
+    additions = getattr(design, "additions", None)
+    refused = [n for n in ("se", "cens", "trunc") if additions is not None and n in additions.names]
+    if refused:  # (weights() and rate() simulate: the draws ignore weights, as brms's do)
+        raise UnsupportedModelError(
+            f"simulation from a model with {refused[0]}() is not supported yet (censoring "
+            "indicators, truncation bounds and known SEs of simulated rows are not drawn)"
+        )
 
 
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:

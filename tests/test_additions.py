@@ -1,0 +1,357 @@
+"""brms's addition terms (#18 item 2): ``weights``, ``se``, ``rate``, ``cens``, ``trunc``.
+
+The PyMC model's log-likelihood at a random point and the pointwise log-likelihood of ``loo``
+(:func:`pyglmm.posterior.pointwise_loglik`) are compared with scipy computations of brms's
+formulas (its Stan code: ``stan_log_lik_cens``/``_trunc``/``_weights``).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+from scipy import stats
+
+import pyglmm as pg
+from pyglmm.errors import DesignError, FamilyError, FormulaError, UnsupportedModelError
+from pyglmm.formula import parse_formula
+from pyglmm.formula.additions import parse_response
+from pyglmm.posterior import pointwise_loglik
+
+N = 40
+
+
+def _data(seed: int = 1) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=N)
+    df = pd.DataFrame(
+        {
+            "x": x,
+            "yg": 1.0 + 0.5 * x + rng.normal(size=N),
+            "yl": np.exp(0.3 + 0.4 * x + 0.7 * rng.normal(size=N)),
+            "yc": rng.poisson(np.exp(1.0 + 0.3 * x)),
+            "w": rng.uniform(0.2, 3.0, size=N),
+            "s": rng.uniform(0.3, 1.5, size=N),
+            "t": rng.uniform(0.5, 4.0, size=N),
+            "c": rng.choice(["none", "right", "left", "interval"], size=N),
+        }
+    )
+    df["yg2"] = df.yg + rng.uniform(0.1, 2.0, size=N)
+    df["yl2"] = df.yl * rng.uniform(1.1, 3.0, size=N)
+    df["yc2"] = df.yc + rng.integers(1, 4, size=N)
+    return df
+
+
+def _point(model: pg.Model, seed: int = 0) -> tuple[dict, np.ndarray, dict]:
+    """A random point of the PyMC model, the mean's linear predictor there and the family
+    parameters' values."""
+    pm_model = model.pymc_model
+    rng = np.random.default_rng(seed)
+    point = {
+        k: v + rng.normal(scale=0.3, size=np.shape(v)) for k, v in pm_model.initial_point().items()
+    }
+    names = ["b", *[p for p in model.family.params if p in pm_model.named_vars]]
+    outs = pm_model.replace_rvs_by_values([pm_model[n] for n in names])
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    values = dict(zip(names, fn(point), strict=True))
+    eta = model.design.X @ values["b"]
+    if model.design.offset is not None:
+        eta = eta + model.design.offset
+    return point, eta, values
+
+
+def _model_loglik(model: pg.Model, point: dict) -> float:
+    """The likelihood part of the model's log density: all terms minus the free variables'."""
+    pm_model = model.pymc_model
+    total = pm_model.compile_logp(jacobian=False)(point)
+    prior = pm_model.compile_logp(vars=pm_model.free_RVs, jacobian=False)(point)
+    return float(total - prior)
+
+
+def _loo_loglik(model: pg.Model, values: dict) -> np.ndarray:
+    """``pointwise_loglik`` at one draw (chains x draws = 1 x 1) holding ``values``."""
+    d = model.design
+    ds = xr.Dataset(
+        {
+            "b": (("chain", "draw", "coef"), np.asarray(values["b"])[None, None, :]),
+            **{
+                p: (("chain", "draw"), np.asarray(values[p]).reshape(1, 1))
+                for p in model.family.params
+                if p in values
+            },
+        },
+        coords={"coef": list(d.x_names)},
+    )
+    return pointwise_loglik(d, model.family, ds)[0, 0]
+
+
+def _check(model: pg.Model, reference) -> None:
+    point, eta, values = _point(model)
+    ref = np.asarray(reference(eta, values), dtype=float)
+    assert _model_loglik(model, point) == pytest.approx(ref.sum(), rel=1e-10, abs=1e-8)
+    np.testing.assert_allclose(_loo_loglik(model, values), ref, rtol=1e-9, atol=1e-8)
+
+
+def _codes(df: pd.DataFrame) -> np.ndarray:
+    return df.c.map({"left": -1, "none": 0, "right": 1, "interval": 2}).to_numpy()
+
+
+# --- parsing --------------------------------------------------------------------------
+def test_parse_terms_and_combinations():
+    r = parse_response("y | cens(c, y2) + weights(w)")
+    assert r.y == "y" and r.names == ("cens", "weights")
+    assert r.term("cens").get("y2") == "y2" and r.term("weights").get("w") == "w"
+    r = parse_response("y | trunc(lb = 0, ub = 10)")
+    assert dict(r.term("trunc").args) == {"lb": "0", "ub": "10"}
+    r = parse_response("y | trunc(ub = u)")
+    assert dict(r.term("trunc").args) == {"ub": "u"}
+    r = parse_response("y | se(sei, sigma = TRUE)")
+    assert dict(r.term("se").args) == {"se": "sei", "sigma": "TRUE"}
+    r = parse_response("count | rate(t) + weights(w)")
+    assert r.names == ("rate", "weights")
+    r = parse_response("s | trials(n) + weights(w)")
+    assert r.names == ("trials", "weights")
+    assert parse_formula("y | se(s, sigma = TRUE) ~ x").variables() == ("y", "s", "x")
+
+
+@pytest.mark.parametrize(
+    ("formula", "position", "words"),
+    [
+        ("y | foo(w) ~ x", 4, "unknown addition term foo()"),
+        ("y | weights(w) + weights(v) ~ x", 17, "given twice"),
+        ("y | se(s, k = 1) ~ x", 10, "no argument 'k'"),
+        ("y | cens() ~ x", 9, "needs its argument 'x'"),
+        ("y | weights(w) | cens(c) ~ x", 15, "one '|'"),
+        ("y | weights(w, v) ~ x", 15, "too many arguments"),
+        ("y | w ~ x", 4, "expected an addition term"),
+    ],
+)
+def test_parse_errors_have_positions(formula, position, words):
+    with pytest.raises(FormulaError) as err:
+        parse_formula(formula)
+    assert err.value.position == position
+    assert words in err.value.reason
+
+
+def test_bad_combinations_are_typed_errors():
+    df = _data()
+    with pytest.raises(FamilyError, match=r"se\(\).*gaussian"):
+        pg.Model("yc | se(s) ~ x", df, family="poisson")
+    df01 = df.assign(p=np.clip(df.yl / (1 + df.yl), 0.01, 0.99))
+    with pytest.raises(FamilyError, match="family 'beta'"):
+        pg.Model("p | cens(c, yl2) ~ x", df01, family="beta")
+    with pytest.raises(FamilyError, match="log link"):
+        pg.Model("yg | rate(t) ~ x", df)
+    with pytest.raises(DesignError, match=r"outside \[lb, ub\].*data index"):
+        pg.Model("yg | trunc(lb = 0) ~ x", df)
+    with pytest.raises(DesignError, match=r"cens\(c\) takes"):
+        pg.Model("yg | cens(c) ~ x", df.assign(c="sideways"))
+    with pytest.raises(DesignError, match="interval-censored"):
+        pg.Model("yg | cens(c) ~ x", df)
+    with pytest.raises(DesignError, match="non-negative"):
+        pg.Model("yg | weights(w) ~ x", df.assign(w=-df.w))
+
+
+def test_missing_values_in_addition_columns_drop_rows():
+    df = _data()
+    df.loc[[3, 7], "w"] = np.nan
+    with pytest.warns(UserWarning, match="2"):
+        m = pg.Model("yg | weights(w) ~ x", df)
+    assert m.design.n_obs == N - 2 and m.design.n_dropped == 2
+
+
+def test_engines_refuse_or_fall_back():
+    df = _data()
+    m = pg.Model("yg | weights(w) ~ x", df)
+    with pytest.raises(UnsupportedModelError, match="weights"):
+        m.optimize()
+    reason = m._kernel_model(m.resolve(), "nutpie", None)
+    assert reason is None  # the kernel declines, the PyMC model samples
+    with pytest.raises(pg.ArgumentError, match="addition terms"):
+        m._kernel_model(m.resolve(), "nutpie", True)
+    # rate() is an offset: the GLMM kernel takes it
+    mr = pg.Model("yc | rate(t) ~ x", df, family="poisson")
+    assert mr._kernel_model(mr.resolve(), "nutpie", None) is not None
+    with pytest.raises(UnsupportedModelError):
+        pg.Model("yg | cens(c, yg2) ~ x", df).simulate(seed=1)
+
+
+# --- the likelihood against scipy -------------------------------------------------------
+def test_weights_gaussian():
+    df = _data()
+    m = pg.Model("yg | weights(w) ~ x", df)
+    _check(m, lambda eta, v: df.w * stats.norm.logpdf(df.yg, eta, v["sigma"]))
+
+
+def test_weights_poisson():
+    df = _data()
+    m = pg.Model("yc | weights(w) ~ x", df, family="poisson")
+    _check(m, lambda eta, v: df.w * stats.poisson.logpmf(df.yc, np.exp(eta)))
+
+
+def test_se_without_sigma():
+    df = _data()
+    m = pg.Model("yg | se(s) ~ x", df)
+    assert "sigma" not in m.pymc_model.named_vars
+    assert "sigma" not in set(m.priors["class"])
+    _check(m, lambda eta, v: stats.norm.logpdf(df.yg, eta, df.s))
+
+
+def test_se_with_sigma():
+    df = _data()
+    m = pg.Model("yg | se(s, sigma = TRUE) ~ x", df)
+    _check(m, lambda eta, v: stats.norm.logpdf(df.yg, eta, np.sqrt(v["sigma"] ** 2 + df.s**2)))
+
+
+def test_rate_is_a_log_offset():
+    df = _data()
+    m = pg.Model("yc | rate(t) ~ x", df, family="poisson")
+    np.testing.assert_allclose(m.design.offset, np.log(df.t))
+    _check(m, lambda eta, v: stats.poisson.logpmf(df.yc, np.exp(eta)))
+    offset = pg.Model("yc ~ x + offset(np.log(t))", df, family="poisson")
+    point, _, _ = _point(m)
+    assert _model_loglik(m, point) == pytest.approx(_model_loglik(offset, point), abs=1e-9)
+    new = m.design.transform(df.iloc[:5])
+    np.testing.assert_allclose(new.offset, np.log(df.t[:5]))
+
+
+def _censored_reference(dist_logpdf, dist_logcdf, dist_logsf, y, y2, codes):
+    out = np.where(codes == 0, dist_logpdf(y), 0.0)
+    out = np.where(codes == 1, dist_logsf(y), out)
+    out = np.where(codes == -1, dist_logcdf(y), out)
+    interval = np.log(np.exp(dist_logcdf(y2)) - np.exp(dist_logcdf(y)))
+    return np.where(codes == 2, interval, out)
+
+
+def test_censoring_gaussian():
+    df = _data()
+    m = pg.Model("yg | cens(c, yg2) ~ x", df)
+    codes = _codes(df)
+
+    def ref(eta, v):
+        s = v["sigma"]
+        return _censored_reference(
+            lambda y: stats.norm.logpdf(y, eta, s),
+            lambda y: stats.norm.logcdf(y, eta, s),
+            lambda y: stats.norm.logsf(y, eta, s),
+            df.yg.to_numpy(),
+            df.yg2.to_numpy(),
+            codes,
+        )
+
+    _check(m, ref)
+
+
+def test_censoring_numeric_codes_and_weights_lognormal():
+    df = _data()
+    codes = _codes(df)
+    df["cn"] = codes  # brms's numeric coding
+    m = pg.Model("yl | cens(cn, yl2) + weights(w) ~ x", df, family="lognormal")
+
+    def ref(eta, v):
+        s = v["sigma"]
+        dist = stats.lognorm(s, scale=np.exp(eta))
+        return df.w * _censored_reference(
+            dist.logpdf, dist.logcdf, dist.logsf, df.yl.to_numpy(), df.yl2.to_numpy(), codes
+        )
+
+    _check(m, ref)
+
+
+def test_censoring_poisson_follows_stan():
+    """Right: P(Y > y); left: P(Y <= y); interval: P(y < Y <= y2) (brms's Stan code)."""
+    df = _data()
+    m = pg.Model("yc | cens(c, yc2) ~ x", df, family="poisson")
+    codes = _codes(df)
+
+    def ref(eta, v):
+        lam = np.exp(eta)
+        return _censored_reference(
+            lambda y: stats.poisson.logpmf(y, lam),
+            lambda y: stats.poisson.logcdf(y, lam),
+            lambda y: stats.poisson.logsf(y, lam),  # log P(Y > y)
+            df.yc.to_numpy(),
+            df.yc2.to_numpy(),
+            codes,
+        )
+
+    _check(m, ref)
+
+
+def test_truncation_gaussian():
+    df = _data()
+    lo, hi = df.yg.min() - 0.5, df.yg.max() + 0.3
+    df["hi"] = hi + df.s  # a column bound
+    m = pg.Model(f"yg | trunc(lb = {lo}, ub = hi) ~ x", df)
+
+    def ref(eta, v):
+        s = v["sigma"]
+        norm = np.log(stats.norm.cdf(df.hi, eta, s) - stats.norm.cdf(lo, eta, s))
+        return stats.norm.logpdf(df.yg, eta, s) - norm
+
+    _check(m, ref)
+    lower_only = pg.Model(f"yg | trunc(lb = {lo}) ~ x", df)
+    _check(
+        lower_only,
+        lambda eta, v: (
+            stats.norm.logpdf(df.yg, eta, v["sigma"]) - stats.norm.logsf(lo, eta, v["sigma"])
+        ),
+    )
+
+
+def test_truncation_poisson_includes_the_lower_bound():
+    """brms: ``lb - 1`` for integer families, so ``P(lb <= Y <= ub)`` normalizes."""
+    df = _data()
+    df = df[df.yc >= 1]
+    m = pg.Model("yc | trunc(lb = 1, ub = 12) ~ x", df, family="poisson")
+
+    def ref(eta, v):
+        lam = np.exp(eta)
+        norm = np.log(stats.poisson.cdf(12, lam) - stats.poisson.cdf(0, lam))
+        return stats.poisson.logpmf(df.yc, lam) - norm
+
+    _check(m, ref)
+    zero = pg.Model("yc | trunc(lb = 1) ~ x", df, family="poisson")  # zero-truncated
+    _check(
+        zero,
+        lambda eta, v: stats.poisson.logpmf(df.yc, np.exp(eta)) - np.log1p(-np.exp(-np.exp(eta))),
+    )
+
+
+def test_code_shows_the_likelihood():
+    text = pg.Model("yg | cens(c, yg2) + weights(w) ~ x", _data()).code()
+    assert "pm.logccdf(d, y)" in text and "l = weights * l" in text and "y_loglik" in text
+
+
+# --- recovery --------------------------------------------------------------------------
+@pytest.mark.slow
+def test_recovery_lognormal_right_censored_random_intercept():
+    rng = np.random.default_rng(7)
+    groups, per = 30, 10
+    g = np.repeat(np.arange(groups), per)
+    x = rng.normal(size=groups * per)
+    truth = {"Intercept": 1.0, "x": 0.5, "sd": 0.6, "sigma": 0.5}
+    u = rng.normal(scale=truth["sd"], size=groups)
+    t = np.exp(truth["Intercept"] + truth["x"] * x + u[g] + rng.normal(scale=0.5, size=x.size))
+    limit = np.quantile(t, 0.7)  # ~30% right censored
+    df = pd.DataFrame(
+        {"t": np.minimum(t, limit), "x": x, "g": g, "cens": np.where(t > limit, "right", "none")}
+    )
+    m = pg.Model("t | cens(cens) ~ x + (1 | g)", df, family="lognormal")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = m.fit(draws=500, tune=500, chains=2, seed=3, progressbar=False)
+    post = fit.posterior
+    checks = {
+        "Intercept": post["b"].sel(coef="Intercept"),
+        "x": post["b"].sel(coef="x"),
+        "sd": post["sd_g"],
+        "sigma": post["sigma"],
+    }
+    for name, draws in checks.items():
+        lo, hi = np.quantile(np.asarray(draws).ravel(), [0.025, 0.975])
+        assert lo < truth[name] < hi, (name, lo, hi)
+    assert np.isfinite(fit.loo().elpd if hasattr(fit.loo(), "elpd") else 0.0)
