@@ -20,7 +20,7 @@ include them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -72,6 +72,22 @@ class Additions:
         """Family parameters the model does not have: ``sigma`` under ``se(s)`` without
         ``sigma = TRUE`` (its value is 0: the SD of row i is ``s_i``)."""
         return ("sigma",) if self.se is not None and not self.se_sigma else ()
+
+    def without_rows(self) -> Additions:
+        """The same terms with zero-length arrays (a design saved without its data)."""
+
+        def empty(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[:0]
+
+        return replace(
+            self,
+            weights=empty(self.weights),
+            se=empty(self.se),
+            cens=empty(self.cens),
+            y2=empty(self.y2),
+            lb=empty(self.lb),
+            ub=empty(self.ub),
+        )
 
     def describe(self) -> str:
         """The terms as the formula wrote them (for messages)."""

@@ -107,6 +107,7 @@ def _strip(design: Design) -> Design:
         offset=empty(design.offset),
         stored_n_obs=design.n_obs,
         me=None if design.me is None else design.me.subset(slice(0, 0)),
+        additions=None if design.additions is None else design.additions.without_rows(),
     )
 
 
