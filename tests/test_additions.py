@@ -373,6 +373,40 @@ def test_truncation_poisson_includes_the_lower_bound():
     )
 
 
+def test_truncated_draws_follow_the_truncated_distributions():
+    from pyglmm.families import family
+    from pyglmm.families.additions import draw_truncated
+
+    rng = np.random.default_rng(5)
+    mu = np.full((1, 20_000), 0.3)
+    y = draw_truncated(family("gaussian"), rng, mu, {"sigma": np.array([1.5])}, None, -0.5, 2.0)
+    a, b = (-0.5 - 0.3) / 1.5, (2.0 - 0.3) / 1.5
+    assert stats.kstest(y.ravel(), stats.truncnorm(a, b, 0.3, 1.5).cdf).pvalue > 1e-3
+    counts = draw_truncated(family("poisson"), rng, np.full((1, 20_000), 0.8), {}, None, 1, np.inf)
+    values, freq = np.unique(counts, return_counts=True)
+    assert values.min() == 1
+    expected = stats.poisson.pmf(values, 0.8) / stats.poisson.sf(0, 0.8) * counts.size
+    keep = expected > 20
+    chi2 = float(np.sum((freq[keep] - expected[keep]) ** 2 / expected[keep]))
+    assert stats.chi2.sf(chi2, keep.sum() - 1) > 1e-3
+
+
+def test_simulate_and_predict_respect_truncation():
+    df = _data()
+    lo, hi = df.yg.min() - 0.1, df.yg.max() + 0.1
+    m = pg.Model(f"yg | trunc(lb = {lo}, ub = {hi}) ~ x", df)
+    sims = m.simulate(params={"b": {"Intercept": 1.0, "x": 0.5}, "sigma": 2.0}, n=3, seed=2)
+    for sim in sims:
+        assert sim.yg.between(lo, hi).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = m.fit(draws=100, tune=100, chains=1, seed=1, progressbar=False)
+    draws = fit.predict(kind="response", summary=False, seed=3)
+    assert draws.min() >= lo and draws.max() <= hi
+    new = fit.predict(df.iloc[:4], kind="response", summary=False, seed=3)
+    assert new.shape[1] == 4 and new.min() >= lo and new.max() <= hi
+
+
 def test_code_shows_the_likelihood():
     text = pg.Model("yg | cens(c, yg2) + weights(w) ~ x", _data()).code()
     assert "pm.logccdf(d, y)" in text and "l = weights * l" in text and "y_loglik" in text

@@ -51,6 +51,8 @@ class Additions:
     lb: np.ndarray | None = None
     ub: np.ndarray | None = None
     rate_text: str = ""
+    lb_text: str = ""
+    ub_text: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -146,10 +148,8 @@ def build_additions(
     if term is not None:
         n = len(y)
         lb, ub = np.full(n, -np.inf), np.full(n, np.inf)
-        if term.get("lb") is not None:
-            lb = evaluate_column(str(term.get("lb")), frame, env, "trunc() lb")
-        if term.get("ub") is not None:
-            ub = evaluate_column(str(term.get("ub")), frame, env, "trunc() ub")
+        kw["lb_text"], kw["ub_text"] = term.get("lb", ""), term.get("ub", "")
+        lb, ub = _bounds(kw["lb_text"], kw["ub_text"], frame, env, n)
         _rows(~(lb < ub), "trunc(): lb must be below ub", index)
         _rows((y < lb) | (y > ub), "trunc(): the response lies outside [lb, ub]", index)
         if "y2" in kw:
@@ -157,6 +157,20 @@ def build_additions(
             _rows(y2 > ub, "trunc(): the cens() upper bound y2 lies above ub", index)
         kw["lb"], kw["ub"] = lb, ub
     return Additions(**kw), log_rate
+
+
+def _bounds(
+    lb_text: str, ub_text: str, frame: pd.DataFrame, env: Any, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The truncation bounds per row (-inf / inf where a bound is absent)."""
+    lb = evaluate_column(lb_text, frame, env, "trunc() lb") if lb_text else np.full(n, -np.inf)
+    ub = evaluate_column(ub_text, frame, env, "trunc() ub") if ub_text else np.full(n, np.inf)
+    return lb, ub
+
+
+def new_bounds(additions: Additions, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The truncation bounds of new rows (columns named by ``trunc()`` must be in ``data``)."""
+    return _bounds(additions.lb_text, additions.ub_text, data, _terms.eval_env(), len(data))
 
 
 def censoring_codes(text: str, frame: pd.DataFrame, env: Any, index: pd.Index) -> np.ndarray:

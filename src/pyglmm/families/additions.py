@@ -142,3 +142,30 @@ def truncation_norm(
     return np.asarray(
         np.where(has_lb & has_ub, both, np.where(has_lb, survive, np.where(has_ub, upper, 0.0)))
     )
+
+
+def draw_truncated(
+    family: Family,
+    rng: np.random.Generator,
+    mu: np.ndarray,
+    params: dict[str, np.ndarray],
+    trials: np.ndarray | None,
+    lb: np.ndarray,
+    ub: np.ndarray,
+    rounds: int = 1000,
+) -> np.ndarray:
+    """Draws of :meth:`Family.draw` restricted to ``[lb, ub]`` (broadcast against ``mu``) by
+    rejection: the draws outside are drawn again, at most ``rounds`` times (a
+    :class:`FamilyError` when the interval is that improbable)."""
+    out = family.draw(rng, mu, params, trials)
+    bad = (out < lb) | (out > ub)
+    for _ in range(rounds):
+        if not bad.any():
+            return np.asarray(out)
+        again = family.draw(rng, mu, params, trials)
+        out = np.where(bad, again, out)
+        bad = (out < lb) | (out > ub)
+    raise FamilyError(
+        f"trunc(): {int(bad.sum())} draw(s) still outside [lb, ub] after {rounds} rounds of "
+        "rejection (the bounds hold almost none of the distribution's mass)"
+    )

@@ -39,8 +39,10 @@ import xarray as xr
 
 from .. import names
 from ..design import Design, NewData, REBlock
+from ..design.additions import new_bounds
 from ..design.levelcov import conditional_levels
 from ..errors import ArgumentError, DesignError, UnsupportedModelError
+from ..families.additions import draw_truncated
 from ..posterior import CHUNK_VALUES, family_params, flat_draws, linear_predictor
 from ..spec import FittedModel
 
@@ -156,13 +158,15 @@ def predict_draws(
                 unseen[blk.name] = full
     modelled = {p.name for p in design.dpars}  # per row, computed in the loop
     modelled |= set(design.fixed_params)  # (sigma under se(): kind="response" refused)
-    if kind == "response" and design.additions is not None:
-        refused = [n for n in ("se", "trunc") if n in design.additions.names]
-        if refused:
-            raise UnsupportedModelError(
-                f"predict(kind='response') does not draw from models with {refused[0]}() "
-                "yet (the known SDs / the truncated distribution); use kind='mean'"
-            )
+    adds = design.additions
+    if kind == "response" and adds is not None and adds.se is not None:
+        raise UnsupportedModelError(
+            "predict(kind='response') does not draw from models with se() yet (the known SDs "
+            "of new rows); use kind='mean'"
+        )
+    bounds = None  # trunc(): draws by rejection within the rows' bounds
+    if kind == "response" and adds is not None and adds.lb is not None and adds.ub is not None:
+        bounds = (adds.lb, adds.ub) if newdata is None else new_bounds(adds, newdata)
     params = {p: flat_draws(post, p)[None, :] for p in family.params if p not in modelled}
     n_draws = post.sizes["chain"] * post.sizes["draw"]
     step = max(1, chunk_values // max(n_draws, 1))
@@ -196,7 +200,12 @@ def predict_draws(
         if kind == "response":
             t = None if trials is None else trials[rows][:, None]
             # drawn in row order (rows x draws, C-contiguous) so any chunking gives the same draws
-            value = family.draw(rng, np.ascontiguousarray(value.T), params, t).T
+            if bounds is None:
+                value = family.draw(rng, np.ascontiguousarray(value.T), params, t).T
+            else:
+                lb, ub = (b[rows][:, None] for b in bounds)
+                m = np.ascontiguousarray(value.T)
+                value = draw_truncated(family, rng, m, params, t, lb, ub).T
         if summary:
             q = np.quantile(value, [0.025, 0.975], axis=0)
             out[rows] = np.column_stack([value.mean(0), value.std(0, ddof=1), q[0], q[1]])

@@ -57,11 +57,12 @@ def check_simulable(design: Any) -> None:
             "simulation from a model with distributional formulas (pg.bf) is not supported yet"
         )
     additions = getattr(design, "additions", None)
-    refused = [n for n in ("se", "cens", "trunc") if additions is not None and n in additions.names]
-    if refused:  # (weights() and rate() simulate: the draws ignore weights, as brms's do)
+    refused = [n for n in ("se", "cens") if additions is not None and n in additions.names]
+    if refused:  # (weights() and rate() simulate: the draws ignore weights, as brms's do;
+        # trunc(): drawn within the bounds by rejection)
         raise UnsupportedModelError(
             f"simulation from a model with {refused[0]}() is not supported yet (censoring "
-            "indicators, truncation bounds and known SEs of simulated rows are not drawn)"
+            "indicators and known SEs of simulated rows are not drawn)"
         )
 
 

@@ -25,6 +25,7 @@ import pandas as pd
 from ..design.grouping import columns_by_group
 from ..design.response import response_parts
 from ..errors import ArgumentError
+from ..families.additions import draw_truncated
 from ..formula import variable_names
 from ..posterior import design_eta
 from ..results.params import ParamDraws
@@ -63,8 +64,12 @@ def draw_responses(
     with np.errstate(over="ignore"):
         mu = family.linkinv_np(eta)
     trials = None if design.trials is None else design.trials[None, :]
+    adds = getattr(design, "additions", None)
     try:
-        y = family.draw(rng, mu, pd_.family, trials)
+        if adds is not None and adds.lb is not None and adds.ub is not None:  # trunc()
+            y = draw_truncated(family, rng, mu, pd_.family, trials, adds.lb, adds.ub)
+        else:
+            y = family.draw(rng, mu, pd_.family, trials)
     except ValueError as err:
         raise ArgumentError(
             f"cannot draw {family.name} responses (means up to {np.nanmax(mu):.3g}): {err}; "
