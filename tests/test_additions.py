@@ -407,6 +407,20 @@ def test_simulate_and_predict_respect_truncation():
     assert new.shape[1] == 4 and new.min() >= lo and new.max() <= hi
 
 
+def test_predict_response_of_se_models_uses_the_known_sds():
+    """brms's posterior_predict: y_rep ~ N(mu, s_i) (sigma = FALSE)."""
+    df = _data()
+    m = pg.Model("yg | se(s) ~ x", df)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = m.fit(draws=200, tune=100, chains=1, seed=1, progressbar=False)
+    mean = fit.predict(kind="mean", summary=False)
+    for rows, new in ((slice(None), None), (slice(0, 10), df.iloc[:10])):
+        resp = fit.predict(new, kind="response", summary=False, seed=4)
+        z = (resp - mean[:, rows]) / df.s.to_numpy()[rows]
+        assert abs(z.var() - 1.0) < 4 * np.sqrt(2 / z.size), z.var()
+
+
 def test_code_shows_the_likelihood():
     text = pg.Model("yg | cens(c, yg2) + weights(w) ~ x", _data()).code()
     assert "pm.logccdf(d, y)" in text and "l = weights * l" in text and "y_loglik" in text

@@ -53,6 +53,7 @@ class Additions:
     rate_text: str = ""
     lb_text: str = ""
     ub_text: str = ""
+    se_text: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -120,7 +121,7 @@ def build_additions(
             _rows(se < 0, f"se({text}) must be non-negative", index)
         else:
             _rows(se <= 0, f"se({text}) must be positive (sigma = FALSE: it is the SD)", index)
-        kw["se"] = se
+        kw["se"], kw["se_text"] = se, text
     log_rate = None
     term = response.term("rate")
     if term is not None:
@@ -171,6 +172,11 @@ def _bounds(
 def new_bounds(additions: Additions, data: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """The truncation bounds of new rows (columns named by ``trunc()`` must be in ``data``)."""
     return _bounds(additions.lb_text, additions.ub_text, data, _terms.eval_env(), len(data))
+
+
+def new_se(additions: Additions, data: pd.DataFrame) -> np.ndarray:
+    """The known SEs of new rows (the column of ``se()`` must be in ``data``, as in brms)."""
+    return evaluate_column(additions.se_text, data, _terms.eval_env(), "se() of new data")
 
 
 def censoring_codes(text: str, frame: pd.DataFrame, env: Any, index: pd.Index) -> np.ndarray:

@@ -39,9 +39,9 @@ import xarray as xr
 
 from .. import names
 from ..design import Design, NewData, REBlock
-from ..design.additions import new_bounds
+from ..design.additions import new_bounds, new_se
 from ..design.levelcov import conditional_levels
-from ..errors import ArgumentError, DesignError, UnsupportedModelError
+from ..errors import ArgumentError, DesignError
 from ..families.additions import draw_truncated
 from ..posterior import CHUNK_VALUES, family_params, flat_draws, linear_predictor
 from ..spec import FittedModel
@@ -159,11 +159,9 @@ def predict_draws(
     modelled = {p.name for p in design.dpars}  # per row, computed in the loop
     modelled |= set(design.fixed_params)  # (sigma under se(): kind="response" refused)
     adds = design.additions
+    se_rows = None  # se(): the rows' known SDs enter sigma (brms's posterior_predict)
     if kind == "response" and adds is not None and adds.se is not None:
-        raise UnsupportedModelError(
-            "predict(kind='response') does not draw from models with se() yet (the known SDs "
-            "of new rows); use kind='mean'"
-        )
+        se_rows = adds.se if newdata is None else new_se(adds, newdata)
     bounds = None  # trunc(): draws by rejection within the rows' bounds
     if kind == "response" and adds is not None and adds.lb is not None and adds.ub is not None:
         bounds = (adds.lb, adds.ub) if newdata is None else new_bounds(adds, newdata)
@@ -200,12 +198,18 @@ def predict_draws(
         if kind == "response":
             t = None if trials is None else trials[rows][:, None]
             # drawn in row order (rows x draws, C-contiguous) so any chunking gives the same draws
+            draw_params = params
+            if se_rows is not None and adds is not None:  # rows x 1 against rows x draws
+                draw_params = dict(params)
+                se = se_rows[rows][:, None]
+                sigma = params["sigma"] if adds.se_sigma else 0.0
+                draw_params["sigma"] = np.sqrt(np.square(sigma) + se**2)
             if bounds is None:
-                value = family.draw(rng, np.ascontiguousarray(value.T), params, t).T
+                value = family.draw(rng, np.ascontiguousarray(value.T), draw_params, t).T
             else:
                 lb, ub = (b[rows][:, None] for b in bounds)
                 m = np.ascontiguousarray(value.T)
-                value = draw_truncated(family, rng, m, params, t, lb, ub).T
+                value = draw_truncated(family, rng, m, draw_params, t, lb, ub).T
         if summary:
             q = np.quantile(value, [0.025, 0.975], axis=0)
             out[rows] = np.column_stack([value.mean(0), value.std(0, ddof=1), q[0], q[1]])
