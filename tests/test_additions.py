@@ -226,6 +226,43 @@ def test_se_with_sigma():
     _check(m, lambda eta, v: stats.norm.logpdf(df.yg, eta, np.sqrt(v["sigma"] ** 2 + df.s**2)))
 
 
+# metafor's dat.bcg (Colditz et al. 1994; 13 BCG vaccine trials): tpos, tneg, cpos, cneg. The
+# log risk ratios' inverse-variance (fixed-effect) estimate is -0.4303, 95% CI (-0.5097,
+# -0.3509), QE = 152.2330 (metafor's tests/testthat/test_misc_metan_vs_rma.uni_with_dat.bcg.r,
+# rma(yi, vi, method = "EE") against Stata's metan); these counts reproduce all three.
+BCG = [
+    (4, 119, 11, 128),
+    (6, 300, 29, 274),
+    (3, 228, 11, 209),
+    (62, 13536, 248, 12619),
+    (33, 5036, 47, 5761),
+    (180, 1361, 372, 1079),
+    (8, 2537, 10, 619),
+    (505, 87886, 499, 87892),
+    (29, 7470, 45, 7232),
+    (17, 1699, 65, 1600),
+    (186, 50448, 141, 27197),
+    (5, 2493, 3, 2338),
+    (27, 16886, 29, 17825),
+]
+
+
+def test_se_meta_analysis_matches_metafor():
+    """``yi | se(sei) ~ 1``: the posterior of the intercept is (nearly: a wide prior) the
+    inverse-variance estimate's normal, N(-0.4303, 0.0405) (the CI's half width / 1.96)."""
+    a, b, c, d = np.asarray(BCG, dtype=float).T
+    yi = np.log(a / (a + b)) - np.log(c / (c + d))
+    sei = np.sqrt(1 / a - 1 / (a + b) + 1 / c - 1 / (c + d))
+    m = pg.Model("yi | se(sei) ~ 1", pd.DataFrame({"yi": yi, "sei": sei}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = m.fit(draws=1000, tune=500, chains=2, seed=5, progressbar=False)
+    draws = np.asarray(fit.posterior["b"].sel(coef="Intercept")).ravel()
+    sd = (-0.3509 - -0.5097) / (2 * 1.959964)
+    assert abs(draws.mean() - -0.4303) < 0.1 * sd, draws.mean()
+    assert abs(draws.std() / sd - 1) < 0.1, draws.std()
+
+
 def test_rate_is_a_log_offset():
     df = _data()
     m = pg.Model("yc | rate(t) ~ x", df, family="poisson")
