@@ -279,7 +279,8 @@ def _censored_reference(dist_logpdf, dist_logcdf, dist_logsf, y, y2, codes):
     out = np.where(codes == 0, dist_logpdf(y), 0.0)
     out = np.where(codes == 1, dist_logsf(y), out)
     out = np.where(codes == -1, dist_logcdf(y), out)
-    interval = np.log(np.exp(dist_logcdf(y2)) - np.exp(dist_logcdf(y)))
+    upper, lower = dist_logcdf(y2), dist_logcdf(y)
+    interval = upper + np.log(-np.expm1(lower - upper))  # log(F(y2) - F(y)), stably
     return np.where(codes == 2, interval, out)
 
 
@@ -368,6 +369,44 @@ def test_censoring_other_families(family, y, y2):
     expected = np.asarray(ref(eta, values), dtype=float)
     assert _model_loglik(m, point) == pytest.approx(expected.sum(), rel=1e-7)
     np.testing.assert_allclose(_loo_loglik(m, values), expected, rtol=1e-9, atol=1e-8)
+
+
+def test_censoring_with_a_distributional_sigma():
+    """``pg.bf``: sigma per row, ``exp(X_s b_sigma)``, in every censored term."""
+    df = _data()
+    m = pg.Model(pg.bf("yg | cens(c, yg2) ~ x", "sigma ~ x"), df)
+    pm_model = m.pymc_model
+    start = pm_model.initial_point()
+    rng = np.random.default_rng(2)
+    point = {k: v + rng.normal(scale=0.3, size=np.shape(v)) for k, v in start.items()}
+    outs = pm_model.replace_rvs_by_values([pm_model["b"], pm_model["b_sigma"]])
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    b, b_sigma = fn(point)
+    eta, sigma = m.design.X @ b, np.exp(m.design.dpar("sigma").X @ b_sigma)
+    ref = _censored_reference(
+        lambda y: stats.norm.logpdf(y, eta, sigma),
+        lambda y: stats.norm.logcdf(y, eta, sigma),
+        lambda y: stats.norm.logsf(y, eta, sigma),
+        df.yg.to_numpy(),
+        df.yg2.to_numpy(),
+        _codes(df),
+    )
+    assert _model_loglik(m, point) == pytest.approx(ref.sum(), rel=1e-10)
+    coords = {"coef": list(m.design.x_names), "sigma_coef": list(m.design.dpar("sigma").x_names)}
+    ds = xr.Dataset(
+        {
+            "b": (("chain", "draw", "coef"), b[None, None, :]),
+            "b_sigma": (("chain", "draw", "sigma_coef"), b_sigma[None, None, :]),
+        },
+        coords=coords,
+    )
+    np.testing.assert_allclose(pointwise_loglik(m.design, m.family, ds)[0, 0], ref, rtol=1e-9)
+
+
+def test_rate_with_a_distributional_shape():
+    df = _data()
+    m = pg.Model(pg.bf("yc | rate(t) ~ x", "shape ~ x"), df, family="negbinomial")
+    np.testing.assert_allclose(m.design.offset, np.log(df.t))
 
 
 def test_truncation_gaussian():

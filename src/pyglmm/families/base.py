@@ -374,36 +374,17 @@ class Family:
         raise NotImplementedError
 
     # --- censoring and truncation (brms's cens() / trunc(); pyglmm.families.additions) ----
-    def logcdf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        """``log P(Y <= y)`` pointwise, shaped as :meth:`loglik`. A family gets censoring and
-        truncation by defining this (and :meth:`logsf` when ``1 - exp(logcdf)`` loses
-        precision); the PyMC side uses ``pm.logcdf``/``pm.logccdf`` of ``pymc_dist``."""
-        raise FamilyError(
-            f"family {self.name!r} has no cumulative distribution function here, so cens() and "
-            "trunc() are not available for it"
-        )
+    def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``log P(Y <= y)``, shaped as :meth:`loglik`; defining it (and :meth:`logsf`, ``log
+        P(Y > y)``) gives a family cens() and trunc() (PyMC: ``pm.logcdf`` of pymc_dist)."""
+        raise FamilyError(f"family {self.name!r} has no cdf here: no cens() or trunc()")
 
-    def logsf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        """``log P(Y > y)``: by default ``log(1 - exp(logcdf))``."""
-        lc = self.logcdf(y, mu, params, trials)
-        with np.errstate(divide="ignore"):
-            return np.asarray(np.log(-np.expm1(lc)))
+    def logsf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``log P(Y > y)`` (see :meth:`logcdf`)."""
+        raise FamilyError(f"family {self.name!r} has no cdf here: no cens() or trunc()")
 
     @property
     def has_cdf(self) -> bool:
-        """Whether :meth:`logcdf` is defined (cens() and trunc() are then available)."""
         return type(self).logcdf is not Family.logcdf
 
     # --- moments (Bayesian R^2) --------------------------------------------------------
