@@ -121,8 +121,7 @@ def additions_likelihood(
             fn = {0: d.logp, 1: d.logccdf, -1: d.logcdf}[value]
             pieces.append(fn(y[idx]))
             order.append(idx)
-            if adds.cens is not None:
-                code(f"l[cens == {value}] = {text}")
+            code(f"l[cens == {value}] = {text}" if adds.cens is not None else f"l = {text}")
     idx = np.flatnonzero(cens == 2)
     if idx.size:
         assert adds.y2 is not None
