@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from scipy import stats
+from scipy import special, stats
 
 import pyglmm as pg
 from pyglmm import stack
@@ -341,7 +341,13 @@ def test_censoring_poisson_follows_stan():
 
 @pytest.mark.parametrize(
     ("family", "y", "y2"),
-    [("student", "yg", "yg2"), ("gamma", "yl", "yl2"), ("negativebinomial", "yc", "yc2")],
+    [
+        ("student", "yg", "yg2"),
+        ("gamma", "yl", "yl2"),
+        ("weibull", "yl", "yl2"),
+        ("exponential", "yl", "yl2"),
+        ("negativebinomial", "yc", "yc2"),
+    ],
 )
 def test_censoring_other_families(family, y, y2):
     """The other families with cdf hooks. The PyMC side to 1e-7 relative: PyMC 6's
@@ -356,6 +362,10 @@ def test_censoring_other_families(family, y, y2):
             return stats.t(v["nu"], mu, v["sigma"])
         if family == "gamma":
             return stats.gamma(v["shape"], scale=mu / v["shape"])
+        if family == "weibull":  # scale mu / Gamma(1 + 1 / shape): mean mu (brms)
+            return stats.weibull_min(v["shape"], scale=mu / special.gamma(1 + 1 / v["shape"]))
+        if family == "exponential":
+            return stats.expon(scale=mu)
         return stats.nbinom(v["shape"], v["shape"] / (v["shape"] + mu))
 
     def ref(eta, v):

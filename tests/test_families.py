@@ -17,6 +17,8 @@ from scipy import special
 import pyglmm as pg
 from pyglmm.families import FAMILIES, LINKS, Family, register
 
+# the families with one mean per row (an ordinal family's thresholds: tests/test_ordinal.py)
+SCALAR = {name: cls for name, cls in FAMILIES.items() if not cls.thresholds}
 N_OBS = 12  # rows in the log-likelihood checks
 N_DRAWS = 3  # posterior draws in the log-likelihood checks
 
@@ -70,11 +72,58 @@ CASES: dict[str, dict[str, Any]] = {
         "params": {"phi": lambda r: r.uniform(0.5, 60)},
         "y": lambda r: r.beta(2, 3, N_OBS),
     },
+    "zero_inflated_poisson": {
+        "mu": lambda r, s: r.uniform(0.1, 20, s),
+        "params": {"zi": lambda r: r.uniform(0.05, 0.9)},
+        "y": lambda r: np.array([0, 0, 1, 2, 0, 5, 9, 14, 0, 3, 22, 1], dtype=float),
+    },
+    "zero_inflated_negbinomial": {
+        "mu": lambda r, s: r.uniform(0.1, 20, s),
+        "params": {"shape": lambda r: r.uniform(0.2, 50), "zi": lambda r: r.uniform(0.05, 0.9)},
+        "y": lambda r: np.array([0, 0, 1, 2, 0, 5, 9, 14, 0, 3, 35, 1], dtype=float),
+    },
+    "zero_inflated_binomial": {
+        "mu": lambda r, s: r.uniform(0.02, 0.98, s),
+        "params": {"zi": lambda r: r.uniform(0.05, 0.9)},
+        "y": lambda r: np.array([0, 1, 2, 3, 5, 7, 9, 10, 0, 2, 4, 0], dtype=float),
+        "trials": np.array([0, 1, 3, 5, 5, 7, 20, 10, 4, 8, 12, 30], dtype=float),
+    },
+    "hurdle_poisson": {
+        "mu": lambda r, s: r.uniform(0.1, 20, s),
+        "params": {"hu": lambda r: r.uniform(0.05, 0.9)},
+        "y": lambda r: np.array([0, 0, 1, 2, 0, 5, 9, 14, 0, 3, 22, 1], dtype=float),
+    },
+    "hurdle_negbinomial": {
+        "mu": lambda r, s: r.uniform(0.1, 20, s),
+        "params": {"shape": lambda r: r.uniform(0.2, 50), "hu": lambda r: r.uniform(0.05, 0.9)},
+        "y": lambda r: np.array([0, 0, 1, 2, 0, 5, 9, 14, 0, 3, 35, 1], dtype=float),
+    },
+    "hurdle_lognormal": {
+        "mu": lambda r, s: r.normal(0.5, 1, s),
+        "params": {"sigma": lambda r: r.uniform(0.2, 2), "hu": lambda r: r.uniform(0.05, 0.9)},
+        "y": lambda r: np.where(np.arange(N_OBS) % 3 == 0, 0.0, r.lognormal(0.5, 1, N_OBS)),
+    },
+    "beta_binomial": {
+        "mu": lambda r, s: r.uniform(0.02, 0.98, s),
+        "params": {"phi": lambda r: r.uniform(0.5, 60)},
+        "y": lambda r: np.array([0, 1, 2, 3, 5, 7, 9, 10, 0, 2, 4, 6], dtype=float),
+        "trials": np.array([0, 1, 3, 5, 5, 7, 20, 10, 4, 8, 12, 30], dtype=float),
+    },
+    "weibull": {
+        "mu": lambda r, s: r.uniform(0.1, 20, s),
+        "params": {"shape": lambda r: r.uniform(0.5, 5)},
+        "y": lambda r: r.gamma(2.0, 3.0, N_OBS),
+    },
+    "exponential": {
+        "mu": lambda r, s: r.uniform(0.1, 20, s),
+        "params": {},
+        "y": lambda r: r.gamma(2.0, 3.0, N_OBS),
+    },
 }
 
 
 def test_every_family_has_a_case() -> None:
-    assert set(CASES) == set(FAMILIES)
+    assert set(CASES) == set(SCALAR)
 
 
 def _pymc_pointwise(
@@ -144,7 +193,72 @@ MOMENTS: dict[str, tuple[float, dict[str, float], Any, Callable[..., tuple[float
     # lognormal: moments of log y
     "lognormal": (0.7, {"sigma": 0.8}, None, lambda m, p, n: (m, p["sigma"] ** 2)),
     "beta": (0.3, {"phi": 8.0}, None, lambda m, p, n: (m, m * (1 - m) / (1 + p["phi"]))),
+    # zero-inflated / hurdle: E[y] and E[y^2] of the mixture, var = E[y^2] - E[y]^2
+    "zero_inflated_poisson": (
+        4.2,
+        {"zi": 0.3},
+        None,
+        lambda m, p, n: ((1 - p["zi"]) * m, (1 - p["zi"]) * m * (1 + p["zi"] * m)),
+    ),
+    "zero_inflated_negbinomial": (
+        4.2,
+        {"shape": 2.5, "zi": 0.3},
+        None,
+        lambda m, p, n: _mix((1 - p["zi"]), m, m + m**2 / p["shape"] + m**2),
+    ),
+    "zero_inflated_binomial": (
+        0.3,
+        {"zi": 0.3},
+        12.0,
+        lambda m, p, n: _mix((1 - p["zi"]), n * m, n * m * (1 - m) + (n * m) ** 2),
+    ),
+    "hurdle_poisson": (
+        2.0,
+        {"hu": 0.3},
+        None,
+        lambda m, p, n: _mix((1 - p["hu"]) / (1 - np.exp(-m)), m, m + m**2),
+    ),
+    "hurdle_negbinomial": (
+        2.0,
+        {"shape": 1.5, "hu": 0.3},
+        None,
+        lambda m, p, n: _mix(
+            (1 - p["hu"]) / (1 - (p["shape"] / (p["shape"] + m)) ** p["shape"]),
+            m,
+            m + m**2 / p["shape"] + m**2,
+        ),
+    ),
+    "hurdle_lognormal": (
+        0.7,
+        {"sigma": 0.5, "hu": 0.3},
+        None,
+        lambda m, p, n: _mix(
+            1 - p["hu"], np.exp(m + p["sigma"] ** 2 / 2), np.exp(2 * m + 2 * p["sigma"] ** 2)
+        ),
+    ),
+    "beta_binomial": (
+        0.3,
+        {"phi": 8.0},
+        12.0,
+        lambda m, p, n: (n * m, n * m * (1 - m) * (p["phi"] + n) / (p["phi"] + 1)),
+    ),
+    "weibull": (
+        3.0,
+        {"shape": 2.5},
+        None,
+        lambda m, p, n: (
+            m,
+            m**2 * (special.gamma(1 + 2 / p["shape"]) / special.gamma(1 + 1 / p["shape"]) ** 2 - 1),
+        ),
+    ),
+    "exponential": (3.0, {}, None, lambda m, p, n: (m, m**2)),
 }
+
+
+def _mix(weight: float, first: float, second: float) -> tuple[float, float]:
+    """Mean and variance of y given ``E[y] = weight * first`` and
+    ``E[y^2] = weight * second`` (a point mass at 0 beside a part with those moments)."""
+    return weight * first, weight * second - (weight * first) ** 2
 
 
 def _assert_moments(x: np.ndarray, mean: float, var: float, what: str) -> None:
@@ -208,7 +322,7 @@ def test_draw_uses_per_draw_parameters() -> None:
 
 # --- what the rest of pyglmm asks a family ------------------------------------------------
 def test_every_family_has_moments() -> None:
-    assert set(MOMENTS) == set(FAMILIES)
+    assert set(MOMENTS) == set(SCALAR)
 
 
 def _y_moments(name: str) -> tuple[float, float]:
@@ -283,7 +397,7 @@ def _pymc_rejects(fam: Family, params: dict[str, float]) -> bool:
     return not np.all(np.isfinite(logp))
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", sorted(SCALAR))
 def test_positive_params_match_pymc_support(name: str) -> None:
     """``positive_params`` (refused when <= 0 in ``simulate(params=...)``) are exactly the
     parameters at which 0 is outside the support of the PyMC distribution."""
@@ -291,11 +405,15 @@ def test_positive_params_match_pymc_support(name: str) -> None:
     assert set(fam.positive_params) <= set(fam.params)
     valid = MOMENTS[name][1]
     assert not _pymc_rejects(fam, valid)
-    rejected = {p for p in fam.params if _pymc_rejects(fam, {**valid, p: 0.0})}
+    # a probability (zi, hu) may be 0, though hu = 0 leaves an observed 0 no density
+    others = [p for p in fam.params if p not in fam.unit_params]
+    rejected = {p for p in others if _pymc_rejects(fam, {**valid, p: 0.0})}
     assert rejected == set(fam.positive_params)
+    for p in fam.unit_params:
+        assert _pymc_rejects(fam, {**valid, p: -0.5}) and _pymc_rejects(fam, {**valid, p: 1.5})
 
 
-@pytest.mark.parametrize("name", sorted(FAMILIES))
+@pytest.mark.parametrize("name", sorted(SCALAR))
 def test_discrete_matches_pymc(name: str) -> None:
     fam = pg.family(name)
     case = CASES[name]
@@ -311,12 +429,13 @@ def test_engine_capabilities() -> None:
     """The marginal parameterization, the kernel and REML: gaussian with identity link only;
     the "auto" rule asks 4x the rows per level of a 0/1 outcome; lme4's Residual SD row is
     gaussian's sigma."""
-    for name, cls in FAMILIES.items():
+    for name, cls in SCALAR.items():
         for link in cls.links:
             fam = pg.family(name, link=link)
             lmm = name == "gaussian" and link == "identity"
             assert fam.is_gaussian_identity is lmm and fam.marginalizable is lmm, (name, link)
-            assert fam.information_factor == (4 if name in ("bernoulli", "binomial") else 1)
+            trials_like = ("bernoulli", "binomial", "beta_binomial", "zero_inflated_binomial")
+            assert fam.information_factor == (4 if name in trials_like else 1)
             assert fam.residual_sd == ("sigma" if name == "gaussian" else None)
 
 
@@ -395,7 +514,7 @@ def test_family_lookup_and_links() -> None:
     assert pg.family("negbinomial").name == "negativebinomial"
     assert pg.family(fam) is fam
     assert pg.family(fam, link="cloglog").link == "cloglog"
-    defaults = {n: pg.family(n).link for n in FAMILIES}
+    defaults = {n: pg.family(n).link for n in SCALAR}
     assert defaults == {
         "gaussian": "identity",
         "student": "identity",
@@ -406,6 +525,15 @@ def test_family_lookup_and_links() -> None:
         "gamma": "log",
         "lognormal": "identity",
         "beta": "logit",
+        "zero_inflated_poisson": "log",
+        "zero_inflated_negbinomial": "log",
+        "zero_inflated_binomial": "logit",
+        "hurdle_poisson": "log",
+        "hurdle_negbinomial": "log",
+        "hurdle_lognormal": "identity",
+        "beta_binomial": "logit",
+        "weibull": "log",
+        "exponential": "log",
     }
 
 

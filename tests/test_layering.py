@@ -65,6 +65,9 @@ FACADES: set[tuple[str, str]] = {
     ("pyglmm.results.fit", "pyglmm.workflow.plots"),  # Fit.plot_trace / plot_forest / ...
     ("pyglmm.results.fit", "pyglmm.workflow.r2"),  # Fit.r2
     ("pyglmm.results.fit", "pyglmm.persist.write"),  # Fit.save
+    ("pyglmm.results.fit", "pyglmm.workflow.hypothesis"),  # Fit.hypothesis
+    ("pyglmm.results.fit", "pyglmm.workflow.update"),  # Fit.update
+    ("pyglmm.results.fit", "pyglmm.workflow.kfold"),  # Fit.kfold
     # LmmFit.bootstrap / confint(method="boot") (and any point fit's): the driver runs refits
     # through the workflow layer's executors
     ("pyglmm.lmm.intervals", "pyglmm.workflow.bootstrap"),

@@ -67,6 +67,16 @@ def test_bad_me_syntax_points_at_the_culprit(formula, message, at) -> None:
     assert info.value.position == formula.index(at)
 
 
+def test_me_in_a_random_effect_term_is_unsupported() -> None:
+    """``(1 + me(x, s) | g)`` is brms syntax pyglmm does not fit yet: an
+    UnsupportedModelError (and a FormulaError, with the caret under the call)."""
+    formula = "y ~ x2 + (1 + me(x1, s1) | g)"
+    with pytest.raises(pg.UnsupportedModelError, match="random-effect term") as info:
+        pg.Model(formula, _tiny())
+    assert isinstance(info.value, pg.FormulaError)
+    assert info.value.position == formula.index("me")
+
+
 def test_me_design_errors() -> None:
     df = _tiny()
     with pytest.raises(pg.DesignError, match="finite and positive"):

@@ -558,3 +558,30 @@ def test_recover_refits_a_known_covariance_model(known_data) -> None:
     )
     assert set(res.table["parameter"]) == {"b_Intercept", "sd_species__Intercept", "sigma"}
     assert res.diagnostics["wall_s"].iloc[0] > 0
+
+
+@pytest.mark.parametrize(
+    ("formula", "reference"),
+    [
+        ("Reaction ~ Days + us(Days | Subject)", "sleepstudy_reml"),
+        ("Reaction ~ Days + diag(Days | Subject)", "sleepstudy_uncorrelated_reml"),
+    ],
+)
+def test_optimize_diag_and_us_against_lme4(lme4_ref, formula: str, reference: str) -> None:
+    """glmmTMB's ``us()``/``diag()`` are lme4's ``(x | g)``/``(x || g)`` blocks, so
+    ``model.optimize()`` fits them: REML estimates against lme4's published sleepstudy fits
+    (tests/data/lme4_reference.json, Bates et al. 2015)."""
+    ref = lme4_ref[reference]
+    fit = pg.Model(formula, pg.datasets.load("sleepstudy")).optimize()
+    vc = fit.varcorr()
+    sd = vc[(vc.group == "Subject") & (vc.kind == "sd")].set_index("var1")["Estimate"]
+    for term, value in ref["sd"]["Subject"].items():
+        assert sd["Intercept" if term == "(Intercept)" else term] == pytest.approx(value, rel=2e-4)
+    assert fit.sigma == pytest.approx(ref["sigma"], rel=2e-4)
+    cor = vc[vc.kind == "cor"]["Estimate"].to_numpy()
+    if "cor" in ref:
+        assert cor == pytest.approx([ref["cor"]["Subject"]["(Intercept),Days"]], abs=1e-3)
+    else:
+        assert cor.size == 0
+    se = fit.fixef()["Std. Error"]
+    assert se["Days"] == pytest.approx(ref["fixef_se"]["Days"], rel=1e-3)

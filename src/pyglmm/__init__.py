@@ -26,6 +26,7 @@ from .errors import (
     SamplingWarning,
     SingularFitWarning,
     UnsupportedModelError,
+    UnsupportedTermError,
 )
 from .families import Family, family
 from .formula import BrmsFormula, bf
@@ -60,6 +61,7 @@ __all__ = [
     "SamplingWarning",
     "SingularFitWarning",
     "UnsupportedModelError",
+    "UnsupportedTermError",
     "__version__",
     "anova",
     "bf",

@@ -73,6 +73,12 @@ class UnsupportedModelError(PyglmmError, ValueError):
     a block with a known (``gr(g, cov = A)``) or structured (``ar1``, ``cs``) covariance."""
 
 
+class UnsupportedTermError(FormulaError, UnsupportedModelError):
+    """A term that is valid brms/lme4 syntax but that pyglmm does not fit yet (``me()`` inside
+    a random-effect term): a :class:`FormulaError` (the caret under it) and an
+    :class:`UnsupportedModelError` (catch either)."""
+
+
 class ModelComparisonError(PyglmmError, ValueError):
     """Models that cannot be compared, e.g. ``pg.anova`` of fits to different data."""
 

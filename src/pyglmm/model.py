@@ -26,7 +26,8 @@ from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
 from .families.additions import check_additions
-from .families.base import ResponseError
+from .families.ordinal import ordinal_response, threshold_design
+from .families.validation import ResponseError
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
 from .formula.additions import parse_response
 from .formula.measurement import refuse_me_with_dpars
@@ -92,6 +93,7 @@ class Model:
         # keeps the text the user wrote
         parsed = parse_formula(quote_columns(text, data.columns))
         self.formula: ParsedFormula = replace(parsed, formula=text)
+        frame, labels = data, None
         if self.bf is not None and self.bf.dpars:
             self.family.check_dpars(self.bf.dpar_names)
             dpars = {
@@ -103,8 +105,10 @@ class Model:
                 self.formula, dpars, data, missing=missing, data2=data2
             )
         else:
+            if self.family.thresholds:  # ordinal: the categories' codes (families.ordinal)
+                frame, labels = ordinal_response(data, self.formula.response, self.family.name)
             self.design = drop_aliased_columns(
-                build_design(self.formula, data, missing=missing, data2=data2, mecor=mecor)
+                build_design(self.formula, frame, missing=missing, data2=data2, mecor=mecor)
             )
         has_rate = parse_response(self.formula.response).term("rate") is not None
         check_additions(self.design.additions, self.family, has_rate)
@@ -112,8 +116,12 @@ class Model:
             self.family.validate(self.design.y, self.design.trials)
         except ResponseError as err:  # name the rows as the user's data does (after any drop)
             raise err.located(self.design.index) from None
+        if self.family.thresholds:
+            self.design = threshold_design(self.design, labels, self.family.name)
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
+        # the priors as given (Fit.update refits with them; the defaults follow the new data)
+        self.user_priors: dict[str, Any] = dict(priors or {})
         resolve_parameterization(  # checks it
             parameterization,
             self.design.blocks,
@@ -297,6 +305,9 @@ class Model:
         ``False`` always compiles the PyMC model. ``fit.timing["kernel"]`` is 1.0 when the
         kernel sampled, 0.0 when the PyMC model did.
         """
+        settings = dict(locals())  # the call's arguments, for Fit.update (the first statement)
+        for key in ("self", "draws", "tune", "chains", "sampler"):
+            del settings[key]
         _check_fit_arguments(draws, tune, chains, sampler, target_accept, init)
         t0 = time.perf_counter()
         resolved = self.resolve(parameterization)
@@ -362,6 +373,7 @@ class Model:
             sampler=sampler,
             parameterization=resolved,
             timing=timing,
+            settings=settings,
         )
         if warn:
             fit.check()

@@ -20,12 +20,18 @@ The fixed part is ``b`` (over the ``coef`` dim) as reported, ``Intercept`` and `
 sampled on centered predictors. A distributional parameter with a formula (``pg.bf``), e.g.
 ``sigma``: ``b_sigma`` (dim ``sigma_coef``), ``Intercept_sigma`` and ``beta_sigma`` (brms's
 Stan names); its blocks are named ``sigma_<block>``.
+
+An ordinal model (``cumulative``): its thresholds as reported, ``b_Intercept`` (dim ``thres``,
+brms's ``b_Intercept[k]``), and as sampled on centred predictors, ``Intercept`` (an ordered
+vector, brms's Stan name).
 """
 
 from __future__ import annotations
 
 COEF_DIM = "coef"
 FIXED = "b"
+THRESHOLDS = "b_Intercept"
+THRESHOLD_DIM = "thres"
 
 
 def effects(block: str) -> str:

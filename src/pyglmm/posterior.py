@@ -55,15 +55,21 @@ def block_term(z: np.ndarray, codes: np.ndarray, r: np.ndarray) -> np.ndarray:
     return np.einsum("...ij,ij->...i", r[..., codes, :], z)
 
 
-def design_eta(design: Design, b: np.ndarray, effects: dict[str, np.ndarray]) -> np.ndarray:
+def design_eta(
+    design: Design, b: np.ndarray, effects: dict[str, np.ndarray], dpar: str = ""
+) -> np.ndarray:
     """eta of the training rows, ``X b + offset + sum_k block_term(Z_k, codes_k, r_k)``, for
     coefficients ``b`` (..., p) and effects per block (..., levels, q) sharing the leading axes
-    (none for one parameter set, draws for several)."""
-    eta = np.asarray(b, dtype=float) @ np.asarray(design.X, dtype=float).T
-    if design.offset is not None:
+    (none for one parameter set, draws for several). ``dpar``: the linear predictor of a
+    distributional parameter's formula instead, ``X^dpar b + sum_k`` over its blocks' columns
+    (``b`` then over that formula's ``x_names``; no offset)."""
+    eta = np.asarray(b, dtype=float) @ np.asarray(design.x_of(dpar), dtype=float).T
+    if design.offset is not None and not dpar:
         eta = eta + design.offset
-    for blk in design.mean_blocks():
-        cols = blk.columns_of("")
+    for blk in design.blocks:
+        cols = blk.columns_of(dpar)
+        if not cols.size:
+            continue
         z = np.asarray(blk.Z, dtype=float)[:, cols]
         eta = eta + block_term(z, blk.codes, np.asarray(effects[blk.name])[..., cols])
     return np.asarray(eta)
@@ -144,6 +150,7 @@ def family_params(
     new_effects: Callable[[str, slice], np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """The family's parameters for ``draws``: (draws,) for a parameter without a formula,
+    (draws, K - 1) for an ordinal model's thresholds (``names.THRESHOLDS``),
     (draws x rows) ``linkinv(eta_dpar)`` for one with a formula (``data``,
     ``include_random``, ``new_effects``: as :func:`linear_predictor` takes them)."""
     modelled = {p.name for p in design.dpars}
@@ -156,6 +163,8 @@ def family_params(
     if absent:
         n_draws = len(flat_draws(posterior, names.FIXED)[draws])
         out |= {p: np.zeros(n_draws) for p in absent}
+    if design.categories:  # an ordinal model's thresholds, (draws, K - 1)
+        out[names.THRESHOLDS] = flat_draws(posterior, names.THRESHOLDS)[draws]
     for part in design.dpars:
         eta = linear_predictor(
             design, posterior, data, draws, include_random, new_effects, dpar=part.name

@@ -6,6 +6,9 @@ Parameter classes (brms's names):
   ``b[Intercept]`` is recovered as ``Intercept - mean(X) @ b``.
   Default (identity link): ``StudentT(nu=3, mu=median(y), sigma=s)`` with
   ``s = max(2.5, mad(y))`` and ``mad`` R's scaled MAD (1.4826 x median absolute deviation).
+* ``Intercept`` of an ordinal model (``cumulative``): its K - 1 thresholds on centred
+  predictors, ``StudentT(3, 0, 2.5)`` each (brms); ``{"Intercept": {2: ...}}`` sets the
+  second (brms's ``coef``). One distribution for all (their vector is ordered).
 * ``b``: the other fixed effects. brms uses a flat prior, which NUTS in PyMC cannot use without
   care; we use a weakly informative ``Normal(0, 2.5 * sd(y) / sd(x_j))`` per column (the
   rstanarm autoscale rule), i.e. an effect of 2.5 outcome SDs per SD of the predictor is
@@ -97,6 +100,7 @@ class PriorSet:
     # block name -> term -> its dpar, for a block spanning predictors (brms's |ID|)
     dpar_terms: dict[str, dict[str, str]] = field(default_factory=dict)
     me: dict[str, dict[str, Prior]] = field(default_factory=dict)
+    thresholds: tuple[Prior, ...] = ()  # an ordinal model's, class Intercept, coef 1..K-1
 
     def table(self) -> pd.DataFrame:
         """brms ``get_prior``-style table: prior, class, coef, group, source (and dpar, for a
@@ -113,6 +117,8 @@ class PriorSet:
             add(p, "b", coef)
         if self.intercept is not None:
             add(self.intercept, "Intercept")
+        for k, p in enumerate(self.thresholds, start=1):
+            add(p, "Intercept", str(k))
         for dpar, p in self.dpar_intercept.items():
             add(p, "Intercept", dpar=dpar)
         for dpar, coefs in self.dpar_b.items():
@@ -178,6 +184,7 @@ def build_priors(
         if is_user:
             sources[("Intercept", "", "")] = "user"
 
+    thresholds = _threshold_priors(design, user, sources)
     slope_names = [c for c in design.x_names if c != "Intercept"]
     _check_keys(user.get("b"), set(slope_names), "priors['b']", "coefficients")
     y_sd = family.slope_scale(y)
@@ -258,7 +265,7 @@ def build_priors(
         fam[name], is_user = _lookup(user.get(name), (), default, name)
         if is_user:
             sources[(name, "", "")] = "user"
-    dpar_intercept, dpar_b = _dpar_priors(dpars, user, sources)
+    dpar_intercept, dpar_b = _dpar_priors(dpars, user, sources, family)
     me = _me_priors(getattr(design, "me", None), user, sources)
     dpar_blocks = {blk.name: blk.dpar for blk in design.blocks if blk.dpar and not blk.col_dpars}
     dpar_terms = {
@@ -280,21 +287,49 @@ def build_priors(
         dpar_blocks,
         dpar_terms,
         me,
+        thresholds,
     )
 
 
+def _threshold_priors(
+    design: Any, user: Mapping[str, Any], sources: dict[tuple[str, str, str], str]
+) -> tuple[Prior, ...]:
+    """An ordinal model's threshold priors (``design.categories``: K - 1 of them), brms's
+    ``student_t(3, 0, 2.5)`` each on the centred thresholds; ``priors["Intercept"]`` sets all,
+    ``priors["Intercept"][k]`` (k = 1..K-1, as brms's ``coef``) one."""
+    n = len(getattr(design, "categories", ())) - 1
+    if n < 1:
+        return ()
+    spec = user.get("Intercept")
+    if isinstance(spec, Mapping):
+        spec = {str(k): v for k, v in spec.items()}
+        _check_keys(spec, {str(k) for k in range(1, n + 1)}, "priors['Intercept']", "thresholds")
+    out = []
+    for k in range(1, n + 1):
+        default = prior("StudentT", nu=3, mu=0, sigma=2.5)
+        p, is_user = _lookup(spec, (str(k),), default, "Intercept")
+        if is_user:
+            sources[("Intercept", "", str(k))] = "user"
+        out.append(p)
+    return tuple(out)
+
+
 def _dpar_priors(
-    dpars: tuple[Any, ...], user: Mapping[str, Any], sources: dict[tuple[str, str, str], str]
+    dpars: tuple[Any, ...],
+    user: Mapping[str, Any],
+    sources: dict[tuple[str, str, str], str],
+    family: Any,
 ) -> tuple[dict[str, Prior], dict[str, dict[str, Prior]]]:
     """The priors of the distributional formulas' fixed parts (see the module docstring):
-    ``Intercept_<dpar>`` ``StudentT(3, 0, 2.5)`` (brms) and ``b_<dpar>`` per slope
+    ``Intercept_<dpar>`` ``StudentT(3, 0, 2.5)`` (brms; ``Logistic(0, 1)`` for ``zi`` and
+    ``hu``: ``family.dpar_intercept_prior``) and ``b_<dpar>`` per slope
     ``Normal(0, 2.5 / sd(x_j))``, with the user's overrides recorded in ``sources``."""
     intercepts: dict[str, Prior] = {}
     slopes: dict[str, dict[str, Prior]] = {}
     for part in dpars:
         icls, bcls = f"Intercept_{part.name}", f"b_{part.name}"
         if part.has_intercept:
-            default = prior("StudentT", nu=3, mu=0, sigma=2.5)
+            default = family.dpar_intercept_prior(part.name)
             intercepts[part.name], is_user = _lookup(user.get(icls), (), default, "Intercept")
             if is_user:
                 sources[(icls, "", "")] = "user"

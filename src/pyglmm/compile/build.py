@@ -28,6 +28,9 @@ covariance over all its columns, never hierarchically centered) and each column 
 own predictor: ``eta_{d_j} += Z[:, j] * r[codes, j]``.
 
 (no marginal block then: the integrated likelihood assumes one sigma).
+
+An ordinal model (``design.categories``): no intercept column; the thresholds
+``b_Intercept`` (:mod:`pyglmm.compile.ordinal`) enter the family's likelihood with ``eta``.
 """
 
 from __future__ import annotations
@@ -46,12 +49,13 @@ from ..design import Design, DparPart, REBlock
 from ..design.centering import centered_fixed
 from ..errors import ArgumentError
 from ..families import Family
-from ..families.base import DPAR_LINKS
+from ..families.base import DPAR_INVERSE_CODE, DPAR_LINKS
 from ..priors import PriorSet
 from .additions import additions_likelihood
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
 from .measurement import latent_design, me_coords
+from .ordinal import add_thresholds, threshold_coords
 from .parameterization import (
     LevelPredictors,
     group_level_centering,
@@ -82,6 +86,7 @@ def coords_of(design: Design) -> dict[str, Any]:
         if part.has_intercept and slopes:
             coords[f"{dim}_slope"] = slopes
     coords |= me_coords(design)
+    coords |= threshold_coords(design)
     for blk in design.blocks:
         level, term = _dims(blk)
         coords[level] = list(blk.levels)
@@ -280,7 +285,7 @@ def build_model(
             code(f"{name} = {p.code(name)}")
             fam_params[name] = p.rv(name)
         for name, eta_d in dpar_eta.items():
-            inverse = "1 + pm.math.exp" if DPAR_LINKS[name] == "logm1" else "pm.math.exp"
+            inverse = DPAR_INVERSE_CODE[DPAR_LINKS[name]]
             code(f"{name} = {inverse}(eta_{name})  # one per row")
             fam_params[name] = family.dpar_linkinv(name, eta_d)
         if marginal_blk is not None:
@@ -297,6 +302,10 @@ def build_model(
             for line in marginal.marginal_code(marginal_blk, latent, design.offset is not None):
                 code(line)
             pm.Potential("y_marginal", loglik)
+        elif design.categories:  # ordinal: thresholds, no mean (pyglmm.compile.ordinal)
+            fam_params[_names.THRESHOLDS] = add_thresholds(design, priors, family, fixed.b, code)
+            code(family.likelihood_code("y"))
+            family.likelihood("y", eta, design.y, fam_params, design.trials)
         else:
             code(f"mu = linkinv_{family.link}(eta)" if family.link != "identity" else "mu = eta")
             mu = family.linkinv(eta)

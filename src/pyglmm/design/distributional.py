@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import DesignError
 from ..formula import ParsedFormula
-from ..formula.distributional import dpar_design_formula
+from ..formula.distributional import BrmsFormula, dpar_design_formula
 from .build import build_design, drop_aliased_columns
 from .frame import as_frame, check_columns, drop_missing_rows
 from .ids import merge_id_blocks
@@ -72,3 +72,14 @@ def build_distributional_design(
         ]
     blocks = list(merge_id_blocks(blocks))  # brms's |ID| across the formulas
     return replace(design, blocks=tuple(blocks), dpars=tuple(parts), n_dropped=n_dropped)
+
+
+def model_formula(design: Design) -> str | BrmsFormula:
+    """The formula ``pg.Model`` takes to rebuild ``design``'s model on other data (a refit in
+    :func:`pyglmm.recover`, a saved fit): the main formula's text, or the ``pg.bf`` of it and
+    its distributional formulas as the user wrote them."""
+    if not design.dpars:
+        return design.formula.formula
+    return BrmsFormula(
+        design.formula.formula, tuple((p.name, p.formula.formula) for p in design.dpars)
+    )

@@ -195,6 +195,8 @@ class Design:
     ``me``: the ``me(x, sdx)`` terms (:mod:`pyglmm.design.measurement`), or None.
     ``dpars``: the fixed parts of the distributional parameters' formulas (``pg.bf``), empty
     for a model of the mean only; their blocks are among ``blocks`` (``REBlock.dpar``).
+    ``categories``: an ordinal response's categories (``y`` holds their codes 1..K; no
+    ``Intercept`` column, thresholds take its place: :mod:`pyglmm.families.ordinal`), or ().
     ``additions``: brms's addition terms that change the likelihood (``weights``, ``se``,
     ``cens``, ``trunc``; :mod:`pyglmm.design.additions`), or None; ``rate()`` is in
     ``offset``.
@@ -216,6 +218,7 @@ class Design:
     stored_n_obs: int | None = field(repr=False, default=None)
     me: MeasurementError | None = field(repr=False, default=None)
     dpars: tuple[DparPart, ...] = ()
+    categories: tuple[str, ...] = ()
     additions: Additions | None = field(repr=False, default=None)
 
     @property

@@ -50,7 +50,7 @@ def check_additions(additions: Additions | None, family: Family, has_rate: bool 
             raise FamilyError(
                 f"{name}() needs the family's cumulative distribution function, which family "
                 f"{family.name!r} does not have here (available: gaussian, student, lognormal, "
-                "gamma, poisson, negativebinomial)"
+                "gamma, weibull, exponential, poisson, negativebinomial)"
             )
 
 

@@ -15,7 +15,7 @@ import pytensor.tensor as pt
 from scipy import special
 
 from ..errors import FamilyError
-from ..priors import Prior, r_mad
+from ..priors import Prior, prior, r_mad
 
 
 def _probit_inv_pt(eta: Any) -> Any:
@@ -45,12 +45,27 @@ LINKS: dict[str, tuple[Any, Any]] = {
 _EPS = np.finfo(float).eps
 
 # The links of distributional parameters with a formula (``pg.bf``), brms's defaults: log for
-# the scales and shapes, ``logm1`` (``nu = 1 + exp(eta)``) for the student's degrees of freedom.
-DPAR_LINKS: dict[str, str] = {"sigma": "log", "shape": "log", "phi": "log", "nu": "logm1"}
+# the scales and shapes, ``logm1`` (``nu = 1 + exp(eta)``) for the student's degrees of freedom,
+# logit for the probabilities of a zero (``zi``, ``hu``).
+DPAR_LINKS: dict[str, str] = {
+    "sigma": "log",
+    "shape": "log",
+    "phi": "log",
+    "nu": "logm1",
+    "zi": "logit",
+    "hu": "logit",
+}
 # dpar link name -> (inverse link in pytensor, inverse link in numpy)
 DPAR_INVERSE: dict[str, tuple[Any, Any]] = {
     "log": (pt.exp, np.exp),
     "logm1": (lambda e: 1.0 + pt.exp(e), lambda e: 1.0 + np.exp(e)),
+    "logit": (pm.math.invlogit, special.expit),
+}
+# dpar link name -> its inverse as PyMC code text (``Model.code()``)
+DPAR_INVERSE_CODE: dict[str, str] = {
+    "log": "pm.math.exp",
+    "logm1": "1 + pm.math.exp",
+    "logit": "pm.math.invlogit",
 }
 
 
@@ -116,6 +131,7 @@ class Family:
       order of the summary);
     * ``positive_params``: the members of ``params`` that must be > 0 (the support of the
       PyMC distribution; checked in user parameter dicts, ``model.simulate(params=...)``);
+      ``unit_params`` those that are probabilities (in [0, 1]: ``zi``, ``hu``);
     * ``discrete``: integer responses (observed as int64, simulated as integers, plotted as
       counts per value);
     * ``information_factor``: rows per level a block needs, relative to a gaussian response,
@@ -133,6 +149,9 @@ class Family:
     # Which of ``params`` must be strictly positive (sigma, shape, phi, nu: the PyMC
     # distributions' parameter support). A value <= 0 given by the user is refused.
     positive_params: ClassVar[tuple[str, ...]] = ()
+    # Which of ``params`` are probabilities, in [0, 1] (the zero-inflation ``zi``, the hurdle
+    # ``hu``); a value outside is refused in user parameter dicts.
+    unit_params: ClassVar[tuple[str, ...]] = ()
     # whether a grouping factor with one level per row is identified: for most families it is
     # the usual observation-level (overdispersion) effect; beside a gaussian residual it is not
     # (lme4: "number of levels of each grouping factor must be < number of observations")
@@ -158,6 +177,9 @@ class Family:
     # ``pyglmm.kernel.likelihoods.DENSITIES``: "binomial", "poisson", "negativebinomial"),
     # or None: the family is sampled through its PyMC model.
     kernel_density: ClassVar[str | None] = None
+    # An ordinal family (``cumulative``): the response is ordered categories and a vector of
+    # thresholds takes the intercept's place (``Design.categories``, :mod:`.ordinal`).
+    thresholds: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.link not in self.links:
@@ -191,6 +213,13 @@ class Family:
                     f"family {self.name!r} has no distributional parameter {name!r} to give a "
                     f"formula; its parameters: {have}"
                 )
+
+    def dpar_intercept_prior(self, name: str) -> Prior:
+        """brms's default prior of the Intercept of parameter ``name``'s formula:
+        ``Logistic(0, 1)`` on a logit link (``zi``, ``hu``), else ``StudentT(3, 0, 2.5)``."""
+        if DPAR_LINKS.get(name) == "logit":
+            return prior("Logistic", mu=0, s=1)
+        return prior("StudentT", nu=3, mu=0, sigma=2.5)
 
     def dpar_linkinv(self, name: str, eta: Any) -> Any:
         """The parameter ``name`` from its linear predictor (pytensor): ``exp(eta)``, for
@@ -373,6 +402,10 @@ class Family:
         (each of shape (draws,))."""
         raise NotImplementedError
 
+    def probabilities(self, mu: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
+        """An ordinal family's category probabilities (``mu.shape + (K,)``)."""
+        raise FamilyError(f"family {self.name!r} has no response categories")
+
     # --- censoring and truncation (brms's cens() / trunc(); pyglmm.families.additions) ----
     def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
         """``log P(Y <= y)``, shaped as :meth:`loglik`; defining it (and :meth:`logsf`, ``log
@@ -410,49 +443,6 @@ class Family:
         the rows of ``y - E[y]`` (``ddof=1``).
         """
         return np.asarray(np.var(y - self.expected_response(mu, params, trials), axis=1, ddof=1))
-
-
-# --- validation helpers ------------------------------------------------------------------
-class ResponseError(FamilyError):
-    """A response value outside the family's support, at ``rows`` (positions among the rows the
-    model uses); :meth:`located` names them by the data's own index instead."""
-
-    def __init__(self, family: str, condition: str, rows: np.ndarray, where: str = "") -> None:
-        self.family, self.condition, self.rows = family, condition, rows
-        where = where or "row positions " + _first(rows.tolist())
-        super().__init__(f"family {family!r}: {condition} in {rows.size} row(s) ({where})")
-
-    def located(self, index: Any) -> ResponseError:
-        """The same error naming the rows by ``index`` (the data's index of the used rows)."""
-        labels = list(np.asarray(index)[self.rows[:5]])
-        return ResponseError(
-            self.family,
-            self.condition,
-            self.rows,
-            "data index " + _first(labels, more=self.rows.size > 5),
-        )
-
-
-def _first(values: list[Any], more: bool | None = None) -> str:
-    shown = ", ".join(str(v.item() if hasattr(v, "item") else v) for v in values[:5])
-    return shown + (", ..." if (len(values) > 5 if more is None else more) else "")
-
-
-def _check(family: str, bad: np.ndarray, condition: str) -> None:
-    """Raise :class:`ResponseError` naming ``condition``, the number of offending rows and the
-    first positions (0-based, among the rows the model uses) when ``bad`` has any True."""
-    rows = np.flatnonzero(bad)
-    if rows.size:
-        raise ResponseError(family, condition, rows)
-
-
-def _not_integer(v: np.ndarray) -> np.ndarray:
-    return np.asarray(v != np.round(v))
-
-
-def _check_counts(family: str, y: np.ndarray) -> None:
-    _check(family, y < 0, "the response must be a non-negative count; negative values")
-    _check(family, _not_integer(y), "the response must be an integer count; non-integer values")
 
 
 def _per_draw(value: np.ndarray, like: np.ndarray) -> np.ndarray:

@@ -20,8 +20,15 @@ import numpy as np
 from scipy import special, stats
 
 from ..priors import Prior, prior, r_mad
-from .base import Family, _check, _IdentityScaled, _LogScaled, _per_draw, _scalar_per_draw
+from .base import Family, _IdentityScaled, _LogScaled, _per_draw, _scalar_per_draw
 from .registry import register
+from .validation import _check
+
+
+def _per_row(value: np.ndarray) -> bool:
+    """Whether a parameter varies by row (draws x rows, a distributional formula's, ``pg.bf``)
+    rather than by draw only ((draws,) or a (draws, 1) column)."""
+    return bool(value.ndim == 2 and value.shape[1] > 1)
 
 
 @register
@@ -97,8 +104,12 @@ class Gaussian(_IdentityScaled, Family):
         trials: np.ndarray | None,
         y: np.ndarray,
     ) -> np.ndarray:
-        """``sigma^2``."""
-        return np.asarray(_scalar_per_draw(params["sigma"]) ** 2)
+        """``sigma^2``; the mean over the rows of ``sigma_i^2`` when sigma has a formula
+        (``pg.bf``: draws x rows)."""
+        sigma = np.asarray(params["sigma"])
+        if _per_row(sigma):
+            return np.asarray(np.mean(sigma**2, axis=1))
+        return np.asarray(_scalar_per_draw(sigma) ** 2)
 
 
 @register
@@ -178,14 +189,22 @@ class Student(_IdentityScaled, Family):
         trials: np.ndarray | None,
         y: np.ndarray,
     ) -> np.ndarray:
-        """``sigma^2 nu / (nu - 2)``; infinite for ``nu <= 2``, where the draw's residual-based
-        variance (``var(y - mu)`` over the rows) is used instead."""
-        nu, sigma = _scalar_per_draw(params["nu"]), _scalar_per_draw(params["sigma"])
+        """``sigma^2 nu / (nu - 2)`` (its mean over the rows when ``sigma`` or ``nu`` has a
+        formula, ``pg.bf``); infinite for ``nu <= 2``, where the draw's residual-based variance
+        (``var(y - mu)`` over the rows) is used instead (a draw with any row's ``nu <= 2``)."""
+        nu, sigma = np.asarray(params["nu"]), np.asarray(params["sigma"])
         with np.errstate(divide="ignore", invalid="ignore"):
-            model_var = sigma**2 * nu / (nu - 2)
-        if np.all(nu > 2):
+            if _per_row(nu) or _per_row(sigma):
+                nu_i = np.broadcast_to(_per_draw(nu, mu), np.shape(mu))
+                finite = np.all(nu_i > 2, axis=1)
+                model_var = np.mean(_per_draw(sigma, mu) ** 2 * nu_i / (nu_i - 2), axis=1)
+            else:
+                nu, sigma = _scalar_per_draw(nu), _scalar_per_draw(sigma)
+                finite = nu > 2
+                model_var = sigma**2 * nu / (nu - 2)
+        if np.all(finite):
             return np.asarray(model_var)
-        return np.asarray(np.where(nu > 2, model_var, np.var(y - mu, axis=1, ddof=1)))
+        return np.asarray(np.where(finite, model_var, np.var(y - mu, axis=1, ddof=1)))
 
 
 @register

@@ -8,6 +8,7 @@ bernoulli           logit, probit, cloglog        Bernoulli(p=mu)
 binomial            logit, probit, cloglog        Binomial(n=trials, p=mu)
 poisson             log, identity, sqrt           Poisson(mu)
 negativebinomial    log, identity, sqrt           NegativeBinomial(mu, alpha=shape) (NB2)
+beta_binomial       logit, probit, cloglog        BetaBinomial(trials, mu * phi, (1 - mu) * phi)
 ==================  ============================  ==========================================
 """
 
@@ -21,8 +22,9 @@ from scipy import special, stats
 
 from ..errors import FamilyError
 from ..priors import Prior, prior
-from .base import Family, _check, _check_counts, _LogScaled, _not_integer, _per_draw
+from .base import Family, _LogScaled, _per_draw
 from .registry import register
+from .validation import _check, _check_counts, _not_integer
 
 
 def _need_trials(trials: np.ndarray | None, what: str) -> np.ndarray:
@@ -32,6 +34,24 @@ def _need_trials(trials: np.ndarray | None, what: str) -> np.ndarray:
             f"binomial {what}: the number of trials is needed (cbind(s, f) or s | trials(n))"
         )
     return trials
+
+
+def check_binomial_response(name: str, y: np.ndarray, trials: np.ndarray | None) -> None:
+    """The response of a family with a number of trials (binomial, beta_binomial,
+    zero_inflated_binomial): trials given, non-negative integers, ``0 <= y <= trials`` integer
+    (:class:`~pyglmm.families.base.ResponseError` naming the rows otherwise)."""
+    if trials is None:
+        raise FamilyError(
+            f"family {name!r} needs the number of trials: write the response as "
+            "'cbind(successes, failures) ~ ...' or 'successes | trials(n) ~ ...' "
+            "(for a 0/1 response use family='bernoulli')"
+        )
+    trials = np.asarray(trials, dtype=float)
+    _check(name, trials < 0, "the number of trials must be non-negative; negatives")
+    _check(name, _not_integer(trials), "the number of trials must be an integer; non-integers")
+    _check(name, y < 0, "successes must be non-negative; negative values")
+    _check(name, _not_integer(y), "successes must be integers; non-integer values")
+    _check(name, y > trials, "successes must not exceed the number of trials; excess")
 
 
 @register
@@ -119,20 +139,7 @@ class Binomial(Family):
     centered_min_kappa: ClassVar[float] = 2.0
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
-        if trials is None:
-            raise FamilyError(
-                "family 'binomial' needs the number of trials: write the response as "
-                "'cbind(successes, failures) ~ ...' or 'successes | trials(n) ~ ...' "
-                "(for a 0/1 response use family='bernoulli')"
-            )
-        trials = np.asarray(trials, dtype=float)
-        _check(self.name, trials < 0, "the number of trials must be non-negative; negatives")
-        _check(
-            self.name, _not_integer(trials), "the number of trials must be an integer; non-integers"
-        )
-        _check(self.name, y < 0, "successes must be non-negative; negative values")
-        _check(self.name, _not_integer(y), "successes must be integers; non-integer values")
-        _check(self.name, y > trials, "successes must not exceed the number of trials; excess")
+        check_binomial_response(self.name, y, trials)
 
     pymc_dist: ClassVar[str] = "Binomial"
     pymc_args: ClassVar[str] = "n=trials, p=mu"
@@ -376,3 +383,85 @@ class NegativeBinomial(_LogScaled, Family):
     ) -> np.ndarray:
         """The mean over the rows of ``mu + mu^2 / shape``."""
         return np.asarray(np.mean(mu + mu**2 / _per_draw(params["shape"], mu), axis=1))
+
+
+@register
+@dataclass(frozen=True)
+class BetaBinomial(Family):
+    """``y ~ BetaBinomial(n = trials, alpha = mu phi, beta = (1 - mu) phi)`` (brms's
+    ``beta_binomial``): the success probability of each row is ``Beta(mu phi, (1 - mu) phi)``,
+    so ::
+
+        p(y) = C(n, y) B(y + mu phi, n - y + (1 - mu) phi) / B(mu phi, (1 - mu) phi),
+
+    mean ``n mu``, variance ``n mu (1 - mu) (phi + n) / (phi + 1)``. The response is
+    ``s | trials(n)`` or ``cbind(s, f)``.
+
+    Default prior of ``phi``: brms's ``Gamma(0.01, 0.01)``.
+    """
+
+    link: str = "logit"
+    name: ClassVar[str] = "beta_binomial"
+    aliases: ClassVar[tuple[str, ...]] = ("betabinomial",)
+    links: ClassVar[tuple[str, ...]] = ("logit", "probit", "cloglog")
+    params: ClassVar[tuple[str, ...]] = ("phi",)
+    positive_params: ClassVar[tuple[str, ...]] = ("phi",)
+    information_factor: ClassVar[int] = 4
+    centered_min_kappa: ClassVar[float] = 2.0
+
+    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
+        check_binomial_response(self.name, y, trials)
+
+    def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
+        return {"phi": prior("Gamma", alpha=0.01, beta=0.01)}
+
+    pymc_dist: ClassVar[str] = "BetaBinomial"
+    pymc_args: ClassVar[str] = "n=trials, alpha=mu * phi, beta=(1 - mu) * phi"
+    discrete: ClassVar[bool] = True
+
+    def pymc_kwargs(self, mu: Any, params: dict[str, Any], trials: Any) -> dict[str, Any]:
+        n = np.asarray(_need_trials(trials, "likelihood")).astype(np.int64)
+        return {"n": n, "alpha": mu * params["phi"], "beta": (1 - mu) * params["phi"]}
+
+    def draw(
+        self,
+        rng: np.random.Generator,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        n = np.asarray(_need_trials(trials, "draws")).astype(np.int64)
+        phi = _per_draw(params["phi"], mu)
+        p = rng.beta(mu * phi, (1 - mu) * phi)
+        return np.asarray(rng.binomial(n, p))
+
+    def loglik(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        n = np.asarray(_need_trials(trials, "log-likelihood"), dtype=float)
+        phi = _per_draw(params["phi"], mu)
+        a, b = mu * phi, (1 - mu) * phi
+        lchoose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
+        return np.asarray(lchoose + special.betaln(y + a, n - y + b) - special.betaln(a, b))
+
+    def expected_response(
+        self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
+    ) -> np.ndarray:
+        """The expected number of successes, ``n mu``."""
+        return np.asarray(mu * _need_trials(trials, "mean"))
+
+    def residual_variance(
+        self,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+        y: np.ndarray,
+    ) -> np.ndarray:
+        """The mean over the rows of ``n mu (1 - mu) (phi + n) / (phi + 1)``."""
+        n = np.asarray(_need_trials(trials, "variance"), dtype=float)
+        phi = _per_draw(params["phi"], mu)
+        return np.asarray(np.mean(n * mu * (1 - mu) * (phi + n) / (phi + 1), axis=1))

@@ -13,7 +13,8 @@ Allowed: a call as a term or as a factor of an interaction (``me(x, s)``, ``me(x
 :class:`~pyglmm.errors.FormulaError` (caret under the call): ``me()`` inside another call
 (``I(me(x, s)**2)``, ``np.log(me(x, s))``), brms's ``gr =`` argument, other arguments than two
 column names, one ``x`` with two different ``sdx``, and ``me()`` in the response or inside a
-random-effect term (``(1 + me(x, s) | g)``, not supported yet).
+random-effect term (``(1 + me(x, s) | g)``, brms's latent slopes by group: not supported yet,
+an :class:`~pyglmm.errors.UnsupportedTermError`, which is also an ``UnsupportedModelError``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UnsupportedModelError
+from ..errors import UnsupportedModelError, UnsupportedTermError
 from .lexer import _is, _Source
 
 ME = "me"
@@ -50,16 +51,20 @@ def _is_call(src: _Source, k: int, end: int) -> bool:
     )
 
 
-def refuse_me(src: _Source, a: int, b: int, where: str) -> None:
+def refuse_me(src: _Source, a: int, b: int, where: str, unsupported: bool = False) -> None:
     """A :class:`FormulaError` at the first ``me(`` call in tokens ``a:b`` (``where``: the
-    part of the formula, e.g. "a random-effect term")."""
+    part of the formula, e.g. "a random-effect term"); ``unsupported``: an
+    :class:`~pyglmm.errors.UnsupportedTermError` (also an ``UnsupportedModelError``), for
+    syntax brms fits and pyglmm does not yet."""
     for k in range(a, b):
         if _is_call(src, k, b):
-            raise src.error(
+            reason = (
                 f"me() is not supported in {where} yet: measurement-error terms go in the "
-                "fixed part (me(x, sdx), me(x, sdx):z)",
-                src.tokens[k].start,
+                "fixed part (me(x, sdx), me(x, sdx):z)"
             )
+            if unsupported:
+                raise UnsupportedTermError(reason, src.text, src.tokens[k].start)
+            raise src.error(reason, src.tokens[k].start)
 
 
 def render_fixed(src: _Source, a: int, b: int, found: dict[str, MeTerm]) -> str:

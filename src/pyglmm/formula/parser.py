@@ -155,7 +155,7 @@ def parse_formula(formula: str) -> ParsedFormula:
             if sign == "-":
                 raise src.error("a random-effect term cannot be removed with '-'", toks[sep].start)
             open_ = a + 1 if wrapper else a
-            refuse_me(src, a, b, "a random-effect term")
+            refuse_me(src, a, b, "a random-effect term", unsupported=True)
             for term in _random_terms(src, open_, b - 1, wrapper):
                 key = (term.expr.replace(" ", ""), term.group, term.structure, term.cov, term.id)
                 if key in random_keys:

@@ -13,7 +13,10 @@ more group, ``pyglmm``, that holds what rebuilds the model::
         (JSON: the Model's spec, a string or a dict), parameterization (JSON: the resolved
         dict of the fit), data_name, draws, tune, chains, sampler, timing (JSON), data
         ("included" or "omitted"), columns and index (JSON: how each data column and the
-        index are encoded), design (JSON: a fingerprint of the design, checked on load)
+        index are encoded), design (JSON: a fingerprint of the design, checked on load),
+        dpars (format version 3, a model with distributional formulas only: JSON
+        [[parameter, formula text], ...], with ``formula`` the ``pg.bf`` that rebuilds it;
+        their priors, classes Intercept_<dpar>/b_<dpar>, are in ``priors``)
       variables:
         data_<k> (row)            the model's data columns (data=True), encoded explicitly:
                                   numbers as they are, booleans as uint8, categoricals as
@@ -55,7 +58,9 @@ from typing import TYPE_CHECKING, Any
 import xarray as xr
 
 from .. import stack
+from ..design.distributional import model_formula
 from ..families import family as get_family
+from ..formula import BrmsFormula
 from .data2 import decode_data2
 from .design_state import PICKLE_VAR as PICKLE_VAR
 
@@ -169,6 +174,15 @@ def _is_hdf5(path: Path) -> bool:
 
 
 # --- reading ----------------------------------------------------------------------------------
+def _formula(attrs: Mapping[str, Any]) -> str | BrmsFormula:
+    """The stored formula: its text, or the ``pg.bf`` of it and the distributional formulas
+    (attribute ``dpars``, format version 3)."""
+    text = str(attrs["formula"])
+    if "dpars" not in attrs:
+        return text
+    return BrmsFormula(text, tuple((str(n), str(t)) for n, t in json.loads(attrs["dpars"])))
+
+
 def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Path) -> Fit:
     from ..model import Model
     from ..results.fit import Fit
@@ -186,7 +200,7 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
                 "ignore", message=r"dropped \d+ of \d+ rows", category=UserWarning
             )
             model = Model(
-                str(attrs["formula"]),
+                _formula(attrs),
                 frame,
                 family=family,
                 priors=_overrides(prior_set),
@@ -202,10 +216,12 @@ def _rebuild(idata: Any, meta: xr.Dataset, attrs: Mapping[str, Any], source: Pat
         model = Model.__new__(Model)  # what Model.__init__ sets, from the file instead of data
         model.data = None  # type: ignore[assignment]  # no data kept (see pyglmm.workflow.simulation)
         model.formula = design.formula
-        model.bf = None  # Fit.save refuses distributional models (no pg.bf to restore)
+        formula = model_formula(design)
+        model.bf = formula if isinstance(formula, BrmsFormula) else None
         model.design = design
         model.family = family
         model.prior_set = prior_set
+        model.user_priors = _overrides(prior_set)  # (Fit.update refits with these)
         model.parameterization = spec
         model.data_name = data_name
         model.data2 = data2

@@ -40,7 +40,7 @@ def _fingerprint(design: Design) -> dict[str, Any]:
                 "codes": int(np.asarray(blk.codes).sum()),
             }
         )
-    return {
+    out = {
         "n_obs": design.n_obs,
         "n_dropped": design.n_dropped,
         "x_names": list(design.x_names),
@@ -50,6 +50,11 @@ def _fingerprint(design: Design) -> dict[str, Any]:
         "trials": sums(design.trials),
         "offset": sums(design.offset),
     }
+    if design.dpars:  # (absent for a model of the mean only, as in files before them)
+        out["dpars"] = [
+            {"name": p.name, "x_names": list(p.x_names), "X": sums(p.X)} for p in design.dpars
+        ]
+    return out
 
 
 def _check_design(design: Design, stored: Mapping[str, Any], source: Path) -> None:
@@ -67,6 +72,12 @@ def _check_design(design: Design, stored: Mapping[str, Any], source: Path) -> No
         elif key in ("y", "X", "trials", "offset"):
             if not _close(value, mine):
                 diffs.append(key)
+        elif key == "dpars":
+            names = [(d["name"], d["x_names"]) for d in value]
+            if names != [(d["name"], d["x_names"]) for d in mine or []]:
+                diffs.append("distributional formulas")
+            elif not all(_close(a["X"], b["X"]) for a, b in zip(value, mine or [], strict=True)):
+                diffs.append("distributional formulas' columns")
         elif value != mine:
             diffs.append(key)
     if diffs:

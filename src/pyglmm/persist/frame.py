@@ -28,6 +28,8 @@ def _model_frame(model: Any) -> pd.DataFrame:
         )
     frame = pd.DataFrame(data) if not isinstance(data, pd.DataFrame) else data
     used = set(model.formula.variables())
+    for part in model.design.dpars:  # the distributional formulas' columns (pg.bf)
+        used |= set(part.formula.variables())
     cols = [c for c in frame.columns if c in used]
     return frame.loc[:, cols]
 

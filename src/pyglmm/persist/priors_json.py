@@ -24,6 +24,10 @@ def _prior_set_json(ps: PriorSet) -> dict[str, Any]:
         "sources": [[*key, src] for key, src in ps.sources.items()],
         "cor_class": dict(ps.cor_class),
         "me": {c: {k: _prior_json(p) for k, p in d.items()} for c, d in ps.me.items()},
+        "dpar_intercept": {k: _prior_json(p) for k, p in ps.dpar_intercept.items()},
+        "dpar_b": {d: {k: _prior_json(p) for k, p in c.items()} for d, c in ps.dpar_b.items()},
+        "dpar_blocks": dict(ps.dpar_blocks),
+        "dpar_terms": {k: dict(v) for k, v in ps.dpar_terms.items()},
     }
 
 
@@ -46,6 +50,11 @@ def _prior_set_from_json(obj: Mapping[str, Any]) -> PriorSet:
         sources={(c, g, t): s for c, g, t, s in obj["sources"]},
         cor_class=dict(obj.get("cor_class", {})),  # (absent from files before ar1/me priors)
         me={c: priors(d) for c, d in obj.get("me", {}).items()},
+        # (absent from files before format version 3: no distributional formulas)
+        dpar_intercept=priors(obj.get("dpar_intercept", {})),
+        dpar_b={d: priors(c) for d, c in obj.get("dpar_b", {}).items()},
+        dpar_blocks=dict(obj.get("dpar_blocks", {})),
+        dpar_terms={k: dict(v) for k, v in obj.get("dpar_terms", {}).items()},
     )
 
 
@@ -69,6 +78,13 @@ def _overrides(ps: PriorSet) -> dict[str, Any]:
             cor.setdefault(cls, {})[blk] = p
     fam = {k: p for k, p in ps.family.items() if (k, "", "") in user}
     out |= {k: v for k, v in (("b", b), ("sd", sd)) if v} | cor | fam
+    for dpar, p in ps.dpar_intercept.items():  # classes Intercept_sigma, b_sigma
+        if (f"Intercept_{dpar}", "", "") in user:
+            out[f"Intercept_{dpar}"] = p
+    for dpar, coefs in ps.dpar_b.items():
+        picked_b = {k: p for k, p in coefs.items() if (f"b_{dpar}", "", k) in user}
+        if picked_b:
+            out[f"b_{dpar}"] = picked_b
     for cls, entries in ps.me.items():
         picked = {k: p for k, p in entries.items() if (cls, "", k) in user}
         if picked:

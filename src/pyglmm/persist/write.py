@@ -34,7 +34,8 @@ FORMAT = "pyglmm.fit"
 
 
 # 2: the known matrices of gr(g, cov = ...) blocks (``data2``, :mod:`pyglmm.persist.data2`)
-FORMAT_VERSION = 2
+# 3: distributional formulas (``pg.bf``: attribute ``dpars``; their priors in ``priors``)
+FORMAT_VERSION = 3
 
 
 GROUP = "pyglmm"
@@ -118,6 +119,8 @@ def _metadata(fit: FittedModel, data: bool) -> xr.Dataset:
         "data": "included" if data else "omitted",
         "design": json.dumps(_fingerprint(fit.design)),
     }
+    if fit.design.dpars:  # pg.bf: (parameter, formula text) pairs, as the user wrote them
+        attrs["dpars"] = json.dumps([[p.name, p.formula.formula] for p in fit.design.dpars])
     variables, data2 = encode_data2(model, fit.design)
     if data2 is not None:
         attrs[DATA2_ATTR] = data2

@@ -22,7 +22,6 @@ from .. import names, stack
 from ..design import Design, REBlock
 from ..design.grouping import columns_by_group
 from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
-from ..errors import UnsupportedModelError
 from ..families import Family
 from ..spec import ModelSpec
 from .diagnostics import ESS_PER_CHAIN, RHAT_LIMIT, STAT_COLUMNS, SUMMARY_COLUMNS, describe
@@ -79,6 +78,7 @@ class Fit:
         sampler: str,
         parameterization: dict[str, str],
         timing: dict[str, float],
+        settings: dict[str, Any] | None = None,
     ) -> None:
         self.model = model
         self.idata = idata
@@ -86,6 +86,8 @@ class Fit:
         self.sampler = sampler
         self.parameterization = parameterization
         self.timing = timing
+        # the other arguments of the Model.fit call (seed, target_accept, ...), for update()
+        self.settings: dict[str, Any] = dict(settings or {})
 
     # --- shortcuts -----------------------------------------------------------------------
     @property
@@ -179,6 +181,12 @@ class Fit:
         return self._per_group(intervals, by_fixed=True)
 
     def _per_group(self, intervals: bool, by_fixed: bool) -> dict[str, pd.DataFrame]:
+        tables = self.group_draws(by_fixed)
+        return {g: _level_table(cols, levels, intervals) for g, (levels, cols) in tables.items()}
+
+    def group_draws(self, by_fixed: bool) -> dict[str, tuple[list[object], dict[str, np.ndarray]]]:
+        """Per grouping factor, its levels and the draws (chains x draws x levels) of each
+        term's random effect (``by_fixed=False``, ``ranef``) or coefficient (``coef``)."""
         effects = {blk.name: self._level_draws(blk) for blk in self.design.blocks}
         fixed = None
         if by_fixed:
@@ -187,8 +195,7 @@ class Fit:
             for part in self.design.dpars:  # sigma_Intercept + the sigma block's effects
                 bd = self._post(names.dpar_fixed(part.name))
                 fixed.update({name: bd[..., j] for j, name in enumerate(part.labels)})
-        tables = columns_by_group(self.design.blocks, effects, fixed)
-        return {g: _level_table(cols, levels, intervals) for g, (levels, cols) in tables.items()}
+        return columns_by_group(self.design.blocks, effects, fixed)
 
     # --- predictions -------------------------------------------------------------------
     def predict(
@@ -250,16 +257,7 @@ class Fit:
         """Bayesian R^2 (Gelman et al. 2019) like brms's ``bayes_R2``."""
         from ..workflow.r2 import bayes_r2
 
-        self._refuse_distributional("fit.r2() (Bayesian R^2)")
         return bayes_r2(self, summary=summary)
-
-    def _refuse_distributional(self, what: str) -> None:
-        """:class:`UnsupportedModelError` for ``what`` on a model with distributional
-        formulas (``pg.bf``), which it does not cover yet."""
-        if self.design.dpars:
-            raise UnsupportedModelError(
-                f"{what} does not support distributional formulas (pg.bf) yet"
-            )
 
     # --- saving (see pyglmm.persist) -------------------------------------------------------
     def save(self, path: Any, data: bool = True) -> None:
@@ -276,8 +274,44 @@ class Fit:
         """
         from ..persist.write import save_fit
 
-        self._refuse_distributional("fit.save()")
         save_fit(self, path, data=data)
+
+    # --- brms's post-processing (see pyglmm.workflow.hypothesis, .update, .kfold) -----------
+    def hypothesis(
+        self,
+        hypothesis: str | list[str],
+        group: str | None = None,
+        scope: str = "standard",
+        alpha: float = 0.05,
+        seed: int | None = None,
+    ) -> Any:
+        """brms's ``hypothesis()``: ``fit.hypothesis("Days > 5")``, ``"a - b = 0"``, a list,
+        or per level of ``group`` (``scope="ranef"`` or ``"coef"``); the table is
+        ``.hypothesis`` (see :mod:`pyglmm.workflow.hypothesis`)."""
+        from ..workflow.hypothesis import hypothesis as run
+
+        return run(self, hypothesis, group=group, scope=scope, alpha=alpha, seed=seed)
+
+    def update(
+        self,
+        newdata: pd.DataFrame | None = None,
+        formula: Any = None,
+        draws: int | None = None,
+        **fit_kwargs: Any,
+    ) -> Fit:
+        """brms's ``update()``: refit with new data and/or a new formula, with the same
+        family, user priors, parameterization and sampling settings unless overridden (see
+        :func:`pyglmm.workflow.update.update_fit`)."""
+        from ..workflow.update import update_fit
+
+        return update_fit(self, newdata=newdata, formula=formula, draws=draws, **fit_kwargs)
+
+    def kfold(self, K: int = 10, seed: int | None = None, **kwargs: Any) -> Any:
+        """brms's ``kfold()``: K-fold cross-validation, ``elpd_kfold`` with its SE (see
+        :func:`pyglmm.workflow.kfold.kfold`)."""
+        from ..workflow.kfold import kfold
+
+        return kfold(self, K=K, seed=seed, **kwargs)
 
     # --- model criteria ------------------------------------------------------------------
     def loo(self, **kwargs: Any) -> Any:

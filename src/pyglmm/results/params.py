@@ -26,7 +26,7 @@ by a user) in the arrays the simulation needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -91,11 +91,16 @@ class ParamRef:
 
 
 def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]:
-    """Every reported scalar parameter in brms's draws order (its ``variables()``): fixed
+    """Every reported scalar parameter in brms's draws order (its ``variables()``): an
+    ordinal model's thresholds (``Intercept[1]``, ..., key ``b_Intercept[1]``), fixed
     effects (the mean's, then each distributional formula's, ``sigma_Intercept``,
     ``sigma_x``: key ``b_sigma_x``, as brms), SDs (block by block), correlations, the family's
     parameters (those without a formula)."""
-    out = [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
+    n_thres = len(getattr(design, "categories", ())) - 1  # an ordinal model's thresholds
+    out = [
+        ParamRef("b", names.THRESHOLDS, (k,), var1=f"Intercept[{k + 1}]") for k in range(n_thres)
+    ]
+    out += [ParamRef("b", names.FIXED, (j,), var1=c) for j, c in enumerate(design.x_names)]
     dpars = getattr(design, "dpars", ())
     for part in dpars:
         var = names.dpar_fixed(part.name)
@@ -143,13 +148,17 @@ class ParamDraws:
     """Parameter values with a leading draws axis (S).
 
     ``b``: (S, p) over ``design.x_names``; ``sd[block]``: (S, q); ``cor[block]``: (S, q, q);
-    ``family[name]``: (S,).
+    ``family[name]``: (S,) for the family's parameters without a formula; ``dpar_b[name]``:
+    (S, p_name) over the ``x_names`` of a distributional parameter's formula (``pg.bf``),
+    reported as ``sigma_Intercept``, ``sigma_x`` (:attr:`DparPart.labels`).
+    An ordinal model's thresholds: ``family["b_Intercept"]`` (S, K - 1).
     """
 
     b: np.ndarray
     sd: dict[str, np.ndarray]
     cor: dict[str, np.ndarray]
     family: dict[str, np.ndarray]
+    dpar_b: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_draws(self) -> int:
@@ -163,6 +172,7 @@ class ParamDraws:
             {k: v[sl] for k, v in self.sd.items()},
             {k: v[sl] for k, v in self.cor.items()},
             {k: v[sl] for k, v in self.family.items()},
+            {k: v[sl] for k, v in self.dpar_b.items()},
         )
 
     def nested(self, design: Design, s: int = 0) -> dict[str, Any]:
@@ -172,6 +182,9 @@ class ParamDraws:
             "sd": {},
             "cor": {},
         }
+        for part in design.dpars:  # sigma_Intercept, sigma_x: brms's names, among "b"
+            values = self.dpar_b[part.name][s]
+            out["b"] |= {c: float(v) for c, v in zip(part.labels, values, strict=True)}
         for blk in design.blocks:
             out["sd"][blk.name] = {
                 t: float(self.sd[blk.name][s, j]) for j, t in enumerate(blk.terms)
@@ -183,20 +196,27 @@ class ParamDraws:
                     for j, k in blk.covariance.cor_pairs(blk.q)
                 }
         for name, v in self.family.items():
-            out[name] = float(v[s])
+            if name == names.THRESHOLDS:  # an ordinal model's, as params["Intercept"]
+                out["Intercept"] = [float(t) for t in v[s]]
+            else:
+                out[name] = float(v[s])
         return out
 
     def flat(self, design: Design, s: int = 0) -> dict[str, float]:
         """Draw ``s`` as ``{key: value}`` (:attr:`ParamRef.key`)."""
         return {
             ref.key: float(ref.take(self.values(ref)[s]))
-            for ref in parameters(design, tuple(self.family))
+            for ref in parameters(design, tuple(k for k in self.family if k != names.THRESHOLDS))
         }
 
     def values(self, ref: ParamRef) -> np.ndarray:
         """The array (draws first) that holds ``ref``'s variable."""
+        if ref.var == names.THRESHOLDS:
+            return self.family[names.THRESHOLDS]
         if ref.cls == "b":
-            return self.b
+            if ref.var == names.FIXED:
+                return self.b
+            return {names.dpar_fixed(k): v for k, v in self.dpar_b.items()}[ref.var]
         if ref.cls == "sd":
             return self.sd[ref.block]
         if ref.cls == "cor":

@@ -4,6 +4,12 @@
 ``kind="link"`` gives eta, ``"mean"`` the mean on the response scale ``linkinv(eta)``
 (probabilities, rates), ``"response"`` posterior-predictive draws of y.
 
+An ordinal model (``cumulative``): ``"mean"`` gives the category probabilities, draws x rows x
+K (brms's ``posterior_epred``), summarized per category (columns ``(P(Y = k), stat)``);
+``"response"`` draws the category's code 1..K (brms's ``posterior_predict``), summarized as
+each category's frequency among the draws (brms's ``predict``); ``"link"`` is eta (no
+thresholds).
+
 Levels of a grouping factor not seen in training (``new_levels``):
 
 * ``"error"``: raise;
@@ -167,8 +173,16 @@ def predict_draws(
         bounds = (adds.lb, adds.ub) if newdata is None else new_bounds(adds, newdata)
     params = {p: flat_draws(post, p)[None, :] for p in family.params if p not in modelled}
     n_draws = post.sizes["chain"] * post.sizes["draw"]
-    step = max(1, chunk_values // max(n_draws, 1))
-    out = np.empty((n_rows, 4)) if summary else np.empty((n_draws, n_rows))
+    n_cat = len(design.categories)  # an ordinal model: probabilities per category
+    if n_cat:
+        params[names.THRESHOLDS] = flat_draws(post, names.THRESHOLDS)[None, :]
+    step = max(1, chunk_values // max(n_draws * max(n_cat, 1), 1))
+    per_cat = (n_cat,) if n_cat and kind == "mean" else ()
+    if summary:
+        width = n_cat if n_cat and kind == "response" else 4
+        out = np.empty((n_rows, n_cat, 4) if per_cat else (n_rows, width))
+    else:
+        out = np.empty((n_draws, n_rows, *per_cat))
     for start in range(0, n_rows, step):
         rows = slice(start, min(start + step, n_rows))
         part = _subset(design, data, rows)
@@ -185,6 +199,8 @@ def predict_draws(
             training_rows=rows if data is None else None,
         )
         value = eta if kind == "link" else family.linkinv_np(eta)
+        if per_cat:  # draws x rows x K
+            value = family.probabilities(value, {names.THRESHOLDS: params[names.THRESHOLDS][0]})
         if kind == "response" and design.dpars:  # per row: rows x draws, as value.T
             per_row = family_params(
                 design,
@@ -210,14 +226,35 @@ def predict_draws(
                 lb, ub = (b[rows][:, None] for b in bounds)
                 m = np.ascontiguousarray(value.T)
                 value = draw_truncated(family, rng, m, draw_params, t, lb, ub).T
-        if summary:
+        if summary and n_cat and kind == "response":  # brms: each category's frequency
+            out[rows] = (value[..., None] == np.arange(1, n_cat + 1)).mean(0)
+        elif summary:
             q = np.quantile(value, [0.025, 0.975], axis=0)
-            out[rows] = np.column_stack([value.mean(0), value.std(0, ddof=1), q[0], q[1]])
+            stats = [value.mean(0), value.std(0, ddof=1), q[0], q[1]]
+            out[rows] = np.stack(stats, axis=-1)
         else:
             out[:, rows] = value
     if summary:
-        return pd.DataFrame(out, index=index, columns=["Estimate", "Est.Error", "Q2.5", "Q97.5"])
+        return _summary_frame(out, index, design.categories, kind)
     return out
+
+
+STATS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
+
+
+def _summary_frame(
+    out: np.ndarray, index: pd.Index, categories: tuple[str, ...], kind: str
+) -> pd.DataFrame:
+    """The summary table: columns :data:`STATS`; an ordinal model's ``kind="mean"`` has
+    columns (``P(Y = k)``, stat), its ``kind="response"`` one column of frequencies per
+    category (brms's ``fitted``/``predict`` of an ordinal model), ``kind="link"`` STATS."""
+    if not categories or kind == "link":
+        return pd.DataFrame(out, index=index, columns=STATS)
+    labels = [f"P(Y = {c})" for c in categories]
+    if kind == "response":
+        return pd.DataFrame(out, index=index, columns=labels)
+    columns = pd.MultiIndex.from_product([labels, STATS])
+    return pd.DataFrame(out.reshape(len(index), -1), index=index, columns=columns)
 
 
 def _subset(design: Design, data: NewData | None, rows: slice) -> NewData:

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from .. import stack
+from ..design.distributional import model_formula
 from ..errors import ArgumentError
 from ..results.diagnostics import RHAT_LIMIT
 from ..spec import FittableModel
@@ -263,7 +264,7 @@ def _compare_parameterizations(
     jobs = [
         (
             type(model),
-            model.design.formula.formula,
+            model_formula(model.design),
             base,
             model.family,
             priors,

@@ -29,6 +29,7 @@ import pandas as pd
 from .. import stack
 from ..errors import ArgumentError
 from ..families import Family
+from ..formula import BrmsFormula
 from ..results.diagnostics import describe
 from ..results.params import posterior_params
 from ..spec import FittableModel, ModelSpec
@@ -129,12 +130,19 @@ def prior_spec(model: ModelSpec) -> dict[str, Any]:
     for block, p in ps.cor.items():  # by class: "cor" (LKJ, cs's rho) or "ar" (ar1's rho)
         spec.setdefault(ps.cor_class.get(block, "cor"), {})[block] = p
     spec.update(ps.family)
+    for dpar, p in ps.dpar_intercept.items():  # a distributional formula's (pg.bf)
+        spec[f"Intercept_{dpar}"] = p
+    for dpar, coefs in ps.dpar_b.items():
+        if coefs:
+            spec[f"b_{dpar}"] = dict(coefs)
+    if ps.thresholds:  # an ordinal model's, by index
+        spec["Intercept"] = {str(k): p for k, p in enumerate(ps.thresholds, start=1)}
     return spec
 
 
 def fit_summary(
     model_type: Callable[..., FittableModel],
-    formula: str,
+    formula: str | BrmsFormula,
     data: pd.DataFrame,
     family: Family | str,
     priors: Mapping[str, Any] | None,

@@ -7,11 +7,21 @@ Parameters are given (and reported in ``df.attrs["params"]``) in one nested form
      "cor": {"Subject": {("Intercept", "Days"): 0.3}},    # optional; missing pairs are 0
      "sigma": 25}                                         # the family's parameters
 
+An ordinal model (``cumulative``) gives its thresholds as ``"Intercept": [-1.0, 0.5, 2.0]``
+(increasing; or ``{1: ..., 2: ..., 3: ...}``); its prior draws sort independent draws of the
+centred thresholds (exact for equal priors, the default) and add ``xbar . b``.
+
 A single-term block may give its SD as a number (``"sd": {"g": 0.5}``). Group keys name a
 grouping factor (``"Subject"``); when several blocks share one (``(1 | g) + (0 + x | g)``) the
 block names (``"g"``, ``"g_2"``) may be used instead. :func:`params_from_dict` checks such a dict
 and names what is missing or out of range (SDs and ``Family.positive_params`` must be positive,
 correlation matrices positive definite).
+
+Distributional formulas (``pg.bf(..., "sigma ~ x + (1 | g)")``): the formula's coefficients
+are among ``"b"`` by brms's names (``"sigma_Intercept"``, ``"sigma_x"``, on the link scale), its
+blocks' SDs under ``"sd"`` by block name (``"sigma_g"``) or group with the block's terms
+(``{"g": {"Intercept": 1, "sigma_Intercept": 0.3}}``), and the parameter has no value of its
+own (``"sigma"`` is refused).
 
 Structured blocks: an ``ar1`` block has one SD (a number, or its first term's entry; other
 terms may repeat it), and an ``ar1``/``cs`` block one correlation rho, given as the pair of its
@@ -35,26 +45,22 @@ import pymc as pm
 from .. import stack
 from ..design.centering import centered_fixed
 from ..errors import ArgumentError, UnsupportedModelError
+from ..names import THRESHOLDS
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
 
 if TYPE_CHECKING:
-    from ..design import Design, REBlock
+    from ..design import Design, DparPart, REBlock
 
 
 def check_simulable(design: Any) -> None:
     """:class:`UnsupportedModelError` for a design with ``me()`` terms (simulation does not
-    draw latent predictors: their distribution is a model of the data, not of the design) or
-    with distributional formulas (``pg.bf``), which simulation does not draw yet."""
+    draw latent predictors: their distribution is a model of the data, not of the design)."""
     if getattr(design, "me", None) is not None:
         raise UnsupportedModelError(
             "simulation (simulate, recover, prior draws) of a model with me() terms is not "
             "supported yet: simulate the true predictors, their measurements and the response "
             "yourself"
-        )
-    if getattr(design, "dpars", ()):
-        raise UnsupportedModelError(
-            "simulation from a model with distributional formulas (pg.bf) is not supported yet"
         )
     additions = getattr(design, "additions", None)
     refused = [n for n in ("se", "cens") if additions is not None and n in additions.names]
@@ -94,6 +100,17 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
     for name, p in ps.family.items():
         dists.append(p.dist_obj())
         keys.append(("family", name))
+    for part in design.dpars:  # a distributional formula's coefficients (pg.bf)
+        if part.name in ps.dpar_intercept:
+            dists.append(ps.dpar_intercept[part.name].dist_obj())
+            keys.append(("Intercept", part.name))
+        for c in part.x_names:
+            if c != "Intercept":
+                dists.append(ps.dpar_b[part.name][c].dist_obj())
+                keys.append(("b", part.name, c))
+    for k, p in enumerate(ps.thresholds):  # an ordinal model's (centred) thresholds
+        dists.append(p.dist_obj())
+        keys.append(("thres", str(k)))
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     values = pm.draw(dists, draws=draws, random_seed=rng) if dists else []
     if len(dists) == 1:
@@ -104,13 +121,8 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
         for k, v in zip(keys, values, strict=True)
     }
 
-    b = np.zeros((draws, len(names)))
-    for j, c in enumerate(names):
-        if c != "Intercept":
-            b[:, j] = got[("b", c)]
-    fixed = centered_fixed(design)
-    if fixed.intercept is not None:  # (then the priors have an Intercept entry)
-        b[:, fixed.intercept] = fixed.b_intercept(got[("Intercept",)], b[:, list(fixed.slopes)])
+    b = _reported_b(design, draws, got, ())
+    dpar_b = {part.name: _reported_b(part, draws, got, (part.name,)) for part in design.dpars}
     sd = {}
     for blk in design.blocks:
         drawn = blk.terms[:1] * blk.q if blk.covariance.shared_sd else blk.terms
@@ -124,7 +136,39 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
         else:
             cor[blk.name] = _eye(draws, blk.q)
     fam = {name: got[("family", name)] for name in ps.family}
-    return ParamDraws(b, sd, cor, fam)
+    if ps.thresholds:
+        fam[THRESHOLDS] = _prior_thresholds(design, b, got, len(ps.thresholds))
+    return ParamDraws(b, sd, cor, fam, dpar_b)
+
+
+def _reported_b(
+    part: Design | DparPart, draws: int, got: Mapping[tuple[str, ...], np.ndarray], key: tuple
+) -> np.ndarray:
+    """The reported coefficients (draws, p) of the mean's (``key = ()``) or a distributional
+    formula's (``key = (name,)``) fixed part from prior draws of the slopes and of the
+    intercept on centred predictors: ``b_Intercept = Intercept - xbar . slopes``."""
+    b = np.zeros((draws, len(part.x_names)))
+    for j, c in enumerate(part.x_names):
+        if c != "Intercept":
+            b[:, j] = got[("b", *key, c)]
+    fixed = centered_fixed(part)
+    if fixed.intercept is not None and ("Intercept", *key) in got:
+        b[:, fixed.intercept] = fixed.b_intercept(
+            got[("Intercept", *key)], b[:, list(fixed.slopes)]
+        )
+    return b
+
+
+def _prior_thresholds(
+    design: Design, b: np.ndarray, got: dict[tuple[str, ...], np.ndarray], n: int
+) -> np.ndarray:
+    """Reported thresholds (S, n) from independent prior draws of the centred ones: sorted
+    (the ordered prior's distribution when the thresholds' priors are equal, the default:
+    the order statistics of iid draws), then shifted by ``xbar . b``
+    (:mod:`pyglmm.compile.ordinal`)."""
+    centred = np.sort(np.column_stack([got[("thres", str(k))] for k in range(n)]), axis=1)
+    xbar = np.asarray(design.X, dtype=float).mean(axis=0) if design.X.shape[1] else None
+    return centred if xbar is None else centred + (b @ xbar)[:, None]
 
 
 def structure_correlation(blk: REBlock, rho: np.ndarray) -> np.ndarray:
@@ -166,26 +210,27 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     check_simulable(design)
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
-    allowed = {*PARAM_CLASSES, *family.params}
+    allowed = {*PARAM_CLASSES, *family.params} | ({"Intercept"} if design.categories else set())
     unknown = sorted(str(k) for k in set(params) - allowed)
     if unknown:
         raise ArgumentError(f"unknown params key(s) {unknown}; known: {sorted(allowed)}")
 
-    # fixed effects: all required
-    b_spec = params.get("b", {} if not design.x_names else None)
+    # fixed effects: all required (a distributional formula's by brms's name, sigma_x)
+    coefs = [*design.x_names, *(c for part in design.dpars for c in part.labels)]
+    b_spec = params.get("b", {} if not coefs else None)
     if not isinstance(b_spec, Mapping):
-        raise ArgumentError(
-            f"params['b'] must be a dict of every fixed effect: {list(design.x_names)}"
-        )
-    extra = sorted(str(k) for k in set(b_spec) - set(design.x_names))
+        raise ArgumentError(f"params['b'] must be a dict of every fixed effect: {coefs}")
+    extra = sorted(str(k) for k in set(b_spec) - set(coefs))
     if extra:
-        raise ArgumentError(
-            f"params['b'] names unknown coefficient(s) {extra}; known: {list(design.x_names)}"
-        )
-    missing = [c for c in design.x_names if c not in b_spec]
+        raise ArgumentError(f"params['b'] names unknown coefficient(s) {extra}; known: {coefs}")
+    missing = [c for c in coefs if c not in b_spec]
     if missing:
         raise ArgumentError(f"params['b'] is missing coefficient(s) {missing}")
     b = np.array([[_number(b_spec[c], f"['b'][{c!r}]") for c in design.x_names]])
+    dpar_b = {
+        part.name: np.array([[_number(b_spec[c], f"['b'][{c!r}]") for c in part.labels]])
+        for part in design.dpars
+    }
 
     # group keys
     keys = {blk.name for blk in design.blocks} | {blk.group for blk in design.blocks}
@@ -319,11 +364,47 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                     )
 
     fam: dict[str, np.ndarray] = {}
+    modelled = {part.name for part in design.dpars}
+    given = sorted(modelled & set(params))
+    if given:
+        raise ArgumentError(
+            f"params[{given[0]!r}]: {given[0]!r} has a formula (pg.bf); give its "
+            f"coefficients in params['b'] ({given[0]}_Intercept, ...)"
+        )
+    if design.categories:
+        fam[THRESHOLDS] = _given_thresholds(params.get("Intercept"), len(design.categories) - 1)
     for name in family.params:
+        if name in modelled:
+            continue
         if name not in params:
             raise ArgumentError(f"params is missing the family parameter {name!r}")
         v = _number(params[name], f"[{name!r}]")
         if v <= 0 and name in family.positive_params:
             raise ArgumentError(f"params[{name!r}] must be > 0, got {v}")
+        if not 0 <= v <= 1 and name in family.unit_params:
+            raise ArgumentError(
+                f"params[{name!r}] is a probability: it must lie in [0, 1], got {v}"
+            )
         fam[name] = np.array([v])
-    return ParamDraws(b, sd, cor, fam)
+    return ParamDraws(b, sd, cor, fam, dpar_b)
+
+
+def _given_thresholds(spec: Any, n: int) -> np.ndarray:
+    """An ordinal model's ``params["Intercept"]``: its ``n`` thresholds, a list or a dict
+    ``{1: ..., 2: ...}``, strictly increasing; as (1, n)."""
+    if isinstance(spec, Mapping):
+        spec = {str(k): v for k, v in spec.items()}
+        if set(spec) != {str(k) for k in range(1, n + 1)}:
+            raise ArgumentError(
+                f"params['Intercept'] must give the {n} thresholds 1..{n}, got keys {sorted(spec)}"
+            )
+        spec = [spec[str(k)] for k in range(1, n + 1)]
+    if spec is None or isinstance(spec, (str, bytes)) or np.ndim(spec) != 1 or len(spec) != n:
+        raise ArgumentError(
+            f"params['Intercept'] must be the model's {n} thresholds in increasing order "
+            f"(a list, or a dict {{1: ..., {n}: ...}}), got {spec!r}"
+        )
+    values = np.array([_number(v, f"['Intercept'][{k}]") for k, v in enumerate(spec, start=1)])
+    if np.any(np.diff(values) <= 0):
+        raise ArgumentError(f"params['Intercept'] must increase strictly, got {values.tolist()}")
+    return values[None, :]

@@ -6,7 +6,8 @@ Per draw s, with ``e_s`` the expected response of every row (``Family.expected_r
     R2_s = var(e_s) / (var(e_s) + v_s)
 
 so the fraction of the predictive variance explained by the linear predictor (fixed and random
-parts); for the gaussian family ``v_s = sigma_s^2``.
+parts); for the gaussian family ``v_s = sigma_s^2``. A parameter with its own formula
+(``pg.bf(..., "sigma ~ x")``) enters per row, ``v_s = mean_i sigma_{s,i}^2``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def bayes_r2(fit: FittedModel, summary: bool = True) -> pd.DataFrame | np.ndarra
     effects are included. Returns a one-row DataFrame (index ``R2``; Estimate, Est.Error,
     Q2.5, Q97.5) or, with ``summary=False``, the draws.
     """
-    from ..posterior import flat_draws
+    from ..posterior import family_params
 
     family, design = fit.family, fit.design
     if design.additions is not None and design.additions.changes_likelihood:
@@ -38,8 +39,8 @@ def bayes_r2(fit: FittedModel, summary: bool = True) -> pd.DataFrame | np.ndarra
             "(the residual variance of censored, truncated, weighted or known-SE rows)"
         )
     mu = np.asarray(fit.predict(kind="mean", summary=False))  # S x n
-    post = fit.posterior
-    p = {name: flat_draws(post, name) for name in family.params}  # each (S,)
+    # each (S,), or (S, n) for a parameter with a formula (pg.bf)
+    p = family_params(design, family, fit.posterior)
     ey = family.expected_response(mu, p, design.trials)
     res_var = family.residual_variance(mu, p, design.trials, design.y)
     var_fit = np.var(ey, axis=1, ddof=1)

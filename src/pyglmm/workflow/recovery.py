@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from ..design.distributional import model_formula
 from ..errors import ArgumentError
 from ..results.diagnostics import uniform_pvalue
 from ..results.params import ParamDraws, label_class
@@ -139,7 +140,7 @@ def recover(
         jobs.append(
             (
                 type(model),
-                design.formula.formula,
+                model_formula(design),
                 job_data,
                 model.family,
                 priors,

@@ -8,7 +8,10 @@ covariance among its levels (``gr(g, cov = A)``) has ``r_k = (L_A z_k) L_k'``, s
 ``vec(r_k) ~ N(0, Sigma_k (x) A)``, and with ``kron(U, V)`` ``L_A z`` is ``L_U Z L_V'`` per
 term (:meth:`~pyglmm.design.levelcov.LevelCovariance.left_multiply`);
 ``eta = X b + offset + sum_k Z_k r_k`` (:func:`pyglmm.posterior.design_eta`),
-``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``). The simulated response is
+``mu = linkinv(eta)``, ``y ~ family(mu, theta)`` (``Family.draw``). A distributional parameter
+with a formula (``pg.bf``) varies by row, ``theta_i = dpar_linkinv(X^theta_i b^theta + sum_k
+Z_k r_k)`` over its own blocks (``sigma_<block>``, drawn as any block), and ``Family.draw`` takes
+it per row (draws x rows) in place of one value. The simulated response is
 written into a copy of the data (so it must be a bare column, or ``cbind``/``trials`` of bare
 columns), with the effects in ``df.attrs["ranef"]`` (per grouping factor, as ``ranef()``) and the
 parameters in ``df.attrs["params"]``.
@@ -61,15 +64,19 @@ def draw_responses(
     design, family = model.design, model.family
     effects = draw_effects(design, pd_, rng)
     eta = design_eta(design, pd_.b, effects)
+    params = dict(pd_.family)
     with np.errstate(over="ignore"):
         mu = family.linkinv_np(eta)
+        for part in design.dpars:  # a row-varying parameter: (S, n) through its link
+            eta_d = design_eta(design, pd_.dpar_b[part.name], effects, dpar=part.name)
+            params[part.name] = family.dpar_linkinv_np(part.name, eta_d)
     trials = None if design.trials is None else design.trials[None, :]
     adds = getattr(design, "additions", None)
     try:
         if adds is not None and adds.lb is not None and adds.ub is not None:  # trunc()
-            y = draw_truncated(family, rng, mu, pd_.family, trials, adds.lb, adds.ub)
+            y = draw_truncated(family, rng, mu, params, trials, adds.lb, adds.ub)
         else:
-            y = family.draw(rng, mu, pd_.family, trials)
+            y = family.draw(rng, mu, params, trials)
     except ValueError as err:
         raise ArgumentError(
             f"cannot draw {family.name} responses (means up to {np.nanmax(mu):.3g}): {err}; "
@@ -144,6 +151,9 @@ def _frame(
     df.attrs = {}
     values = y.astype(np.int64) if model.family.discrete else y
     df[head] = values
+    dtype = base[head].dtype
+    if design.categories and isinstance(dtype, pd.CategoricalDtype):  # ordinal: codes 1..K
+        df[head] = pd.Categorical.from_codes(np.asarray(values, dtype=np.int64) - 1, dtype=dtype)
     if failures is not None and design.trials is not None:  # cbind(s, f): f = n - s
         df[failures] = (design.trials - y).astype(np.int64)
     ranef = RanefFrames()
@@ -185,6 +195,7 @@ def simulate(
             {k: np.repeat(v, n, axis=0) for k, v in one.sd.items()},
             {k: np.repeat(v, n, axis=0) for k, v in one.cor.items()},
             {k: np.repeat(v, n, axis=0) for k, v in one.family.items()},
+            {k: np.repeat(v, n, axis=0) for k, v in one.dpar_b.items()},
         )
     out = []
     for s in range(n):
