@@ -158,6 +158,12 @@ def test_bad_combinations_are_typed_errors():
         pg.Model("yg | weights(w) ~ x", df.assign(w=-df.w))
 
 
+def test_multivariate_models_refuse_addition_terms():
+    df = _data()
+    with pytest.raises(DesignError, match="weights"):
+        pg.Model(pg.bf("yg | weights(w) ~ x") + pg.bf("yl ~ x"), df)
+
+
 def test_missing_values_in_addition_columns_drop_rows():
     df = _data()
     df.loc[[3, 7], "w"] = np.nan

@@ -49,8 +49,7 @@ def test_bf_errors():
         pg.bf("y ~ x", sigma="shape ~ x")
     with pytest.raises(pg.FormulaError):
         pg.bf("y ~ x", "sigma ~ (1 | )")
-    with pytest.raises(NotImplementedError, match="multivariate"):
-        _ = pg.bf("y1 ~ x") + pg.bf("y2 ~ x")
+    assert (pg.bf("y1 ~ x") + pg.bf("y2 ~ x")).responses == ("y1", "y2")  # multivariate
 
 
 def test_unknown_dpar_for_family_names_it_and_lists_the_parameters():

@@ -34,11 +34,13 @@ LAYERS: dict[str, int] = {
     "pyglmm.priors": 1,
     "pyglmm.prior_dist": 1,
     "pyglmm.brms_prior": 1,
+    "pyglmm.mv_priors": 1,
     "pyglmm.families": 1,
     "pyglmm.spec": 1,
     "pyglmm.nuts": 1,
     # L2: engines (PyMC model, marginal likelihood, numba kernel, REML/ML) and draws in numpy
     "pyglmm.posterior": 2,
+    "pyglmm.posterior_mv": 2,
     "pyglmm.compile": 2,
     "pyglmm.marginal": 2,
     "pyglmm.kernel": 2,
@@ -55,6 +57,7 @@ LAYERS: dict[str, int] = {
     # L6: the user-facing objects
     "pyglmm.persist.__init__": 6,  # load_fit rebuilds a Model
     "pyglmm.model": 6,
+    "pyglmm.model_mv": 6,
     "pyglmm.cli": 6,
     "pyglmm.__main__": 7,
     "pyglmm.__init__": 7,

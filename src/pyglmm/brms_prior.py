@@ -45,7 +45,7 @@ HALF = {
 # but read as this class)
 UNBOUNDED_CLASSES = frozenset({"b", "Intercept", "ar", "meanme"})
 # the classes of correlation matrices (LKJ): group-level and measurement-error latent values
-LKJ_CLASSES = frozenset({"cor", "corme"})
+LKJ_CLASSES = frozenset({"cor", "corme", "rescor"})
 
 _CALL = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\((.*)\)\s*$")
 
@@ -79,7 +79,8 @@ def brms_prior(text: str, cls: str, where: str) -> tuple[str, dict[str, float]]:
         raise PriorError(
             f"{where} = {text!r}: the {cls!r} class takes lkj(eta) and only it"
             if cls in LKJ_CLASSES
-            else f"{where} = {text!r}: lkj() is the prior of the 'cor' class only (and of 'corme')"
+            else f"{where} = {text!r}: lkj() is the prior of the 'cor' class only (and of "
+            "'corme', 'rescor')"
         )
     if cls not in UNBOUNDED_CLASSES and name in HALF:
         half, half_params, location = HALF[name]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -30,10 +30,13 @@ from .families.ordinal import ordinal_response, threshold_design
 from .families.validation import ResponseError
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
 from .formula.additions import parse_response
+from .formula.distributional import MvFormula
 from .formula.measurement import refuse_me_with_dpars
+from .formula.multivariate import multivariate_formula
 from .information import block_information, cheap_point_fit
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
+from .model_mv import setup_multivariate
 from .priors import PriorSet, build_priors
 from .results.fit import Fit
 from .sampling import attach_data, check_sampler, run_sampler
@@ -63,6 +66,10 @@ class Model:
     ``me()`` models are sampled by the PyMC model (no kernel, no block integrated out) and
     have no :meth:`optimize`.
 
+    Several responses (``"mvbind(y1, y2) ~ x + (1 |p| g)"`` or ``pg.bf(...) + pg.bf(...)``,
+    :mod:`pyglmm.model_mv`): ``family`` may then list one family per response, and
+    ``rescor`` (default: on for gaussian responses) correlates their residuals.
+
     ``formula`` may be a ``pg.bf(...)`` (:class:`~pyglmm.formula.BrmsFormula`): the main
     formula plus formulas of the family's distributional parameters (``"sigma ~ x + (1 | g)"``,
     brms's distributional regression, :mod:`pyglmm.design.distributional`); ``self.bf`` keeps
@@ -72,22 +79,34 @@ class Model:
 
     def __init__(
         self,
-        formula: str | BrmsFormula,
+        formula: str | BrmsFormula | MvFormula,
         data: pd.DataFrame,
-        family: str | Family = "gaussian",
+        family: str | Family | Sequence[str | Family] | Mapping[str, str | Family] = "gaussian",
         priors: Mapping[str, Any] | None = None,
         parameterization: str | Mapping[str, str] = "auto",
         missing: Literal["drop", "raise"] = "drop",
         data_name: str | None = None,
         data2: Mapping[str, Any] | None = None,
         mecor: bool = True,
+        rescor: bool | None = None,
     ) -> None:
         data = as_frame(data)  # a dict of columns works as in pandas
         self.data = data
+        self.data2: dict[str, Any] | None = None if data2 is None else dict(data2)
+        self.data_name = data_name or str(data.attrs.get("name", "data"))
+        self._compiled: dict[str, CompiledModel] = {}
+        self._point: tuple[Any] | None = None  # (cheap point fit or None,), once computed
+        self.parameterization = parameterization
+        mvf = multivariate_formula(formula)
+        if mvf is not None:  # several responses (model_mv.py)
+            setup_multivariate(self, mvf, family, priors, parameterization, missing, data2, rescor)
+            return
+        if rescor is not None:
+            raise ArgumentError("rescor is for multivariate models (mvbind(...) or bf() + bf())")
+        if isinstance(formula, MvFormula) or not isinstance(family, (str, Family)):
+            raise ArgumentError("a list or dict of families is for multivariate models")
         self.bf: BrmsFormula | None = formula if isinstance(formula, BrmsFormula) else None
         text = formula.formula if isinstance(formula, BrmsFormula) else formula
-        # the named matrices (kept so a saved fit stores them and a refit rebuilds the model)
-        self.data2: dict[str, Any] | None = None if data2 is None else dict(data2)
         self.family: Family = get_family(family)
         # names Python cannot read (dotted, keywords, backticks) become Q("..."); the formula
         # keeps the text the user wrote
@@ -129,10 +148,6 @@ class Model:
             latent_only=_latent_only(self.design),
             distributional=self.distributional,
         )
-        self.parameterization = parameterization
-        self.data_name = data_name or str(data.attrs.get("name", "data"))
-        self._compiled: dict[str, CompiledModel] = {}
-        self._point: tuple[Any] | None = None  # (cheap point fit or None,), once computed
 
     @property
     def distributional(self) -> bool:
@@ -436,6 +451,8 @@ class Model:
                 "model.optimize() does not cover me() terms (latent predictors measured with "
                 "error): their latent values are sampled only; use model.fit()"
             )
+        if self.design.mv is not None:
+            raise UnsupportedModelError("model.optimize() does not cover multivariate models")
         if _changes_likelihood(self.design):
             assert self.design.additions is not None
             raise UnsupportedModelError(

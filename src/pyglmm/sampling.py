@@ -24,6 +24,7 @@ from .nuts import SampleResult as SampleResult
 from .nuts import nutpie_sample as nutpie_sample
 from .nuts import resolve_cores as resolve_cores
 from .posterior import pointwise_loglik
+from .posterior_mv import mv_pointwise_loglik
 
 SAMPLERS = ("nutpie", "pymc", "numpyro", "blackjax")
 
@@ -132,6 +133,9 @@ def attach_data(idata: Any, design: Design, family: Family, log_likelihood: bool
     """Add ``observed_data`` and (unless too large, see ``LOG_LIK_AUTO_LIMIT``) the pointwise
     ``log_likelihood`` computed in numpy; returns the seconds spent."""
     t0 = time.perf_counter()
+    if design.mv is not None:
+        _attach_mv(idata, design, log_likelihood)
+        return time.perf_counter() - t0
     obs_coord = {"obs": np.arange(design.n_obs)}
     if "observed_data" not in idata:
         observed = xr.Dataset({"y": ("obs", design.y)}, coords=obs_coord)
@@ -144,3 +148,27 @@ def attach_data(idata: Any, design: Design, family: Family, log_likelihood: bool
         ds = xr.Dataset({"y": (("chain", "draw", "obs"), ll)}, coords=coords)
         stack.set_group(idata, "log_likelihood", ds)
     return time.perf_counter() - t0
+
+
+def _attach_mv(idata: Any, design: Design, log_likelihood: bool | str) -> None:
+    """:func:`attach_data` of a multivariate model: each response's observed values
+    (``y_<resp>`` over ``obs_<resp>``) and log-likelihood, and the joint one per row (``y``;
+    :mod:`pyglmm.posterior_mv`)."""
+    mv = design.mv
+    assert mv is not None
+    rows = {r: mv.observed(k) for k, r in enumerate(mv.responses)}
+    coords: dict[str, Any] = {f"obs_{r}": v for r, v in rows.items()}
+    observed = xr.Dataset(
+        {f"y_{r}": (f"obs_{r}", mv.Y[v, k]) for k, (r, v) in enumerate(rows.items())},
+        coords=coords,
+    )
+    stack.set_group(idata, "observed_data", observed)
+    post = stack.posterior(idata)
+    size = post.sizes["chain"] * post.sizes["draw"] * design.n_obs * (len(rows) + 1)
+    if log_likelihood is True or (log_likelihood == "auto" and size <= LOG_LIK_AUTO_LIMIT):
+        ll = mv_pointwise_loglik(design, post)
+        dims = ("chain", "draw")
+        data = {"y": ((*dims, "obs"), ll["y"])}
+        data |= {f"y_{r}": ((*dims, f"obs_{r}"), ll[f"y_{r}"]) for r in rows}
+        coords |= {"obs": np.arange(design.n_obs), "chain": post.chain, "draw": post.draw}
+        stack.set_group(idata, "log_likelihood", xr.Dataset(data, coords=coords))

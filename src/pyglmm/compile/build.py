@@ -55,6 +55,7 @@ from .additions import additions_likelihood
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
 from .measurement import latent_design, me_coords
+from .multivariate import mv_coords, mv_likelihood
 from .ordinal import add_thresholds, threshold_coords
 from .parameterization import (
     LevelPredictors,
@@ -85,7 +86,7 @@ def coords_of(design: Design) -> dict[str, Any]:
         slopes = [c for c in part.x_names if c != "Intercept"]
         if part.has_intercept and slopes:
             coords[f"{dim}_slope"] = slopes
-    coords |= me_coords(design)
+    coords |= me_coords(design) | mv_coords(design)
     coords |= threshold_coords(design)
     for blk in design.blocks:
         level, term = _dims(blk)
@@ -280,6 +281,9 @@ def build_model(
             eta = eta + contribution
             other = contribution if other is None else other + contribution
             latent.append(blk.name)
+        if design.mv is not None:  # one predictor per response (compile/multivariate.py)
+            mv_likelihood(design, priors, code, dpar_eta)
+            return _compiled(model, code, params)
         fam_params = {}
         for name, p in priors.family.items():
             code(f"{name} = {p.code(name)}")
@@ -314,5 +318,9 @@ def build_model(
             else:
                 code(family.likelihood_code("y"))
                 family.likelihood("y", mu, design.y, fam_params, design.trials)
+    return _compiled(model, code, params)
+
+
+def _compiled(model: pm.Model, code: _Code, params: dict[str, str]) -> CompiledModel:
     text = "\n".join(code.lines[:2] + ["    " + line for line in code.lines[2:]])
     return CompiledModel(model, text, params)

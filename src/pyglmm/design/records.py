@@ -180,6 +180,41 @@ class DparPart:
 
 
 @dataclass(frozen=True, eq=False)
+class MvPart:
+    """The responses of a multivariate model (:mod:`pyglmm.design.multivariate`).
+
+    ``responses``: brms's names (``y1``), in order; ``texts``: the left sides as written;
+    ``Y``: (n, R) with NaN where a response is missing (only without ``rescor``: each response's
+    likelihood takes its observed rows, :meth:`observed`); ``families``: one
+    :class:`~pyglmm.families.Family` per response; ``rescor``: whether the gaussian responses'
+    residuals are correlated (one MvNormal per row); ``trials``: binomial trials per response
+    (or None); ``n_missing``: rows kept for other responses but left out of this one's
+    likelihood; ``text``: the formula as written.
+    """
+
+    responses: tuple[str, ...]
+    texts: tuple[str, ...]
+    Y: np.ndarray
+    families: tuple[Any, ...]
+    rescor: bool
+    trials: tuple[np.ndarray | None, ...]
+    n_missing: tuple[int, ...]
+    text: str
+
+    def observed(self, k: int) -> np.ndarray:
+        """Row positions where response ``k`` is observed."""
+        return np.flatnonzero(~np.isnan(self.Y[:, k]))
+
+    def index_of(self, resp: str) -> int:
+        """The position of response ``resp`` (:class:`DesignError` naming the responses)."""
+        if resp not in self.responses:
+            raise DesignError(
+                f"unknown response {resp!r}; the responses are {list(self.responses)}"
+            )
+        return self.responses.index(resp)
+
+
+@dataclass(frozen=True, eq=False)
 class Design:
     """All numeric inputs of a model, plus the state to rebuild them for new data.
 
@@ -197,6 +232,8 @@ class Design:
     for a model of the mean only; their blocks are among ``blocks`` (``REBlock.dpar``).
     ``categories``: an ordinal response's categories (``y`` holds their codes 1..K; no
     ``Intercept`` column, thresholds take its place: :mod:`pyglmm.families.ordinal`), or ().
+    ``mv``: the responses of a multivariate model (:class:`MvPart`), whose linear predictors
+    are ``dpars`` named after the responses (the main part is then empty), else None.
     ``additions``: brms's addition terms that change the likelihood (``weights``, ``se``,
     ``cens``, ``trunc``; :mod:`pyglmm.design.additions`), or None; ``rate()`` is in
     ``offset``.
@@ -219,6 +256,7 @@ class Design:
     me: MeasurementError | None = field(repr=False, default=None)
     dpars: tuple[DparPart, ...] = ()
     categories: tuple[str, ...] = ()
+    mv: MvPart | None = field(repr=False, default=None)
     additions: Additions | None = field(repr=False, default=None)
 
     @property

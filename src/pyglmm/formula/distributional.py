@@ -11,12 +11,13 @@ the family parameter through its link (log for ``sigma``, ``shape``, ``phi``; ``
 Its right side takes the main formula's grammar (fixed terms, ``(x | g)`` blocks, ``C()``,
 ``scale()``, ...); an offset is refused. Whether the family has the parameter is checked when
 the model is built (``pg.Model``: :class:`~pyglmm.errors.FamilyError` naming it and listing
-the family's parameters). ``bf(...) + bf(...)`` (brms's multivariate models) is not available
-yet.
+the family's parameters). ``bf(...) + bf(...)`` is brms's multivariate model
+(:mod:`pyglmm.formula.multivariate`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from ..errors import FormulaError
@@ -63,13 +64,72 @@ class BrmsFormula:
     def __str__(self) -> str:
         return "\n".join([self.formula, *(text for _, text in self.dpars)])
 
-    def __add__(self, other: object) -> BrmsFormula:
-        raise NotImplementedError(
-            "bf(...) + bf(...) is brms's multivariate model, which pyglmm does not have yet "
-            "(planned: issue #17 item 1)"
-        )
+    def __add__(self, other: object) -> MvFormula:
+        """``bf(...) + bf(...)``: a multivariate model (:class:`MvFormula`)."""
+        return MvFormula((self,)) + other
 
-    __radd__ = __add__
+    def __radd__(self, other: object) -> MvFormula:
+        return MvFormula((*_parts_of(other), self))
+
+
+def resp_name(response: str) -> str:
+    """brms's name of a response: its text with every character other than a letter or a
+    digit removed (``y_1`` -> ``y1``, ``log(y)`` -> ``logy``)."""
+    return re.sub(r"[^A-Za-z0-9]", "", response)
+
+
+@dataclass(frozen=True)
+class MvFormula:
+    """The formulas of a multivariate model, one per response (``parts``, in order)."""
+
+    parts: tuple[BrmsFormula, ...]
+    text: str = ""  # the formula as the user wrote it (mvbind), else the parts joined
+
+    def __post_init__(self) -> None:
+        seen: dict[str, str] = {}
+        for part in self.parts:
+            response = _lhs(part.formula)
+            name = resp_name(response)
+            if not name:
+                raise FormulaError(
+                    f"response {response!r} has no letters or digits to name it", part.formula, 0
+                )
+            if name in seen:
+                raise FormulaError(
+                    f"two responses are named {name!r} ({seen[name]!r} and {response!r}); each "
+                    "response of a multivariate model appears once",
+                    part.formula,
+                    0,
+                )
+            seen[name] = response
+
+    @property
+    def responses(self) -> tuple[str, ...]:
+        """The responses' names (:func:`resp_name`), in order."""
+        return tuple(resp_name(_lhs(p.formula)) for p in self.parts)
+
+    def __str__(self) -> str:
+        return self.text or " + ".join(f"bf({p.formula!r})" for p in self.parts)
+
+    def __add__(self, other: object) -> MvFormula:
+        return MvFormula((*self.parts, *_parts_of(other)))
+
+    def __radd__(self, other: object) -> MvFormula:
+        return MvFormula((*_parts_of(other), *self.parts))
+
+
+def _parts_of(value: object) -> tuple[BrmsFormula, ...]:
+    if isinstance(value, MvFormula):
+        return value.parts
+    if isinstance(value, BrmsFormula):
+        return (value,)
+    if isinstance(value, str):
+        return (BrmsFormula(value),)
+    raise TypeError(f"cannot add {type(value).__name__} to a formula (use pg.bf(...) + pg.bf(...))")
+
+
+def _lhs(text: str) -> str:
+    return text.split("~", 1)[0].strip()
 
 
 def _dpar_text(text: str, name: str | None) -> tuple[str, str]:

@@ -21,6 +21,7 @@ import xarray as xr
 from .. import names, stack
 from ..design import Design, REBlock
 from ..design.grouping import columns_by_group
+from ..errors import ArgumentError, UnsupportedModelError
 from ..errors import SamplingWarning as SamplingWarning  # issued by Fit.check
 from ..families import Family
 from ..spec import ModelSpec
@@ -190,8 +191,10 @@ class Fit:
         effects = {blk.name: self._level_draws(blk) for blk in self.design.blocks}
         fixed = None
         if by_fixed:
-            b = self._post("b")
-            fixed = {name: b[..., j] for j, name in enumerate(self.design.x_names)}
+            fixed = {}
+            if self.design.x_names:  # (empty in a multivariate model: its parts hold them)
+                b = self._post("b")
+                fixed = {name: b[..., j] for j, name in enumerate(self.design.x_names)}
             for part in self.design.dpars:  # sigma_Intercept + the sigma block's effects
                 bd = self._post(names.dpar_fixed(part.name))
                 fixed.update({name: bd[..., j] for j, name in enumerate(part.labels)})
@@ -206,6 +209,7 @@ class Fit:
         new_levels: NewLevels = "error",
         seed: int | None = None,
         summary: bool = True,
+        resp: str | None = None,
     ) -> Any:
         """Posterior predictions (see :mod:`pyglmm.predict`): ``kind`` "mean" (response
         scale), "link" or "response" (posterior-predictive draws); ``new_levels`` "error",
@@ -214,9 +218,18 @@ class Fit:
         under either of the last two, as brms does). ``summary=True`` gives a DataFrame per row
         (Estimate, Est.Error, Q2.5, Q97.5); ``summary=False`` the draws (chains*draws x
         rows). Rows of a model with ``me()`` terms use the latent values of the fitted rows;
-        new data use their observed values."""
+        new data use their observed values.
+
+        A multivariate model: ``resp`` gives one response's predictions (as above; with
+        ``rescor`` its marginal ones); without it every response, as draws
+        (chains*draws x rows x responses) or a DataFrame with columns (response, statistic),
+        ``kind="response"`` drawn jointly under ``rescor`` (:mod:`pyglmm.results.predict_mv`)."""
         from .predict import predict_draws
 
+        if self.design.mv is not None and resp is None:
+            from .predict_mv import mv_predict_draws
+
+            return mv_predict_draws(self, newdata, kind, include_random, new_levels, seed, summary)
         return predict_draws(
             self,
             newdata,
@@ -225,6 +238,7 @@ class Fit:
             new_levels=new_levels,
             seed=seed,
             summary=summary,
+            resp=resp,
         )
 
     # --- workflow: plots and R^2 (see pyglmm.plots, pyglmm.workflow) ----------------------
@@ -245,19 +259,27 @@ class Fit:
         """Posterior-predictive check: observed y against ``ndraws`` replicated data sets."""
         from ..workflow.plots import pp_check
 
+        self._refuse_multivariate("fit.pp_check()")
         return pp_check(self, ndraws=ndraws, seed=seed)
 
     def plot_effects(self, effect: str, **kwargs: Any) -> Any:
         """Conditional effect of one predictor (random effects excluded), a Figure."""
         from ..workflow.plots import plot_effects
 
+        self._refuse_multivariate("fit.plot_effects()")
         return plot_effects(self, effect, **kwargs)
 
     def r2(self, summary: bool = True) -> Any:
         """Bayesian R^2 (Gelman et al. 2019) like brms's ``bayes_R2``."""
         from ..workflow.r2 import bayes_r2
 
+        self._refuse_multivariate("fit.r2() (Bayesian R^2)")
         return bayes_r2(self, summary=summary)
+
+    def _refuse_multivariate(self, what: str) -> None:
+        """:class:`UnsupportedModelError` for ``what`` on a multivariate model."""
+        if self.design.mv is not None:
+            raise UnsupportedModelError(f"{what} does not support multivariate models yet")
 
     # --- saving (see pyglmm.persist) -------------------------------------------------------
     def save(self, path: Any, data: bool = True) -> None:
@@ -274,6 +296,7 @@ class Fit:
         """
         from ..persist.write import save_fit
 
+        self._refuse_multivariate("fit.save()")
         save_fit(self, path, data=data)
 
     # --- brms's post-processing (see pyglmm.workflow.hypothesis, .update, .kfold) -----------
@@ -314,14 +337,28 @@ class Fit:
         return kfold(self, K=K, seed=seed, **kwargs)
 
     # --- model criteria ------------------------------------------------------------------
-    def loo(self, **kwargs: Any) -> Any:
+    def loo(self, resp: str | None = None, **kwargs: Any) -> Any:
         """PSIS-LOO (``arviz.loo``, the installed ArviZ's ``ELPDData``) from the stored
-        pointwise log-likelihood."""
-        return stack.loo(self.idata, **kwargs)
+        pointwise log-likelihood. A multivariate model: of the rows' joint log-likelihood, or
+        with ``resp`` of one response's (its observed rows; :mod:`pyglmm.posterior_mv`)."""
+        return stack.loo(self.idata, **self._ll_var(resp), **kwargs)
 
-    def waic(self, **kwargs: Any) -> Any:
-        """WAIC from the stored pointwise log-likelihood (see :func:`pyglmm.stack.waic`)."""
-        return stack.waic(self.idata, **kwargs)
+    def waic(self, resp: str | None = None, **kwargs: Any) -> Any:
+        """WAIC from the stored pointwise log-likelihood (see :func:`pyglmm.stack.waic`);
+        ``resp`` as in :meth:`loo`."""
+        return stack.waic(self.idata, **self._ll_var(resp), **kwargs)
+
+    def _ll_var(self, resp: str | None) -> dict[str, str]:
+        """``var_name`` of the log-likelihood of ``resp`` (multivariate models)."""
+        mv = self.design.mv
+        if mv is None:
+            if resp is not None:
+                raise ArgumentError("resp is for multivariate models")
+            return {}
+        if resp is None:
+            return {"var_name": "y"}
+        mv.index_of(resp)
+        return {"var_name": f"y_{resp}"}
 
     # --- diagnostics ---------------------------------------------------------------------
     def diagnostics(self) -> dict[str, float]:
@@ -381,7 +418,7 @@ class Fit:
             f" Family: {self.family.name} ",
             f"  Links: {self.family.links_line(modelled)} ",
             f"Formula: {d.formula.formula} ",
-            *(f"         {p.formula.formula} " for p in d.dpars),
+            *(f"         {p.formula.formula} " for p in d.dpars if d.mv is None),
             f"   Data: {self.model.data_name} (Number of observations: {d.n_obs}) ",
             f"  Draws: {self.chains} chains, each with iter = {self.draws + self.tune}; "
             f"warmup = {self.tune}; thin = 1;",
@@ -402,10 +439,15 @@ class Fit:
         if len(me):
             lines.append("Measurement-Error Parameters (latent values of me() terms):")
             lines += _format_rows(me)
-        extra = summary[summary["class"].isin(list(self.family.params))]
+        shown = ["b", "sd", "cor", "rescor", *ME_CLASSES]
+        extra = summary[~summary["class"].isin(shown)]
         if len(extra):
             lines.append("Further Distributional Parameters:")
             lines += _format_rows(extra)
+        rescor = summary[summary["class"] == "rescor"]
+        if len(rescor):
+            lines.append("Residual Correlations: ")
+            lines += _format_rows(rescor)
         lines += [
             f"Draws were sampled using {self.sampler} (NUTS); parameterization: "
             + ", ".join(f"{k}={v}" for k, v in self.parameterization.items())

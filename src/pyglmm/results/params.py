@@ -70,6 +70,8 @@ class ParamRef:
             return f"{self.cls}_{self.var1}"
         if self.cls == "corme":
             return f"corme__{self.var1}__{self.var2}"
+        if self.cls == "rescor":
+            return f"rescor__{self.var1}__{self.var2}"
         return self.cls
 
     @property
@@ -81,6 +83,8 @@ class ParamRef:
             return self.tag or f"cor({self.var1},{self.var2})"
         if self.cls in ME_CLASSES:
             return self.key
+        if self.cls == "rescor":
+            return f"rescor({self.var1},{self.var2})"
         return self.var1 if self.cls == "b" else self.cls
 
     def take(self, values: np.ndarray) -> np.ndarray:
@@ -117,6 +121,15 @@ def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]
             t1, t2 = blk.terms[j], blk.terms[k]
             ref = ParamRef("cor", names.cor(blk.name), (j, k), blk.group, blk.name, t1, t2, tag)
             out.append(ref)
+    mv = getattr(design, "mv", None)
+    if mv is not None:  # per response: sigma_y1, ...; then rescor(y1,y2) (brms's names)
+        family_params = ()
+        for k, resp in enumerate(mv.responses):
+            out += [ParamRef(f"{p}_{resp}", f"{p}_{resp}", ()) for p in mv.families[k].params]
+        if mv.rescor:
+            pairs = [(j, k) for k in range(len(mv.responses)) for j in range(k)]
+            r = mv.responses
+            out += [ParamRef("rescor", "rescor", (j, k), var1=r[j], var2=r[k]) for j, k in pairs]
     out.extend(ParamRef(name, name, (), var1=name) for name in family_params)
     me = design.me
     if me is not None:

@@ -127,12 +127,22 @@ def predict_draws(
     seed: int | None = None,
     summary: bool = True,
     chunk_values: int = CHUNK_VALUES,
+    resp: str | None = None,
 ) -> np.ndarray | pd.DataFrame:
     """Predictions as draws (chains*draws x rows) or, with ``summary``, a DataFrame with
-    Estimate, Est.Error, Q2.5, Q97.5 per row (see the module docstring)."""
+    Estimate, Est.Error, Q2.5, Q97.5 per row (see the module docstring). ``resp``: the
+    response of a multivariate model (its marginal predictions; required there)."""
     if kind not in ("link", "mean", "response"):
         raise ArgumentError(f"unknown kind {kind!r}; use 'link', 'mean' or 'response'")
     design, family = fit.design, fit.family
+    dpar, fam_vars, train_trials = "", {p: p for p in family.params}, design.trials
+    if design.mv is not None:  # one response: its predictor, family and parameters
+        assert resp is not None
+        k = design.mv.index_of(resp)
+        family, dpar, train_trials = design.mv.families[k], resp, design.mv.trials[k]
+        fam_vars = {p: f"{p}_{resp}" for p in family.params}
+    elif resp is not None:
+        raise ArgumentError("resp is for multivariate models (mvbind(...) or bf() + bf())")
     if newdata is None and not design.has_data:
         raise ArgumentError(
             "this fit was saved with data=False (fit.save(path, data=False)), so it holds no "
@@ -145,8 +155,8 @@ def predict_draws(
     )
     index = design.index if data is None else data.index
     n_rows = len(index)
-    trials = design.trials if data is None else data.trials
-    if kind == "response" and design.trials is not None and trials is None:
+    trials = train_trials if data is None else data.trials
+    if kind == "response" and train_trials is not None and trials is None:
         raise ArgumentError(
             f"kind='response' for new binomial data needs the trials: add the columns of "
             f"{design.response!r} to newdata, or use kind='mean'"
@@ -171,7 +181,7 @@ def predict_draws(
     bounds = None  # trunc(): draws by rejection within the rows' bounds
     if kind == "response" and adds is not None and adds.lb is not None and adds.ub is not None:
         bounds = (adds.lb, adds.ub) if newdata is None else new_bounds(adds, newdata)
-    params = {p: flat_draws(post, p)[None, :] for p in family.params if p not in modelled}
+    params = {p: flat_draws(post, v)[None, :] for p, v in fam_vars.items() if p not in modelled}
     n_draws = post.sizes["chain"] * post.sizes["draw"]
     n_cat = len(design.categories)  # an ordinal model: probabilities per category
     if n_cat:
@@ -197,11 +207,12 @@ def predict_draws(
             include_random=include_random,
             new_effects=effects if unseen else None,
             training_rows=rows if data is None else None,
+            dpar=dpar,
         )
         value = eta if kind == "link" else family.linkinv_np(eta)
         if per_cat:  # draws x rows x K
             value = family.probabilities(value, {names.THRESHOLDS: params[names.THRESHOLDS][0]})
-        if kind == "response" and design.dpars:  # per row: rows x draws, as value.T
+        if kind == "response" and design.dpars and design.mv is None:  # rows x draws
             per_row = family_params(
                 design,
                 family,

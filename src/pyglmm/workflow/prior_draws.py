@@ -62,6 +62,11 @@ def check_simulable(design: Any) -> None:
             "supported yet: simulate the true predictors, their measurements and the response "
             "yourself"
         )
+    if getattr(design, "mv", None) is not None:
+        raise UnsupportedModelError(
+            "simulation (simulate, recover, prior draws) of a multivariate model (mvbind, "
+            "bf() + bf()) is not supported yet"
+        )
     additions = getattr(design, "additions", None)
     refused = [n for n in ("se", "cens") if additions is not None and n in additions.names]
     if refused:  # (weights() and rate() simulate: the draws ignore weights, as brms's do;
