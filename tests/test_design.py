@@ -307,7 +307,7 @@ def test_new_data_trials(formula: str, new: dict, expected: list | None) -> None
         ("s | trials(n) ~ x", "between 0 and the number of trials"),
         ("s | trials(m) ~ x", "trials 'm' has negative values"),
         ("cbind(s, m) ~ x", "failures 'm' has negative values"),
-        ("s | weights(n) ~ x", "unsupported response term 'weights(n)'"),
+        ("s | weights(m) ~ x", "weights() must be non-negative: 1 row(s)"),
         ("cbind(s) ~ x", "two arguments"),
     ],
 )

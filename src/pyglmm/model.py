@@ -25,9 +25,11 @@ from .design.build import drop_aliased_columns
 from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
+from .families.additions import check_additions
 from .families.ordinal import ordinal_response, threshold_design
 from .families.validation import ResponseError
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
+from .formula.additions import parse_response
 from .formula.distributional import MvFormula
 from .formula.measurement import refuse_me_with_dpars
 from .formula.multivariate import multivariate_formula
@@ -127,6 +129,8 @@ class Model:
             self.design = drop_aliased_columns(
                 build_design(self.formula, frame, missing=missing, data2=data2, mecor=mecor)
             )
+        has_rate = parse_response(self.formula.response).term("rate") is not None
+        check_additions(self.design.additions, self.family, has_rate)
         try:
             self.family.validate(self.design.y, self.design.trials)
         except ResponseError as err:  # name the rows as the user's data does (after any drop)
@@ -156,6 +160,8 @@ class Model:
         when it is cheap (:func:`pyglmm.information.cheap_point_fit`), else None (always for a
         distributional model or one with ``me()`` terms, which have no point fit)."""
         if self.distributional or self.design.me is not None:  # (me: no point fit either)
+            return None
+        if _changes_likelihood(self.design):  # (the point fits ignore weights, cens, ...)
             return None
         if self._point is None:
             self._point = (cheap_point_fit(self.design, self.family),)
@@ -447,6 +453,13 @@ class Model:
             )
         if self.design.mv is not None:
             raise UnsupportedModelError("model.optimize() does not cover multivariate models")
+        if _changes_likelihood(self.design):
+            assert self.design.additions is not None
+            raise UnsupportedModelError(
+                f"model.optimize() does not cover the addition terms "
+                f"{self.design.additions.describe()} (lme4's weights= are precision weights, "
+                "not brms's likelihood weights); use model.fit()"
+            )
         if self.distributional:
             raise UnsupportedModelError(
                 "model.optimize() (REML/ML point fit) does not support distributional "
@@ -491,7 +504,15 @@ def _latent_only(design: Design) -> str:
     """Why no block of ``design`` can be integrated out, or ``""``."""
     if design.me is not None:
         return "its me() terms make the fixed part latent (sampled by the PyMC model)"
+    if _changes_likelihood(design):
+        assert design.additions is not None
+        return f"its addition terms {design.additions.describe()} change the likelihood"
     return ""
+
+
+def _changes_likelihood(design: Design) -> bool:
+    """Whether brms's addition terms (weights, se, cens, trunc) change the likelihood."""
+    return design.additions is not None and design.additions.changes_likelihood
 
 
 def _check_fit_arguments(

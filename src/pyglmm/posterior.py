@@ -30,6 +30,7 @@ import xarray as xr
 from . import names
 from .design import Design, NewData
 from .families import Family
+from .families.additions import additions_loglik
 
 # Draws per chunk are chosen so a chunk holds about this many float64 values (~200 MB).
 CHUNK_VALUES = 25_000_000
@@ -153,7 +154,15 @@ def family_params(
     (draws x rows) ``linkinv(eta_dpar)`` for one with a formula (``data``,
     ``include_random``, ``new_effects``: as :func:`linear_predictor` takes them)."""
     modelled = {p.name for p in design.dpars}
-    out = {p: flat_draws(posterior, p)[draws] for p in family.params if p not in modelled}
+    absent = design.fixed_params  # sigma under brms's se(s): 0 (the SD is s_i)
+    out = {
+        p: flat_draws(posterior, p)[draws]
+        for p in family.params
+        if p not in modelled and p not in absent
+    }
+    if absent:
+        n_draws = len(flat_draws(posterior, names.FIXED)[draws])
+        out |= {p: np.zeros(n_draws) for p in absent}
     if design.categories:  # an ordinal model's thresholds, (draws, K - 1)
         out[names.THRESHOLDS] = flat_draws(posterior, names.THRESHOLDS)[draws]
     for part in design.dpars:
@@ -166,12 +175,18 @@ def family_params(
 
 def pointwise_loglik(design: Design, family: Family, posterior: xr.Dataset) -> np.ndarray:
     """log p(y_i | theta_s) as chains x draws x rows (a distributional parameter per draw and
-    row, :func:`family_params`)."""
+    row, :func:`family_params`); under brms's addition terms the row's censored, truncated
+    and weighted term, as brms's ``log_lik`` (:mod:`pyglmm.families.additions`)."""
     chains, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
     total = chains * n_draw
     out = np.empty((total, design.n_obs))
     for sl in draw_chunks(total, design.n_obs * (1 + len(design.dpars))):
         mu = family.linkinv_np(linear_predictor(design, posterior, draws=sl))
         params = family_params(design, family, posterior, sl)
-        out[sl] = family.loglik(design.y, mu, params, design.trials)
+        if design.additions is not None and design.additions.changes_likelihood:
+            out[sl] = additions_loglik(
+                family, design.additions, design.y, mu, params, design.trials
+            )
+        else:
+            out[sl] = family.loglik(design.y, mu, params, design.trials)
     return out.reshape(chains, n_draw, design.n_obs)

@@ -154,7 +154,8 @@ def build_priors(
     user = dict(user or {})
     dpars = tuple(getattr(design, "dpars", ()))
     modelled = {part.name for part in dpars}
-    fam_params = tuple(p for p in family.params if p not in modelled)
+    absent = set(getattr(design, "fixed_params", ()))  # sigma under brms's se(s)
+    fam_params = tuple(p for p in family.params if p not in modelled | absent)
     dpar_classes = {f"{c}_{part.name}" for part in dpars for c in ("Intercept", "b")}
     allowed = set(PRIOR_CLASSES) | set(fam_params) | dpar_classes
     given = sorted(modelled & set(user))
@@ -259,7 +260,7 @@ def build_priors(
 
     fam: dict[str, Prior] = {}
     for name, default in family.default_priors(y, design.trials).items():
-        if name in modelled:
+        if name in modelled or name in absent:
             continue
         fam[name], is_user = _lookup(user.get(name), (), default, name)
         if is_user:

@@ -51,6 +51,7 @@ from ..errors import ArgumentError
 from ..families import Family
 from ..families.base import DPAR_INVERSE_CODE, DPAR_LINKS
 from ..priors import PriorSet
+from .additions import additions_likelihood
 from .blocks import Center, _dims, block_contribution, pymc_block
 from .listing import _Code, _kw, _stacked
 from .measurement import latent_design, me_coords
@@ -210,6 +211,8 @@ def build_model(
     ``pm.Potential('y_marginal', ...)``, and ``r_<block>`` is drawn after sampling.
     """
     latent_only = "me() terms" if design.me is not None else ""
+    if design.additions is not None and design.additions.changes_likelihood:
+        latent_only = f"the addition terms {design.additions.describe()}"
     params = resolve_parameterization(
         parameterization,
         design.blocks,
@@ -310,8 +313,11 @@ def build_model(
         else:
             code(f"mu = linkinv_{family.link}(eta)" if family.link != "identity" else "mu = eta")
             mu = family.linkinv(eta)
-            code(family.likelihood_code("y"))
-            family.likelihood("y", mu, design.y, fam_params, design.trials)
+            if design.additions is not None:  # brms's weights(), se(), cens(), trunc()
+                additions_likelihood(design, family, mu, fam_params, code)
+            else:
+                code(family.likelihood_code("y"))
+                family.likelihood("y", mu, design.y, fam_params, design.trials)
     return _compiled(model, code, params)
 
 

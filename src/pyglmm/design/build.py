@@ -22,8 +22,10 @@ from ..formula import (
     split_call,
     split_terms,
 )
+from ..formula.additions import parse_response
 from ..formula.text import variable_names
 from . import terms as _terms
+from .additions import build_additions
 from .blocks import kind_for
 from .desc import model_desc
 from .frame import (
@@ -80,6 +82,9 @@ def build_design(
     env = _terms.eval_env()
 
     y, trials = response_columns(formula.response, frame, env)
+    additions, log_rate = build_additions(
+        parse_response(formula.response), frame, env, y, data.index
+    )
 
     fixed_terms: list[tuple[str, str]] = []
     offsets: list[str] = []
@@ -105,6 +110,8 @@ def build_design(
             raise DesignError(f"offset must be numeric: {', '.join(offsets)}")
         offset = finite_matrix(om, "offset").sum(axis=1)
         offset_info = om.design_info
+    if log_rate is not None:  # brms's rate(t): log(t) on the linear predictor (log link)
+        offset = log_rate if offset is None else offset + log_rate
 
     blocks = _blocks(formula, frame, env, data2)
     me = build_measurement(formula.me, frame, xm.design_info, x_order, x_names, mecor)
@@ -123,6 +130,7 @@ def build_design(
         offset_design_info=offset_info,
         x_order=x_order,
         me=me,
+        additions=additions,
     )
 
 

@@ -55,7 +55,7 @@ def build_distributional_design(
     blocks = list(design.blocks)
     for name, formula in built.items():
         d = drop_aliased_columns(build_design(formula, data, missing="raise", data2=data2))
-        if d.offset is not None:
+        if d.offset_design_info is not None:  # (rate() of the shared response: the mean's)
             raise DesignError(
                 f"the formula of {name!r} has an offset, which pyglmm takes in the "
                 "main formula only"

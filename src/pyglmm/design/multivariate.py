@@ -35,6 +35,7 @@ import pandas as pd
 
 from ..errors import DesignError
 from ..formula import ParsedFormula
+from ..formula.additions import parse_response
 from ..formula.text import variable_names
 from .build import build_design, drop_aliased_columns
 from .distributional import prefixed_blocks
@@ -69,6 +70,12 @@ def build_mv_design(
         if f.me:
             raise DesignError(
                 f"response {resp!r}: me() terms are not available in multivariate models"
+            )
+        extra = [n for n in parse_response(f.response).names if n != "trials"]
+        if extra:  # brms's weights/se/rate/cens/trunc per response: not here yet
+            raise DesignError(
+                f"response {resp!r}: the addition term {extra[0]}() is not available in "
+                "multivariate models yet"
             )
     data, n_dropped = drop_missing_rows(data, predictors, missing, stacklevel=3)
     absent = np.column_stack([data[vs].isna().to_numpy().any(axis=1) for vs in resp_vars])  # n x R

@@ -25,6 +25,7 @@ from ..formula import (
     ParsedFormula,
 )
 from . import terms as _terms
+from .additions import Additions, new_log_rate
 from .blocks import BlockKind, block_kind
 from .frame import (
     as_frame,
@@ -233,6 +234,9 @@ class Design:
     ``Intercept`` column, thresholds take its place: :mod:`pyglmm.families.ordinal`), or ().
     ``mv``: the responses of a multivariate model (:class:`MvPart`), whose linear predictors
     are ``dpars`` named after the responses (the main part is then empty), else None.
+    ``additions``: brms's addition terms that change the likelihood (``weights``, ``se``,
+    ``cens``, ``trunc``; :mod:`pyglmm.design.additions`), or None; ``rate()`` is in
+    ``offset``.
     """
 
     formula: ParsedFormula
@@ -253,6 +257,12 @@ class Design:
     dpars: tuple[DparPart, ...] = ()
     categories: tuple[str, ...] = ()
     mv: MvPart | None = field(repr=False, default=None)
+    additions: Additions | None = field(repr=False, default=None)
+
+    @property
+    def fixed_params(self) -> tuple[str, ...]:
+        """Family parameters the model lacks (``sigma`` under brms's ``se(s)``)."""
+        return () if self.additions is None else self.additions.fixed_params
 
     @property
     def distributional(self) -> bool:
@@ -328,6 +338,9 @@ class Design:
         offset = None
         if self.offset_design_info is not None:
             offset = rebuild_columns(self.offset_design_info, frame, "offset").sum(axis=1)
+        if self.additions is not None and self.additions.rate_text:
+            log_rate = new_log_rate(self.additions.rate_text, data)
+            offset = log_rate if offset is None else offset + log_rate
         trials = new_trials(self.response, data) if self.trials is not None else None
         dpar_X = {}
         for part in self.dpars:

@@ -1,6 +1,8 @@
 """The response expression: ``y``, ``cbind(successes, failures)`` or ``successes | trials(n)``
-(brms). :func:`response_parts` is the one parser of that syntax; the design, the trial counts of
-new data and simulation (which must write the columns back) all use it.
+(brms), plus brms's other addition terms (:mod:`pyglmm.formula.additions` parses them all,
+:mod:`pyglmm.design.additions` evaluates them). :func:`response_parts` is the one reader of
+the response's columns; the design, the trial counts of new data and simulation (which must
+write the columns back) all use it.
 """
 
 from __future__ import annotations
@@ -11,27 +13,20 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DesignError as DesignError  # defined in errors, raised here
-from ..formula import (
-    split_bar,
-    split_call,
-)
+from ..formula import split_call
+from ..formula.additions import parse_response
 from . import terms as _terms
 from .frame import evaluate_column
 
 
 def response_parts(text: str) -> tuple[str, str | None, str | None]:
-    """The texts of (successes or y, cbind() failures, trials()) of a left-hand side."""
-    parts = split_bar(text)
-    trials_text: str | None = None
+    """The texts of (successes or y, cbind() failures, trials()) of a left-hand side (its
+    other addition terms, brms's ``weights()``, ``cens()``, ...: :func:`parse_response`)."""
+    response = parse_response(text)
+    term = response.term("trials")
+    trials_text = None if term is None else term.get("n")
     failures_text: str | None = None
-    y_text = parts[0]
-    for extra in parts[1:]:
-        call = split_call(extra)
-        if call is None or call[0] != "trials" or len(call[1]) != 1:
-            raise DesignError(
-                f"unsupported response term {extra!r}: only 'y | trials(n)' is supported"
-            )
-        trials_text = call[1][0]
+    y_text = response.y
     call = split_call(y_text)
     if call is not None and call[0] == "cbind":
         if len(call[1]) != 2 or trials_text is not None:

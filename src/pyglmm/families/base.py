@@ -406,6 +406,20 @@ class Family:
         """An ordinal family's category probabilities (``mu.shape + (K,)``)."""
         raise FamilyError(f"family {self.name!r} has no response categories")
 
+    # --- censoring and truncation (brms's cens() / trunc(); pyglmm.families.additions) ----
+    def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``log P(Y <= y)``, shaped as :meth:`loglik`; defining it (and :meth:`logsf`, ``log
+        P(Y > y)``) gives a family cens() and trunc() (PyMC: ``pm.logcdf`` of pymc_dist)."""
+        raise FamilyError(f"family {self.name!r} has no cdf here: no cens() or trunc()")
+
+    def logsf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``log P(Y > y)`` (see :meth:`logcdf`)."""
+        raise FamilyError(f"family {self.name!r} has no cdf here: no cens() or trunc()")
+
+    @property
+    def has_cdf(self) -> bool:
+        return type(self).logcdf is not Family.logcdf
+
     # --- moments (Bayesian R^2) --------------------------------------------------------
     def expected_response(
         self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None

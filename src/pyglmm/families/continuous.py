@@ -79,6 +79,24 @@ class Gaussian(_IdentityScaled, Family):
     ) -> np.ndarray:
         return np.asarray(stats.norm.logpdf(y, mu, _per_draw(params["sigma"], mu)))
 
+    def logcdf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        return np.asarray(stats.norm.logcdf(y, mu, _per_draw(params["sigma"], mu)))
+
+    def logsf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        return np.asarray(stats.norm.logsf(y, mu, _per_draw(params["sigma"], mu)))
+
     def residual_variance(
         self,
         mu: np.ndarray,
@@ -143,6 +161,26 @@ class Student(_IdentityScaled, Family):
         nu = _per_draw(params["nu"], mu)
         sigma = _per_draw(params["sigma"], mu)
         return np.asarray(stats.t.logpdf(y, nu, mu, sigma))
+
+    def logcdf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        nu, sigma = _per_draw(params["nu"], mu), _per_draw(params["sigma"], mu)
+        return np.asarray(stats.t.logcdf(y, nu, mu, sigma))
+
+    def logsf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        nu, sigma = _per_draw(params["nu"], mu), _per_draw(params["sigma"], mu)
+        return np.asarray(stats.t.logsf(y, nu, mu, sigma))
 
     def residual_variance(
         self,
@@ -236,6 +274,26 @@ class Gamma(_LogScaled, Family):
             alpha * np.log(beta) - special.gammaln(alpha) + (alpha - 1) * np.log(y) - beta * y
         )
 
+    def logcdf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        shape = _per_draw(params["shape"], mu)
+        return np.asarray(stats.gamma.logcdf(y, shape, scale=mu / shape))
+
+    def logsf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        shape = _per_draw(params["shape"], mu)
+        return np.asarray(stats.gamma.logsf(y, shape, scale=mu / shape))
+
     def residual_variance(
         self,
         mu: np.ndarray,
@@ -298,6 +356,28 @@ class Lognormal(_IdentityScaled, Family):
     ) -> np.ndarray:
         logy = np.log(y)
         return np.asarray(stats.norm.logpdf(logy, mu, _per_draw(params["sigma"], mu)) - logy)
+
+    def logcdf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        with np.errstate(divide="ignore"):  # a bound of 0 (trunc(lb = 0)): log 0 = -inf
+            logy = np.log(y)
+        return np.asarray(stats.norm.logcdf(logy, mu, _per_draw(params["sigma"], mu)))
+
+    def logsf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            logy = np.log(y)
+        return np.asarray(stats.norm.logsf(logy, mu, _per_draw(params["sigma"], mu)))
 
     def expected_response(
         self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from ..errors import FamilyError
 from ..priors import Prior, prior
@@ -254,6 +254,24 @@ class Poisson(_LogScaled, Family):
     ) -> np.ndarray:
         return np.asarray(special.xlogy(y, mu) - mu - special.gammaln(y + 1))
 
+    def logcdf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        return np.asarray(stats.poisson.logcdf(y, mu))
+
+    def logsf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        return np.asarray(stats.poisson.logsf(y, mu))
+
     def residual_variance(
         self,
         mu: np.ndarray,
@@ -335,6 +353,26 @@ class NegativeBinomial(_LogScaled, Family):
             + special.xlogy(y, mu / (mu + alpha))
             + alpha * np.log(alpha / (mu + alpha))
         )
+
+    def logcdf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        shape = _per_draw(params["shape"], mu)
+        return np.asarray(stats.nbinom.logcdf(y, shape, shape / (shape + mu)))
+
+    def logsf(
+        self,
+        y: np.ndarray,
+        mu: np.ndarray,
+        params: dict[str, np.ndarray],
+        trials: np.ndarray | None,
+    ) -> np.ndarray:
+        shape = _per_draw(params["shape"], mu)
+        return np.asarray(stats.nbinom.logsf(y, shape, shape / (shape + mu)))
 
     def residual_variance(
         self,

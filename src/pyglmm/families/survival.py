@@ -87,6 +87,17 @@ class Weibull(_LogScaled, Family):
         z = np.log(y) - log_s
         return np.asarray(np.log(k) - log_s + (k - 1) * z - np.exp(k * z))
 
+    def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``log(1 - exp(-(y / s)^k))``."""
+        return np.asarray(np.log(-np.expm1(self.logsf(y, mu, params, trials))))
+
+    def logsf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``-(y / s)^k``."""
+        k = _per_draw(params["shape"], mu)
+        with np.errstate(divide="ignore"):  # a bound of 0: log 0 = -inf
+            z = np.log(y) - (np.log(mu) - special.gammaln(1 + 1 / k))
+        return np.asarray(-np.exp(k * z))
+
     def residual_variance(
         self,
         mu: np.ndarray,
@@ -137,6 +148,15 @@ class Exponential(_LogScaled, Family):
         trials: np.ndarray | None,
     ) -> np.ndarray:
         return np.asarray(-np.log(mu) - y / mu)
+
+    def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``log(1 - exp(-y / mu))``."""
+        with np.errstate(divide="ignore"):
+            return np.asarray(np.log(-np.expm1(-y / mu)))
+
+    def logsf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``-y / mu``."""
+        return np.asarray(-y / mu)
 
     def residual_variance(
         self,

@@ -47,6 +47,7 @@ _CONSTANTS = frozenset(["True", "False", "None"])
 _NOT_VARIABLES = frozenset(
     {"np", "numpy", "C", "I", "Q", "scale", "center", "standardize", "log", "exp", "sqrt"}
     | {"offset", "cbind", "trials", "Treatment", "Sum", "Poly", "Diff", "Helmert"}
+    | {"TRUE", "FALSE"}  # R's logical constants (brms's se(s, sigma = TRUE))
 )
 
 

@@ -43,6 +43,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import FormulaError as FormulaError  # defined in errors, raised here
+from .additions import addition_terms
 from .lexer import _BARS, Token, _is, _Source
 from .measurement import MeTerm, refuse_me, render_fixed
 from .structures import gr_call, structure_call
@@ -130,6 +131,7 @@ def parse_formula(formula: str) -> ParsedFormula:
 
     src.check_expr(0, tilde, unary=True, bars=True)
     refuse_me(src, 0, tilde, "the response")
+    addition_terms(src, 0, tilde)  # brms's `y | weights(w) + cens(c)`: checked here
     response = formula[toks[0].start : toks[tilde - 1].end]
 
     n = len(toks)

@@ -186,6 +186,11 @@ def kernel_model(
         return (
             "me() terms (latent predictors measured with error) are sampled by the PyMC model only"
         )
+    if design.additions is not None and design.additions.changes_likelihood:
+        return (
+            f"the addition terms {design.additions.describe()} change the likelihood, which "
+            "the PyMC model builds (rate() alone is an offset the kernel takes)"
+        )
     spanning = [blk.name for blk in design.blocks if blk.spans_dpars]
     if spanning:
         return (

@@ -108,6 +108,7 @@ def _strip(design: Design) -> Design:
         stored_n_obs=design.n_obs,
         me=None if design.me is None else design.me.subset(slice(0, 0)),
         dpars=tuple(replace(p, X=p.X[:0].copy()) for p in design.dpars),
+        additions=None if design.additions is None else design.additions.without_rows(),
     )
 
 

@@ -109,7 +109,7 @@ def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]
     for part in dpars:
         var = names.dpar_fixed(part.name)
         out += [ParamRef("b", var, (j,), var1=c) for j, c in enumerate(part.labels)]
-    modelled = {part.name for part in dpars}
+    modelled = {part.name for part in dpars} | set(getattr(design, "fixed_params", ()))
     family_params = tuple(p for p in family_params if p not in modelled)
     for blk in design.blocks:
         for j in blk.covariance.sd_index(blk.q):

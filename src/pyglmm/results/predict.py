@@ -45,8 +45,10 @@ import xarray as xr
 
 from .. import names
 from ..design import Design, NewData, REBlock
+from ..design.additions import new_bounds, new_se
 from ..design.levelcov import conditional_levels
 from ..errors import ArgumentError, DesignError
+from ..families.additions import draw_truncated
 from ..posterior import CHUNK_VALUES, family_params, flat_draws, linear_predictor
 from ..spec import FittedModel
 
@@ -171,6 +173,14 @@ def predict_draws(
                 )
                 unseen[blk.name] = full
     modelled = {p.name for p in design.dpars}  # per row, computed in the loop
+    modelled |= set(design.fixed_params)  # (sigma under se(): kind="response" refused)
+    adds = design.additions
+    se_rows = None  # se(): the rows' known SDs enter sigma (brms's posterior_predict)
+    if kind == "response" and adds is not None and adds.se is not None:
+        se_rows = adds.se if newdata is None else new_se(adds, newdata)
+    bounds = None  # trunc(): draws by rejection within the rows' bounds
+    if kind == "response" and adds is not None and adds.lb is not None and adds.ub is not None:
+        bounds = (adds.lb, adds.ub) if newdata is None else new_bounds(adds, newdata)
     params = {p: flat_draws(post, v)[None, :] for p, v in fam_vars.items() if p not in modelled}
     n_draws = post.sizes["chain"] * post.sizes["draw"]
     n_cat = len(design.categories)  # an ordinal model: probabilities per category
@@ -215,7 +225,18 @@ def predict_draws(
         if kind == "response":
             t = None if trials is None else trials[rows][:, None]
             # drawn in row order (rows x draws, C-contiguous) so any chunking gives the same draws
-            value = family.draw(rng, np.ascontiguousarray(value.T), params, t).T
+            draw_params = params
+            if se_rows is not None and adds is not None:  # rows x 1 against rows x draws
+                draw_params = dict(params)
+                se = se_rows[rows][:, None]
+                sigma = params["sigma"] if adds.se_sigma else 0.0
+                draw_params["sigma"] = np.sqrt(np.square(sigma) + se**2)
+            if bounds is None:
+                value = family.draw(rng, np.ascontiguousarray(value.T), draw_params, t).T
+            else:
+                lb, ub = (b[rows][:, None] for b in bounds)
+                m = np.ascontiguousarray(value.T)
+                value = draw_truncated(family, rng, m, draw_params, t, lb, ub).T
         if summary and n_cat and kind == "response":  # brms: each category's frequency
             out[rows] = (value[..., None] == np.arange(1, n_cat + 1)).mean(0)
         elif summary:

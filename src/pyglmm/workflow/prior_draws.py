@@ -67,6 +67,14 @@ def check_simulable(design: Any) -> None:
             "simulation (simulate, recover, prior draws) of a multivariate model (mvbind, "
             "bf() + bf()) is not supported yet"
         )
+    additions = getattr(design, "additions", None)
+    refused = [n for n in ("se", "cens") if additions is not None and n in additions.names]
+    if refused:  # (weights() and rate() simulate: the draws ignore weights, as brms's do;
+        # trunc(): drawn within the bounds by rejection)
+        raise UnsupportedModelError(
+            f"simulation from a model with {refused[0]}() is not supported yet (censoring "
+            "indicators and known SEs of simulated rows are not drawn)"
+        )
 
 
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import UnsupportedModelError
 from ..spec import FittedModel
 
 
@@ -32,6 +33,11 @@ def bayes_r2(fit: FittedModel, summary: bool = True) -> pd.DataFrame | np.ndarra
     from ..posterior import family_params
 
     family, design = fit.family, fit.design
+    if design.additions is not None and design.additions.changes_likelihood:
+        raise UnsupportedModelError(
+            f"Bayesian R2 of a model with {design.additions.describe()} is not defined here "
+            "(the residual variance of censored, truncated, weighted or known-SE rows)"
+        )
     mu = np.asarray(fit.predict(kind="mean", summary=False))  # S x n
     # each (S,), or (S, n) for a parameter with a formula (pg.bf)
     p = family_params(design, family, fit.posterior)

@@ -28,6 +28,7 @@ import pandas as pd
 from ..design.grouping import columns_by_group
 from ..design.response import response_parts
 from ..errors import ArgumentError
+from ..families.additions import draw_truncated
 from ..formula import variable_names
 from ..posterior import design_eta
 from ..results.params import ParamDraws
@@ -70,8 +71,12 @@ def draw_responses(
             eta_d = design_eta(design, pd_.dpar_b[part.name], effects, dpar=part.name)
             params[part.name] = family.dpar_linkinv_np(part.name, eta_d)
     trials = None if design.trials is None else design.trials[None, :]
+    adds = getattr(design, "additions", None)
     try:
-        y = family.draw(rng, mu, params, trials)
+        if adds is not None and adds.lb is not None and adds.ub is not None:  # trunc()
+            y = draw_truncated(family, rng, mu, params, trials, adds.lb, adds.ub)
+        else:
+            y = family.draw(rng, mu, params, trials)
     except ValueError as err:
         raise ArgumentError(
             f"cannot draw {family.name} responses (means up to {np.nanmax(mu):.3g}): {err}; "
