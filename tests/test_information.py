@@ -287,7 +287,7 @@ def test_auto_init_starts_at_point_estimates():
 def test_default_low_rank_by_size():
     """The low-rank mass matrix is the default only for latent models with at most 250 sampled
     parameters (its adaptation's cost grows quickly with the dimension)."""
-    from pyglmm.model import LOW_RANK_MAX_PARAMETERS, _default_low_rank
+    from pyglmm.model_checks import LOW_RANK_MAX_PARAMETERS, _default_low_rank
 
     small = pg.Model("y ~ x + (1 | g)", simulate("poisson", 240, 2, 0.5), family="poisson")
     big = pg.Model("y ~ x + (1 | g)", simulate("poisson", 250, 2, 0.5), family="poisson")

@@ -58,6 +58,7 @@ LAYERS: dict[str, int] = {
     "pyglmm.persist.__init__": 6,  # load_fit rebuilds a Model
     "pyglmm.model": 6,
     "pyglmm.model_mv": 6,
+    "pyglmm.model_checks": 6,
     "pyglmm.cli": 6,
     "pyglmm.__main__": 7,
     "pyglmm.__init__": 7,

@@ -7,20 +7,18 @@ Each stage is a pure function in its own module; the Model only holds their resu
 
 from __future__ import annotations
 
-import numbers
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 import pymc as pm
 
 from . import kernel as kernel_mod
 from .compile import CompiledModel, build_model, resolve_parameterization
 from .compile.parameterization import INTEGRATED
-from .design import Design, DesignError, as_frame, build_design, build_distributional_design
+from .design import Design, as_frame, build_design, build_distributional_design
 from .design.build import drop_aliased_columns
 from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
@@ -36,10 +34,17 @@ from .formula.multivariate import multivariate_formula
 from .information import block_information, cheap_point_fit
 from .init import initvals_from_lmm
 from .marginal import add_conditional_effects
+from .model_checks import (
+    _changes_likelihood,
+    _check_fit_arguments,
+    _check_row_level_blocks,
+    _default_low_rank,
+    _latent_only,
+)
 from .model_mv import setup_multivariate
 from .priors import PriorSet, build_priors
 from .results.fit import Fit
-from .sampling import attach_data, check_sampler, run_sampler
+from .sampling import attach_data, run_sampler
 from .workflow import plots, simulation
 
 
@@ -308,8 +313,9 @@ class Model:
         of 3.4 s on nutpie 0.16.8, 188 s instead of 1.2 s per chain on 0.16.11), while
         hierarchical centering on the fixed effects and group-level predictors removes the
         ridges it is for. Default (None): on when some block is latent and the model has at
-        most :data:`LOW_RANK_MAX_PARAMETERS` (250) sampled parameters, else off (a 3-term
-        correlated block of 60 levels, 189 parameters, needs it: R-hat 1.026 without).
+        most :data:`~pyglmm.model_checks.LOW_RANK_MAX_PARAMETERS` (250) sampled parameters,
+        else off (a 3-term correlated block of 60 levels, 189 parameters, needs it: R-hat 1.026
+        without).
 
         ``kernel`` (nutpie): a gaussian(identity) model (any blocks, at most one
         ``"marginal"``), or a bernoulli/binomial (logit, probit, cloglog), Poisson or negative
@@ -485,64 +491,3 @@ class Model:
         return fit_glmm(
             self.design, self.family, nagq=nagq, data_name=self.data_name, information=information
         )
-
-
-# the default low-rank mass matrix is for models with at most this many sampled parameters
-LOW_RANK_MAX_PARAMETERS = 250
-
-
-def _default_low_rank(design: Design, resolved: Mapping[str, str]) -> bool:
-    """``fit(low_rank_mass_matrix=None)``: on when some block is latent and the sampled
-    parameters (fixed effects, scales, latent effects) are at most ``LOW_RANK_MAX_PARAMETERS``."""
-    latent = [blk for blk in design.blocks if resolved[blk.name] not in INTEGRATED]
-    size = len(design.x_names) + sum(blk.q * (blk.q + 1) // 2 for blk in design.blocks)
-    size += sum(blk.n_levels * blk.q for blk in latent)
-    return bool(latent) and size <= LOW_RANK_MAX_PARAMETERS
-
-
-def _latent_only(design: Design) -> str:
-    """Why no block of ``design`` can be integrated out, or ``""``."""
-    if design.me is not None:
-        return "its me() terms make the fixed part latent (sampled by the PyMC model)"
-    if _changes_likelihood(design):
-        assert design.additions is not None
-        return f"its addition terms {design.additions.describe()} change the likelihood"
-    return ""
-
-
-def _changes_likelihood(design: Design) -> bool:
-    """Whether brms's addition terms (weights, se, cens, trunc) change the likelihood."""
-    return design.additions is not None and design.additions.changes_likelihood
-
-
-def _check_fit_arguments(
-    draws: int, tune: int, chains: int, sampler: str, target_accept: float, init: Any
-) -> None:
-    """Refuse :meth:`Model.fit` arguments that cannot work, naming the argument."""
-    for name, value, low in (("draws", draws, 1), ("tune", tune, 0), ("chains", chains, 1)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ArgumentError(f"{name} must be an integer >= {low}, got {value!r}")
-    check_sampler(sampler)
-    if not 0 < target_accept < 1:
-        raise ArgumentError(
-            f"target_accept must be between 0 and 1 (exclusive), got {target_accept!r}"
-        )
-    if init not in (None, "auto", "reml", "laplace"):
-        raise ArgumentError(f"unknown init {init!r}; use 'auto', 'reml', 'laplace' or None")
-
-
-def _check_row_level_blocks(design: Design, family: Family) -> None:
-    """Refuse a grouping factor with one level per observation where the family's own
-    residual makes it unidentified (gaussian), as lme4 does."""
-    if family.row_level_effects:
-        return
-    for blk in design.blocks:
-        observed = int(np.unique(blk.codes).size)  # a kron grid has levels without rows
-        if observed >= design.n_obs:
-            raise DesignError(
-                f"grouping factor {blk.group!r} has {observed} levels for "
-                f"{design.n_obs} observations: in a {family.name} model its effects are not "
-                "identified beside the residual (lme4: the number of levels of each grouping "
-                "factor must be < the number of observations); drop the term, or use a family "
-                "without a residual scale, where it is an observation-level effect"
-            )
