@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sbc import design_frame  # the same fixed design as the plain model's SBC
 
 import pyglmm as pg
 
@@ -41,19 +42,6 @@ PRIORS = {
     "b_sigma": pg.prior("Normal", mu=0, sigma=0.5),
 }
 FORMULA = pg.bf("y ~ x + (1 | g)", "sigma ~ x + (1 | g)")
-
-
-def design_frame(groups: int, rows: int, seed: int = 0) -> pd.DataFrame:
-    """The fixed design: ``groups`` x ``rows``, x ~ N(0, 1); y is a placeholder."""
-    rng = np.random.default_rng(seed)
-    n = groups * rows
-    return pd.DataFrame(
-        {
-            "y": rng.normal(size=n),
-            "x": rng.normal(size=n),
-            "g": [f"g{k:02d}" for k in np.repeat(np.arange(groups), rows)],
-        }
-    )
 
 
 def histogram_table(ranks: pd.DataFrame, n_ranks: int, bins: int = 10) -> pd.DataFrame:
