@@ -14,6 +14,7 @@ name cannot drift between the writer and the reader. For a block named ``g``:
 ``g_level``        the dim of its levels; ``g_term``: the dim of its terms
 ``sd1_g``          the one SD of an ``ar1`` block (``sd_g`` repeats it per term)
 ``ar1_g``, ``cs_g``  the correlation rho of an ``ar1`` / ``cs`` block
+``sds_g``          the one SD of a smooth term's penalized part (``sd_g`` repeats it)
 =================  ===========================================================================
 
 The fixed part is ``b`` (over the ``coef`` dim) as reported, ``Intercept`` and ``beta`` as
@@ -68,6 +69,11 @@ def term_dim(block: str) -> str:
 
 def shared_sd(block: str) -> str:
     return f"sd1_{block}"
+
+
+def smooth_sd(block: str) -> str:
+    """The SD of a smooth's penalized coefficients, brms's ``sds``: ``sds_sx_1``."""
+    return f"sds_{block}"
 
 
 def structure_cor(tag: str, block: str) -> str:

@@ -103,9 +103,9 @@ def linear_predictor(
         eta = eta + _latent_shift(design, posterior, b, draws, training_rows)
     if data.offset is not None and not dpar:
         eta = eta + data.offset
-    if not include_random:
-        return eta
     for blk in design.blocks:
+        if not include_random and not blk.is_smooth:  # a smooth is not a group-level effect
+            continue
         cols = blk.columns_of(dpar)  # all or none, except for a block spanning predictors
         if not cols.size:
             continue

@@ -20,6 +20,10 @@ Parameter classes (brms's names):
   class of autocorrelations). The correlation of ``cs``/``ar1`` takes a ``Uniform`` prior
   inside its interval (where the covariance is positive definite).
 * an ``ar1`` block has one SD for all its terms: its ``sd`` prior is its first term's.
+* ``sds``: the SD of a smooth term's penalized coefficients (``s(x)``: ``sds(sx_1)``,
+  :mod:`pyglmm.design.smooths`), brms's class and default, the ``sd`` default
+  ``HalfStudentT(3, s)``; overridden for all smooths (``{"sds": ...}``) or one, by its name
+  (``{"sds": {"sx_1": ...}}``). Its blocks take no ``sd`` prior.
 * ``sigma`` and other family parameters: defaults from the family (``HalfStudentT(3, s)`` for
   gaussian).
 * ``meanme``, ``sdme`` (per latent variable ``mex``, brms's names) and ``corme`` (one LKJ
@@ -72,7 +76,7 @@ from .prior_dist import prior as prior
 from .prior_dist import r_mad as r_mad
 
 # plus the family's own (sigma, shape, ...)
-PRIOR_CLASSES = ("Intercept", "b", "sd", "cor", "ar", "meanme", "sdme", "corme")
+PRIOR_CLASSES = ("Intercept", "b", "sd", "sds", "cor", "ar", "meanme", "sdme", "corme")
 ME_CLASSES = ("meanme", "sdme", "corme")
 
 
@@ -101,6 +105,7 @@ class PriorSet:
     dpar_terms: dict[str, dict[str, str]] = field(default_factory=dict)
     me: dict[str, dict[str, Prior]] = field(default_factory=dict)
     thresholds: tuple[Prior, ...] = ()  # an ordinal model's, class Intercept, coef 1..K-1
+    smooths: tuple[str, ...] = ()  # the blocks of smooth terms (their sd entry is class sds)
 
     def table(self) -> pd.DataFrame:
         """brms ``get_prior``-style table: prior, class, coef, group, source (and dpar, for a
@@ -125,6 +130,10 @@ class PriorSet:
             for coef, p in coefs.items():
                 add(p, "b", coef, dpar=dpar)
         for block, terms in self.sd.items():
+            if block in self.smooths:
+                for p in terms.values():
+                    add(p, "sds", block)
+                continue
             for term, p in terms.items():
                 dpar = self.dpar_terms.get(block, {}).get(term, self.dpar_blocks.get(block, ""))
                 add(p, "sd", term, self.groups[block], dpar)
@@ -198,8 +207,12 @@ def build_priors(
         if is_user:
             sources[("b", "", name)] = "user"
 
+    smooth_blocks = tuple(blk.name for blk in design.blocks if blk.covariance.smooth)
+    if "sds" in user and not smooth_blocks:
+        raise PriorError("priors['sds'] is for smooth terms (s(x)); this model has none")
+    _check_keys(user.get("sds"), set(smooth_blocks), "priors['sds']", "smooth terms")
     groups = {blk.name: blk.group for blk in design.blocks}
-    keys = set(groups) | set(groups.values())
+    keys = {k for blk in design.blocks if not blk.covariance.smooth for k in (blk.name, blk.group)}
     _check_keys(user.get("sd"), keys, "priors['sd']", "groups")
     _check_keys(user.get("cor"), keys, "priors['cor']", "groups")
     ar_keys = {
@@ -215,6 +228,14 @@ def build_priors(
     cor: dict[str, Prior] = {}
     cor_class: dict[str, str] = {}
     for blk in design.blocks:
+        if blk.covariance.smooth:
+            p, is_user = _lookup(
+                user.get("sds"), (blk.name,), prior("HalfStudentT", nu=3, sigma=scale), "sds"
+            )
+            sd[blk.name] = {blk.terms[0]: p}
+            if is_user:
+                sources[("sds", "", blk.name)] = "user"
+            continue
         gkey = (
             blk.name
             if isinstance(user.get("sd"), Mapping) and blk.name in user["sd"]
@@ -288,6 +309,7 @@ def build_priors(
         dpar_terms,
         me,
         thresholds,
+        smooth_blocks,
     )
 
 

@@ -6,10 +6,12 @@ and parameterization (:data:`~pyglmm.compile.blocks.PYMC_BLOCKS`); ``parameteriz
 policy choosing non-centered, centered or marginal per block (``"auto"``) and the
 hierarchical centering of centered blocks on fixed effects; ``listing``: the program text
 ``Model.code()`` prints; ``structured``: the builders of the structured kinds (known
-covariances among levels, ar1, cs), registered in ``PYMC_BLOCKS`` on import. To add a block
+covariances among levels, ar1, cs), registered in ``PYMC_BLOCKS`` on import; ``smooths``:
+the builder of a smooth term's penalized part (``s(x)``), likewise. To add a block
 kind see ``docs/architecture.md``.
 """
 
+from . import smooths as smooths  # registers the smooth kind's builder
 from . import structured as structured  # registers the structured kinds' builders
 from .blocks import (
     PYMC_BLOCKS,

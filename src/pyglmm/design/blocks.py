@@ -15,6 +15,9 @@ kind is parameterized by an SD vector ``sd`` (q,) and, when it has one, a correl
   (:class:`~pyglmm.design.levelcov.LevelCovariance`): ``vec(r) ~ N(0, Sigma (x) K)``.
 * :class:`AR1` (``"ar1"``, glmmTMB's ``ar1(0 + time | g)``): one SD and
   ``C[i, j] = rho^|i - j|`` over the columns (the levels of ``time``, unit spaced).
+* :class:`Smooth` (``"smooth"``): the penalized part of a smooth term ``s(x)``
+  (:mod:`pyglmm.design.smooths`): one level, its columns' coefficients iid ``N(0, sds^2)``
+  (one SD shared by every column, prior class ``sds``).
 * :class:`CompoundSymmetry` (``"cs"``, glmmTMB's ``cs(x | g)``): an SD per term and one
   correlation, ``C = (1 - rho) I + rho 1 1'`` (positive definite for
   ``-1/(q - 1) < rho < 1``).
@@ -67,6 +70,9 @@ class BlockKind:
     cor_tag: ClassVar[str] = ""
     # the prior class of the correlation: "cor" (LKJ, or cs's scalar rho), "ar" (ar1's rho)
     cor_class: ClassVar[str] = "cor"
+    # the penalized part of a smooth term (class "sds", reported under "Smooth Terms", kept
+    # in predictions without group-level effects, no ranef/coef table)
+    smooth: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
@@ -98,9 +104,15 @@ class BlockKind:
         triangular), in lme4's order; ``Sigma = sigma^2 T T'``."""
         raise NotImplementedError
 
+    def theta_map(self, q: int) -> np.ndarray:
+        """The parameter of each entry of :meth:`theta_index` (indices into the block's part of
+        ``theta``): each its own, unless the kind shares one among several entries."""
+        return np.arange(len(self.theta_index(q)[0]))
+
     def n_theta(self, q: int) -> int:
         """Number of covariance parameters of the block in :mod:`pyglmm.lmm`."""
-        return len(self.theta_index(q)[0])
+        tmap = self.theta_map(q)
+        return int(tmap.max()) + 1 if tmap.size else 0
 
     def matrix(self, sd: np.ndarray, cor: np.ndarray | None = None) -> np.ndarray:
         """``Sigma = diag(sd) C diag(sd)`` (..., q, q) from ``sd`` (..., q) and ``cor``
@@ -229,6 +241,20 @@ class CompoundSymmetry(Correlated):
     def correlation(rho: float, q: int) -> np.ndarray:
         """``(1 - rho) I + rho 1 1'`` (q x q)."""
         return (1.0 - rho) * np.eye(q) + rho * np.ones((q, q))
+
+
+class Smooth(Diagonal):
+    """The penalized part of a smooth term (brms's ``s(x)`` via mgcv's ``smooth2random``):
+    one level, ``r ~ N(0, sds^2 I)`` over its columns, one SD (prior class ``sds``). lme4's
+    ``T`` is ``theta I`` (one parameter shared by the diagonal, :meth:`theta_map`)."""
+
+    name = "smooth"
+    engines = frozenset()
+    shared_sd = True
+    smooth = True
+
+    def theta_map(self, q: int) -> np.ndarray:
+        return np.zeros(q, dtype=int)
 
 
 def block_kind(name: str) -> BlockKind:

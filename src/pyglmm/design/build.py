@@ -44,6 +44,7 @@ from .levelcov import known_covariance
 from .measurement import add_placeholders, build_measurement
 from .records import Design, REBlock
 from .response import response_columns
+from .smooths import SMOOTH_LEVEL, SmoothColumns, SmoothPart, build_smooths
 
 
 def build_design(
@@ -114,6 +115,14 @@ def build_design(
         offset = log_rate if offset is None else offset + log_rate
 
     blocks = _blocks(formula, frame, env, data2)
+    smooths = build_smooths(formula.formula, formula.smooths, frame)
+    if smooths:
+        X_full = np.hstack([finite_matrix(xm, "fixed-effect"), *(p.fixed(frame) for p in smooths)])
+        n_patsy = xm.shape[1]
+        x_order = np.concatenate([x_order, n_patsy + np.arange(X_full.shape[1] - n_patsy)])
+        X = X_full[:, x_order]
+        x_names = x_names + tuple(n for part in smooths for n in part.fixed_names)
+        blocks = blocks + smooth_blocks(smooths, frame)
     me = build_measurement(formula.me, frame, xm.design_info, x_order, x_names, mecor)
     return Design(
         formula=formula,
@@ -131,7 +140,29 @@ def build_design(
         x_order=x_order,
         me=me,
         additions=additions,
+        smooths=smooths,
     )
+
+
+def smooth_blocks(parts: tuple[SmoothPart, ...], frame: pd.DataFrame) -> tuple[REBlock, ...]:
+    """The penalized part of each smooth as a one-level block of kind ``"smooth"``."""
+    out = []
+    n = len(frame)
+    for part in parts:
+        for j, (name, Z) in enumerate(zip(part.block_names, part.random(frame), strict=True)):
+            out.append(
+                REBlock(
+                    name=name,
+                    group=name,
+                    levels=(SMOOTH_LEVEL,),
+                    codes=np.zeros(n, dtype=np.int64),
+                    Z=Z,
+                    terms=part.terms,
+                    kind="smooth",
+                    design_info=SmoothColumns(part, j),
+                )
+            )
+    return tuple(out)
 
 
 def _r_column_order(info: Any, listed: list[Any]) -> np.ndarray:

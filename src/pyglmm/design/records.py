@@ -40,6 +40,7 @@ from .frame import (
 from .levelcov import LevelCovariance
 from .measurement import MeasurementError, add_placeholders
 from .response import new_trials
+from .smooths import SMOOTH_LEVEL, SmoothColumns, SmoothPart
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +57,8 @@ def rebuild_block_columns(info: Any, frame: pd.DataFrame, what: str) -> np.ndarr
     :class:`StackedInfo`)."""
     if isinstance(info, StackedInfo):
         return np.hstack([rebuild_block_columns(p, frame, what) for p in info.parts])
+    if isinstance(info, SmoothColumns):
+        return info.columns(frame)
     return rebuild_columns(info, frame, what)
 
 
@@ -122,6 +125,11 @@ class REBlock:
     def covariance(self) -> BlockKind:
         """The block's covariance kind (:mod:`pyglmm.design.blocks`)."""
         return block_kind(self.kind)
+
+    @property
+    def is_smooth(self) -> bool:
+        """Whether the block is the penalized part of a smooth term (``s(x)``)."""
+        return self.covariance.smooth
 
     @property
     def n_levels(self) -> int:
@@ -237,6 +245,9 @@ class Design:
     ``additions``: brms's addition terms that change the likelihood (``weights``, ``se``,
     ``cens``, ``trunc``; :mod:`pyglmm.design.additions`), or None; ``rate()`` is in
     ``offset``.
+    ``smooths``: the smooth terms (:mod:`pyglmm.design.smooths`): their unpenalized columns
+    are the last columns of ``X`` before ``x_order`` (new data: :meth:`transform` appends
+    them), their penalized parts are blocks of kind ``"smooth"``.
     """
 
     formula: ParsedFormula
@@ -258,6 +269,7 @@ class Design:
     categories: tuple[str, ...] = ()
     mv: MvPart | None = field(repr=False, default=None)
     additions: Additions | None = field(repr=False, default=None)
+    smooths: tuple[SmoothPart, ...] = field(repr=False, default=())
 
     @property
     def fixed_params(self) -> tuple[str, ...]:
@@ -316,6 +328,8 @@ class Design:
         check_finite_columns(frame, names, "new data")
         frame = add_placeholders(frame, self.formula.me, data)  # observed x as the true values
         X = rebuild_columns(self.x_design_info, frame, "fixed effects")
+        if self.smooths:
+            X = np.hstack([X, *(part.fixed(frame) for part in self.smooths)])
         if self.x_order is not None:
             X = X[:, self.x_order]
         Z: dict[str, np.ndarray] = {}
@@ -323,13 +337,19 @@ class Design:
         labels: dict[str, np.ndarray] = {}
         built: dict[int, np.ndarray] = {}  # blocks of (1 | a/b/c) share their design info
         groups: _terms.GroupCache = {}
-        for block in self.blocks if random else ():
+        for block in self.blocks:
+            if not random and not block.is_smooth:
+                continue
             key = id(block.design_info)
             if key not in built:
                 built[key] = rebuild_block_columns(
                     block.design_info, frame, f"random-effect block {block.name!r}"
                 )
             Z[block.name] = built[key].copy()
+            if block.is_smooth:  # one level
+                codes[block.name] = np.zeros(len(frame), dtype=np.int64)
+                labels[block.name] = np.full(len(frame), SMOOTH_LEVEL, dtype=object)
+                continue
             group = tuple(block.group.split(":"))
             new_codes, new_names = _terms.group_codes(frame, group, groups)
             lookup = pd.Index(block.levels).get_indexer(pd.Index(new_names)).astype(np.int64)

@@ -27,6 +27,8 @@
   - ``ar1(0 + time | g)``, ``cs(x | g)``, ``diag(x | g)``, ``us(x | g)`` (glmmTMB) as whole
     terms: ``structure="ar1"`` etc.
 
+* ``smooths``: brms/mgcv smooth terms ``s(x)``, ``s(x, k = 5, by = f)`` of the fixed part
+  (:mod:`pyglmm.formula.smooths`), taken out of ``fixed``.
 * ``me``: brms's measurement-error terms ``me(x, sdx)`` of the fixed part
   (:mod:`pyglmm.formula.measurement`), each replaced in ``fixed`` by its placeholder column
   (``mex1sd1``).
@@ -46,6 +48,7 @@ from ..errors import FormulaError as FormulaError  # defined in errors, raised h
 from .additions import addition_terms
 from .lexer import _BARS, Token, _is, _Source
 from .measurement import MeTerm, refuse_me, render_fixed
+from .smooths import SmoothTerm, is_smooth_call, refuse_smooth, smooth_term
 from .structures import gr_call, structure_call
 from .text import _unquote, join_terms, variable_names
 
@@ -87,12 +90,16 @@ class ParsedFormula:
     fixed: str
     random: tuple[RandomTerm, ...]
     me: tuple[MeTerm, ...] = ()
+    smooths: tuple[SmoothTerm, ...] = ()
 
     def fixed_variables(self) -> list[str]:
         """The data columns the fixed part reads: ``me()`` placeholders replaced by their
-        ``x`` (their ``sdx`` is read by the model only, see :meth:`variables`)."""
+        ``x`` (their ``sdx`` is read by the model only, see :meth:`variables`), and the
+        covariates and ``by`` columns of smooth terms."""
         coefs = {t.coef: t.x for t in self.me}
-        return list(dict.fromkeys(coefs.get(n, n) for n in variable_names(self.fixed)))
+        names = [coefs.get(n, n) for n in variable_names(self.fixed)]
+        names += [v for t in self.smooths for v in t.variables]
+        return list(dict.fromkeys(names))
 
     def variables(self) -> tuple[str, ...]:
         """Every bare identifier the formula reads from the data (response, fixed, random,
@@ -131,6 +138,7 @@ def parse_formula(formula: str) -> ParsedFormula:
 
     src.check_expr(0, tilde, unary=True, bars=True)
     refuse_me(src, 0, tilde, "the response")
+    refuse_smooth(src, 0, tilde, "the response")
     addition_terms(src, 0, tilde)  # brms's `y | weights(w) + cens(c)`: checked here
     response = formula[toks[0].start : toks[tilde - 1].end]
 
@@ -142,6 +150,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     random: list[RandomTerm] = []
     random_keys: set[tuple[str, tuple[str, ...], str, tuple[str, ...], str]] = set()
     me: dict[str, MeTerm] = {}
+    smooths: list[SmoothTerm] = []
     for sep, a, b in src.split(tilde + 1, n, {"+", "-"}):
         sign = toks[sep].text if sep >= 0 else "+"
         if a == b:
@@ -156,6 +165,7 @@ def parse_formula(formula: str) -> ParsedFormula:
                 raise src.error("a random-effect term cannot be removed with '-'", toks[sep].start)
             open_ = a + 1 if wrapper else a
             refuse_me(src, a, b, "a random-effect term", unsupported=True)
+            refuse_smooth(src, a, b, "a random-effect term")
             for term in _random_terms(src, open_, b - 1, wrapper):
                 key = (term.expr.replace(" ", ""), term.group, term.structure, term.cov, term.id)
                 if key in random_keys:
@@ -166,6 +176,15 @@ def parse_formula(formula: str) -> ParsedFormula:
                 random_keys.add(key)
                 random.append(term)
             continue
+        if is_smooth_call(src, a, b):
+            if sign == "-":
+                raise src.error("a smooth term cannot be removed with '-'", toks[sep].start)
+            smooth = smooth_term(src, a, b)
+            if any(t.covariates == smooth.covariates and t.by == smooth.by for t in smooths):
+                raise src.error(f"duplicate smooth term {smooth.text!r}", toks[a].start)
+            smooths.append(smooth)
+            continue
+        refuse_smooth(src, a, b, "an interaction or another call")
         src.check_expr(a, b, unary=False, bars=False, after=sign)
         fkey = (sign, src.key(a, b))
         if fkey in fixed_keys:
@@ -179,6 +198,7 @@ def parse_formula(formula: str) -> ParsedFormula:
         fixed=join_terms(fixed) or "1",
         random=tuple(random),
         me=tuple(me.values()),
+        smooths=tuple(smooths),
     )
 
 

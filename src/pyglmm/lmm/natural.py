@@ -82,8 +82,13 @@ class NaturalLayout:
         for k in lme4_block_order(blocks):
             blk = blocks[k]
             terms = [lme4_name(t) for t in blk.terms]
-            for r, c in zip(*blk.covariance.theta_index(blk.q), strict=True):
-                if r == c:
+            rows, cols = blk.covariance.theta_index(blk.q)
+            first = np.unique(blk.covariance.theta_map(blk.q), return_index=True)[1]
+            for r, c in zip(rows[first], cols[first], strict=True):  # one entry per parameter
+                if blk.is_smooth:
+                    names.append(f"sds_{blk.name}")
+                    kinds.append("sd")
+                elif r == c:
                     names.append(f"sd_{terms[r]}|{blk.group}")
                     kinds.append("sd")
                 else:
@@ -146,6 +151,9 @@ class NaturalLayout:
                 sds[k][r] = v[i]
             else:
                 cors[k][r, c] = cors[k][c, r] = v[i]
+        for k, blk in enumerate(self.blocks):
+            if blk.is_smooth:  # one SD for every column
+                sds[k][:] = sds[k][0]
         layout = ThetaLayout.from_blocks(self.blocks)
         theta = np.zeros(layout.size)
         for k, blk in enumerate(self.blocks):
@@ -155,7 +163,7 @@ class NaturalLayout:
             T = chol_psd(S) / s
             rows, cols = blk.covariance.theta_index(blk.q)
             off = layout.offsets[k]
-            theta[off : off + len(rows)] = T[rows, cols]
+            theta[off + blk.covariance.theta_map(blk.q)] = T[rows, cols]
         return theta, sigma, v[nv:].copy()
 
     def series(self, values: np.ndarray) -> pd.Series:

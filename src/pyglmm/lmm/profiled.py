@@ -90,7 +90,7 @@ class ThetaLayout:
         for q, kind, off in zip(self.q, self.kinds, self.offsets, strict=True):
             r, c = kind.theta_index(q)
             T = np.zeros((q, q))
-            T[r, c] = theta[off : off + len(r)]
+            T[r, c] = theta[off + kind.theta_map(q)]  # a smooth's one theta fills its diagonal
             out.append(T)
         return out
 
@@ -99,7 +99,8 @@ class ThetaLayout:
         mask = []
         for q, kind in zip(self.q, self.kinds, strict=True):
             r, c = kind.theta_index(q)
-            mask.append(r == c)
+            tmap = kind.theta_map(q)
+            mask.append(np.array([np.all((r == c)[tmap == j]) for j in range(kind.n_theta(q))]))
         return np.concatenate(mask) if mask else np.zeros(0, dtype=bool)
 
     def start(self) -> np.ndarray:

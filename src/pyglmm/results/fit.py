@@ -188,7 +188,8 @@ class Fit:
     def group_draws(self, by_fixed: bool) -> dict[str, tuple[list[object], dict[str, np.ndarray]]]:
         """Per grouping factor, its levels and the draws (chains x draws x levels) of each
         term's random effect (``by_fixed=False``, ``ranef``) or coefficient (``coef``)."""
-        effects = {blk.name: self._level_draws(blk) for blk in self.design.blocks}
+        blocks = tuple(blk for blk in self.design.blocks if not blk.is_smooth)
+        effects = {blk.name: self._level_draws(blk) for blk in blocks}
         fixed = None
         if by_fixed:
             fixed = {}
@@ -198,7 +199,7 @@ class Fit:
             for part in self.design.dpars:  # sigma_Intercept + the sigma block's effects
                 bd = self._post(names.dpar_fixed(part.name))
                 fixed.update({name: bd[..., j] for j, name in enumerate(part.labels)})
-        return columns_by_group(self.design.blocks, effects, fixed)
+        return columns_by_group(blocks, effects, fixed)
 
     # --- predictions -------------------------------------------------------------------
     def predict(
@@ -426,6 +427,10 @@ class Fit:
             "",
         ]
         summary = self.summary()
+        smooth = summary[summary["class"] == "sds"]
+        if len(smooth):
+            lines.append("Smooth Terms:")
+            lines += _format_rows(smooth)
         hyper = summary[summary["class"].isin(["sd", "cor"])]
         if len(hyper):
             lines.append("Multilevel Hyperparameters:")
@@ -439,7 +444,7 @@ class Fit:
         if len(me):
             lines.append("Measurement-Error Parameters (latent values of me() terms):")
             lines += _format_rows(me)
-        shown = ["b", "sd", "cor", "rescor", *ME_CLASSES]
+        shown = ["b", "sd", "sds", "cor", "rescor", *ME_CLASSES]
         extra = summary[~summary["class"].isin(shown)]
         if len(extra):
             lines.append("Further Distributional Parameters:")

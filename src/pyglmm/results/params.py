@@ -15,6 +15,10 @@ me() terms: ``meanme_<mex>``, ``sdme_<mex>`` and ``corme__<mex1>__<mex2>`` (brms
 variables ``meanme``, ``sdme``, ``corme`` of :mod:`pyglmm.compile.measurement`), the slope of
 ``me(x1, sd1)`` the coefficient ``mex1sd1``.
 
+Smooth terms (``s(x)``): the SD of a smooth's penalized coefficients is class ``sds``, key
+``sds_<block>``, label ``sds(sx_1)`` (brms's); its unpenalized columns are fixed effects
+(``sx_1``).
+
 Structured blocks: an ``ar1`` block reports its one SD once (``sd(<first term>)``, as glmmTMB
 prints it) and its correlation rho as the row ``ar1`` (key ``cor_<block>__ar1``); a ``cs``
 block its SDs and rho as the row ``cs``. In ``varcorr()`` that row is the correlation of the
@@ -62,6 +66,8 @@ class ParamRef:
             return f"b_{self.var1}"
         if self.cls == "sd":
             return f"{self.var}__{self.var1}"
+        if self.cls == "sds":
+            return names.smooth_sd(self.block)
         if self.cls == "cor":
             if self.tag:
                 return f"{self.var}__{self.tag}"
@@ -79,6 +85,8 @@ class ParamRef:
         """brms's row label: ``sd(Days)``, ``cor(Intercept,Days)``, ``Days``, ``sigma``."""
         if self.cls == "sd":
             return f"sd({self.var1})"
+        if self.cls == "sds":
+            return f"sds({self.block})"
         if self.cls == "cor":
             return self.tag or f"cor({self.var1},{self.var2})"
         if self.cls in ME_CLASSES:
@@ -112,6 +120,10 @@ def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]
     modelled = {part.name for part in dpars} | set(getattr(design, "fixed_params", ()))
     family_params = tuple(p for p in family_params if p not in modelled)
     for blk in design.blocks:
+        if blk.covariance.smooth:
+            sd_var = names.sd(blk.name)
+            out.append(ParamRef("sds", sd_var, (0,), blk.group, blk.name, blk.terms[0]))
+            continue
         for j in blk.covariance.sd_index(blk.q):
             term = blk.terms[j]
             out.append(ParamRef("sd", names.sd(blk.name), (j,), blk.group, blk.name, term))
@@ -147,6 +159,8 @@ def summary_order(design: Design, refs: list[ParamRef]) -> list[ParamRef]:
     block_rank = {blk.name: i for i, blk in enumerate(design.blocks)}
 
     def rank(ref: ParamRef) -> tuple[int, int, int]:
+        if ref.cls == "sds":
+            return (0, -1, 0)  # brms prints the smooths' SDs before the group-level ones
         if ref.cls in ("sd", "cor"):
             return (0, block_rank[ref.block], 0 if ref.cls == "sd" else 1)
         if ref.cls in ME_CLASSES:
@@ -230,7 +244,7 @@ class ParamDraws:
             if ref.var == names.FIXED:
                 return self.b
             return {names.dpar_fixed(k): v for k, v in self.dpar_b.items()}[ref.var]
-        if ref.cls == "sd":
+        if ref.cls in ("sd", "sds"):
             return self.sd[ref.block]
         if ref.cls == "cor":
             return self.cor[ref.block]
