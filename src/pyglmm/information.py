@@ -97,7 +97,9 @@ def row_information(design: Design, family: Family, point: Any) -> np.ndarray:
 
 
 def level_information(design: Design, family: Family, point: Any) -> dict[str, np.ndarray]:
-    """Per block (by name), ``kappa_l`` of each level (see the module docstring)."""
+    """Per block (by name), ``kappa_l`` of each level (see the module docstring); for a smooth's
+    penalized part (one level, iid columns) ``kappa_j`` of each column,
+    ``sds^2 sum_i w_i Z_ij^2``."""
     w = row_information(design, family, point)
     out = {}
     for blk, (sd, cor) in zip(design.blocks, point.theta_to_sd_cor(), strict=True):
@@ -106,6 +108,9 @@ def level_information(design: Design, family: Family, point: Any) -> dict[str, n
         vals, vecs = np.linalg.eigh(cov)
         root = (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T  # S, with S S' = Sigma
         zs = blk.Z @ root  # rows of Z S
+        if blk.is_smooth:  # its columns' coefficients are iid: each column is a "level"
+            out[blk.name] = np.einsum("i,ij,ij->j", w, zs, zs)
+            continue
         m = np.zeros((blk.n_levels, blk.q, blk.q))
         np.add.at(m, blk.codes, w[:, None, None] * zs[:, :, None] * zs[:, None, :])
         out[blk.name] = np.clip(np.linalg.eigvalsh(m)[:, 0], 0.0, None)

@@ -68,3 +68,12 @@ fits <- data.frame(gam1 = fitted(b1), gam2 = fitted(b2), gamm = fitted(b3$lme),
 write.csv(fits, "tests/data/smooths_fitted.csv", row.names = FALSE)
 pred <- data.frame(x = grid$x, gam1 = predict(b1, grid))
 write.csv(pred, "tests/data/smooths_grid.csv", row.names = FALSE)
+
+# s(x, z): the 2-d thin plate spline (k = 30) on a second covariate z (written with the design)
+set.seed(5)
+dat$z <- runif(nrow(dat))
+sm <- smoothCon(s(x, z), data = dat, absorb.cons = TRUE)[[1]]
+re <- smooth2random(sm, names(dat), type = 2)
+m <- cbind(dat$z, re$Xf, re$rand[[1]])
+colnames(m) <- c("z", paste0("Xf_", seq_len(ncol(re$Xf))), paste0("Zr_", seq_len(ncol(re$rand[[1]]))))
+write.csv(m, "tests/data/smooths_s2r_2d.csv", row.names = FALSE)

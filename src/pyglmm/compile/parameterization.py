@@ -72,7 +72,8 @@ def auto_latent(
     ``"centered"`` when it is at least ``Family.centered_min_kappa`` (1; 2 for
     bernoulli/binomial, as measured by bench/geometry.py; at most 1 for a block of several
     terms, bench/geometry_terms.py) and the block has at least
-    ``AUTO_CENTERED_MIN_LEVELS`` (5) levels. Without: when the
+    ``AUTO_CENTERED_MIN_LEVELS`` (5) levels (a smooth's penalized part, one level: its kappa is
+    the median over its columns, whose coefficients are iid, and no level count). Without: when the
     median number of rows per level is at least ``AUTO_CENTERED_MIN_ROWS`` times
     ``Family.information_factor`` (20; 80 for bernoulli/binomial). Else ``"noncentered"``."""
     if "centered" not in latent_forms(blk):
@@ -81,7 +82,9 @@ def auto_latent(
         kappa_min = AUTO_CENTERED_MIN_KAPPA if family is None else family.centered_min_kappa
         if blk.q > 1:
             kappa_min = min(kappa_min, AUTO_CENTERED_MIN_KAPPA)
-        informed = information[blk.name] >= kappa_min and blk.n_levels >= AUTO_CENTERED_MIN_LEVELS
+        # a smooth: one level whose iid columns stand for levels (its kappa is their median)
+        enough = blk.is_smooth or blk.n_levels >= AUTO_CENTERED_MIN_LEVELS
+        informed = information[blk.name] >= kappa_min and enough
         return "centered" if informed else "noncentered"
     rows = np.bincount(blk.codes, minlength=blk.n_levels)
     threshold = AUTO_CENTERED_MIN_ROWS * (1 if family is None else family.information_factor)

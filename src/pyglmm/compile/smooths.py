@@ -48,6 +48,15 @@ def _smooth_noncentered(blk: REBlock, priors: PriorSet, code: _Code, center: Any
     return pm.Deterministic(names.effects(blk.name), z * sd, dims=dims)
 
 
+def _smooth_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Any = None) -> Any:
+    """``r ~ Normal(0, sds)``: the penalized coefficients sampled directly."""
+    sd = _smooth_sd(blk, priors, code)
+    dims = _dims(blk)
+    name = names.effects(blk.name)
+    code(f"{name} = pm.Normal({name!r}, 0, sd_{blk.name}, dims={dims!r})")
+    return pm.Normal(name, 0.0, sd, dims=dims)
+
+
 def _smooth_start(
     blk: REBlock, sd: np.ndarray, cor: np.ndarray, r: np.ndarray
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -56,4 +65,8 @@ def _smooth_start(
     return {names.smooth_sd(blk.name): np.asarray(s)}, r / s
 
 
-PYMC_BLOCKS[Smooth] = PyMCBlock(_smooth_sd, {"noncentered": _smooth_noncentered}, _smooth_start)
+PYMC_BLOCKS[Smooth] = PyMCBlock(
+    _smooth_sd,
+    {"noncentered": _smooth_noncentered, "centered": _smooth_centered},
+    _smooth_start,
+)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DesignError as DesignError  # defined in errors, raised here
+from ..errors import UnsupportedModelError
 from ..formula import (
     ParsedFormula,
     join_terms,
@@ -68,6 +69,10 @@ def build_design(
     """
     if missing not in ("drop", "raise"):
         raise ValueError(f"missing must be 'drop' or 'raise', got {missing!r}")
+    if formula.me and formula.smooths:
+        raise UnsupportedModelError(
+            "me() terms and smooth terms (s()) in one model are not supported yet"
+        )
     data = as_frame(data)
     names = list(formula.variables())
     check_columns(names, data)

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from ..errors import DesignError
+from ..errors import DesignError, UnsupportedModelError
 from ..formula import ParsedFormula
 from ..formula.distributional import BrmsFormula, dpar_design_formula
 from .build import build_design, drop_aliased_columns
@@ -54,6 +54,11 @@ def build_distributional_design(
     parts: list[DparPart] = []
     blocks = list(design.blocks)
     for name, formula in built.items():
+        if formula.smooths:
+            raise UnsupportedModelError(
+                f"smooth terms (s()) in the formula of {name!r} are not supported yet; they "
+                "work in the mean's formula"
+            )
         d = drop_aliased_columns(build_design(formula, data, missing="raise", data2=data2))
         if d.offset_design_info is not None:  # (rate() of the shared response: the mean's)
             raise DesignError(

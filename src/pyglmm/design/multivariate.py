@@ -33,7 +33,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import DesignError
+from ..errors import DesignError, UnsupportedModelError
 from ..formula import ParsedFormula
 from ..formula.additions import parse_response
 from ..formula.text import variable_names
@@ -114,6 +114,11 @@ def build_mv_design(
     ys: list[np.ndarray] = []
     trials: list[np.ndarray | None] = []
     for resp, f in zip(responses, formulas, strict=True):
+        if f.smooths:
+            raise UnsupportedModelError(
+                f"smooth terms (s()) in a multivariate model (response {resp!r}) are not "
+                "supported yet"
+            )
         d = drop_aliased_columns(build_design(f, filled, missing="raise", data2=data2))
         if d.offset is not None:
             raise DesignError(

@@ -60,8 +60,8 @@ def varcorr_table(
     error and interval columns NaN), with a ``Residual`` row when ``residual`` is given."""
     rows: list[tuple[str, str, str, str, float]] = []
     for blk, (sd, cor) in zip(blocks, sdcor, strict=True):
-        for t, s in zip(blk.terms, sd, strict=True):
-            rows.append((blk.group, t, "", "sd", float(s)))
+        for j in blk.covariance.sd_index(blk.q):  # a smooth's one SD once
+            rows.append((blk.group, blk.terms[j], "", "sd", float(sd[j])))
         for i, j in blk.covariance.cor_pairs(blk.q):
             rows.append((blk.group, blk.terms[i], blk.terms[j], "cor", cor[i, j]))
     if residual is not None:
@@ -86,7 +86,8 @@ def varcorr_groups(
         if blk.covariance.correlated:
             rows.append((blk.group, names, sd, cor))
         else:
-            rows += [(blk.group, [n], sd[i : i + 1], None) for i, n in enumerate(names)]
+            shown = blk.covariance.sd_index(blk.q)  # a smooth's one SD once
+            rows += [(blk.group, [names[i]], sd[i : i + 1], None) for i in shown]
     count: dict[str, int] = {}
     out: list[tuple[str, list[str], np.ndarray, np.ndarray | None]] = []
     for g, names, sd, c in rows:
