@@ -9,6 +9,7 @@ References: ``tests/data/smooths_reference.R`` (mgcv 1.8-41) wrote the data
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ import pandas as pd
 import pytest
 
 import pyglmm as pg
+from pyglmm import stack
 from pyglmm.design.smooth_basis import tprs_smooth
 
 DATA = Path(__file__).parent / "data"
@@ -219,6 +221,10 @@ def test_recovery_fit(tmp_path: Path) -> None:
     assert inside.mean() >= 0.8
     fig = fit.plot_effects("x")
     assert fig is not None
+    with warnings.catch_warnings():  # (Pareto k of a few influential rows)
+        warnings.simplefilter("ignore")
+        assert np.isfinite(stack.elpd(fit.loo())[0])  # the pointwise log-likelihood
+    assert set(fit.ranef()) == {"g"}  # the smooth is not a group-level effect
 
     path = tmp_path / "smooth.nc"
     fit.save(path, data=False)

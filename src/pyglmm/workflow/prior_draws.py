@@ -260,8 +260,8 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
             raise ArgumentError(
                 f"params['sd'] is missing group {blk.group!r} (terms {list(blk.terms)})"
             )
-        if not isinstance(entry, Mapping):
-            if blk.q != 1:
+        if not isinstance(entry, Mapping):  # one number: a one-term or one-SD block's
+            if blk.q != 1 and not blk.covariance.shared_sd:
                 raise ArgumentError(
                     f"params['sd'][{key!r}] must be a dict over terms {list(blk.terms)}"
                 )
