@@ -77,3 +77,10 @@ re <- smooth2random(sm, names(dat), type = 2)
 m <- cbind(dat$z, re$Xf, re$rand[[1]])
 colnames(m) <- c("z", paste0("Xf_", seq_len(ncol(re$Xf))), paste0("Zr_", seq_len(ncol(re$rand[[1]]))))
 write.csv(m, "tests/data/smooths_s2r_2d.csv", row.names = FALSE)
+
+# poisson: gam(..., method = "ML") is the Laplace approximation glmer maximizes
+set.seed(7)
+pois <- data.frame(x = dat$x, cnt = rpois(nrow(dat), exp(1 + sin(2 * pi * dat$x))))
+b5 <- gam(cnt ~ s(x), family = poisson, data = pois, method = "ML")
+pois$fitted <- fitted(b5)
+write.csv(pois, "tests/data/smooths_poisson.csv", row.names = FALSE)
