@@ -70,8 +70,8 @@ class BlockKind:
     cor_tag: ClassVar[str] = ""
     # the prior class of the correlation: "cor" (LKJ, or cs's scalar rho), "ar" (ar1's rho)
     cor_class: ClassVar[str] = "cor"
-    # the penalized part of a smooth term (class "sds", reported under "Smooth Terms", kept
-    # in predictions without group-level effects, no ranef/coef table)
+    # the penalized part of a smooth term (class "sds", reported under "Smoothing Spline
+    # Hyperparameters", kept in predictions without group-level effects, no ranef/coef table)
     smooth: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: object) -> None:

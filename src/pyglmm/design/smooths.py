@@ -12,7 +12,8 @@ regression spline of its covariates in mixed-model form
   one SD shared by its columns) named ``<label>_1`` (the summary's ``sds(sx_1)``).
 
 ``by = f`` (a factor): one smooth per level of ``f``, every row multiplied by the indicator
-of its level (labels ``sx:fA``; brms and mgcv leave ``f``'s main effect to the formula).
+of its level (labels ``sxfA``, brms's: mgcv's ``s(x):fA`` without the colon; brms and mgcv
+leave ``f``'s main effect to the formula).
 :meth:`SmoothPart.fixed` and :meth:`SmoothColumns.columns` evaluate the same basis at new
 rows (:meth:`~pyglmm.design.Design.transform`), so predictions use the fitted smooth.
 """
@@ -42,11 +43,11 @@ class SmoothPart:
 
     @property
     def labels(self) -> tuple[str, ...]:
-        """brms's label per smooth: ``("sx",)``, or ``("sx:fA", "sx:fB")`` with ``by = f``."""
+        """brms's label per smooth: ``("sx",)``, or ``("sxfA", "sxfB")`` with ``by = f``."""
         base = self.term.label
         if not self.term.by:
             return (base,)
-        return tuple(f"{base}:{self.term.by}{lev}" for lev in self.by_levels)
+        return tuple(f"{base}{self.term.by}{lev}" for lev in self.by_levels)
 
     @property
     def fixed_names(self) -> tuple[str, ...]:

@@ -15,7 +15,7 @@ arguments and bases, and ``t2()`` tensor products, are refused with a
 mgcv syntax pyglmm does not fit yet) with the caret under the culprit.
 
 Names follow brms: the term's label is mgcv's label with brms's ``rename`` applied
-(``s(x)`` -> ``sx``, ``s(x1,x2)`` -> ``sx1x2``; a factor ``by`` level ``A`` -> ``sx:fA``), its
+(``s(x)`` -> ``sx``, ``s(x1,x2)`` -> ``sx1x2``; a factor ``by`` level ``A`` -> ``sxfA``), its
 unpenalized columns are ``<label>_1``, ... and its penalized part's SD is ``sds(<label>_1)``.
 """
 

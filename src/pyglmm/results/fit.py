@@ -429,7 +429,7 @@ class Fit:
         summary = self.summary()
         smooth = summary[summary["class"] == "sds"]
         if len(smooth):
-            lines.append("Smooth Terms:")
+            lines.append("Smoothing Spline Hyperparameters:")
             lines += _format_rows(smooth)
         hyper = summary[summary["class"].isin(["sd", "cor"])]
         if len(hyper):
