@@ -51,8 +51,8 @@ def _logits(params: Mapping[str, np.ndarray]) -> list[np.ndarray]:
 def category_log_probabilities(params: Mapping[str, np.ndarray]) -> np.ndarray:
     """``log P(y = k)`` for k = 1..K (last axis) from ``params`` (``mu2``.., each shaped
     alike, e.g. draws x rows): ``eta_k - logsumexp(0, eta_2, ..., eta_K)``."""
-    etas = _logits(params)
-    full = np.stack([np.zeros_like(etas[0]), *np.broadcast_arrays(*etas)], axis=-1)
+    etas = np.broadcast_arrays(*_logits(params))
+    full = np.stack([np.zeros_like(etas[0]), *etas], axis=-1)
     return np.asarray(full - special.logsumexp(full, axis=-1, keepdims=True))
 
 
