@@ -101,10 +101,13 @@ def test_design_names_and_blocks():
         "sd(muc_Intercept)",
     ]
     assert m.family.links_line(("mub", "muc")) == "mub = logit; muc = logit"
-    corr = pg.Model("y ~ x + (1 |p| g)", df, family="categorical").design
-    (blk,) = corr.blocks
+    corr_model = pg.Model("y ~ x + (1 |p| g)", df, family="categorical")
+    (blk,) = corr_model.design.blocks
     assert blk.name == "g" and blk.terms == ("mub_Intercept", "muc_Intercept")
     assert blk.covariance.correlated and blk.col_dpars == ("mub", "muc")
+    code = corr_model.code()  # one LKJ block, each column to its category's predictor
+    assert "pm.LKJCholeskyCov('L_g', n=2" in code
+    assert "eta_muc = eta_muc + (r_g[codes_g][:, [1]]" in code
     # integers and a Categorical's own order; categories no used row has are dropped
     ints = pg.Model(
         "y ~ x", df.assign(y=df["y"].map({"a": 3, "b": 7, "c": 10})), family="categorical"
@@ -363,6 +366,7 @@ def test_recovery_random_intercept_per_category(recovery_fit, tmp_path):
     assert "Links: mub = logit; muc = logit" in text
     assert text.count("y ~ x + (1 | g)") == 1  # (one formula: the categories share it)
     assert np.isfinite(pg.stack.elpd(fit.loo())[0])
+    assert np.isfinite(pg.stack.elpd(fit.waic())[0])
     probs = fit.predict(kind="mean", summary=False)
     assert probs.shape[1:] == (fit.design.n_obs, 3)
     path = tmp_path / "categorical.nc"
