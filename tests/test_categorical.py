@@ -134,6 +134,12 @@ def test_validation_errors():
     with pytest.warns(UserWarning, match="20"):
         m = pg.Model("y ~ x + (1 | g)", missing, family="categorical")
     assert m.design.n_obs == len(df) - 20
+    with pytest.raises(FamilyError, match=r"'a\.b' and 'ab' both give the predictor name 'muab'"):
+        pg.Model(
+            "y ~ x",
+            df.assign(y=df["y"].map({"a": "a", "b": "a.b", "c": "ab"})),
+            family="categorical",
+        )
     with pytest.raises(FamilyError, match="addition terms"):
         pg.Model("y | weights(x) ~ x", df, family="categorical")
     with pytest.raises(FamilyError, match="one formula for every category"):

@@ -40,9 +40,14 @@ def category_dpars(labels: Sequence[str]) -> tuple[str, ...]:
     names = tuple("mu" + _NOT_NAME.sub("", str(c)) for c in labels[1:])
     seen: dict[str, str] = {}
     for name, label in zip(names, labels[1:], strict=True):
-        if name in seen or name == "mu":
+        if name == "mu":
             raise FamilyError(
-                f"family 'categorical': the categories {seen.get(name, label)!r} and {label!r} "
+                f"family 'categorical': the category {label!r} has no letter or digit, so no "
+                "predictor name (brms's mu<category>); rename it"
+            )
+        if name in seen:
+            raise FamilyError(
+                f"family 'categorical': the categories {seen[name]!r} and {label!r} "
                 f"both give the predictor name {name!r} (brms's names keep only letters and "
                 "digits); rename the categories"
             )
