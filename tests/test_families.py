@@ -17,8 +17,9 @@ from scipy import special
 import pyglmm as pg
 from pyglmm.families import FAMILIES, LINKS, Family, register
 
-# the families with one mean per row (an ordinal family's thresholds: tests/test_ordinal.py)
-SCALAR = {name: cls for name, cls in FAMILIES.items() if not cls.thresholds}
+# the families with one mean per row (an ordinal family's thresholds: tests/test_ordinal.py;
+# the categorical family's predictor per category: tests/test_categorical.py)
+SCALAR = {name: cls for name, cls in FAMILIES.items() if not cls.thresholds and not cls.categorical}
 N_OBS = 12  # rows in the log-likelihood checks
 N_DRAWS = 3  # posterior draws in the log-likelihood checks
 

@@ -20,10 +20,12 @@ from .compile import CompiledModel, build_model, resolve_parameterization
 from .compile.parameterization import INTEGRATED
 from .design import Design, as_frame, build_design, build_distributional_design
 from .design.build import drop_aliased_columns
+from .design.categorical import categorical_design
 from .errors import ArgumentError, UnsupportedModelError
 from .families import Family
 from .families import family as get_family
 from .families.additions import check_additions
+from .families.categorical import categorical_response
 from .families.ordinal import ordinal_response, threshold_design
 from .families.validation import ResponseError
 from .formula import BrmsFormula, ParsedFormula, parse_formula, quote_columns
@@ -131,6 +133,8 @@ class Model:
         else:
             if self.family.thresholds:  # ordinal: the categories' codes (families.ordinal)
                 frame, labels = ordinal_response(data, self.formula.response, self.family.name)
+            elif self.family.categorical:  # codes 1..K and the categories' names
+                frame, labels = categorical_response(data, self.formula.response)
             self.design = drop_aliased_columns(
                 build_design(self.formula, frame, missing=missing, data2=data2, mecor=mecor)
             )
@@ -142,6 +146,8 @@ class Model:
             raise err.located(self.design.index) from None
         if self.family.thresholds:
             self.design = threshold_design(self.design, labels, self.family.name)
+        elif self.family.categorical and labels is not None:  # one predictor per category
+            self.design = categorical_design(self.design, labels)
         _check_row_level_blocks(self.design, self.family)
         self.prior_set: PriorSet = build_priors(self.design, self.family, priors)
         # the priors as given (Fit.update refits with them; the defaults follow the new data)
@@ -467,10 +473,15 @@ class Model:
                 "not brms's likelihood weights); use model.fit()"
             )
         if self.distributional:
+            what = (
+                "family 'categorical' (no point fit: one linear predictor per category)"
+                if self.design.categorical
+                else f"distributional parameters ({', '.join(p.name for p in self.design.dpars)}"
+                " with a formula, pg.bf)"
+            )
             raise UnsupportedModelError(
-                "model.optimize() (REML/ML point fit) does not support distributional "
-                f"parameters ({', '.join(p.name for p in self.design.dpars)} with a formula, "
-                "pg.bf); sample the model with model.fit()"
+                f"model.optimize() (REML/ML point fit) does not support {what}; sample the "
+                "model with model.fit()"
             )
         if self.family.is_gaussian_identity:
             if nagq != 1:

@@ -97,8 +97,12 @@ def linear_predictor(
     if data is None:
         training_rows = slice(None)
     data = design if data is None else data
-    b = flat_draws(posterior, names.dpar_fixed(dpar))[draws]
-    eta = b @ np.asarray(data.x_of(dpar)).T
+    x = np.asarray(data.x_of(dpar))
+    if x.shape[1] or names.dpar_fixed(dpar) in posterior:
+        b = flat_draws(posterior, names.dpar_fixed(dpar))[draws]
+    else:  # an empty main part (a categorical model's: its predictors are the dpars)
+        b = np.zeros((len(range(posterior.sizes["chain"] * posterior.sizes["draw"])[draws]), 0))
+    eta = b @ x.T
     if design.me is not None and training_rows is not None and not dpar:
         eta = eta + _latent_shift(design, posterior, b, draws, training_rows)
     if data.offset is not None and not dpar:

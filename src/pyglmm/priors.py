@@ -58,6 +58,11 @@ mean's and ``sigma``'s) has an ``sd`` prior per term, each with its own formula'
 
 Any leaf may also be a brms prior string, ``"normal(0, 10)"``, ``"student_t(3, 0, 2.5)"``,
 ``"lkj(2)"`` (:mod:`pyglmm.brms_prior`).
+
+A categorical model (``family="categorical"``): each category's predictor ``mu2``, ... is a
+distributional parameter, so its classes are ``Intercept_mu2`` and ``b_mu2`` (brms's ``dpar =
+"mu2"``); ``"Intercept"`` / ``"b"`` without a category apply to every category that has no
+entry of its own.
 """
 
 from __future__ import annotations
@@ -162,6 +167,12 @@ def build_priors(
     """
     user = dict(user or {})
     dpars = tuple(getattr(design, "dpars", ()))
+    if getattr(design, "categorical", ()):  # brms: per category; plain b/Intercept: all
+        for cls in ("b", "Intercept"):
+            if cls in user:
+                spec = user.pop(cls)
+                for part in dpars:
+                    user.setdefault(f"{cls}_{part.name}", spec)
     modelled = {part.name for part in dpars}
     absent = set(getattr(design, "fixed_params", ()))  # sigma under brms's se(s)
     fam_params = tuple(p for p in family.params if p not in modelled | absent)

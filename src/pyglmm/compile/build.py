@@ -49,7 +49,6 @@ from ..design import Design, DparPart, REBlock
 from ..design.centering import centered_fixed
 from ..errors import ArgumentError
 from ..families import Family
-from ..families.base import DPAR_INVERSE_CODE, DPAR_LINKS
 from ..priors import PriorSet
 from .additions import additions_likelihood
 from .blocks import Center, _dims, block_contribution, pymc_block
@@ -289,8 +288,7 @@ def build_model(
             code(f"{name} = {p.code(name)}")
             fam_params[name] = p.rv(name)
         for name, eta_d in dpar_eta.items():
-            inverse = DPAR_INVERSE_CODE[DPAR_LINKS[name]]
-            code(f"{name} = {inverse}(eta_{name})  # one per row")
+            code(family.dpar_code(name))
             fam_params[name] = family.dpar_linkinv(name, eta_d)
         if marginal_blk is not None:
             y_eff = design.y if design.offset is None else design.y - design.offset
@@ -311,7 +309,10 @@ def build_model(
             code(family.likelihood_code("y"))
             family.likelihood("y", eta, design.y, fam_params, design.trials)
         else:
-            code(f"mu = linkinv_{family.link}(eta)" if family.link != "identity" else "mu = eta")
+            if not design.categorical:  # (a categorical model's predictors are its dpars)
+                code(
+                    f"mu = linkinv_{family.link}(eta)" if family.link != "identity" else "mu = eta"
+                )
             mu = family.linkinv(eta)
             if design.additions is not None:  # brms's weights(), se(), cens(), trunc()
                 additions_likelihood(design, family, mu, fam_params, code)

@@ -75,7 +75,7 @@ def model_formula(design: Design) -> str | BrmsFormula:
     """The formula ``pg.Model`` takes to rebuild ``design``'s model on other data (a refit in
     :func:`pyglmm.recover`, a saved fit): the main formula's text, or the ``pg.bf`` of it and
     its distributional formulas as the user wrote them."""
-    if not design.dpars:
+    if not design.dpars or design.categorical:  # (a categorical model's dpars: its categories)
         return design.formula.formula
     return BrmsFormula(
         design.formula.formula, tuple((p.name, p.formula.formula) for p in design.dpars)

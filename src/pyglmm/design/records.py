@@ -240,6 +240,10 @@ class Design:
     for a model of the mean only; their blocks are among ``blocks`` (``REBlock.dpar``).
     ``categories``: an ordinal response's categories (``y`` holds their codes 1..K; no
     ``Intercept`` column, thresholds take its place: :mod:`pyglmm.families.ordinal`), or ().
+    ``categorical``: a categorical response's categories (``y`` holds their codes 1..K, the
+    first the reference), whose linear predictors are ``dpars`` named ``mu<category>``, each
+    with the formula's right-hand side (the main part is then empty:
+    :mod:`pyglmm.design.categorical`), or ().
     ``mv``: the responses of a multivariate model (:class:`MvPart`), whose linear predictors
     are ``dpars`` named after the responses (the main part is then empty), else None.
     ``additions``: brms's addition terms that change the likelihood (``weights``, ``se``,
@@ -270,6 +274,7 @@ class Design:
     mv: MvPart | None = field(repr=False, default=None)
     additions: Additions | None = field(repr=False, default=None)
     smooths: tuple[SmoothPart, ...] = field(repr=False, default=())
+    categorical: tuple[str, ...] = ()
 
     @property
     def fixed_params(self) -> tuple[str, ...]:

@@ -7,7 +7,8 @@ parameters (``sigma`` for gaussian).
 Modules: :mod:`.base` (:class:`Family`, ``LINKS``), :mod:`.registry` (``FAMILIES``,
 ``ALIASES``, :func:`family`), :mod:`.validation` (``ResponseError``), :mod:`.continuous`,
 :mod:`.discrete`, :mod:`.survival` (weibull, exponential), :mod:`.zero_inflated`,
-:mod:`.hurdle` and :mod:`.ordinal` (``cumulative``): the families. Nothing outside this
+:mod:`.hurdle`, :mod:`.ordinal` (``cumulative``) and :mod:`.categorical`: the
+families. Nothing outside this
 package tests a family's name: what the rest of pyglmm needs to know is a :class:`Family`
 attribute or method (``discrete``,
 ``positive_params``, ``information_factor``, ``marginalizable``, ``is_gaussian_identity``,
@@ -33,6 +34,7 @@ family parameters' priors are documented in each class.
 from __future__ import annotations
 
 from .base import LINKS, Family
+from .categorical import Categorical
 from .continuous import Beta, Gamma, Gaussian, Lognormal, Student
 from .discrete import Bernoulli, BetaBinomial, Binomial, NegativeBinomial, Poisson
 from .hurdle import HurdleLognormal, HurdleNegBinomial, HurdlePoisson
@@ -49,6 +51,7 @@ __all__ = [
     "Beta",
     "BetaBinomial",
     "Binomial",
+    "Categorical",
     "Cumulative",
     "Exponential",
     "Family",

@@ -180,6 +180,9 @@ class Family:
     # An ordinal family (``cumulative``): the response is ordered categories and a vector of
     # thresholds takes the intercept's place (``Design.categories``, :mod:`.ordinal`).
     thresholds: ClassVar[bool] = False
+    # An unordered family (``categorical``): the response is categories, each but the first
+    # with its own linear predictor ``mu<category>`` (``Design.categorical``, :mod:`.categorical`).
+    categorical: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.link not in self.links:
@@ -229,6 +232,10 @@ class Family:
     def dpar_linkinv_np(self, name: str, eta: np.ndarray) -> np.ndarray:
         """:meth:`dpar_linkinv` on a numpy array."""
         return np.asarray(DPAR_INVERSE[DPAR_LINKS[name]][1](eta))
+
+    def dpar_code(self, name: str) -> str:
+        """The ``Model.code()`` line of parameter ``name`` from its predictor ``eta_<name>``."""
+        return f"{name} = {DPAR_INVERSE_CODE[DPAR_LINKS[name]]}(eta_{name})  # one per row"
 
     def linkinv(self, eta: Any) -> Any:
         """Inverse link on a pytensor tensor."""

@@ -197,6 +197,11 @@ def kernel_model(
             f"block {spanning[0]!r} correlates effects of several linear predictors (brms's "
             "|ID| across pg.bf's formulas); the PyMC model samples it"
         )
+    if design.categorical:
+        return (
+            "family 'categorical' (one linear predictor per category) is sampled by the PyMC "
+            "model; the kernel has one linear predictor"
+        )
     if design.distributional:
         which = ", ".join(p.name for p in design.dpars)
         return (

@@ -119,7 +119,9 @@ def _metadata(fit: FittedModel, data: bool) -> xr.Dataset:
         "data": "included" if data else "omitted",
         "design": json.dumps(_fingerprint(fit.design)),
     }
-    if fit.design.dpars:  # pg.bf: (parameter, formula text) pairs, as the user wrote them
+    # pg.bf: (parameter, formula text) pairs, as the user wrote them (a categorical model's
+    # predictors come from its one formula)
+    if fit.design.dpars and not fit.design.categorical:
         attrs["dpars"] = json.dumps([[p.name, p.formula.formula] for p in fit.design.dpars])
     variables, data2 = encode_data2(model, fit.design)
     if data2 is not None:

@@ -419,7 +419,11 @@ class Fit:
             f" Family: {self.family.name} ",
             f"  Links: {self.family.links_line(modelled)} ",
             f"Formula: {d.formula.formula} ",
-            *(f"         {p.formula.formula} " for p in d.dpars if d.mv is None),
+            *(
+                f"         {p.formula.formula} "
+                for p in d.dpars
+                if d.mv is None and not d.categorical
+            ),
             f"   Data: {self.model.data_name} (Number of observations: {d.n_obs}) ",
             f"  Draws: {self.chains} chains, each with iter = {self.draws + self.tune}; "
             f"warmup = {self.tune}; thin = 1;",

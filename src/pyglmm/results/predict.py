@@ -186,11 +186,17 @@ def predict_draws(
     n_cat = len(design.categories)  # an ordinal model: probabilities per category
     if n_cat:
         params[names.THRESHOLDS] = flat_draws(post, names.THRESHOLDS)[None, :]
+    labels = design.categories
+    if design.categorical:  # categorical: per category (link: per predictor, mu2..muK)
+        n_cat, labels = len(design.categorical), design.categorical
+        if kind == "link":
+            labels = tuple(p.name for p in design.dpars)
     step = max(1, chunk_values // max(n_draws * max(n_cat, 1), 1))
-    per_cat = (n_cat,) if n_cat and kind == "mean" else ()
+    by_cat = kind == "mean" or (kind == "link" and bool(design.categorical))
+    per_cat = (len(labels),) if n_cat and by_cat else ()
     if summary:
         width = n_cat if n_cat and kind == "response" else 4
-        out = np.empty((n_rows, n_cat, 4) if per_cat else (n_rows, width))
+        out = np.empty((n_rows, *per_cat, 4) if per_cat else (n_rows, width))
     else:
         out = np.empty((n_draws, n_rows, *per_cat))
     for start in range(0, n_rows, step):
@@ -200,19 +206,30 @@ def predict_draws(
         def effects(name: str, _draws: slice, rows: slice = rows) -> np.ndarray:
             return unseen[name][:, rows]
 
-        eta = linear_predictor(
-            design,
-            post,
-            part,
-            include_random=include_random,
-            new_effects=effects if unseen else None,
-            training_rows=rows if data is None else None,
-            dpar=dpar,
-        )
-        value = eta if kind == "link" else family.linkinv_np(eta)
-        if per_cat:  # draws x rows x K
+        if design.categorical:  # the categories' predictors (draws x rows each)
+            etas = family_params(
+                design,
+                family,
+                post,
+                data=part,
+                include_random=include_random,
+                new_effects=effects if unseen else None,
+            )
+            value = _categorical_value(family, etas, kind, rng)
+        else:
+            eta = linear_predictor(
+                design,
+                post,
+                part,
+                include_random=include_random,
+                new_effects=effects if unseen else None,
+                training_rows=rows if data is None else None,
+                dpar=dpar,
+            )
+            value = eta if kind == "link" else family.linkinv_np(eta)
+        if per_cat and not design.categorical:  # draws x rows x K
             value = family.probabilities(value, {names.THRESHOLDS: params[names.THRESHOLDS][0]})
-        if kind == "response" and design.dpars and design.mv is None:  # rows x draws
+        if kind == "response" and design.dpars and design.mv is None and not design.categorical:
             per_row = family_params(
                 design,
                 family,
@@ -222,7 +239,7 @@ def predict_draws(
                 new_effects=effects if unseen else None,
             )
             params = {k: v.T if v.ndim == 2 else v[None, :] for k, v in per_row.items()}
-        if kind == "response":
+        if kind == "response" and not design.categorical:
             t = None if trials is None else trials[rows][:, None]
             # drawn in row order (rows x draws, C-contiguous) so any chunking gives the same draws
             draw_params = params
@@ -246,22 +263,42 @@ def predict_draws(
         else:
             out[:, rows] = value
     if summary:
-        return _summary_frame(out, index, design.categories, kind)
+        return _summary_frame(out, index, labels, kind, bool(design.categorical))
     return out
+
+
+def _categorical_value(
+    family: Any, etas: dict[str, np.ndarray], kind: Kind, rng: np.random.Generator
+) -> np.ndarray:
+    """A categorical model's predictions from its categories' predictors ``etas`` (draws x
+    rows each): ``"link"`` the predictors (draws x rows x (K - 1)), ``"mean"`` the
+    probabilities (draws x rows x K), ``"response"`` drawn categories 1..K (draws x rows,
+    drawn in row order)."""
+    if kind == "link":
+        return np.stack(list(etas.values()), axis=-1)
+    if kind == "mean":
+        return np.asarray(family.probabilities(np.empty(0), etas))
+    by_row = {k: np.ascontiguousarray(v.T) for k, v in etas.items()}
+    return np.asarray(family.draw(rng, np.empty(0), by_row, None)).T
 
 
 STATS = ["Estimate", "Est.Error", "Q2.5", "Q97.5"]
 
 
 def _summary_frame(
-    out: np.ndarray, index: pd.Index, categories: tuple[str, ...], kind: str
+    out: np.ndarray,
+    index: pd.Index,
+    categories: tuple[str, ...],
+    kind: str,
+    categorical: bool = False,
 ) -> pd.DataFrame:
     """The summary table: columns :data:`STATS`; an ordinal model's ``kind="mean"`` has
     columns (``P(Y = k)``, stat), its ``kind="response"`` one column of frequencies per
-    category (brms's ``fitted``/``predict`` of an ordinal model), ``kind="link"`` STATS."""
-    if not categories or kind == "link":
+    category (brms's ``fitted``/``predict`` of an ordinal model), ``kind="link"`` STATS; a
+    categorical model's ``kind="link"`` columns (``mu2``, stat), one per predictor."""
+    if not categories or (kind == "link" and not categorical):
         return pd.DataFrame(out, index=index, columns=STATS)
-    labels = [f"P(Y = {c})" for c in categories]
+    labels = [c if kind == "link" else f"P(Y = {c})" for c in categories]
     if kind == "response":
         return pd.DataFrame(out, index=index, columns=labels)
     columns = pd.MultiIndex.from_product([labels, STATS])

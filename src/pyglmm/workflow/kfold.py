@@ -130,7 +130,8 @@ def kfold(
     ``fit_kwargs`` override the original fit's arguments in the refits."""
     model, design = fit.model, fit.design
     if design.dpars:
-        raise UnsupportedModelError("kfold does not support distributional formulas (pg.bf) yet")
+        what = "family 'categorical'" if design.categorical else "distributional formulas (pg.bf)"
+        raise UnsupportedModelError(f"kfold does not support {what} yet")
     if not design.has_data:
         raise ArgumentError("kfold needs the fitted rows: this fit was saved with data=False")
     n = design.n_obs

@@ -154,6 +154,16 @@ def _frame(
     dtype = base[head].dtype
     if design.categories and isinstance(dtype, pd.CategoricalDtype):  # ordinal: codes 1..K
         df[head] = pd.Categorical.from_codes(np.asarray(values, dtype=np.int64) - 1, dtype=dtype)
+    if design.categorical:  # categorical: codes 1..K of the observed categories, by name
+        values = np.asarray(values, dtype=np.int64)
+        named = np.asarray(design.categorical, dtype=object)[values - 1]
+        if isinstance(dtype, pd.CategoricalDtype):  # the same dtype (unused categories kept)
+            where = [list(map(str, dtype.categories)).index(c) for c in design.categorical]
+            df[head] = pd.Categorical.from_codes(np.asarray(where)[values - 1], dtype=dtype)
+        elif pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+            df[head] = named.astype(np.int64)
+        else:
+            df[head] = named
     if failures is not None and design.trials is not None:  # cbind(s, f): f = n - s
         df[failures] = (design.trials - y).astype(np.int64)
     ranef = RanefFrames()
