@@ -146,6 +146,8 @@ def test_validation_errors():
         pg.Model(pg.bf("y ~ x", "mub ~ 1"), df, family="categorical")
     with pytest.raises(UnsupportedModelError, match="offset"):
         pg.Model("y ~ x + offset(x)", df, family="categorical")
+    with pytest.raises(UnsupportedModelError, match="smooth terms"):
+        pg.Model("y ~ s(x, k = 4)", df, family="categorical")
     m = pg.Model("y ~ x", df, family="categorical")
     with pytest.raises(UnsupportedModelError, match="no point fit"):
         m.optimize()

@@ -60,8 +60,14 @@ def categorical_design(design: Design, labels: Sequence[str]) -> Design:
     over the categories ``labels``; the predictors named by :func:`category_dpars`): see the
     module docstring. The categories no used row has are dropped
     (codes renumbered); fewer than 3 left are refused (:class:`FamilyError`: bernoulli)."""
-    if design.offset is not None or design.me is not None:
-        what = "an offset" if design.offset is not None else "me() terms"
+    if design.offset is not None or design.me is not None or design.smooths:
+        what = (
+            "an offset"
+            if design.offset is not None
+            else "me() terms"
+            if design.me is not None
+            else "smooth terms (s())"
+        )
         raise UnsupportedModelError(
             f"family 'categorical' does not take {what} yet (each category's predictor would "
             "need its own)"
