@@ -48,9 +48,11 @@ def _data(seed: int = 1) -> pd.DataFrame:
     return df
 
 
-def _point(model: pg.Model, seed: int = 0) -> tuple[dict, np.ndarray, dict]:
+def _point(
+    model: pg.Model, seed: int = 0, mode: str | None = None
+) -> tuple[dict, np.ndarray, dict]:
     """A random point of the PyMC model, the mean's linear predictor there and the family
-    parameters' values."""
+    parameters' values (``mode``: pytensor's compile mode, e.g. "FAST_COMPILE")."""
     pm_model = model.pymc_model
     rng = np.random.default_rng(seed)
     point = {
@@ -58,7 +60,7 @@ def _point(model: pg.Model, seed: int = 0) -> tuple[dict, np.ndarray, dict]:
     }
     names = ["b", *[p for p in model.family.params if p in pm_model.named_vars]]
     outs = pm_model.replace_rvs_by_values([pm_model[n] for n in names])
-    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore", mode=mode)
     values = dict(zip(names, fn(point), strict=True))
     eta = model.design.X @ values["b"]
     if model.design.offset is not None:
@@ -66,11 +68,11 @@ def _point(model: pg.Model, seed: int = 0) -> tuple[dict, np.ndarray, dict]:
     return point, eta, values
 
 
-def _model_loglik(model: pg.Model, point: dict) -> float:
+def _model_loglik(model: pg.Model, point: dict, mode: str | None = None) -> float:
     """The likelihood part of the model's log density: all terms minus the free variables'."""
     pm_model = model.pymc_model
-    total = pm_model.compile_logp(jacobian=False)(point)
-    prior = pm_model.compile_logp(vars=pm_model.free_RVs, jacobian=False)(point)
+    total = pm_model.compile_logp(jacobian=False, mode=mode)(point)
+    prior = pm_model.compile_logp(vars=pm_model.free_RVs, jacobian=False, mode=mode)(point)
     return float(total - prior)
 
 
@@ -143,9 +145,11 @@ def test_bad_combinations_are_typed_errors():
     df = _data()
     with pytest.raises(FamilyError, match=r"se\(\).*gaussian"):
         pg.Model("yc | se(s) ~ x", df, family="poisson")
-    df01 = df.assign(p=np.clip(df.yl / (1 + df.yl), 0.01, 0.99))
-    with pytest.raises(FamilyError, match="family 'beta'"):
-        pg.Model("p | cens(c, yl2) ~ x", df01, family="beta")
+    df01 = df.assign(b=(df.yc > 2).astype(int), o=np.clip(df.yc, 1, 4))
+    with pytest.raises(FamilyError, match=r"cens\(\) is not available for family 'bernoulli'"):
+        pg.Model("b | cens(c) ~ x", df01.assign(c="right"), family="bernoulli")
+    with pytest.raises(FamilyError, match=r"'cumulative'.*without addition terms.*trunc"):
+        pg.Model("o | trunc(lb = 1) ~ x", df01, family="cumulative")
     with pytest.raises(FamilyError, match="log link"):
         pg.Model("yg | rate(t) ~ x", df)
     with pytest.raises(DesignError, match=r"outside \[lb, ub\].*data index"):

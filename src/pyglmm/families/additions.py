@@ -48,9 +48,9 @@ def check_additions(additions: Additions | None, family: Family, has_rate: bool 
     for name in ("cens", "trunc"):
         if name in additions.names and not family.has_cdf:
             raise FamilyError(
-                f"{name}() needs the family's cumulative distribution function, which family "
-                f"{family.name!r} does not have here (available: gaussian, student, lognormal, "
-                "gamma, weibull, exponential, poisson, negativebinomial)"
+                f"{name}() is not available for family {family.name!r} (brms does not take "
+                f"it either): {name}() needs a distribution function of y, which a 0/1 or "
+                "ordinal response has not in brms's sense; the other families take it"
             )
 
 
