@@ -609,3 +609,23 @@ def test_brms_kidney_reference():
     assert abs(float(row["Estimate"]) - estimate) < 0.3 * sd + 0.005, row["Estimate"]
     looic = -2 * stack.elpd(fit.loo())[0]
     assert abs(looic - 675.45) < 0.1 * 45.18, looic
+
+
+def test_simulate_se_models_adds_the_known_sds():
+    """se(s): y ~ N(mu, s_i); se(s, sigma = TRUE): N(mu, sqrt(sigma^2 + s_i^2)); params
+    without sigma under se(s) (it is no parameter there)."""
+    df = _data()
+    b = {"Intercept": 1.0, "x": 0.5}
+    mu = (1.0 + 0.5 * df.x).to_numpy()
+    for formula, params, sd in (
+        ("yg | se(s) ~ x", {"b": b}, df.s.to_numpy()),
+        ("yg | se(s, sigma = TRUE) ~ x", {"b": b, "sigma": 0.7}, np.hypot(0.7, df.s)),
+    ):
+        sims = pg.Model(formula, df).simulate(params=params, n=100, seed=4)
+        z = np.stack([(sim.yg.to_numpy() - mu) / sd for sim in sims])
+        assert abs(z.mean()) < 4 / np.sqrt(z.size)
+        assert abs(z.var() - 1.0) < 4 * np.sqrt(2 / z.size), z.var()
+    with pytest.raises(pg.ArgumentError, match="no such parameter"):
+        pg.Model("yg | se(s) ~ x", df).simulate(params={"b": b, "sigma": 1.0})
+    prior = pg.Model("yg | se(s) ~ x", df).simulate(seed=2)  # from the priors
+    assert np.isfinite(prior.yg).all()

@@ -68,12 +68,12 @@ def check_simulable(design: Any) -> None:
             "bf() + bf()) is not supported yet"
         )
     additions = getattr(design, "additions", None)
-    refused = [n for n in ("se", "cens") if additions is not None and n in additions.names]
-    if refused:  # (weights() and rate() simulate: the draws ignore weights, as brms's do;
-        # trunc(): drawn within the bounds by rejection)
+    if additions is not None and "cens" in additions.names:
+        # (weights() and rate() simulate: the draws ignore weights, as brms's do; trunc():
+        # drawn within the bounds by rejection; se(): the rows' SDs join sigma)
         raise UnsupportedModelError(
-            f"simulation from a model with {refused[0]}() is not supported yet (censoring "
-            "indicators and known SEs of simulated rows are not drawn)"
+            "simulation from a model with cens() is not supported yet (the censoring "
+            "indicators of simulated rows are not drawn)"
         )
 
 
@@ -376,10 +376,16 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
             f"params[{given[0]!r}]: {given[0]!r} has a formula (pg.bf); give its "
             f"coefficients in params['b'] ({given[0]}_Intercept, ...)"
         )
+    fixed = set(getattr(design, "fixed_params", ()))  # sigma under se(s): the rows' SDs
+    if fixed & set(params):
+        raise ArgumentError(
+            f"params[{sorted(fixed & set(params))[0]!r}]: the model has no such parameter "
+            "(se(s) makes the rows' known SDs the residual SDs; se(s, sigma = TRUE) adds one)"
+        )
     if design.categories:
         fam[THRESHOLDS] = _given_thresholds(params.get("Intercept"), len(design.categories) - 1)
     for name in family.params:
-        if name in modelled:
+        if name in modelled or name in fixed:
             continue
         if name not in params:
             raise ArgumentError(f"params is missing the family parameter {name!r}")

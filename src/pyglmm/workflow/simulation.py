@@ -72,6 +72,10 @@ def draw_responses(
             params[part.name] = family.dpar_linkinv_np(part.name, eta_d)
     trials = None if design.trials is None else design.trials[None, :]
     adds = getattr(design, "additions", None)
+    if adds is not None and adds.se is not None:  # se(s): y ~ N(mu, sqrt(sigma^2 + s_i^2))
+        sigma = np.asarray(params["sigma"], dtype=float) if adds.se_sigma else np.zeros(1)
+        sigma = sigma.reshape(-1, 1) if sigma.ndim == 1 else sigma
+        params["sigma"] = np.sqrt(sigma**2 + np.asarray(adds.se, dtype=float)[None, :] ** 2)
     try:
         if adds is not None and adds.lb is not None and adds.ub is not None:  # trunc()
             y = draw_truncated(family, rng, mu, params, trials, adds.lb, adds.ub)
