@@ -188,8 +188,6 @@ def test_engines_refuse_or_fall_back():
     # rate() is an offset: the GLMM kernel takes it
     mr = pg.Model("yc | rate(t) ~ x", df, family="poisson")
     assert mr._kernel_model(mr.resolve(), "nutpie", None) is not None
-    with pytest.raises(UnsupportedModelError):
-        pg.Model("yg | cens(c, yg2) ~ x", df).simulate(seed=1)
 
 
 # --- the likelihood against scipy -------------------------------------------------------
@@ -629,3 +627,34 @@ def test_simulate_se_models_adds_the_known_sds():
         pg.Model("yg | se(s) ~ x", df).simulate(params={"b": b, "sigma": 1.0})
     prior = pg.Model("yg | se(s) ~ x", df).simulate(seed=2)  # from the priors
     assert np.isfinite(prior.yg).all()
+
+
+def test_simulate_cens_models_censors_at_the_data_bounds():
+    """Draw y*, then censor it as the data's row is: right at y_i (reported y_i, "right",
+    when y* > y_i), left (y* <= y_i), interval (y_i < y* <= y2_i); otherwise y* observed
+    ("none"). The share of right-censored draws matches P(Y > y_i) (4 SD)."""
+    df = _data()
+    m = pg.Model("yg | cens(c, yg2) ~ x", df)
+    params = {"b": {"Intercept": 1.0, "x": 0.5}, "sigma": 1.2}
+    sims = m.simulate(params=params, n=60, seed=5)
+    y, y2, c = df.yg.to_numpy(), df.yg2.to_numpy(), df.c.to_numpy()
+    for sim in sims:
+        new = sim.c.to_numpy()
+        assert set(new) <= {"left", "none", "right", "interval"}
+        at_bound = new != "none"
+        np.testing.assert_array_equal(sim.yg.to_numpy()[at_bound], y[at_bound])
+        assert np.all((new == c) | (new == "none"))  # a row keeps its kind or is observed
+        free = sim.yg.to_numpy()
+        assert np.all(free[(c == "right") & (new == "none")] <= y[(c == "right") & (new == "none")])
+        assert np.all(free[(c == "left") & (new == "none")] > y[(c == "left") & (new == "none")])
+        out = (c == "interval") & (new == "none")
+        assert np.all((free[out] <= y[out]) | (free[out] > y2[out]))
+        pg.Model("yg | cens(c, yg2) ~ x", sim)  # a valid censored data set
+    right = c == "right"
+    p = stats.norm.sf(y[right], (1.0 + 0.5 * df.x.to_numpy())[right], 1.2)
+    count = sum(int((sim.c.to_numpy()[right] == "right").sum()) for sim in sims)
+    expected, sd = 60 * p.sum(), np.sqrt(60 * (p * (1 - p)).sum())
+    assert abs(count - expected) < 4 * sd, (count, expected, sd)
+    df["cn"] = _codes(df)  # numeric coding is written back as numbers
+    sim = pg.Model("yg | cens(cn, yg2) ~ x", df).simulate(params=params, seed=1)
+    assert set(sim.cn) <= {-1, 0, 1, 2} and sim.cn.dtype == df.cn.dtype

@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 
 def check_simulable(design: Any) -> None:
     """:class:`UnsupportedModelError` for a design with ``me()`` terms (simulation does not
-    draw latent predictors: their distribution is a model of the data, not of the design)."""
+    draw latent predictors: their distribution is a model of the data, not of the design) or
+    several responses."""
     if getattr(design, "me", None) is not None:
         raise UnsupportedModelError(
             "simulation (simulate, recover, prior draws) of a model with me() terms is not "
@@ -67,14 +68,9 @@ def check_simulable(design: Any) -> None:
             "simulation (simulate, recover, prior draws) of a multivariate model (mvbind, "
             "bf() + bf()) is not supported yet"
         )
-    additions = getattr(design, "additions", None)
-    if additions is not None and "cens" in additions.names:
-        # (weights() and rate() simulate: the draws ignore weights, as brms's do; trunc():
-        # drawn within the bounds by rejection; se(): the rows' SDs join sigma)
-        raise UnsupportedModelError(
-            "simulation from a model with cens() is not supported yet (the censoring "
-            "indicators of simulated rows are not drawn)"
-        )
+    # Addition terms all simulate: weights() and rate() (the draws ignore weights, as brms's
+    # do), trunc() (drawn within the bounds by rejection), se() (the rows' SDs join sigma),
+    # cens() (drawn, then censored at the data's bounds: simulation.apply_censoring).
 
 
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:
