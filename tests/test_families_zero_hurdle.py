@@ -379,16 +379,37 @@ def test_predict_mean_is_the_expected_response(name: str) -> None:
     assert abs(y.mean() - expected) < 4 * y.std() / np.sqrt(n)
 
 
-def test_fitted_zi_mean_and_r2_match_hand_formulas() -> None:
-    """A ZIP fit with ``zi ~ z``: predict(kind="mean") is ``(1 - zi_i) exp(eta_i)`` per draw,
-    and bayes_r2 is ``var(E[y]) / (var(E[y]) + mean_i Var[y_i])`` with the ZIP variance
-    ``(1 - zi) mu (1 + zi mu)``, both from the posterior draws by hand."""
+def test_zi_mean_and_r2_match_hand_formulas() -> None:
+    """A ZIP model with ``zi ~ z`` and a fixed posterior (200 draws): predict(kind="mean") is
+    ``(1 - zi_i) exp(eta_i)`` per draw, and bayes_r2 is ``var(E[y]) / (var(E[y]) + mean_i
+    Var[y_i])`` with the ZIP variance ``(1 - zi) mu (1 + zi mu)``, both by hand."""
+    import xarray as xr
+
     df = _zi_data().iloc[:120]
     model = pg.Model(pg.bf("y ~ x", "zi ~ z"), df, family="zero_inflated_poisson")
-    fit = model.fit(draws=100, tune=100, chains=1, seed=3, progressbar=False, warn=False)
-    post = fit.posterior
-    b = np.asarray(post["b"]).reshape(-1, model.design.X.shape[1])
-    b_zi = np.asarray(post["b_zi"]).reshape(-1, model.design.dpar("zi").X.shape[1])
+    rng = np.random.default_rng(4)
+    b = np.array([B0, B1]) + 0.1 * rng.normal(size=(200, 2))
+    b_zi = np.array([-1.0, 1.0]) + 0.2 * rng.normal(size=(200, 2))
+    post = xr.Dataset(
+        {
+            "b": (("chain", "draw", "coef"), b[None]),
+            "b_zi": (("chain", "draw", "zi_coef"), b_zi[None]),
+        },
+        coords={
+            "coef": list(model.design.x_names),
+            "zi_coef": list(model.design.dpar("zi").x_names),
+        },
+    )
+    fit = pg.Fit(
+        model,
+        pg.stack.from_datasets({"posterior": post}),
+        draws=200,
+        tune=0,
+        chains=1,
+        sampler="nutpie",
+        parameterization={},
+        timing={},
+    )
     mu = np.exp(b @ model.design.X.T)
     zi = special.expit(b_zi @ model.design.dpar("zi").X.T)
     ey = (1 - zi) * mu
