@@ -205,6 +205,7 @@ def test_sampled_fit_runs(family: str, extra: str) -> None:
     m = pg.Model(f"{_response(family, extra)} ~ x", df, family=family)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = m.fit(draws=100, tune=100, chains=1, seed=2, progressbar=False)
+        # PyMC's NUTS: its C code is cached across runs, nutpie's numba build is not (~20 s)
+        fit = m.fit(draws=100, tune=100, chains=1, seed=2, progressbar=False, sampler="pymc")
     assert np.isfinite(np.asarray(fit.posterior["b"])).all()
     assert np.isfinite(pointwise_loglik(m.design, m.family, fit.posterior)).all()
