@@ -48,9 +48,11 @@ def _data(seed: int = 1) -> pd.DataFrame:
     return df
 
 
-def _point(model: pg.Model, seed: int = 0) -> tuple[dict, np.ndarray, dict]:
+def _point(
+    model: pg.Model, seed: int = 0, mode: str | None = None
+) -> tuple[dict, np.ndarray, dict]:
     """A random point of the PyMC model, the mean's linear predictor there and the family
-    parameters' values."""
+    parameters' values (``mode``: pytensor's compile mode, e.g. "FAST_COMPILE")."""
     pm_model = model.pymc_model
     rng = np.random.default_rng(seed)
     point = {
@@ -58,7 +60,7 @@ def _point(model: pg.Model, seed: int = 0) -> tuple[dict, np.ndarray, dict]:
     }
     names = ["b", *[p for p in model.family.params if p in pm_model.named_vars]]
     outs = pm_model.replace_rvs_by_values([pm_model[n] for n in names])
-    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore")
+    fn = pm_model.compile_fn(outs, inputs=pm_model.value_vars, on_unused_input="ignore", mode=mode)
     values = dict(zip(names, fn(point), strict=True))
     eta = model.design.X @ values["b"]
     if model.design.offset is not None:
@@ -66,11 +68,11 @@ def _point(model: pg.Model, seed: int = 0) -> tuple[dict, np.ndarray, dict]:
     return point, eta, values
 
 
-def _model_loglik(model: pg.Model, point: dict) -> float:
+def _model_loglik(model: pg.Model, point: dict, mode: str | None = None) -> float:
     """The likelihood part of the model's log density: all terms minus the free variables'."""
     pm_model = model.pymc_model
-    total = pm_model.compile_logp(jacobian=False)(point)
-    prior = pm_model.compile_logp(vars=pm_model.free_RVs, jacobian=False)(point)
+    total = pm_model.compile_logp(jacobian=False, mode=mode)(point)
+    prior = pm_model.compile_logp(vars=pm_model.free_RVs, jacobian=False, mode=mode)(point)
     return float(total - prior)
 
 
@@ -143,9 +145,11 @@ def test_bad_combinations_are_typed_errors():
     df = _data()
     with pytest.raises(FamilyError, match=r"se\(\).*gaussian"):
         pg.Model("yc | se(s) ~ x", df, family="poisson")
-    df01 = df.assign(p=np.clip(df.yl / (1 + df.yl), 0.01, 0.99))
-    with pytest.raises(FamilyError, match="family 'beta'"):
-        pg.Model("p | cens(c, yl2) ~ x", df01, family="beta")
+    df01 = df.assign(b=(df.yc > 2).astype(int), o=np.clip(df.yc, 1, 4))
+    with pytest.raises(FamilyError, match=r"cens\(\) is not available for family 'bernoulli'"):
+        pg.Model("b | cens(c) ~ x", df01.assign(c="right"), family="bernoulli")
+    with pytest.raises(FamilyError, match=r"'cumulative'.*without addition terms.*trunc"):
+        pg.Model("o | trunc(lb = 1) ~ x", df01, family="cumulative")
     with pytest.raises(FamilyError, match="log link"):
         pg.Model("yg | rate(t) ~ x", df)
     with pytest.raises(DesignError, match=r"outside \[lb, ub\].*data index"):
@@ -184,8 +188,6 @@ def test_engines_refuse_or_fall_back():
     # rate() is an offset: the GLMM kernel takes it
     mr = pg.Model("yc | rate(t) ~ x", df, family="poisson")
     assert mr._kernel_model(mr.resolve(), "nutpie", None) is not None
-    with pytest.raises(UnsupportedModelError):
-        pg.Model("yg | cens(c, yg2) ~ x", df).simulate(seed=1)
 
 
 # --- the likelihood against scipy -------------------------------------------------------
@@ -605,3 +607,54 @@ def test_brms_kidney_reference():
     assert abs(float(row["Estimate"]) - estimate) < 0.3 * sd + 0.005, row["Estimate"]
     looic = -2 * stack.elpd(fit.loo())[0]
     assert abs(looic - 675.45) < 0.1 * 45.18, looic
+
+
+def test_simulate_se_models_adds_the_known_sds():
+    """se(s): y ~ N(mu, s_i); se(s, sigma = TRUE): N(mu, sqrt(sigma^2 + s_i^2)); params
+    without sigma under se(s) (it is no parameter there)."""
+    df = _data()
+    b = {"Intercept": 1.0, "x": 0.5}
+    mu = (1.0 + 0.5 * df.x).to_numpy()
+    for formula, params, sd in (
+        ("yg | se(s) ~ x", {"b": b}, df.s.to_numpy()),
+        ("yg | se(s, sigma = TRUE) ~ x", {"b": b, "sigma": 0.7}, np.hypot(0.7, df.s)),
+    ):
+        sims = pg.Model(formula, df).simulate(params=params, n=100, seed=4)
+        z = np.stack([(sim.yg.to_numpy() - mu) / sd for sim in sims])
+        assert abs(z.mean()) < 4 / np.sqrt(z.size)
+        assert abs(z.var() - 1.0) < 4 * np.sqrt(2 / z.size), z.var()
+    with pytest.raises(pg.ArgumentError, match="no such parameter"):
+        pg.Model("yg | se(s) ~ x", df).simulate(params={"b": b, "sigma": 1.0})
+    prior = pg.Model("yg | se(s) ~ x", df).simulate(seed=2)  # from the priors
+    assert np.isfinite(prior.yg).all()
+
+
+def test_simulate_cens_models_censors_at_the_data_bounds():
+    """Draw y*, then censor it as the data's row is: right at y_i (reported y_i, "right",
+    when y* > y_i), left (y* <= y_i), interval (y_i < y* <= y2_i); otherwise y* observed
+    ("none"). The share of right-censored draws matches P(Y > y_i) (4 SD)."""
+    df = _data()
+    m = pg.Model("yg | cens(c, yg2) ~ x", df)
+    params = {"b": {"Intercept": 1.0, "x": 0.5}, "sigma": 1.2}
+    sims = m.simulate(params=params, n=60, seed=5)
+    y, y2, c = df.yg.to_numpy(), df.yg2.to_numpy(), df.c.to_numpy()
+    for sim in sims:
+        new = sim.c.to_numpy()
+        assert set(new) <= {"left", "none", "right", "interval"}
+        at_bound = new != "none"
+        np.testing.assert_array_equal(sim.yg.to_numpy()[at_bound], y[at_bound])
+        assert np.all((new == c) | (new == "none"))  # a row keeps its kind or is observed
+        free = sim.yg.to_numpy()
+        assert np.all(free[(c == "right") & (new == "none")] <= y[(c == "right") & (new == "none")])
+        assert np.all(free[(c == "left") & (new == "none")] > y[(c == "left") & (new == "none")])
+        out = (c == "interval") & (new == "none")
+        assert np.all((free[out] <= y[out]) | (free[out] > y2[out]))
+        pg.Model("yg | cens(c, yg2) ~ x", sim)  # a valid censored data set
+    right = c == "right"
+    p = stats.norm.sf(y[right], (1.0 + 0.5 * df.x.to_numpy())[right], 1.2)
+    count = sum(int((sim.c.to_numpy()[right] == "right").sum()) for sim in sims)
+    expected, sd = 60 * p.sum(), np.sqrt(60 * (p * (1 - p)).sum())
+    assert abs(count - expected) < 4 * sd, (count, expected, sd)
+    df["cn"] = _codes(df)  # numeric coding is written back as numbers
+    sim = pg.Model("yg | cens(cn, yg2) ~ x", df).simulate(params=params, seed=1)
+    assert set(sim.cn) <= {-1, 0, 1, 2} and sim.cn.dtype == df.cn.dtype

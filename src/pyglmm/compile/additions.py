@@ -40,46 +40,28 @@ def _rows(value: Any, idx: np.ndarray) -> Any:
 
 
 class _Rows:
-    """The family's PyMC distribution of rows ``idx`` (an unregistered ``.dist``) and its
-    log cdf / log ccdf. Normal and LogNormal use :func:`_normal_lcdf` (PyMC's own take
-    ``sqrt(2.0)`` in float32: relative errors near 1e-8)."""
+    """The family's PyMC distribution of rows ``idx`` (``pymc_kwargs``): its log density
+    (of an unregistered ``.dist``), and its log cdf / log ccdf from
+    :meth:`Family.pymc_logcdf` (``pm.logcdf`` of ``pymc_dist`` unless the family says
+    otherwise: the normal's in float64, the beta binomial's as a sum, the mixtures' from
+    their count part)."""
 
     def __init__(
         self, family: Family, mu: Any, params: dict[str, Any], trials: Any, idx: np.ndarray
     ) -> None:
         sub = {k: _rows(v, idx) for k, v in params.items()}
+        self.family = family
         self.kwargs = family.pymc_kwargs(_rows(mu, idx), sub, _rows(trials, idx))
-        self.name = family.pymc_dist
-        self.dist = getattr(pm, family.pymc_dist).dist(**self.kwargs)
-
-    def _z(self, value: Any) -> Any:
-        x = pt.log(value) if self.name == "LogNormal" else value
-        return (x - self.kwargs["mu"]) / self.kwargs["sigma"]
 
     def logp(self, value: Any) -> Any:
-        return pm.logp(self.dist, value)
+        # built only here: a mixture's .dist (hurdle: with a Truncated part) takes seconds
+        return pm.logp(getattr(pm, self.family.pymc_dist).dist(**self.kwargs), value)
 
     def logcdf(self, value: Any) -> Any:
-        if self.name in ("Normal", "LogNormal"):
-            return _normal_lcdf(self._z(value))
-        return pm.logcdf(self.dist, value)
+        return self.family.pymc_logcdf(self.kwargs, value)
 
     def logccdf(self, value: Any) -> Any:
-        if self.name in ("Normal", "LogNormal"):
-            return _normal_lcdf(-self._z(value))
-        return pm.logccdf(self.dist, value)
-
-
-_SQRT2 = np.sqrt(np.float64(2.0))
-
-
-def _normal_lcdf(z: Any) -> Any:
-    """``log Phi(z)`` (PyMC's ``normal_lcdf`` with a float64 ``sqrt(2)``)."""
-    return pt.switch(
-        pt.lt(z, -1.0),
-        pt.log(pt.erfcx(-z / _SQRT2) / 2.0) - pt.sqr(z) / 2.0,
-        pt.log1p(-pt.erfc(z / _SQRT2) / 2.0),
-    )
+        return self.family.pymc_logcdf(self.kwargs, value, upper=True)
 
 
 def _log_diff(a: Any, b: Any) -> Any:

@@ -54,6 +54,7 @@ class Additions:
     lb_text: str = ""
     ub_text: str = ""
     se_text: str = ""
+    cens_text: str = ""
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -132,7 +133,8 @@ def build_additions(
         kw["rate_text"] = text
     term = response.term("cens")
     if term is not None:
-        cens = censoring_codes(str(term.get("x")), frame, env, index)
+        kw["cens_text"] = str(term.get("x"))
+        cens = censoring_codes(kw["cens_text"], frame, env, index)
         kw["cens"] = cens
         interval = cens == 2
         y2_text = term.get("y2")

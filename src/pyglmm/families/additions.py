@@ -48,9 +48,9 @@ def check_additions(additions: Additions | None, family: Family, has_rate: bool 
     for name in ("cens", "trunc"):
         if name in additions.names and not family.has_cdf:
             raise FamilyError(
-                f"{name}() needs the family's cumulative distribution function, which family "
-                f"{family.name!r} does not have here (available: gaussian, student, lognormal, "
-                "gamma, weibull, exponential, poisson, negativebinomial)"
+                f"{name}() is not available for family {family.name!r} (brms does not take "
+                f"it either): {name}() needs a distribution function of y, which a 0/1 or "
+                "ordinal response has not in brms's sense; the other families take it"
             )
 
 
@@ -169,3 +169,21 @@ def draw_truncated(
         f"trunc(): {int(bad.sum())} draw(s) still outside [lb, ub] after {rounds} rounds of "
         "rejection (the bounds hold almost none of the distribution's mass)"
     )
+
+
+def censor(
+    y: np.ndarray, codes: np.ndarray, bound: np.ndarray, y2: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Simulated values ``y`` (draws x rows) censored as the data's rows are: a row right
+    censored at ``bound_i`` (the data's response) reports ``bound_i`` with code 1 when its draw
+    lies above it, a left censored one ``bound_i`` with -1 when the draw is at most
+    ``bound_i``, an interval one ``bound_i`` with 2 when the draw lies in ``(bound_i, y2_i]``;
+    every other draw is reported as drawn, with code 0 (observed). Returns the values and the
+    codes (draws x rows)."""
+    with np.errstate(invalid="ignore"):
+        right = (codes == 1) & (y > bound)
+        left = (codes == -1) & (y <= bound)
+        upper = np.full_like(bound, np.nan, dtype=float) if y2 is None else y2
+        inside = (codes == 2) & (y > bound) & (y <= upper)
+    new = np.where(right, 1, np.where(left, -1, np.where(inside, 2, 0)))
+    return np.asarray(np.where(right | left | inside, bound, y)), np.asarray(new)

@@ -15,7 +15,9 @@ import pytensor.tensor as pt
 from scipy import special
 
 from ..errors import FamilyError
-from ..priors import Prior, prior, r_mad
+from ..priors import Prior, prior
+from .rows import RowDistribution
+from .validation import _check_counts
 
 
 def _probit_inv_pt(eta: Any) -> Any:
@@ -183,6 +185,9 @@ class Family:
     # An unordered family (``categorical``): the response is categories, each but the first
     # with its own linear predictor ``mu<category>`` (``Design.categorical``, :mod:`.categorical`).
     categorical: ClassVar[bool] = False
+    # A count response (poisson, negative binomial and their zero-inflated and hurdle forms):
+    # the base :meth:`validate` refuses negative and non-integer values.
+    count_response: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.link not in self.links:
@@ -353,9 +358,10 @@ class Family:
         return {}
 
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
-        """Raise ValueError if ``y`` is not valid for this family.
+        """Raise :class:`FamilyError` if ``y`` is not valid for this family.
 
-        The base rule: only the binomial family takes a number of trials.
+        The base rules: only the binomial families take a number of trials, and a family
+        with ``count_response`` takes non-negative integers only.
         """
         if trials is not None:
             raise FamilyError(
@@ -363,6 +369,8 @@ class Family:
                 "'cbind(successes, failures) ~' and 'successes | trials(n) ~' are for "
                 "family='binomial'"
             )
+        if self.count_response:
+            _check_counts(self.name, y)
 
     # --- model pieces ------------------------------------------------------------------
     # The observation distribution, declared once per family: its PyMC name, its arguments as
@@ -414,18 +422,29 @@ class Family:
         raise FamilyError(f"family {self.name!r} has no response categories")
 
     # --- censoring and truncation (brms's cens() / trunc(); pyglmm.families.additions) ----
-    def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
-        """``log P(Y <= y)``, shaped as :meth:`loglik`; defining it (and :meth:`logsf`, ``log
-        P(Y > y)``) gives a family cens() and trunc() (PyMC: ``pm.logcdf`` of pymc_dist)."""
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> RowDistribution:
+        """The distribution of each row given ``mu`` (draws x rows) and the parameter draws,
+        as an object with scipy's ``logcdf`` and ``logsf`` (a frozen scipy distribution,
+        :mod:`.rows`). Defining it gives a family cens() and trunc()."""
         raise FamilyError(f"family {self.name!r} has no cdf here: no cens() or trunc()")
 
+    def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
+        """``log P(Y <= y)``, shaped as :meth:`loglik` (of :meth:`row_distribution`)."""
+        return np.asarray(self.row_distribution(mu, params, trials).logcdf(y))
+
     def logsf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
-        """``log P(Y > y)`` (see :meth:`logcdf`)."""
-        raise FamilyError(f"family {self.name!r} has no cdf here: no cens() or trunc()")
+        """``log P(Y > y)`` (Stan's ``lccdf``, also for counts), of :meth:`row_distribution`."""
+        return np.asarray(self.row_distribution(mu, params, trials).logsf(y))
+
+    def pymc_logcdf(self, kwargs: dict[str, Any], value: Any, upper: bool = False) -> Any:
+        """The PyMC side of :meth:`logcdf` (``upper``: of :meth:`logsf`) for the rows of
+        ``pymc_kwargs`` ``kwargs``: ``pm.logcdf`` / ``pm.logccdf`` of ``pymc_dist``."""
+        dist = getattr(pm, self.pymc_dist).dist(**kwargs)
+        return pm.logccdf(dist, value) if upper else pm.logcdf(dist, value)
 
     @property
     def has_cdf(self) -> bool:
-        return type(self).logcdf is not Family.logcdf
+        return type(self).row_distribution is not Family.row_distribution
 
     # --- moments (Bayesian R^2) --------------------------------------------------------
     def expected_response(
@@ -433,6 +452,14 @@ class Family:
     ) -> np.ndarray:
         """``E[y | mu, theta]`` (draws x n) on the scale of the response column, given ``mu``
         (draws x n) and parameter draws (each (draws,)). The base: ``mu`` itself."""
+        return mu
+
+    def predict_mean(
+        self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
+    ) -> np.ndarray:
+        """What ``predict(kind="mean")`` reports, given ``mu`` and parameter draws shaped as
+        for :meth:`draw`. The base: ``mu`` (probabilities, rates); the zero-inflated and
+        hurdle families: ``E[y]`` (brms's ``posterior_epred``)."""
         return mu
 
     def residual_variance(
@@ -464,46 +491,3 @@ def _per_draw(value: np.ndarray, like: np.ndarray) -> np.ndarray:
 def _scalar_per_draw(value: np.ndarray) -> np.ndarray:
     """A per-draw parameter as a flat (draws,) array (also from a (draws, 1) column)."""
     return np.asarray(value).reshape(-1)
-
-
-class _IdentityScaled:
-    """brms's data-scaled defaults on an identity link: Intercept centered at median(y),
-    scale max(2.5, mad(y)), slope scale sd(y); ``_response_scale`` maps y to the link scale."""
-
-    link: str
-
-    def _response_scale(self, y: np.ndarray) -> np.ndarray:
-        return y
-
-    def default_center(self, y: np.ndarray, trials: np.ndarray | None) -> float:
-        return float(np.median(self._response_scale(y))) if self.link == "identity" else 0.0
-
-    def default_scale(self, y: np.ndarray, trials: np.ndarray | None) -> float:
-        return max(2.5, r_mad(self._response_scale(y))) if self.link == "identity" else 2.5
-
-    def slope_scale(self, y: np.ndarray) -> float:
-        s = float(np.std(self._response_scale(y)))
-        return s if self.link == "identity" and s > 0 else 1.0
-
-
-class _LogScaled:
-    """brms's data-scaled Intercept prior on the link scale of a positive response
-    (``def_scale_prior``): location ``median(link(y))`` and scale ``max(2.5, mad(link(y)))``,
-    with ``y = 0`` replaced by 0.1 under the log link (and 1/y with the inverse link)."""
-
-    link: str
-
-    def _link_y(self, y: np.ndarray) -> np.ndarray:
-        if self.link == "log":
-            return np.log(np.where(y == 0, 0.1, y))
-        if self.link == "sqrt":
-            return np.sqrt(y)
-        if self.link == "inverse":
-            return 1.0 / np.where(y == 0, 0.1, y)
-        return np.asarray(y, dtype=float)  # identity
-
-    def default_center(self, y: np.ndarray, trials: np.ndarray | None) -> float:
-        return float(np.median(self._link_y(y)))
-
-    def default_scale(self, y: np.ndarray, trials: np.ndarray | None) -> float:
-        return max(2.5, r_mad(self._link_y(y)))

@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import pytensor.tensor as pt
 from scipy import special, stats
 
 from ..priors import Prior, prior, r_mad
-from .base import Family, _IdentityScaled, _LogScaled, _per_draw, _scalar_per_draw
+from .base import Family, _per_draw, _scalar_per_draw
 from .registry import register
+from .rows import OnLogScale, normal_lcdf
+from .scaled import _IdentityScaled, _LogScaled
 from .validation import _check
 
 
@@ -79,23 +82,13 @@ class Gaussian(_IdentityScaled, Family):
     ) -> np.ndarray:
         return np.asarray(stats.norm.logpdf(y, mu, _per_draw(params["sigma"], mu)))
 
-    def logcdf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        return np.asarray(stats.norm.logcdf(y, mu, _per_draw(params["sigma"], mu)))
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        return stats.norm(mu, _per_draw(params["sigma"], mu))
 
-    def logsf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        return np.asarray(stats.norm.logsf(y, mu, _per_draw(params["sigma"], mu)))
+    def pymc_logcdf(self, kwargs: dict[str, Any], value: Any, upper: bool = False) -> Any:
+        """``log Phi(+-z)``, ``z = (value - mu) / sigma`` (float64 throughout)."""
+        z = (value - kwargs["mu"]) / kwargs["sigma"]
+        return normal_lcdf(-z if upper else z)
 
     def residual_variance(
         self,
@@ -162,25 +155,8 @@ class Student(_IdentityScaled, Family):
         sigma = _per_draw(params["sigma"], mu)
         return np.asarray(stats.t.logpdf(y, nu, mu, sigma))
 
-    def logcdf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        nu, sigma = _per_draw(params["nu"], mu), _per_draw(params["sigma"], mu)
-        return np.asarray(stats.t.logcdf(y, nu, mu, sigma))
-
-    def logsf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        nu, sigma = _per_draw(params["nu"], mu), _per_draw(params["sigma"], mu)
-        return np.asarray(stats.t.logsf(y, nu, mu, sigma))
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        return stats.t(_per_draw(params["nu"], mu), mu, _per_draw(params["sigma"], mu))
 
     def residual_variance(
         self,
@@ -274,25 +250,9 @@ class Gamma(_LogScaled, Family):
             alpha * np.log(beta) - special.gammaln(alpha) + (alpha - 1) * np.log(y) - beta * y
         )
 
-    def logcdf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
         shape = _per_draw(params["shape"], mu)
-        return np.asarray(stats.gamma.logcdf(y, shape, scale=mu / shape))
-
-    def logsf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        shape = _per_draw(params["shape"], mu)
-        return np.asarray(stats.gamma.logsf(y, shape, scale=mu / shape))
+        return stats.gamma(shape, scale=mu / shape)
 
     def residual_variance(
         self,
@@ -357,27 +317,14 @@ class Lognormal(_IdentityScaled, Family):
         logy = np.log(y)
         return np.asarray(stats.norm.logpdf(logy, mu, _per_draw(params["sigma"], mu)) - logy)
 
-    def logcdf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        with np.errstate(divide="ignore"):  # a bound of 0 (trunc(lb = 0)): log 0 = -inf
-            logy = np.log(y)
-        return np.asarray(stats.norm.logcdf(logy, mu, _per_draw(params["sigma"], mu)))
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        """``log y ~ Normal(mu, sigma)``: the normal's cdfs at ``log y``."""
+        return OnLogScale(stats.norm(mu, _per_draw(params["sigma"], mu)))
 
-    def logsf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        with np.errstate(divide="ignore"):
-            logy = np.log(y)
-        return np.asarray(stats.norm.logsf(logy, mu, _per_draw(params["sigma"], mu)))
+    def pymc_logcdf(self, kwargs: dict[str, Any], value: Any, upper: bool = False) -> Any:
+        """``log Phi(+-z)``, ``z = (log value - mu) / sigma``."""
+        z = (pt.log(value) - kwargs["mu"]) / kwargs["sigma"]
+        return normal_lcdf(-z if upper else z)
 
     def expected_response(
         self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
@@ -457,6 +404,10 @@ class Beta(Family):
             + (b - 1) * np.log1p(-y)
             - (special.gammaln(a) + special.gammaln(b) - special.gammaln(a + b))
         )
+
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        phi = _per_draw(params["phi"], mu)
+        return stats.beta(mu * phi, (1 - mu) * phi)
 
     def residual_variance(
         self,

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import pymc as pm
 from scipy import special, stats
 
 from ..errors import FamilyError
 from ..priors import Prior, prior
-from .base import Family, _LogScaled, _per_draw
+from .base import Family, _per_draw
 from .registry import register
-from .validation import _check, _check_counts, _not_integer
+from .rows import summed_logcdf
+from .scaled import _LogScaled
+from .validation import _check, _not_integer
 
 
 def _need_trials(trials: np.ndarray | None, what: str) -> np.ndarray:
@@ -187,6 +190,9 @@ class Binomial(Family):
         lchoose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
         return np.asarray(lchoose + special.xlogy(y, mu) + special.xlogy(n - y, 1 - mu))
 
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        return stats.binom(np.asarray(_need_trials(trials, "cdf")).astype(np.int64), mu)
+
     def expected_response(
         self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
     ) -> np.ndarray:
@@ -216,9 +222,7 @@ class Poisson(_LogScaled, Family):
     kernel_density: ClassVar[str | None] = "poisson"
     links: ClassVar[tuple[str, ...]] = ("log", "identity", "sqrt")
 
-    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
-        super().validate(y, trials)
-        _check_counts(self.name, y)
+    count_response: ClassVar[bool] = True
 
     pymc_dist: ClassVar[str] = "Poisson"
     pymc_args: ClassVar[str] = "mu=mu"
@@ -254,23 +258,8 @@ class Poisson(_LogScaled, Family):
     ) -> np.ndarray:
         return np.asarray(special.xlogy(y, mu) - mu - special.gammaln(y + 1))
 
-    def logcdf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        return np.asarray(stats.poisson.logcdf(y, mu))
-
-    def logsf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        return np.asarray(stats.poisson.logsf(y, mu))
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        return stats.poisson(mu)
 
     def residual_variance(
         self,
@@ -303,9 +292,7 @@ class NegativeBinomial(_LogScaled, Family):
     params: ClassVar[tuple[str, ...]] = ("shape",)
     positive_params: ClassVar[tuple[str, ...]] = ("shape",)
 
-    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
-        super().validate(y, trials)
-        _check_counts(self.name, y)
+    count_response: ClassVar[bool] = True
 
     def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
         return {"shape": prior("InverseGamma", alpha=0.4, beta=0.3)}
@@ -354,25 +341,9 @@ class NegativeBinomial(_LogScaled, Family):
             + alpha * np.log(alpha / (mu + alpha))
         )
 
-    def logcdf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
         shape = _per_draw(params["shape"], mu)
-        return np.asarray(stats.nbinom.logcdf(y, shape, shape / (shape + mu)))
-
-    def logsf(
-        self,
-        y: np.ndarray,
-        mu: np.ndarray,
-        params: dict[str, np.ndarray],
-        trials: np.ndarray | None,
-    ) -> np.ndarray:
-        shape = _per_draw(params["shape"], mu)
-        return np.asarray(stats.nbinom.logsf(y, shape, shape / (shape + mu)))
+        return stats.nbinom(shape, shape / (shape + mu))
 
     def residual_variance(
         self,
@@ -447,6 +418,16 @@ class BetaBinomial(Family):
         a, b = mu * phi, (1 - mu) * phi
         lchoose = special.gammaln(n + 1) - special.gammaln(y + 1) - special.gammaln(n - y + 1)
         return np.asarray(lchoose + special.betaln(y + a, n - y + b) - special.betaln(a, b))
+
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        n = np.asarray(_need_trials(trials, "cdf")).astype(np.int64)
+        phi = _per_draw(params["phi"], mu)
+        return stats.betabinom(n, mu * phi, (1 - mu) * phi)
+
+    def pymc_logcdf(self, kwargs: dict[str, Any], value: Any, upper: bool = False) -> Any:
+        """The sum of the probabilities of ``0..value`` (``upper``: above ``value``)."""
+        dist = pm.BetaBinomial.dist(**kwargs)
+        return summed_logcdf(dist, value, int(np.max(kwargs["n"])), upper)
 
     def expected_response(
         self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None

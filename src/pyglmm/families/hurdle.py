@@ -26,26 +26,23 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 from scipy import stats
 
 from ..priors import Prior, prior, r_mad
-from .base import Family, _IdentityScaled, _LogScaled, _per_draw
+from .base import Family, _per_draw
+from .continuous import Lognormal
 from .discrete import NegativeBinomial, Poisson
 from .registry import register
-from .validation import _check, _check_counts
+from .rows import HurdleRows, log1mexp
+from .scaled import _IdentityScaled, _LogScaled
+from .validation import _check
 from .zero_inflated import _count_variance, zero_prior
 
 _POISSON = Poisson()
 _NEGBIN = NegativeBinomial()
 # rejection rounds for zero-truncated draws before the rest is drawn by inversion
 _REJECTION_ROUNDS = 20
-
-
-def log1mexp(a: np.ndarray) -> np.ndarray:
-    """``log(1 - exp(a))`` for ``a <= 0``, accurate on both sides of ``-log 2`` (Maechler)."""
-    a = np.asarray(a, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.asarray(np.where(a > -np.log(2.0), np.log(-np.expm1(a)), np.log1p(-np.exp(a))))
 
 
 class _Hurdle(Family):
@@ -132,6 +129,31 @@ class _Hurdle(Family):
         """``(1 - hu) m / (1 - p_0)``."""
         return self._moments(mu, params)[0]
 
+    def predict_mean(
+        self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
+    ) -> np.ndarray:
+        """E[y], ``(1 - hu) m / (1 - p_0)`` (:meth:`expected_response`)."""
+        return self._moments(mu, params)[0]
+
+    def pymc_logcdf(self, kwargs: dict[str, Any], value: Any, upper: bool = False) -> Any:
+        """``log P(Y > y) = log(1 - hu) + log S_c(y) - log S_c(0)`` for ``y > 0`` (``log(1 -
+        hu)`` at 0, 0 below), and ``log P(Y <= y)`` as ``log1mexp`` of it, from the base
+        distribution's PyMC cdfs (PyMC's own logcdf of a hurdle builds slowly)."""
+        value = np.asarray(value)
+        base = {k: v for k, v in kwargs.items() if k != "psi"}
+        positive = value > 0
+        at = np.where(positive, value, 1).astype(value.dtype)  # a safe point where unused
+        tail = self._base.pymc_logcdf(base, at, upper=True)
+        if self.discrete:  # S_c(0) < 1; the lognormal's positive part has S_c(0) = 1
+            tail = tail - self._base.pymc_logcdf(base, np.zeros_like(at), upper=True)
+        tail = pt.log(kwargs["psi"]) + pt.switch(positive, tail, 0.0)
+        tail = pt.switch(value < 0, 0.0, tail)
+        return tail if upper else pt.log1mexp(tail)
+
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        hu = _per_draw(params["hu"], mu)
+        return HurdleRows(self._base.row_distribution(mu, params, None), hu)
+
     def residual_variance(
         self,
         mu: np.ndarray,
@@ -159,9 +181,7 @@ class HurdlePoisson(_LogScaled, _Hurdle):
     pymc_dist: ClassVar[str] = "HurdlePoisson"
     pymc_args: ClassVar[str] = "psi=1 - hu, mu=mu"
 
-    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
-        super().validate(y, trials)
-        _check_counts(self.name, y)
+    count_response: ClassVar[bool] = True
 
     def _ppf(self, u: np.ndarray, mu: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
         return np.asarray(stats.poisson.ppf(u, mu))
@@ -184,9 +204,7 @@ class HurdleNegBinomial(_LogScaled, _Hurdle):
     pymc_dist: ClassVar[str] = "HurdleNegativeBinomial"
     pymc_args: ClassVar[str] = "psi=1 - hu, mu=mu, alpha=shape"
 
-    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
-        super().validate(y, trials)
-        _check_counts(self.name, y)
+    count_response: ClassVar[bool] = True
 
     def _ppf(self, u: np.ndarray, mu: np.ndarray, params: dict[str, np.ndarray]) -> np.ndarray:
         shape = _per_draw(params["shape"], mu)
@@ -209,6 +227,7 @@ class HurdleLognormal(_IdentityScaled, _Hurdle):
     links: ClassVar[tuple[str, ...]] = ("identity",)
     params: ClassVar[tuple[str, ...]] = ("sigma", "hu")
     positive_params: ClassVar[tuple[str, ...]] = ("sigma",)
+    _base: ClassVar[Family] = Lognormal()  # its cdfs (cens, trunc)
     pymc_dist: ClassVar[str] = "HurdleLogNormal"
     pymc_args: ClassVar[str] = "psi=1 - hu, mu=mu, sigma=sigma"
 

@@ -25,11 +25,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pytensor.tensor as pt
-from scipy import special
+from scipy import special, stats
 
 from ..priors import Prior, prior
-from .base import Family, _LogScaled, _per_draw
+from .base import Family, _per_draw
 from .registry import register
+from .scaled import _LogScaled
 from .validation import _check
 
 
@@ -87,16 +88,10 @@ class Weibull(_LogScaled, Family):
         z = np.log(y) - log_s
         return np.asarray(np.log(k) - log_s + (k - 1) * z - np.exp(k * z))
 
-    def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
-        """``log(1 - exp(-(y / s)^k))``."""
-        return np.asarray(np.log(-np.expm1(self.logsf(y, mu, params, trials))))
-
-    def logsf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
-        """``-(y / s)^k``."""
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        """``P(Y > y) = exp(-(y / s)^k)``."""
         k = _per_draw(params["shape"], mu)
-        with np.errstate(divide="ignore"):  # a bound of 0: log 0 = -inf
-            z = np.log(y) - (np.log(mu) - special.gammaln(1 + 1 / k))
-        return np.asarray(-np.exp(k * z))
+        return stats.weibull_min(k, scale=weibull_scale(mu, k))
 
     def residual_variance(
         self,
@@ -149,14 +144,9 @@ class Exponential(_LogScaled, Family):
     ) -> np.ndarray:
         return np.asarray(-np.log(mu) - y / mu)
 
-    def logcdf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
-        """``log(1 - exp(-y / mu))``."""
-        with np.errstate(divide="ignore"):
-            return np.asarray(np.log(-np.expm1(-y / mu)))
-
-    def logsf(self, y: np.ndarray, mu: np.ndarray, params: Any, trials: Any) -> np.ndarray:
-        """``-y / mu``."""
-        return np.asarray(-y / mu)
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        """``P(Y > y) = exp(-y / mu)``."""
+        return stats.expon(scale=mu)
 
     def residual_variance(
         self,

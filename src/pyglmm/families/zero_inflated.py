@@ -25,12 +25,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pymc as pm
+import pytensor.tensor as pt
 
 from ..priors import Prior, prior
-from .base import Family, _LogScaled, _per_draw
+from .base import Family, _per_draw
 from .discrete import Binomial, NegativeBinomial, Poisson, check_binomial_response
 from .registry import register
-from .validation import _check_counts
+from .rows import ZeroInflatedRows
+from .scaled import _LogScaled
 
 # The count parts, used for their densities, draws and variances (their links play no part).
 _POISSON = Poisson()
@@ -90,6 +92,24 @@ class _ZeroInflated(Family):
             zero = np.logaddexp(log_zi, log_keep + lp0)
         return np.asarray(np.where(y == 0, zero, log_keep + lp))
 
+    def row_distribution(self, mu: np.ndarray, params: Any, trials: Any) -> Any:
+        zi = _per_draw(params["zi"], mu)
+        return ZeroInflatedRows(self._count.row_distribution(mu, params, trials), zi)
+
+    def pymc_logcdf(self, kwargs: dict[str, Any], value: Any, upper: bool = False) -> Any:
+        """``log P(Y > y) = log(1 - zi) + log S_c(y)`` (0 below 0) and ``log P(Y <= y)`` as
+        ``log1mexp`` of it, from the count part's PyMC distribution (brms's lccdf / lcdf)."""
+        count = {k: v for k, v in kwargs.items() if k != "psi"}
+        tail = pt.log(kwargs["psi"]) + self._count.pymc_logcdf(count, value, upper=True)
+        tail = pt.switch(np.asarray(value) < 0, 0.0, tail)
+        return tail if upper else pt.log1mexp(tail)
+
+    def predict_mean(
+        self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
+    ) -> np.ndarray:
+        """``(1 - zi) mu``: E[y] (for the binomial, of the proportion ``y / trials``)."""
+        return np.asarray((1 - _per_draw(params["zi"], mu)) * mu)
+
     def expected_response(
         self, mu: np.ndarray, params: dict[str, np.ndarray], trials: np.ndarray | None
     ) -> np.ndarray:
@@ -137,9 +157,7 @@ class ZeroInflatedPoisson(_LogScaled, _ZeroInflated):
     pymc_dist: ClassVar[str] = "ZeroInflatedPoisson"
     pymc_args: ClassVar[str] = "psi=1 - zi, mu=mu"
 
-    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
-        super().validate(y, trials)
-        _check_counts(self.name, y)
+    count_response: ClassVar[bool] = True
 
 
 @register
@@ -158,9 +176,7 @@ class ZeroInflatedNegBinomial(_LogScaled, _ZeroInflated):
     pymc_dist: ClassVar[str] = "ZeroInflatedNegativeBinomial"
     pymc_args: ClassVar[str] = "psi=1 - zi, mu=mu, alpha=shape"
 
-    def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
-        super().validate(y, trials)
-        _check_counts(self.name, y)
+    count_response: ClassVar[bool] = True
 
 
 @register

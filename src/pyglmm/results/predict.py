@@ -2,7 +2,9 @@
 ``posterior_predict`` semantics).
 
 ``kind="link"`` gives eta, ``"mean"`` the mean on the response scale ``linkinv(eta)``
-(probabilities, rates), ``"response"`` posterior-predictive draws of y.
+(probabilities, rates; for the zero-inflated and hurdle families ``E[y]``, brms's
+``posterior_epred``: :meth:`Family.predict_mean`), ``"response"`` posterior-predictive draws
+of y.
 
 An ordinal model (``cumulative``): ``"mean"`` gives the category probabilities, draws x rows x
 K (brms's ``posterior_epred``), summarized per category (columns ``(P(Y = k), stat)``);
@@ -48,6 +50,7 @@ from ..design import Design, NewData, REBlock
 from ..design.additions import new_bounds, new_se
 from ..design.levelcov import conditional_levels
 from ..errors import ArgumentError, DesignError
+from ..families import Family
 from ..families.additions import draw_truncated
 from ..posterior import CHUNK_VALUES, family_params, flat_draws, linear_predictor
 from ..spec import FittedModel
@@ -191,6 +194,10 @@ def predict_draws(
         n_cat, labels = len(design.categorical), design.categorical
         if kind == "link":
             labels = tuple(p.name for p in design.dpars)
+    # kind="mean" of a family whose mean is not linkinv(eta) (zero-inflated, hurdle: E[y])
+    mean_params = (
+        kind == "mean" and not n_cat and type(family).predict_mean is not Family.predict_mean
+    )
     step = max(1, chunk_values // max(n_draws * max(n_cat, 1), 1))
     by_cat = kind == "mean" or (kind == "link" and bool(design.categorical))
     per_cat = (len(labels),) if n_cat and by_cat else ()
@@ -229,7 +236,12 @@ def predict_draws(
             value = eta if kind == "link" else family.linkinv_np(eta)
         if per_cat and not design.categorical:  # draws x rows x K
             value = family.probabilities(value, {names.THRESHOLDS: params[names.THRESHOLDS][0]})
-        if kind == "response" and design.dpars and design.mv is None and not design.categorical:
+        if (
+            (kind == "response" or mean_params)
+            and design.dpars
+            and design.mv is None
+            and not design.categorical
+        ):
             per_row = family_params(
                 design,
                 family,
@@ -239,6 +251,9 @@ def predict_draws(
                 new_effects=effects if unseen else None,
             )
             params = {k: v.T if v.ndim == 2 else v[None, :] for k, v in per_row.items()}
+        if mean_params:  # rows x draws, as for draws
+            t = None if trials is None else trials[rows][:, None]
+            value = family.predict_mean(np.ascontiguousarray(value.T), params, t).T
         if kind == "response" and not design.categorical:
             t = None if trials is None else trials[rows][:, None]
             # drawn in row order (rows x draws, C-contiguous) so any chunking gives the same draws

@@ -94,7 +94,8 @@ def heldout_elpd(
             model = model_type(formula, train, family=family, priors=priors, **extra)
             fit = model.fit(**{**dict(fit_kwargs), "progressbar": False, "warn": False})
             seed = fit_kwargs.get("seed")
-            mu = fit.predict(test, kind="mean", new_levels="gaussian", summary=False, seed=seed)
+            eta = fit.predict(test, kind="link", new_levels="gaussian", summary=False, seed=seed)
+            mu = family.linkinv_np(np.asarray(eta))  # not kind="mean": E[y] of a mixture
             post = fit.posterior
             params = {p: flat_draws(post, p) for p in family.params}
             ll = family.loglik(y_test, np.asarray(mu), params, trials_test)

@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 
 def check_simulable(design: Any) -> None:
     """:class:`UnsupportedModelError` for a design with ``me()`` terms (simulation does not
-    draw latent predictors: their distribution is a model of the data, not of the design)."""
+    draw latent predictors: their distribution is a model of the data, not of the design) or
+    several responses."""
     if getattr(design, "me", None) is not None:
         raise UnsupportedModelError(
             "simulation (simulate, recover, prior draws) of a model with me() terms is not "
@@ -67,14 +68,9 @@ def check_simulable(design: Any) -> None:
             "simulation (simulate, recover, prior draws) of a multivariate model (mvbind, "
             "bf() + bf()) is not supported yet"
         )
-    additions = getattr(design, "additions", None)
-    refused = [n for n in ("se", "cens") if additions is not None and n in additions.names]
-    if refused:  # (weights() and rate() simulate: the draws ignore weights, as brms's do;
-        # trunc(): drawn within the bounds by rejection)
-        raise UnsupportedModelError(
-            f"simulation from a model with {refused[0]}() is not supported yet (censoring "
-            "indicators and known SEs of simulated rows are not drawn)"
-        )
+    # Addition terms all simulate: weights() and rate() (the draws ignore weights, as brms's
+    # do), trunc() (drawn within the bounds by rejection), se() (the rows' SDs join sigma),
+    # cens() (drawn, then censored at the data's bounds: simulation.apply_censoring).
 
 
 def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws:
@@ -376,10 +372,16 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
             f"params[{given[0]!r}]: {given[0]!r} has a formula (pg.bf); give its "
             f"coefficients in params['b'] ({given[0]}_Intercept, ...)"
         )
+    fixed = set(getattr(design, "fixed_params", ()))  # sigma under se(s): the rows' SDs
+    if fixed & set(params):
+        raise ArgumentError(
+            f"params[{sorted(fixed & set(params))[0]!r}]: the model has no such parameter "
+            "(se(s) makes the rows' known SDs the residual SDs; se(s, sigma = TRUE) adds one)"
+        )
     if design.categories:
         fam[THRESHOLDS] = _given_thresholds(params.get("Intercept"), len(design.categories) - 1)
     for name in family.params:
-        if name in modelled:
+        if name in modelled or name in fixed:
             continue
         if name not in params:
             raise ArgumentError(f"params is missing the family parameter {name!r}")

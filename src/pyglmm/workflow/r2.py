@@ -38,7 +38,8 @@ def bayes_r2(fit: FittedModel, summary: bool = True) -> pd.DataFrame | np.ndarra
             f"Bayesian R2 of a model with {design.additions.describe()} is not defined here "
             "(the residual variance of censored, truncated, weighted or known-SE rows)"
         )
-    mu = np.asarray(fit.predict(kind="mean", summary=False))  # S x n
+    # mu, not predict(kind="mean"): that is already E[y] for the zero-inflated and hurdle
+    mu = family.linkinv_np(np.asarray(fit.predict(kind="link", summary=False)))  # S x n
     # each (S,), or (S, n) for a parameter with a formula (pg.bf)
     p = family_params(design, family, fit.posterior)
     ey = family.expected_response(mu, p, design.trials)

@@ -26,7 +26,7 @@ from ..results.params import ParamDraws, label_class
 from ..spec import FittableModel
 from .executors import _seeds, prior_spec, run_jobs
 from .prior_draws import draw_prior, params_from_dict
-from .simulation import _frame, draw_responses, model_data
+from .simulation import _frame, apply_censoring, draw_responses, model_data
 
 if TYPE_CHECKING:
     import matplotlib.figure
@@ -130,7 +130,8 @@ def recover(
         this = truth_draws.draw(i if params is None else 0)
         sim_rng = np.random.default_rng(seeds[i])
         y, effects = draw_responses(model, this, sim_rng)
-        frame = _frame(model, base, y[0], this, effects)
+        y, codes = apply_censoring(design, y)
+        frame = _frame(model, base, y[0], this, effects, None if codes is None else codes[0])
         sims.append(frame)
         truths.append(this.flat(design))
         job_data = frame.copy()

@@ -28,7 +28,7 @@ import pandas as pd
 from ..design.grouping import columns_by_group
 from ..design.response import response_parts
 from ..errors import ArgumentError
-from ..families.additions import draw_truncated
+from ..families.additions import censor, draw_truncated
 from ..formula import variable_names
 from ..posterior import design_eta
 from ..results.params import ParamDraws
@@ -72,6 +72,10 @@ def draw_responses(
             params[part.name] = family.dpar_linkinv_np(part.name, eta_d)
     trials = None if design.trials is None else design.trials[None, :]
     adds = getattr(design, "additions", None)
+    if adds is not None and adds.se is not None:  # se(s): y ~ N(mu, sqrt(sigma^2 + s_i^2))
+        sigma = np.asarray(params["sigma"], dtype=float) if adds.se_sigma else np.zeros(1)
+        sigma = sigma.reshape(-1, 1) if sigma.ndim == 1 else sigma
+        params["sigma"] = np.sqrt(sigma**2 + np.asarray(adds.se, dtype=float)[None, :] ** 2)
     try:
         if adds is not None and adds.lb is not None and adds.ub is not None:  # trunc()
             y = draw_truncated(family, rng, mu, params, trials, adds.lb, adds.ub)
@@ -83,6 +87,33 @@ def draw_responses(
             "the parameters (or priors) imply extreme values"
         ) from None
     return np.asarray(y, dtype=float), effects
+
+
+def apply_censoring(design: Design, y: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Simulated responses (S x n) censored as the data's rows are (cens(): the data's
+    response is each row's bound, :func:`~pyglmm.families.additions.censor`), with the new
+    censoring codes (S x n); ``(y, None)`` without cens()."""
+    adds = getattr(design, "additions", None)
+    if adds is None or adds.cens is None:
+        return y, None
+    return censor(y, adds.cens, np.asarray(design.y, dtype=float), adds.y2)
+
+
+def _censoring_column(base: pd.DataFrame, text: str, codes: np.ndarray) -> Any:
+    """The cens() column of simulated rows, coded as the data's: logicals (right censored),
+    numbers -1/0/1/2, or the words "left"/"none"/"right"/"interval"."""
+    if not text.isidentifier() or text not in base.columns:
+        raise ArgumentError(
+            f"simulate() writes the simulated censoring into the data, so cens() must name a "
+            f"column; {text!r} is an expression: create the column first"
+        )
+    column = base[text]
+    if pd.api.types.is_bool_dtype(column):
+        return codes == 1
+    if pd.api.types.is_numeric_dtype(column):
+        return pd.Series(codes, index=base.index).astype(column.dtype)
+    words = np.array(["left", "none", "right", "interval"], dtype=object)
+    return words[codes + 1]
 
 
 def _response_columns(design: Design) -> tuple[str, str | None, str | None]:
@@ -144,13 +175,19 @@ def _frame(
     y: np.ndarray,
     pd_: ParamDraws,
     effects: dict[str, np.ndarray],
+    codes: np.ndarray | None = None,
 ) -> pd.DataFrame:
+    """The simulated data set: ``base`` with the response ``y`` (and with ``codes``, the
+    censoring codes of cens(), the cens() column)."""
     design = model.design
     head, failures, _ = _response_columns(design)
     df = base.copy()
     df.attrs = {}
     values = y.astype(np.int64) if model.family.discrete else y
     df[head] = values
+    if codes is not None and design.additions is not None:
+        text = design.additions.cens_text
+        df[text] = _censoring_column(base, text, codes)
     dtype = base[head].dtype
     if design.categories and isinstance(dtype, pd.CategoricalDtype):  # ordinal: codes 1..K
         df[head] = pd.Categorical.from_codes(np.asarray(values, dtype=np.int64) - 1, dtype=dtype)
@@ -211,7 +248,8 @@ def simulate(
     for s in range(n):
         this = draws.draw(s)
         y, effects = draw_responses(model, this, rng)
-        out.append(_frame(model, base, y[0], this, effects))
+        y, codes = apply_censoring(model.design, y)
+        out.append(_frame(model, base, y[0], this, effects, None if codes is None else codes[0]))
     return out[0] if n == 1 else out
 
 
@@ -221,4 +259,4 @@ def prior_predictive(model: ModelSpec, draws: int = 500, seed: Any = None) -> np
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     params = draw_prior(model, draws, rng)
     y, _ = draw_responses(model, params, rng)
-    return y
+    return apply_censoring(model.design, y)[0]
