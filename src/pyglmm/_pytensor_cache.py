@@ -11,9 +11,11 @@ either is unusable, PyTensor is pointed at a fresh private directory in the temp
 A C module of the cache cut short (a full disk, a killed copy) would crash the process when
 PyTensor loads it: ``dlopen`` maps the file and the first access past its end is a ``SIGBUS``,
 which Python cannot catch. :func:`remove_truncated_modules` checks, on import, that every
-``compiledir/*/*.so`` is as long as its ELF header says (the section header table, which the
-linker writes last, ends at ``e_shoff + e_shnum * e_shentsize``) and removes the module's
-directory when it is not, so PyTensor compiles it again (one warning).
+cached ``compiledir/*/*.so`` (one with its ``key.pkl``, which PyTensor writes once the module
+is linked: a module another process is still writing has none and is left alone) is as long as
+its ELF header says (the section header table, which the linker writes last, ends at
+``e_shoff + e_shnum * e_shentsize``) and removes the module's directory when it is not, so
+PyTensor compiles it again (one warning).
 
 The two settings cannot be changed once PyTensor has read them; a value that failed PyTensor's
 check was never stored, and ``base_compiledir``'s check does not test writing, so the fallback
@@ -102,21 +104,25 @@ def _elf_truncated(path: Path) -> bool:
     return size < shoff + shentsize * shnum
 
 
-def remove_truncated_modules() -> list[Path]:
-    """Remove the module directories of PyTensor's compiledir whose ``.so`` is truncated
-    (module docstring); returns them."""
+def remove_truncated_modules(compiledir: Path | None = None) -> list[Path]:
+    """Remove the module directories of PyTensor's compiledir (or of ``compiledir``) whose
+    cached ``.so`` is truncated (module docstring); returns them."""
     import shutil
 
-    from pytensor import config
-
     try:
-        compiledir = Path(config.compiledir)
+        if compiledir is None:
+            from pytensor import config
+
+            compiledir = Path(config.compiledir)
         modules = list(compiledir.glob("*/*.so"))
     except (OSError, ValueError):
         return []
     removed = []
     for so in modules:
-        if _elf_truncated(so):
+        # PyTensor writes ``key.pkl`` after the module is linked, and only modules with one are
+        # loaded from the cache: a ``.so`` without it is being written by another process
+        # right now (removing it broke that compile with ``FileNotFoundError``) or failed.
+        if (so.parent / "key.pkl").exists() and _elf_truncated(so):
             shutil.rmtree(so.parent, ignore_errors=True)
             removed.append(so.parent)
     if removed:
