@@ -9,6 +9,12 @@ default for gaussian responses) on a fixed design of 10 groups x 10 rows (x ~ N(
     (y1_i, y2_i) ~ MvNormal((mu1_i, mu2_i), D R D),  D = diag(sigma_y1, sigma_y2),
     mu_k,i = b_k0 + b_k1 x_i + u_k,g[i],  u_k,g ~ N(0, sd_k^2)  (k = 1, 2; independent blocks)
 
+The residual SDs' prior keeps them away from 0 (LogNormal(0, 0.3)): a first run with
+HalfNormal(1) (10 simulations) had divergences in 6 fits, max R-hat 1.56 and min bulk ESS 4;
+its truths had a residual SD of 0.01-0.16 against a group SD of 0.41-0.95 in 6 of the 10,
+where non-centered effects ("auto" with 10 rows per group) mix badly, which measures the
+parameterization rather than the calibration (which fits failed was not recorded).
+
 Truths are drawn from the fixed proper priors below (``pg.recover(model, params=None)``: a new
 draw per simulation; every response gets the same priors, brms's ``resp``-less classes), the
 responses are simulated jointly from the model's own design (:mod:`pyglmm.workflow.simulation_mv`),
@@ -42,7 +48,7 @@ PRIORS = {
     "Intercept": pg.prior("Normal", mu=0, sigma=1),
     "b": pg.prior("Normal", mu=0, sigma=1),
     "sd": pg.prior("HalfNormal", sigma=0.5),
-    "sigma": pg.prior("HalfNormal", sigma=1),
+    "sigma": pg.prior("LogNormal", mu=0, sigma=0.3),
     "rescor": pg.prior("LKJ", eta=2),
 }
 FORMULA = "mvbind(y1, y2) ~ x + (1 | g)"
@@ -115,6 +121,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=300)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--out", type=Path, default=HERE / "sbc_multivariate.md")
+    ap.add_argument("--table", type=Path, default=None, help="CSV of every (sim, parameter)")
     a = ap.parse_args()
     df = design_frame(a.groups, a.rows)
     rng = np.random.default_rng(0)
@@ -138,6 +145,8 @@ def main() -> None:
         diags.append(res.diagnostics)
         text = report(tables, ranks, diags, a, time.perf_counter() - t0)
         a.out.write_text(text + "\n")
+        if a.table is not None:
+            pd.concat(tables, ignore_index=True).to_csv(a.table, index=False)
         print(f"{start + n} simulations, {time.perf_counter() - t0:.0f} s", flush=True)
     print(text)
 

@@ -361,9 +361,31 @@ def test_loo_per_response_and_jointly(small_fit):
     e_one, _ = pg.stack.elpd(one)
     e_two, _ = pg.stack.elpd(fit.loo(resp="y2"))
     assert np.isfinite(e_joint) and e_joint != pytest.approx(e_one + e_two, abs=1e-6)
-    for refused in (lambda: fit.save("/tmp/never.nc"), fit.pp_check, fit.r2):
+    for refused in (lambda: fit.save("/tmp/never.nc"), fit.pp_check):
         with pytest.raises(pg.UnsupportedModelError, match="multivariate"):
             refused()
+
+
+def test_r2_per_response_against_the_draws(small_fit):
+    """brms's bayes_R2 per response: var_i(mu_i) / (var_i(mu_i) + sigma^2) per draw, mu
+    computed here from the draws of b and r and the data's columns."""
+    df, fit = small_fit
+    post = fit.posterior
+    codes = pd.factorize(df["g"], sort=True)[0]
+    r = post["r_g"].values.reshape(-1, 10, 2)
+    x, z = df["x"].to_numpy(), df["z"].to_numpy()
+    b1 = post["b_y1"].values.reshape(-1, 2)
+    b2 = post["b_y2"].values.reshape(-1, 3)
+    mu1 = b1[:, [0]] + b1[:, [1]] * x + r[:, codes, 0]
+    mu2 = b2[:, [0]] + b2[:, [1]] * x + b2[:, [2]] * z + r[:, codes, 1]
+    expected = []
+    for mu, sigma in ((mu1, "sigma_y1"), (mu2, "sigma_y2")):
+        v = mu.var(axis=1, ddof=1)
+        expected.append(v / (v + post[sigma].values.reshape(-1) ** 2))
+    np.testing.assert_allclose(fit.r2(summary=False), np.column_stack(expected), rtol=1e-9)
+    table = fit.r2()
+    assert list(table.index) == ["R2y1", "R2y2"]
+    assert table.loc["R2y2", "Estimate"] == pytest.approx(expected[1].mean(), rel=1e-9)
 
 
 # --- recovery --------------------------------------------------------------------------------

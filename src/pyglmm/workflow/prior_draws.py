@@ -23,6 +23,11 @@ blocks' SDs under ``"sd"`` by block name (``"sigma_g"``) or group with the block
 (``{"g": {"Intercept": 1, "sigma_Intercept": 0.3}}``), and the parameter has no value of its
 own (``"sigma"`` is refused).
 
+Multivariate models (``mvbind``, ``bf() + bf()``): the coefficients by brms's names
+(``"y1_Intercept"``, ``"y1_x"``) among ``"b"``, the family parameters per response
+(``"sigma_y1"``; a shared ``"nu"`` with student ``rescor``) and ``"rescor": {("y1", "y2"):
+0.5}`` (:mod:`pyglmm.workflow.simulation_mv`); prior draws draw ``rescor`` from its LKJ prior.
+
 Structured blocks: an ``ar1`` block has one SD (a number, or its first term's entry; other
 terms may repeat it), and an ``ar1``/``cs`` block one correlation rho, given as the pair of its
 first two terms (``{("t1", "t2"): rho}``, the pair the summary reports as ``ar1``/``cs``), from
