@@ -102,9 +102,9 @@ def test_simulated_residuals_follow_the_multivariate_t():
 
 @pytest.mark.slow
 def test_fit_recovers_student_rescor():
-    """300 rows in 20 groups, nu = 4: coefficients, sigmas, nu and rescor inside their 95%
+    """200 rows in 20 groups, nu = 4: coefficients, sigmas, nu and rescor inside their 95%
     intervals; loo and joint predictions run on the multivariate t."""
-    df = two_responses(n=300, groups=20, seed=6)
+    df = two_responses(n=200, groups=20, seed=6)
     m = pg.Model("mvbind(y1, y2) ~ x + (1 | g)", df, family="student")
     truth = {
         "b": {"y1_Intercept": 1.0, "y1_x": 0.5, "y2_Intercept": -1.0, "y2_x": 0.3},
@@ -118,7 +118,7 @@ def test_fit_recovers_student_rescor():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = pg.Model("mvbind(y1, y2) ~ x + (1 | g)", sim, family="student").fit(
-            draws=300, tune=300, chains=2, seed=1, progressbar=False
+            draws=250, tune=250, chains=2, seed=1, progressbar=False
         )
     s = fit.summary().set_index("term")
     flat = {**truth["b"], "sigma_y1": 1.0, "sigma_y2": 0.7, "nu": 4.0, "rescor(y1,y2)": 0.5}
@@ -127,4 +127,4 @@ def test_fit_recovers_student_rescor():
     print(res)
     assert all(lo <= v <= hi for v, lo, hi in res.values()), res
     assert np.isfinite(pg.stack.elpd(fit.loo())[0])
-    assert fit.predict(kind="response", summary=False, seed=1).shape == (600, 300, 2)
+    assert fit.predict(kind="response", summary=False, seed=1).shape == (500, 200, 2)
