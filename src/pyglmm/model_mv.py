@@ -5,8 +5,10 @@ attributes from the stages of :mod:`pyglmm.design.multivariate`, :mod:`pyglmm.mv
 
 ``family``: one family for every response, or one per response (a list in the responses'
 order, or a dict by response name). ``rescor``: residual correlations among the responses
-(brms's ``set_rescor``); default (None): on when every response is gaussian (brms's default),
-``rescor=True`` with a non-gaussian response is refused (student responses: not yet).
+(brms's ``set_rescor``); default (None): on when every response is gaussian or every response
+is student (brms's default; the student responses then share one ``nu``: a multivariate t);
+``rescor=True`` with other families, or a mix of gaussian and student responses, is a
+:class:`FamilyError` (brms refuses them too).
 
 Such a model is sampled by its PyMC model (no kernel, no block integrated out, no point fit:
 ``"auto"`` chooses centered or non-centered per block by rows per level).
@@ -20,7 +22,7 @@ from typing import Any, Literal
 
 from .compile import resolve_parameterization
 from .design.multivariate import build_mv_design
-from .errors import ArgumentError, FamilyError, FormulaError
+from .errors import FamilyError, FormulaError
 from .families import Family
 from .families import family as get_family
 from .families.validation import ResponseError
@@ -77,13 +79,19 @@ def setup_multivariate(
     data = model.data
     responses = mvf.responses
     families = mv_families(family, responses)
-    gaussian = all(f.name == "gaussian" for f in families)
+    kinds = {f.name for f in families}
+    correlatable = len(kinds) == 1 and kinds <= {"gaussian", "student"}
     if rescor is None:
-        rescor = gaussian
-    elif rescor and not gaussian:
-        others = sorted({f.name for f in families if f.name != "gaussian"})
-        raise ArgumentError(
-            f"rescor=True: residual correlations are for gaussian responses (got {others}); "
+        rescor = correlatable
+    elif rescor and not correlatable:
+        got = ", ".join(f"{r}: {f.name}" for r, f in zip(responses, families, strict=True))
+        raise FamilyError(
+            f"rescor=True: residual correlations need every response gaussian or every response "
+            f"student (brms's set_rescor), got {got}; use rescor=False"
+        )
+    if rescor and any(f.link != "identity" for f in families):
+        raise FamilyError(
+            "rescor=True: residual correlations need the identity link for every response; "
             "use rescor=False"
         )
     parsed = []

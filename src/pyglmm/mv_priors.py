@@ -6,7 +6,10 @@ that response's fixed part, its observed values and its family): ``Intercept`` a
 scale) and its family's parameters (``sigma``, the variable ``sigma_y1``). A block merged
 across responses by brms's ``|ID|`` takes each term's SD prior from its response and one
 ``cor`` (LKJ) prior. With ``rescor`` the residual correlation matrix of the gaussian responses
-has prior class ``rescor``, default ``LKJ(eta=1)`` (brms's ``lkj(1)``).
+has prior class ``rescor``, default ``LKJ(eta=1)`` (brms's ``lkj(1)``); student responses
+with ``rescor`` share one ``nu`` (``MvPriorSet.shared``, the family's default
+``Gamma(2, 0.1)``, overridden by ``priors={"nu": ...}`` only: a response's own ``nu`` is a
+:class:`PriorError`).
 
 Overrides, in ``Model(priors=...)``, follow brms's ``resp`` argument: a key that is a
 response's name holds that response's overrides, any other class applies to every response::
@@ -45,6 +48,15 @@ class MvPriorSet(PriorSet):
     rescor: Prior | None = None
     resp_sets: dict[str, PriorSet] = field(default_factory=dict)
     spanning: dict[str, str] = field(default_factory=dict)  # block -> group, merged over resps
+    shared: dict[str, Prior] = field(default_factory=dict)  # a parameter of every response (nu)
+
+    def scalar_family(self, mv: Any) -> dict[str, Prior]:
+        """The prior of every scalar family parameter (``sigma_y1``, ..., a shared ``nu``), in
+        the order of :meth:`~pyglmm.design.records.MvPart.family_params`."""
+        return {
+            name: self.shared[p] if k < 0 else self.resp_family[mv.responses[k]][p]
+            for name, k, p in mv.family_params()
+        }
 
     def table(self) -> pd.DataFrame:
         """brms ``get_prior``-style: prior, class, coef, group, source, resp."""
@@ -53,6 +65,7 @@ class MvPriorSet(PriorSet):
             t = ps.table().iloc[:, :5].copy()
             span_groups = set(self.spanning.values())
             t = t[~((t["class"] == "cor") & t["group"].isin(span_groups))]
+            t = t[~t["class"].isin(list(self.shared))]  # a shared parameter: one row below
             t["resp"] = resp
             tables.append(t)
         rows = [
@@ -60,6 +73,8 @@ class MvPriorSet(PriorSet):
             for b, g in self.spanning.items()
             if b in self.cor
         ]
+        for name, p in self.shared.items():
+            rows.append((str(p), name, "", "", self.sources.get((name, "", ""), "default"), ""))
         if self.rescor is not None:
             src = self.sources.get(("rescor", "", ""), "default")
             rows.append((str(self.rescor), "rescor", "", "", src, ""))
@@ -106,6 +121,17 @@ def build_mv_priors(design: Any, user: Mapping[str, Any] | None = None) -> MvPri
                 sources[("sd", group, f"{resp}_{coef}")] = src
             elif cls in ("cor", "ar"):
                 sources[(cls, group, coef)] = src
+    one_prior: dict[str, Prior] = {}
+    for name in mv.shared_params:  # student rescor: one nu for every response
+        per_resp = [r for r in responses if isinstance(user.get(r), Mapping) and name in user[r]]
+        if per_resp:
+            raise PriorError(
+                f"priors[{per_resp[0]!r}][{name!r}]: with rescor the student responses share "
+                f"one {name!r}; give its prior once, priors={{{name!r}: ...}}"
+            )
+        one_prior[name] = sets[responses[0]].family[name]
+        if name in user:
+            sources[(name, "", "")] = "user"
     rescor = None
     if mv.rescor:
         rescor, is_user = _lookup(user.get("rescor"), (), prior("LKJ", eta=1), "rescor")
@@ -133,6 +159,7 @@ def build_mv_priors(design: Any, user: Mapping[str, Any] | None = None) -> MvPri
         rescor=rescor,
         resp_sets=sets,
         spanning=spanning,
+        shared=one_prior,
     )
 
 

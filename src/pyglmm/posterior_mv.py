@@ -10,14 +10,17 @@ parameters the draws of ``<param>_<resp>`` (``sigma_y1``). Pointwise log-likelih
 * jointly (variable ``y``, every row): with ``rescor`` the multivariate normal density
   ``log N(y_i | mu_i, Sigma)``, ``Sigma = D R D`` (``D = diag(sigma)``, ``R`` the residual
   correlation), computed through ``C = D chol(R)``:
-  ``-1/2 |C^-1 (y_i - mu_i)|^2 - sum_k log C_kk - K/2 log(2 pi)``; without it the sum of the
-  observed responses' densities.
+  ``-1/2 |C^-1 (y_i - mu_i)|^2 - sum_k log C_kk - K/2 log(2 pi)`` (student responses: the
+  multivariate Student-t density with scale ``Sigma`` and the shared ``nu``,
+  :func:`mvt_logpdf`; each response's marginal is then Student-t(nu, mu_k, sigma_k)); without
+  it the sum of the observed responses' densities.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import xarray as xr
+from scipy.special import gammaln
 
 from .design import Design
 from .posterior import draw_chunks, flat_draws, linear_predictor
@@ -27,8 +30,7 @@ def resp_params(design: Design, post: xr.Dataset, k: int, draws: slice = slice(N
     """The family parameters of response ``k`` (each (draws,))."""
     mv = design.mv
     assert mv is not None
-    resp = mv.responses[k]
-    return {p: flat_draws(post, f"{p}_{resp}")[draws] for p in mv.families[k].params}
+    return {p: flat_draws(post, mv.param_var(k, p))[draws] for p in mv.families[k].params}
 
 
 def rescor_chol(design: Design, post: xr.Dataset, draws: slice = slice(None)) -> np.ndarray:
@@ -41,13 +43,28 @@ def rescor_chol(design: Design, post: xr.Dataset, draws: slice = slice(None)) ->
     return sigma[:, :, None] * np.linalg.cholesky(corr)
 
 
+def _whitened(resid: np.ndarray, chol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``|C^-1 resid|^2`` (S x n) and ``log |det C|`` (S, 1) for residuals (S x n x K) and
+    factors ``C`` (S x K x K)."""
+    z = np.einsum("sij,snj->sni", np.linalg.inv(chol), resid)
+    logdet = np.log(np.abs(np.diagonal(chol, axis1=1, axis2=2))).sum(-1)
+    return (z**2).sum(-1), logdet[:, None]
+
+
 def mvn_logpdf(resid: np.ndarray, chol: np.ndarray) -> np.ndarray:
     """``log N(resid | 0, C C')`` for residuals (S x n x K) and factors ``C`` (S x K x K)."""
-    k = resid.shape[-1]
-    inv = np.linalg.inv(chol)
-    z = np.einsum("sij,snj->sni", inv, resid)
-    logdet = np.log(np.abs(np.diagonal(chol, axis1=1, axis2=2))).sum(-1)
-    return np.asarray(-0.5 * (z**2).sum(-1) - logdet[:, None] - 0.5 * k * np.log(2 * np.pi))
+    quad, logdet = _whitened(resid, chol)
+    return np.asarray(-0.5 * quad - logdet - 0.5 * resid.shape[-1] * np.log(2 * np.pi))
+
+
+def mvt_logpdf(resid: np.ndarray, chol: np.ndarray, nu: np.ndarray) -> np.ndarray:
+    """The multivariate Student-t log density of residuals (S x n x K) with scale matrix
+    ``C C'`` and ``nu`` (S,) degrees of freedom: ``lgamma((nu + K)/2) - lgamma(nu/2) -
+    K/2 log(nu pi) - log |det C| - (nu + K)/2 log(1 + |C^-1 e|^2 / nu)``."""
+    quad, logdet = _whitened(resid, chol)
+    k, nu = resid.shape[-1], np.asarray(nu, dtype=float)[:, None]
+    const = gammaln((nu + k) / 2) - gammaln(nu / 2) - 0.5 * k * np.log(nu * np.pi)
+    return np.asarray(const - logdet - 0.5 * (nu + k) * np.log1p(quad / nu))
 
 
 def mv_pointwise_loglik(design: Design, post: xr.Dataset) -> dict[str, np.ndarray]:
@@ -78,7 +95,11 @@ def mv_pointwise_loglik(design: Design, post: xr.Dataset) -> dict[str, np.ndarra
                 joint[sl, rows] += ll
         if mv.rescor:
             resid = mv.Y[None, :, :] - np.stack(mus, axis=-1)
-            joint[sl] = mvn_logpdf(resid, rescor_chol(design, post, sl))
+            chol = rescor_chol(design, post, sl)
+            if "nu" in mv.shared_params:  # student responses: one multivariate t
+                joint[sl] = mvt_logpdf(resid, chol, flat_draws(post, "nu")[sl])
+            else:
+                joint[sl] = mvn_logpdf(resid, chol)
     out = {"y": joint.reshape(chains, n_draw, n)}
     for resp, ll in per.items():
         out[f"y_{resp}"] = ll.reshape(chains, n_draw, -1)

@@ -11,7 +11,9 @@ blocks' columns to their responses); this module adds the family parameters per 
   ``chol(Sigma) = D chol(R)`` from one ``LKJCholeskyCov`` (``L_rescor``) whose SDs are the
   sigmas, as a correlated block's (PyMC 5's ``LKJCorr`` checks its matrix in numba's object
   mode: 100 times slower); when the sigmas' priors are different distributions, each sigma
-  is its own variable and the correlation an ``LKJCorr`` (``Lrescor``);
+  is its own variable and the correlation an ``LKJCorr`` (``Lrescor``); student responses
+  (brms's ``multi_student_t``): one multivariate t per row with the same scale matrix and one
+  ``nu`` shared by the responses (prior: the student family's, ``Gamma(2, 0.1)``);
 * otherwise each response's own likelihood (``y_y1``, dims ``obs_y1``) over the rows where it
   is observed.
 """
@@ -57,6 +59,26 @@ def mv_likelihood(design: Design, priors: Any, code: _Code, etas: dict[str, Any]
     if mv.rescor:
         chol = _residual_chol(mv.responses, priors, code)
         mu_text = ", ".join(f"mu_{r}" for r in mv.responses)
+        n_resp = len(mv.responses)
+        if "nu" in mv.shared_params:  # student responses: one multivariate t, one nu
+            p = priors.shared["nu"]
+            code(f"nu = {p.code('nu')}")
+            code(
+                f"pm.MvStudentT('y', nu=nu, mu=pt.stack([{mu_text}], axis=1), chol=L_rescor, "
+                "observed=Y, dims=('obs', 'resp'))"
+            )
+            pm.CustomDist(
+                "y",
+                pt.stack(mus, axis=1),
+                chol,
+                p.rv("nu"),
+                logp=partial(_mvt_logp, n_resp),
+                random=_mvt_rows_random,
+                signature="(q),(q,q),()->(q)",
+                observed=mv.Y,
+                dims=("obs", "resp"),
+            )
+            return
         code(
             f"pm.MvNormal('y', mu=pt.stack([{mu_text}], axis=1), chol=L_rescor, observed=Y, "
             "dims=('obs', 'resp'))"
@@ -65,7 +87,7 @@ def mv_likelihood(design: Design, priors: Any, code: _Code, etas: dict[str, Any]
             "y",
             pt.stack(mus, axis=1),
             chol,
-            logp=partial(_mvn_logp, len(mv.responses)),
+            logp=partial(_mvn_logp, n_resp),
             random=_mvn_rows_random,
             signature="(q),(q,q)->(q)",
             observed=mv.Y,
@@ -130,10 +152,10 @@ def _residual_chol(responses: tuple[str, ...], priors: Any, code: _Code) -> Any:
     return pt.stack(sigmas)[:, None] * corr_chol
 
 
-def _mvn_logp(n_resp: int, value: Any, mu: Any, chol: Any) -> Any:
-    """``log N(y_i | mu_i, C C')`` per row for a lower-triangular ``C`` (K x K), by forward
-    substitution written out over the K responses (``z_k = (e_k - sum_{j<k} C_kj z_j) / C_kk``,
-    vectors over rows): ``-1/2 sum_k z_k^2 - sum_k log C_kk - K/2 log(2 pi)``. Cheaper than a
+def _whitened(n_resp: int, value: Any, mu: Any, chol: Any) -> tuple[Any, Any]:
+    """``|C^-1 (y_i - mu_i)|^2`` per row and ``log det C`` for a lower-triangular ``C``
+    (K x K), by forward substitution written out over the K responses
+    (``z_k = (e_k - sum_{j<k} C_kj z_j) / C_kk``, vectors over rows). Cheaper than a
     triangular solve in nutpie's numba backend, and its gradient is elementwise."""
     while chol.ndim > 2:  # PyMC broadcasts the factor over the rows
         chol = chol[0]
@@ -145,5 +167,30 @@ def _mvn_logp(n_resp: int, value: Any, mu: Any, chol: Any) -> Any:
             acc = acc - chol[k, j] * zs[j]
         zs.append(acc / chol[k, k])
     quad = sum(z**2 for z in zs)
-    log_det = sum(pt.log(chol[k, k]) for k in range(n_resp))
+    return quad, sum(pt.log(chol[k, k]) for k in range(n_resp))
+
+
+def _mvn_logp(n_resp: int, value: Any, mu: Any, chol: Any) -> Any:
+    """``log N(y_i | mu_i, C C')`` per row: ``-1/2 |z|^2 - sum_k log C_kk - K/2 log(2 pi)``."""
+    quad, log_det = _whitened(n_resp, value, mu, chol)
     return -0.5 * quad - log_det - 0.5 * n_resp * np.log(2 * np.pi)
+
+
+def _mvt_logp(n_resp: int, value: Any, mu: Any, chol: Any, nu: Any) -> Any:
+    """The multivariate Student-t density per row with scale matrix ``C C'`` and ``nu``
+    degrees of freedom (brms's ``multi_student_t``): ``lgamma((nu + K)/2) - lgamma(nu/2) -
+    K/2 log(nu pi) - sum_k log C_kk - (nu + K)/2 log(1 + |z|^2 / nu)``."""
+    quad, log_det = _whitened(n_resp, value, mu, chol)
+    k = float(n_resp)
+    const = pt.gammaln((nu + k) / 2) - pt.gammaln(nu / 2) - 0.5 * k * pt.log(nu * np.pi)
+    return const - log_det - 0.5 * (nu + k) * pt.log1p(quad / nu)
+
+
+def _mvt_rows_random(
+    mu: np.ndarray, chol: np.ndarray, nu: np.ndarray, rng: np.random.Generator, size: Any
+) -> np.ndarray:
+    """Rows of a multivariate t: a multivariate normal's over ``sqrt(w / nu)``,
+    ``w ~ chi2(nu)``."""
+    e = _mvn_rows_random(np.zeros_like(mu), chol, rng, size)
+    w = rng.chisquare(float(np.ravel(nu)[0]), e.shape[:-1])
+    return np.asarray(mu) + e * np.sqrt(float(np.ravel(nu)[0]) / w)[..., None]

@@ -27,7 +27,7 @@ import pandas as pd
 
 from ..errors import DesignError, UnsupportedModelError
 from ..formula import ParsedFormula
-from ..formula.distributional import BrmsFormula, dpar_design_formula
+from ..formula.distributional import BrmsFormula, MvFormula, dpar_design_formula
 from .build import build_design, drop_aliased_columns
 from .frame import as_frame, check_columns, drop_missing_rows
 from .ids import merge_id_blocks
@@ -71,10 +71,14 @@ def build_distributional_design(
     return replace(design, blocks=tuple(blocks), dpars=tuple(parts), n_dropped=n_dropped)
 
 
-def model_formula(design: Design) -> str | BrmsFormula:
+def model_formula(design: Design) -> str | BrmsFormula | MvFormula:
     """The formula ``pg.Model`` takes to rebuild ``design``'s model on other data (a refit in
     :func:`pyglmm.recover`, a saved fit): the main formula's text, or the ``pg.bf`` of it and
-    its distributional formulas as the user wrote them."""
+    its distributional formulas as the user wrote them, or a multivariate model's responses'
+    formulas (``MvFormula``, printed as written)."""
+    if design.mv is not None:
+        parts = tuple(BrmsFormula(p.formula.formula) for p in design.dpars)
+        return MvFormula(parts, text=design.mv.text)
     if not design.dpars or design.categorical:  # (a categorical model's dpars: its categories)
         return design.formula.formula
     return BrmsFormula(

@@ -209,6 +209,32 @@ class MvPart:
     n_missing: tuple[int, ...]
     text: str
 
+    @property
+    def shared_params(self) -> tuple[str, ...]:
+        """Family parameters shared by every response: ``nu`` of student responses with
+        ``rescor`` (one multivariate Student-t, brms's), else none."""
+        if self.rescor and all(f.name == "student" for f in self.families):
+            return ("nu",)
+        return ()
+
+    def family_params(self) -> tuple[tuple[str, int, str], ...]:
+        """(name, response position, family parameter) of every scalar family parameter, in
+        brms's order: ``sigma_y1``, ``sigma_y2``, ...; a shared parameter (:attr:`shared_params`)
+        once, under its own name (``nu``, response position -1), after the others."""
+        shared = self.shared_params
+        out = [
+            (f"{p}_{resp}", k, p)
+            for k, resp in enumerate(self.responses)
+            for p in self.families[k].params
+            if p not in shared
+        ]
+        return (*out, *((p, -1, p) for p in shared))
+
+    def param_var(self, k: int, param: str) -> str:
+        """The posterior variable of response ``k``'s family parameter: ``sigma_y1``, or a
+        shared parameter's own name (``nu``)."""
+        return param if param in self.shared_params else f"{param}_{self.responses[k]}"
+
     def observed(self, k: int) -> np.ndarray:
         """Row positions where response ``k`` is observed."""
         return np.flatnonzero(~np.isnan(self.Y[:, k]))

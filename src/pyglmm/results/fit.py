@@ -271,10 +271,10 @@ class Fit:
         return plot_effects(self, effect, **kwargs)
 
     def r2(self, summary: bool = True) -> Any:
-        """Bayesian R^2 (Gelman et al. 2019) like brms's ``bayes_R2``."""
+        """Bayesian R^2 (Gelman et al. 2019) like brms's ``bayes_R2`` (a multivariate model: one
+        row per response, ``R2y1``, ...)."""
         from ..workflow.r2 import bayes_r2
 
-        self._refuse_multivariate("fit.r2() (Bayesian R^2)")
         return bayes_r2(self, summary=summary)
 
     def _refuse_multivariate(self, what: str) -> None:

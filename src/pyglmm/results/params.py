@@ -136,8 +136,7 @@ def parameters(design: Design, family_params: tuple[str, ...]) -> list[ParamRef]
     mv = getattr(design, "mv", None)
     if mv is not None:  # per response: sigma_y1, ...; then rescor(y1,y2) (brms's names)
         family_params = ()
-        for k, resp in enumerate(mv.responses):
-            out += [ParamRef(f"{p}_{resp}", f"{p}_{resp}", ()) for p in mv.families[k].params]
+        out += [ParamRef(name, name, ()) for name, _, _ in mv.family_params()]
         if mv.rescor:
             pairs = [(j, k) for k in range(len(mv.responses)) for j in range(k)]
             r = mv.responses
@@ -225,6 +224,11 @@ class ParamDraws:
         for name, v in self.family.items():
             if name == names.THRESHOLDS:  # an ordinal model's, as params["Intercept"]
                 out["Intercept"] = [float(t) for t in v[s]]
+            elif name == "rescor" and design.mv is not None:  # {(y1, y2): value}
+                r = design.mv.responses
+                out["rescor"] = {
+                    (r[j], r[k]): float(v[s][j, k]) for k in range(len(r)) for j in range(k)
+                }
             else:
                 out[name] = float(v[s])
         return out

@@ -143,7 +143,7 @@ def predict_draws(
         assert resp is not None
         k = design.mv.index_of(resp)
         family, dpar, train_trials = design.mv.families[k], resp, design.mv.trials[k]
-        fam_vars = {p: f"{p}_{resp}" for p in family.params}
+        fam_vars = {p: design.mv.param_var(k, p) for p in family.params}
     elif resp is not None:
         raise ArgumentError("resp is for multivariate models (mvbind(...) or bf() + bf())")
     if newdata is None and not design.has_data:

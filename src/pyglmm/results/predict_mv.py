@@ -3,7 +3,8 @@
 Each response's draws come from :func:`~pyglmm.results.predict.predict_draws` (its own
 predictor, family and parameters). ``kind="response"`` with ``rescor`` draws the responses of
 a row jointly, ``y_i = mu_i + C_s z``, ``z ~ N(0, I)``, with ``C_s = D_s chol(R_s)`` per draw
-(:func:`~pyglmm.posterior_mv.rescor_chol`); without it the responses are independent given
+(:func:`~pyglmm.posterior_mv.rescor_chol`; student responses: ``C_s z sqrt(nu_s / w)``,
+``w ~ chi2(nu_s)``, the multivariate t); without it the responses are independent given
 the parameters, and are drawn one by one.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..posterior import flat_draws
 from ..posterior_mv import rescor_chol
 from ..spec import FittedModel
 from .predict import Kind, NewLevels, predict_draws
@@ -52,8 +54,11 @@ def mv_predict_draws(
     out = np.stack(draws, axis=-1)  # S x n x K
     if joint:
         chol = rescor_chol(design, fit.posterior)
-        z = rng.standard_normal(out.shape)
-        out = out + np.einsum("skj,snj->snk", chol, z)
+        e = np.einsum("skj,snj->snk", chol, rng.standard_normal(out.shape))
+        if "nu" in mv.shared_params:  # multivariate t: the normal over sqrt(chi2_nu / nu)
+            nu = flat_draws(fit.posterior, "nu")[:, None]
+            e = e * np.sqrt(nu / rng.chisquare(np.broadcast_to(nu, out.shape[:2])))[..., None]
+        out = out + e
     if not summary:
         return out
     index = design.index if newdata is None else design.transform(newdata, random=False).index

@@ -122,8 +122,24 @@ def _seeds(seed: Any, n: int) -> list[np.random.SeedSequence]:
 
 def prior_spec(model: ModelSpec) -> dict[str, Any]:
     """The model's priors as a ``Model(priors=...)`` dict, so a refit on other data uses the
-    same (not re-scaled) priors."""
-    ps = model.prior_set
+    same (not re-scaled) priors. A multivariate model's: each response's under its name
+    (brms's ``resp``), plus ``rescor`` and a shared parameter (``nu``)."""
+    ps: Any = model.prior_set
+    resp_sets = getattr(ps, "resp_sets", None)
+    if resp_sets:
+        spec = {resp: prior_set_spec(s) for resp, s in resp_sets.items()}
+        for resp in spec:  # a shared parameter has one prior, given once below
+            for name in ps.shared:
+                spec[resp].pop(name, None)
+        spec.update(ps.shared)
+        if ps.rescor is not None:
+            spec["rescor"] = ps.rescor
+        return spec
+    return prior_set_spec(ps)
+
+
+def prior_set_spec(ps: Any) -> dict[str, Any]:
+    """One :class:`~pyglmm.priors.PriorSet` as a ``Model(priors=...)`` dict."""
     spec: dict[str, Any] = {"b": dict(ps.b), "sd": {k: dict(v) for k, v in ps.sd.items()}}
     if ps.intercept is not None:
         spec["Intercept"] = ps.intercept
@@ -144,16 +160,18 @@ def fit_summary(
     model_type: Callable[..., FittableModel],
     formula: str | BrmsFormula,
     data: pd.DataFrame,
-    family: Family | str,
+    family: Family | str | list[Family],
     priors: Mapping[str, Any] | None,
     fit_kwargs: Mapping[str, Any] | None,
     n_thin: int = 0,
     loo: bool = False,
     data2: Mapping[str, Any] | None = None,
+    rescor: bool | None = None,
 ) -> dict[str, Any]:
     """Build ``model_type(formula, data, family, priors, data2=data2)`` (the caller's model
     class, so this layer does not import :mod:`pyglmm.model`; ``data2``: the known matrices of
-    ``gr(g, cov = ...)`` blocks), fit it with ``fit_kwargs`` and return a
+    ``gr(g, cov = ...)`` blocks; ``rescor``: a multivariate model's, with ``family`` a list of
+    the responses' families), fit it with ``fit_kwargs`` and return a
     small picklable summary (no InferenceData):
 
     ``params``: label -> {mean, q2.5, q97.5, sd, rhat, ess_bulk, ess_tail};
@@ -167,7 +185,9 @@ def fit_summary(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            extra = {} if data2 is None else {"data2": data2}
+            extra: dict[str, Any] = {} if data2 is None else {"data2": data2}
+            if rescor is not None:
+                extra["rescor"] = rescor
             model = model_type(formula, data, family=family, priors=priors, **extra)
             fit = model.fit(**kwargs)
             draws = posterior_params(fit.posterior, model.design, model.family.params)

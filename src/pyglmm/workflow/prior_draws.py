@@ -23,6 +23,11 @@ blocks' SDs under ``"sd"`` by block name (``"sigma_g"``) or group with the block
 (``{"g": {"Intercept": 1, "sigma_Intercept": 0.3}}``), and the parameter has no value of its
 own (``"sigma"`` is refused).
 
+Multivariate models (``mvbind``, ``bf() + bf()``): the coefficients by brms's names
+(``"y1_Intercept"``, ``"y1_x"``) among ``"b"``, the family parameters per response
+(``"sigma_y1"``; a shared ``"nu"`` with student ``rescor``) and ``"rescor": {("y1", "y2"):
+0.5}`` (:mod:`pyglmm.workflow.simulation_mv`); prior draws draw ``rescor`` from its LKJ prior.
+
 Structured blocks: an ``ar1`` block has one SD (a number, or its first term's entry; other
 terms may repeat it), and an ``ar1``/``cs`` block one correlation rho, given as the pair of its
 first two terms (``{("t1", "t2"): rho}``, the pair the summary reports as ``ar1``/``cs``), from
@@ -48,6 +53,7 @@ from ..errors import ArgumentError, UnsupportedModelError
 from ..names import THRESHOLDS
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
+from .simulation_mv import mv_family_values, mv_param_keys
 
 if TYPE_CHECKING:
     from ..design import Design, DparPart, REBlock
@@ -62,11 +68,6 @@ def check_simulable(design: Any) -> None:
             "simulation (simulate, recover, prior draws) of a model with me() terms is not "
             "supported yet: simulate the true predictors, their measurements and the response "
             "yourself"
-        )
-    if getattr(design, "mv", None) is not None:
-        raise UnsupportedModelError(
-            "simulation (simulate, recover, prior draws) of a multivariate model (mvbind, "
-            "bf() + bf()) is not supported yet"
         )
     # Addition terms all simulate: weights() and rate() (the draws ignore weights, as brms's
     # do), trunc() (drawn within the bounds by rejection), se() (the rows' SDs join sigma),
@@ -98,9 +99,16 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
             eta = ps.cor[blk.name].params.get("eta", 1.0)
             dists.append(stack.lkj_corr_matrix_dist(blk.q, eta))
             keys.append(("cor", blk.name))
-    for name, p in ps.family.items():
+    mv = design.mv  # a multivariate model: sigma_y1, ..., and the residual correlations
+    fam_priors = ps.family if mv is None else ps.scalar_family(mv)  # type: ignore[attr-defined]
+    for name, p in fam_priors.items():
         dists.append(p.dist_obj())
         keys.append(("family", name))
+    rescor = None if mv is None else ps.rescor  # type: ignore[attr-defined]
+    if rescor is not None and mv is not None:
+        eta = float(rescor.params.get("eta", 1.0))
+        dists.append(stack.lkj_corr_matrix_dist(len(mv.responses), eta))
+        keys.append(("family", "rescor"))
     for part in design.dpars:  # a distributional formula's coefficients (pg.bf)
         if part.name in ps.dpar_intercept:
             dists.append(ps.dpar_intercept[part.name].dist_obj())
@@ -136,7 +144,9 @@ def draw_prior(model: ModelSpec, draws: int = 1, seed: Any = None) -> ParamDraws
             cor[blk.name] = got[("cor", blk.name)]
         else:
             cor[blk.name] = _eye(draws, blk.q)
-    fam = {name: got[("family", name)] for name in ps.family}
+    fam = {name: got[("family", name)] for name in fam_priors}
+    if rescor is not None:
+        fam["rescor"] = got[("family", "rescor")]
     if ps.thresholds:
         fam[THRESHOLDS] = _prior_thresholds(design, b, got, len(ps.thresholds))
     return ParamDraws(b, sd, cor, fam, dpar_b)
@@ -212,6 +222,8 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     if not isinstance(params, Mapping):
         raise TypeError(f"params must be a dict, got {type(params).__name__}")
     allowed = {*PARAM_CLASSES, *family.params} | ({"Intercept"} if design.categories else set())
+    if design.mv is not None:  # sigma_y1, ..., rescor (simulation_mv.py)
+        allowed = {*PARAM_CLASSES, *mv_param_keys(design)}
     unknown = sorted(str(k) for k in set(params) - allowed)
     if unknown:
         raise ArgumentError(f"unknown params key(s) {unknown}; known: {sorted(allowed)}")
@@ -364,6 +376,8 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                         f"params['cor'][{key!r}] pair {pair!r}: terms must be among {sorted(known)}"
                     )
 
+    if design.mv is not None:
+        return ParamDraws(b, sd, cor, mv_family_values(design, params, _number), dpar_b)
     fam: dict[str, np.ndarray] = {}
     modelled = {part.name for part in design.dpars}
     given = sorted(modelled & set(params))

@@ -8,6 +8,10 @@ Per draw s, with ``e_s`` the expected response of every row (``Family.expected_r
 so the fraction of the predictive variance explained by the linear predictor (fixed and random
 parts); for the gaussian family ``v_s = sigma_s^2``. A parameter with its own formula
 (``pg.bf(..., "sigma ~ x")``) enters per row, ``v_s = mean_i sigma_{s,i}^2``.
+
+A multivariate model (``mvbind``, ``bf() + bf()``) has one R² per response, over the rows
+where it is observed, from its own predictor, family and parameters (brms's rows ``R2y1``,
+``R2y2``); residual correlations do not enter (each response's marginal variance does).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ def bayes_r2(fit: FittedModel, summary: bool = True) -> pd.DataFrame | np.ndarra
     from ..posterior import family_params
 
     family, design = fit.family, fit.design
+    if design.mv is not None:
+        return _mv_r2(fit, summary)
     if design.additions is not None and design.additions.changes_likelihood:
         raise UnsupportedModelError(
             f"Bayesian R2 of a model with {design.additions.describe()} is not defined here "
@@ -46,15 +52,34 @@ def bayes_r2(fit: FittedModel, summary: bool = True) -> pd.DataFrame | np.ndarra
     res_var = family.residual_variance(mu, p, design.trials, design.y)
     var_fit = np.var(ey, axis=1, ddof=1)
     r2 = var_fit / (var_fit + res_var)
-    if not summary:
-        return r2
-    q = np.quantile(r2, [0.025, 0.975])
+    return _table(r2[:, None], ["R2"]) if summary else r2
+
+
+def _mv_r2(fit: FittedModel, summary: bool) -> pd.DataFrame | np.ndarray:
+    """R² per response of a multivariate model (module docstring): draws x responses, or one
+    row per response (``R2y1``, ...)."""
+    from ..posterior_mv import resp_params
+
+    mv = fit.design.mv
+    assert mv is not None
+    out = []
+    for k, resp in enumerate(mv.responses):
+        family, rows, trials = mv.families[k], mv.observed(k), mv.trials[k]
+        trials = None if trials is None else trials[rows]
+        mu = np.asarray(fit.predict(kind="mean", summary=False, resp=resp))[:, rows]
+        p = resp_params(fit.design, fit.posterior, k)
+        ey = family.expected_response(mu, p, trials)
+        res_var = family.residual_variance(mu, p, trials, mv.Y[rows, k])
+        var_fit = np.var(ey, axis=1, ddof=1)
+        out.append(var_fit / (var_fit + res_var))
+    r2 = np.column_stack(out)
+    return _table(r2, [f"R2{r}" for r in mv.responses]) if summary else r2
+
+
+def _table(r2: np.ndarray, index: list[str]) -> pd.DataFrame:
+    """Estimate, Est.Error, Q2.5, Q97.5 of each column of ``r2`` (draws x columns)."""
+    q = np.quantile(r2, [0.025, 0.975], axis=0)
     return pd.DataFrame(
-        {
-            "Estimate": [float(r2.mean())],
-            "Est.Error": [float(r2.std(ddof=1))],
-            "Q2.5": [float(q[0])],
-            "Q97.5": [float(q[1])],
-        },
-        index=pd.Index(["R2"]),
+        {"Estimate": r2.mean(0), "Est.Error": r2.std(0, ddof=1), "Q2.5": q[0], "Q97.5": q[1]},
+        index=pd.Index(index),
     )

@@ -143,12 +143,13 @@ def recover(
                 type(model),
                 model_formula(design),
                 job_data,
-                model.family,
+                model.family if design.mv is None else list(design.mv.families),
                 priors,
                 job_kwargs,
                 n_ranks,
                 False,
                 model.data2,
+                None if design.mv is None else design.mv.rescor,
             )
         )
     results = run_jobs(

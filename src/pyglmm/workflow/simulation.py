@@ -34,6 +34,7 @@ from ..posterior import design_eta
 from ..results.params import ParamDraws
 from ..spec import ModelSpec
 from .prior_draws import draw_prior, params_from_dict
+from .simulation_mv import draw_mv_responses
 
 if TYPE_CHECKING:
     from ..design import Design
@@ -60,9 +61,12 @@ def draw_effects(
 def draw_responses(
     model: ModelSpec, pd_: ParamDraws, rng: np.random.Generator
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Simulated responses (S x n) and the effects drawn for them."""
+    """Simulated responses (S x n; a multivariate model's S x n x K) and the effects drawn
+    for them."""
     design, family = model.design, model.family
     effects = draw_effects(design, pd_, rng)
+    if design.mv is not None:
+        return draw_mv_responses(design, pd_, effects, rng), effects
     eta = design_eta(design, pd_.b, effects)
     params = dict(pd_.family)
     with np.errstate(over="ignore"):
@@ -116,10 +120,13 @@ def _censoring_column(base: pd.DataFrame, text: str, codes: np.ndarray) -> Any:
     return words[codes + 1]
 
 
-def _response_columns(design: Design) -> tuple[str, str | None, str | None]:
-    """(successes/response column, failures column or None, trials column or None), or a
-    ValueError when the response is not a bare column."""
-    text = design.response
+def _response_columns(
+    design: Design, text: str | None = None
+) -> tuple[str, str | None, str | None]:
+    """(successes/response column, failures column or None, trials column or None) of the
+    response ``text`` (default: the design's), or an ArgumentError when the response is not a
+    bare column."""
+    text = design.response if text is None else text
     y_text, failures_text, trials_text = response_parts(text)
     head = y_text.strip()
     failures = None if failures_text is None else failures_text.strip()
@@ -180,9 +187,18 @@ def _frame(
     """The simulated data set: ``base`` with the response ``y`` (and with ``codes``, the
     censoring codes of cens(), the cens() column)."""
     design = model.design
-    head, failures, _ = _response_columns(design)
     df = base.copy()
     df.attrs = {}
+    if design.mv is not None:  # one column per response (y: n x K)
+        for k, text in enumerate(design.mv.texts):
+            head, failures, _ = _response_columns(design, text)
+            col, trials = y[:, k], design.mv.trials[k]
+            discrete = design.mv.families[k].discrete and not np.isnan(col).any()
+            df[head] = col.astype(np.int64) if discrete else col
+            if failures is not None and trials is not None:  # cbind(s, f): f = n - s
+                df[failures] = trials - col if np.isnan(col).any() else (trials - col).astype(int)
+        return _with_attrs(df, design, pd_, effects)
+    head, failures, _ = _response_columns(design)
     values = y.astype(np.int64) if model.family.discrete else y
     df[head] = values
     if codes is not None and design.additions is not None:
@@ -203,6 +219,13 @@ def _frame(
             df[head] = named
     if failures is not None and design.trials is not None:  # cbind(s, f): f = n - s
         df[failures] = (design.trials - y).astype(np.int64)
+    return _with_attrs(df, design, pd_, effects)
+
+
+def _with_attrs(
+    df: pd.DataFrame, design: Design, pd_: ParamDraws, effects: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """``df`` with the drawn effects (``attrs["ranef"]``) and parameters (``attrs["params"]``)."""
     ranef = RanefFrames()
     first = {name: r[0] for name, r in effects.items()}  # the one simulated draw
     for group, (levels, cols) in columns_by_group(design.blocks, first).items():
@@ -230,7 +253,9 @@ def simulate(
     """
     if n < 1:
         raise ArgumentError(f"n must be >= 1, got {n}")
-    _response_columns(model.design)  # fail early on a transformed response
+    mv = model.design.mv
+    for text in (model.design.response,) if mv is None else mv.texts:
+        _response_columns(model.design, text)  # fail early on a transformed response
     base = model_data(model, data)
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if params is None:
@@ -254,8 +279,9 @@ def simulate(
 
 
 def prior_predictive(model: ModelSpec, draws: int = 500, seed: Any = None) -> np.ndarray:
-    """Prior-predictive responses, draws x n (``model.prior_predictive()``): parameters and
-    random effects drawn from the priors, responses from the family."""
+    """Prior-predictive responses, draws x n (``model.prior_predictive()``; a multivariate
+    model's draws x n x K): parameters and random effects drawn from the priors, responses
+    from the family."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     params = draw_prior(model, draws, rng)
     y, _ = draw_responses(model, params, rng)
