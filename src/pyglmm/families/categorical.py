@@ -106,18 +106,6 @@ class Categorical(Family):
     def linkinv_np(self, eta: np.ndarray) -> np.ndarray:
         return np.asarray(eta)
 
-    def default_center(self, y: np.ndarray, trials: np.ndarray | None) -> float:
-        return 0.0
-
-    def default_scale(self, y: np.ndarray, trials: np.ndarray | None) -> float:
-        return 2.5
-
-    def slope_scale(self, y: np.ndarray) -> float:
-        return 1.0
-
-    def default_priors(self, y: np.ndarray, trials: np.ndarray | None) -> dict[str, Prior]:
-        return {}
-
     def validate(self, y: np.ndarray, trials: np.ndarray | None) -> None:
         """Categories are the codes 1..K of :func:`categorical_response`."""
         super().validate(y, trials)
