@@ -162,9 +162,10 @@ def test_a_truncated_elf_module_is_recognised(tmp_path):
 
 
 def test_only_cached_truncated_modules_are_removed(tmp_path):
-    """A truncated ``.so`` whose directory has PyTensor's ``key.pkl`` is a broken cache entry
-    and is removed; one without ``key.pkl`` is another process's compile in progress (the
-    linker still writing it) and is left alone: removing it broke that compile."""
+    """A truncated ``.so`` of a compiled op whose directory has PyTensor's ``key.pkl`` is a
+    broken cache entry and is removed, as is a truncated named extension (``lazylinker_ext``);
+    an op's module without ``key.pkl`` is another process's compile in progress (the linker
+    still writing it) and is left alone: removing it broke that compile."""
     import numpy as npcore
 
     from pyglmm._pytensor_cache import remove_truncated_modules
@@ -172,14 +173,15 @@ def test_only_cached_truncated_modules_are_removed(tmp_path):
     lib = next(Path(npcore.__file__).parent.rglob("_multiarray_umath*.so"), None)
     cut = lib.read_bytes()[: lib.stat().st_size // 3]
     cached, in_progress = tmp_path / "tmpcached", tmp_path / "tmpbusy"
-    for d in (cached, in_progress):
+    named = tmp_path / "lazylinker_ext"  # PyTensor's own extension: no key.pkl, always checked
+    for d in (cached, in_progress, named):
         d.mkdir()
         (d / "lib.so").write_bytes(cut)
     (cached / "key.pkl").write_bytes(b"")
-    with pytest.warns(RuntimeWarning, match="removed 1 truncated module"):
+    with pytest.warns(RuntimeWarning, match="removed 2 truncated module"):
         removed = remove_truncated_modules(tmp_path)
-    assert removed == [cached]
-    assert not cached.exists() and (in_progress / "lib.so").exists()
+    assert sorted(removed) == sorted([cached, named])
+    assert not cached.exists() and not named.exists() and (in_progress / "lib.so").exists()
 
 
 SO_FIT = textwrap.dedent(

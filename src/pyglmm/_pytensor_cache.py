@@ -11,9 +11,9 @@ either is unusable, PyTensor is pointed at a fresh private directory in the temp
 A C module of the cache cut short (a full disk, a killed copy) would crash the process when
 PyTensor loads it: ``dlopen`` maps the file and the first access past its end is a ``SIGBUS``,
 which Python cannot catch. :func:`remove_truncated_modules` checks, on import, that every
-cached ``compiledir/*/*.so`` (one with its ``key.pkl``, which PyTensor writes once the module
-is linked: a module another process is still writing has none and is left alone) is as long as
-its ELF header says (the section header table, which the linker writes last, ends at
+``compiledir/*/*.so`` (but a compiled op's module without its ``key.pkl``, which PyTensor
+writes once the module is linked: another process is still writing it) is as long as its ELF
+header says (the section header table, which the linker writes last, ends at
 ``e_shoff + e_shnum * e_shentsize``) and removes the module's directory when it is not, so
 PyTensor compiles it again (one warning).
 
@@ -119,10 +119,13 @@ def remove_truncated_modules(compiledir: Path | None = None) -> list[Path]:
         return []
     removed = []
     for so in modules:
-        # PyTensor writes ``key.pkl`` after the module is linked, and only modules with one are
-        # loaded from the cache: a ``.so`` without it is being written by another process
-        # right now (removing it broke that compile with ``FileNotFoundError``) or failed.
-        if (so.parent / "key.pkl").exists() and _elf_truncated(so):
+        # A compiled op's module (``tmp*``, PyTensor's ModuleCache) is loaded from the cache
+        # only once its ``key.pkl`` is written, after linking: one without it is being written
+        # by another process right now (removing it broke that compile with
+        # ``FileNotFoundError``) or failed. The named modules (``lazylinker_ext``,
+        # ``cutils_ext``) have no ``key.pkl`` and are always checked.
+        in_progress = so.parent.name.startswith("tmp") and not (so.parent / "key.pkl").exists()
+        if not in_progress and _elf_truncated(so):
             shutil.rmtree(so.parent, ignore_errors=True)
             removed.append(so.parent)
     if removed:
