@@ -53,6 +53,8 @@ from ..errors import ArgumentError, UnsupportedModelError
 from ..names import THRESHOLDS
 from ..results.params import PARAM_CLASSES, ParamDraws
 from ..spec import ModelSpec
+from .param_checks import family_value
+from .param_checks import number as _number
 from .simulation_mv import mv_family_values, mv_param_keys
 
 if TYPE_CHECKING:
@@ -190,16 +192,6 @@ def structure_correlation(blk: REBlock, rho: np.ndarray) -> np.ndarray:
 
 def _eye(draws: int, q: int) -> np.ndarray:
     return np.broadcast_to(np.eye(q), (draws, q, q)).copy()
-
-
-def _number(value: Any, where: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        raise ArgumentError(f"params{where} must be a number, got {value!r}") from None
-    if not np.isfinite(out):
-        raise ArgumentError(f"params{where} must be finite, got {value!r}")
-    return out
 
 
 def _block_spec(
@@ -377,7 +369,7 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
                     )
 
     if design.mv is not None:
-        return ParamDraws(b, sd, cor, mv_family_values(design, params, _number), dpar_b)
+        return ParamDraws(b, sd, cor, mv_family_values(design, params), dpar_b)
     fam: dict[str, np.ndarray] = {}
     modelled = {part.name for part in design.dpars}
     given = sorted(modelled & set(params))
@@ -397,16 +389,7 @@ def params_from_dict(model: ModelSpec, params: Mapping[str, Any]) -> ParamDraws:
     for name in family.params:
         if name in modelled or name in fixed:
             continue
-        if name not in params:
-            raise ArgumentError(f"params is missing the family parameter {name!r}")
-        v = _number(params[name], f"[{name!r}]")
-        if v <= 0 and name in family.positive_params:
-            raise ArgumentError(f"params[{name!r}] must be > 0, got {v}")
-        if not 0 <= v <= 1 and name in family.unit_params:
-            raise ArgumentError(
-                f"params[{name!r}] is a probability: it must lie in [0, 1], got {v}"
-            )
-        fam[name] = np.array([v])
+        fam[name] = np.array([family_value(params, name, family, name)])
     return ParamDraws(b, sd, cor, fam, dpar_b)
 
 

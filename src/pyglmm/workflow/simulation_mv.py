@@ -35,6 +35,7 @@ import numpy as np
 from ..errors import ArgumentError
 from ..posterior import design_eta
 from ..results.params import ParamDraws
+from .param_checks import family_value, number
 
 if TYPE_CHECKING:
     from ..design import Design
@@ -47,32 +48,21 @@ def mv_param_keys(design: Design) -> set[str]:
     return {name for name, _, _ in mv.family_params()} | ({"rescor"} if mv.rescor else set())
 
 
-def mv_family_values(
-    design: Design, params: Mapping[str, Any], number: Any
-) -> dict[str, np.ndarray]:
+def mv_family_values(design: Design, params: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """The family parameters of ``params`` (module docstring) as one draw: ``sigma_y1`` ->
-    (1,), ``rescor`` -> (1, K, K); ``number(value, where)`` checks one number."""
+    (1,), ``rescor`` -> (1, K, K)."""
     mv = design.mv
     assert mv is not None
     out: dict[str, np.ndarray] = {}
     for name, k, p in mv.family_params():
         family = mv.families[k if k >= 0 else 0]
-        if name not in params:
-            raise ArgumentError(f"params is missing the family parameter {name!r}")
-        v = number(params[name], f"[{name!r}]")
-        if v <= 0 and p in family.positive_params:
-            raise ArgumentError(f"params[{name!r}] must be > 0, got {v}")
-        if not 0 <= v <= 1 and p in family.unit_params:
-            raise ArgumentError(
-                f"params[{name!r}] is a probability: it must lie in [0, 1], got {v}"
-            )
-        out[name] = np.array([v])
+        out[name] = np.array([family_value(params, name, family, p)])
     if mv.rescor:
-        out["rescor"] = _rescor_matrix(mv.responses, params.get("rescor"), number)[None]
+        out["rescor"] = _rescor_matrix(mv.responses, params.get("rescor"))[None]
     return out
 
 
-def _rescor_matrix(responses: tuple[str, ...], spec: Any, number: Any) -> np.ndarray:
+def _rescor_matrix(responses: tuple[str, ...], spec: Any) -> np.ndarray:
     """The residual correlation matrix from ``params["rescor"]``: ``{(y1, y2): value}`` (pairs
     not given are 0), or one number for two responses."""
     k = len(responses)
