@@ -177,16 +177,23 @@ def _diag_sd(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     return _stacked(names.sd(blk.name), [priors.sd[blk.name][t] for t in blk.terms], term, code)
 
 
-def diag_noncentered(
-    blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None
-) -> Any:
-    """``z ~ Normal(0, 1)``, ``r = sd * z``: independent effects."""
-    sd = _diag_sd(blk, priors, code)
-    dims = _dims(blk)
-    code(f"z_{blk.name} = pm.Normal('z_{blk.name}', 0, 1, dims={dims!r})")
-    z = pm.Normal(names.standardized(blk.name), 0.0, 1.0, dims=dims)
-    code(f"r_{blk.name} = pm.Deterministic('r_{blk.name}', z_{blk.name} * sd_{blk.name})")
-    return pm.Deterministic(names.effects(blk.name), z * sd, dims=dims)
+def scaled_noncentered(scale: Scale) -> Builder:
+    """The non-centered builder of independent effects whose SDs (one per column, reported
+    as ``sd_<block>``) ``scale`` gives: ``z ~ Normal(0, 1)``, ``r = sd * z``."""
+
+    def build(blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None) -> Any:
+        sd = scale(blk, priors, code)
+        dims = _dims(blk)
+        code(f"z_{blk.name} = pm.Normal('z_{blk.name}', 0, 1, dims={dims!r})")
+        z = pm.Normal(names.standardized(blk.name), 0.0, 1.0, dims=dims)
+        code(f"r_{blk.name} = pm.Deterministic('r_{blk.name}', z_{blk.name} * sd_{blk.name})")
+        return pm.Deterministic(names.effects(blk.name), z * sd, dims=dims)
+
+    return build
+
+
+#: ``z ~ Normal(0, 1)``, ``r = sd * z``: independent effects, one SD per column.
+diag_noncentered = scaled_noncentered(_diag_sd)
 
 
 def diag_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Center | None = None) -> Any:

@@ -22,7 +22,7 @@ from .. import names
 from ..design.blocks import Smooth
 from ..design.records import REBlock
 from ..priors import PriorSet
-from .blocks import PYMC_BLOCKS, PyMCBlock, _dims
+from .blocks import PYMC_BLOCKS, PyMCBlock, _dims, scaled_noncentered
 from .listing import _Code
 
 
@@ -38,14 +38,8 @@ def _smooth_sd(blk: REBlock, priors: PriorSet, code: _Code) -> Any:
     return pm.Deterministic(names.sd(name), sds * pt.ones(q), dims=term)
 
 
-def _smooth_noncentered(blk: REBlock, priors: PriorSet, code: _Code, center: Any = None) -> Any:
-    """``z ~ Normal(0, 1)``, ``r = z * sds``: the penalized coefficients."""
-    sd = _smooth_sd(blk, priors, code)
-    dims = _dims(blk)
-    code(f"z_{blk.name} = pm.Normal('z_{blk.name}', 0, 1, dims={dims!r})")
-    z = pm.Normal(names.standardized(blk.name), 0.0, 1.0, dims=dims)
-    code(f"r_{blk.name} = pm.Deterministic('r_{blk.name}', z_{blk.name} * sd_{blk.name})")
-    return pm.Deterministic(names.effects(blk.name), z * sd, dims=dims)
+#: ``z ~ Normal(0, 1)``, ``r = z * sds``: the penalized coefficients.
+_smooth_noncentered = scaled_noncentered(_smooth_sd)
 
 
 def _smooth_centered(blk: REBlock, priors: PriorSet, code: _Code, center: Any = None) -> Any:
