@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import FamilyError, UnsupportedModelError
 from .distributional import prefixed_blocks
-from .ids import merge_id_blocks
+from .ids import merge_id_blocks_named_by_group
 from .records import Design, DparPart, REBlock
 
 _NOT_NAME = re.compile(r"[^0-9A-Za-z]")
@@ -95,12 +95,7 @@ def categorical_design(design: Design, labels: Sequence[str]) -> Design:
             )
         )
         blocks += prefixed_blocks(design.blocks, name)
-    merged = list(merge_id_blocks(blocks))
-    taken = {b.name for b in merged}
-    for i, blk in enumerate(merged):  # a block over several categories: named by its group
-        if blk.spans_dpars and blk.group not in taken:
-            taken.add(blk.group)
-            merged[i] = replace(blk, name=blk.group)
+    merged = merge_id_blocks_named_by_group(blocks)
     order = np.arange(len(design.x_names)) if design.x_order is None else design.x_order
     return replace(
         design,
@@ -108,7 +103,7 @@ def categorical_design(design: Design, labels: Sequence[str]) -> Design:
         X=np.asarray(design.X)[:, :0],
         x_names=(),
         x_order=np.asarray(order)[:0],
-        blocks=tuple(merged),
+        blocks=merged,
         dpars=tuple(parts),
         categorical=tuple(kept),
     )

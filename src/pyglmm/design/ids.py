@@ -96,3 +96,16 @@ def _merge(block_id: str, parts: list[REBlock]) -> REBlock:
         dpar=col_dpars[0],
         col_dpars=col_dpars if spans else (),
     )
+
+
+def merge_id_blocks_named_by_group(blocks: Iterable[REBlock]) -> tuple[REBlock, ...]:
+    """:func:`merge_id_blocks`, then each merged block that spans several parts (the responses
+    of a multivariate model, the categories of a categorical one) named by its group, as brms
+    reports it, unless another block already has that name."""
+    merged = list(merge_id_blocks(blocks))
+    taken = {b.name for b in merged}
+    for i, blk in enumerate(merged):
+        if blk.spans_dpars and blk.group not in taken:
+            taken.add(blk.group)
+            merged[i] = replace(blk, name=blk.group)
+    return tuple(merged)

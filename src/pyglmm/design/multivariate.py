@@ -40,7 +40,7 @@ from ..formula.text import variable_names
 from .build import build_design, drop_aliased_columns
 from .distributional import prefixed_blocks
 from .frame import as_frame, check_columns, drop_missing_rows
-from .ids import merge_id_blocks
+from .ids import merge_id_blocks_named_by_group
 from .records import Design, DparPart, MvPart, REBlock
 
 
@@ -143,16 +143,11 @@ def build_mv_design(
         n_missing,
         text,
     )
-    merged = list(merge_id_blocks(blocks))
-    taken = {b.name for b in merged}
-    for i, blk in enumerate(merged):  # a block over several responses: named by its group
-        if blk.spans_dpars and blk.group not in taken:
-            taken.add(blk.group)
-            merged[i] = replace(blk, name=blk.group)
+    merged = merge_id_blocks_named_by_group(blocks)
     return replace(
         main,
         y=Y[:, 0],
-        blocks=tuple(merged),
+        blocks=merged,
         dpars=tuple(parts),
         n_dropped=n_dropped,
         mv=mv,
